@@ -79,11 +79,14 @@ func placeURL(pieces []piece) error {
 				return errorf(p.off, "macro "+p.m.text+" not allowed in the URL fragment (browsers keep it, servers never see it)")
 			case partPath:
 				p.m.esc = escPath
+				if p.m.lastFilter() == filterRaw {
+					p.m.esc = escRawPath
+				}
 			case partQuery:
 				p.m.esc = escQuery
-			}
-			if p.m.lastFilter() == filterRaw {
-				p.m.esc++ // escPath -> escRawPath, escQuery -> escRawQuery
+				if p.m.lastFilter() == filterRaw {
+					p.m.esc = escRawQuery
+				}
 			}
 			continue
 		}

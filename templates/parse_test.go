@@ -1,0 +1,156 @@
+package templates_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/postbackhq/postback/templates"
+)
+
+func TestParse_Errors(t *testing.T) {
+	t.Parallel()
+	const (
+		url  = templates.ContextURL
+		js   = templates.ContextJSON
+		form = templates.ContextForm
+		hdr  = templates.ContextHeader
+		text = templates.ContextText
+	)
+	tests := []struct {
+		name   string
+		src    string
+		ctx    templates.Context
+		msg    string
+		offset int
+	}{
+		{"typo", "https://h/c?c={clik_id}", url, "unknown macro {clik_id} (did you mean {click_id}?)", 14},
+		{"case", "{Click_ID}", text, "unknown macro {Click_ID} (did you mean {click_id}?)", 0},
+		{"far off", "{nothing_like_it}", text, "unknown macro {nothing_like_it}", 0},
+		{"params typo", "{param.level}", text, "unknown macro {param.level} (did you mean {params.level}?)", 0},
+		{"params no key", "a{params.}", text, "macro {params.} needs a key, like {params.level}", 1},
+		{"bare params", "{params}", text, "unknown macro {params} (free params are written {params.KEY})", 0},
+		{"unknown filter", "x={event|lowr}", text, `unknown filter "lowr" in {event|lowr} (did you mean "lower"?)`, 9},
+		{"unknown filter far", "{event|frobnicate}", text, `unknown filter "frobnicate" in {event|frobnicate}`, 7},
+		{"empty filter", "{event|}", text, "empty filter in {event|}", 7},
+		{"map needs arg", "{event|map}", text, `filter "map" needs an argument like map:a=1,b=2`, 7},
+		{"map empty arg", "{event|map:}", text, `filter "map" needs an argument like map:a=1,b=2`, 7},
+		{"default needs arg", "{event|default}", text, `filter "default" needs an argument like default:0`, 7},
+		{"no arg", "{event|lower:x}", text, `filter "lower" takes no argument, in {event|lower:x}`, 7},
+		{"map entry", "{event|map:a=1,b}", text, `filter "map" entry "b" needs a value, like map:a=1,b=2`, 15},
+		{"map dup", "{event|map:a=1,a=2}", text, `filter "map" maps "a" twice`, 15},
+		{"map empty key", "{event|map:=1}", text, `filter "map" entry "=1" has an empty key`, 11},
+		{"map two stars", "{event|map:*=1,*=2}", text, `filter "map" has two "*" fallbacks`, 15},
+		{"json not last", "{revenue|json|upper}", text, `filter "json" must be the last one in {revenue|json|upper}`, 9},
+		{"raw not last", "{event|raw|upper}", text, `filter "raw" must be the last one in {event|raw|upper}`, 7},
+		{"unclosed at end", "https://h/c?c={click_id", url, "unclosed macro {click_id", 14},
+		{"unclosed in filter", "{event|map:a=1", text, "unclosed macro {event|map:a=1", 0},
+		{"bad char", "https://h/c?c={click_id&x=1", url, `unclosed macro {click_id ("&" where "|" or "}" should be)`, 14},
+		{"space", "{click id}", text, `unclosed macro {click (" " where "|" or "}" should be)`, 0},
+		{"host", "https://{sub1}.example.com/c", url, "macro {sub1} not allowed in the URL host", 8},
+		{"host suffix", "https://pb.{sub1}/c", url, "macro {sub1} not allowed in the URL host", 11},
+		{"port", "https://pb.example:{sub1}/c", url, "macro {sub1} not allowed in the URL port", 19},
+		{"userinfo", "https://{sub1}@pb.example/c", url, "macro {sub1} not allowed in the URL userinfo", 8},
+		{"password", "https://u:{sub1}@pb.example/c", url, "macro {sub1} not allowed in the URL userinfo", 10},
+		{"scheme", "{sub1}://pb.example/c", url, "macro {sub1} not allowed in the URL scheme", 0},
+		{"whole url", "{sub1}", url, "macro {sub1} not allowed in the URL scheme", 0},
+		{"fragment", "https://pb.example/c#{sub1}", url, "macro {sub1} not allowed in the URL fragment (browsers keep it, servers never see it)", 21},
+		{"relative", "/c?x={sub1}", url, "a URL must start with a scheme and host, like https://host/", 0},
+		{"no slashes", "mailto:x", url, "a URL must start with a scheme and host, like https://host/", 7},
+		{"empty host", "https:///c", url, "a URL needs a host, like https://host/", 8},
+		{"empty", "", url, "a URL must start with a scheme and host, like https://host/", 0},
+		{"url space", "https://h/c?a=b c", url, "a URL cannot contain a space; write it as %20", 15},
+		{"url newline", "https://h/c\n", url, "a URL cannot contain a control character", 11},
+		{"bad port", "https://h:http/c?a={sub1}", url, `invalid URL: invalid port ":http" after host`, 0},
+		{"json outside string", `{"amount":{revenue}}`, js, "macro {revenue} outside a JSON string needs the json filter, like {revenue|json}", 10},
+		{"json in string", `{"amount":"{revenue|json}"}`, js, "macro {revenue|json} renders a whole JSON value; remove the quotes around it", 11},
+		{"json raw", `{"a":"{sub1|raw}"}`, js, `filter "raw" is not available in a JSON body, in {sub1|raw}`, 6},
+		{"invalid json", `{"a":"{sub1}",}`, js, "invalid JSON body: invalid character '}' looking for beginning of object key string", 14},
+		{"header newline", "Bearer x\r\n{sub1}", hdr, "a header value cannot contain a line break or NUL", 8},
+		{"form ok but bad filter", "a={sub1|nope}", form, `unknown filter "nope" in {sub1|nope}`, 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := templates.Parse(tt.src, tt.ctx)
+			require.Error(t, err)
+			var perr *templates.Error
+			require.True(t, errors.As(err, &perr), "error %T is not a *templates.Error", err)
+			require.Equal(t, tt.msg, perr.Msg)
+			require.Equal(t, tt.msg, err.Error())
+			require.Equal(t, tt.offset, perr.Offset)
+		})
+	}
+}
+
+func TestParse_Literals(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		src  string
+		want string
+	}{
+		{"", ""},
+		{"plain", "plain"},
+		{"{{click_id}", "{click_id}"},
+		{"{{{click_id}", "{abc"},
+		{"a}b{1}{ x}{", "a}b{1}{ x}{"},
+		{`{"c":"{click_id}","n":{"m":[{}]}}`, `{"c":"abc","n":{"m":[{}]}}`},
+		{"{{", "{"},
+		{"}}", "}}"},
+	}
+	var v templates.Values
+	v.Set(templates.FieldClickID, "abc")
+	for _, tt := range tests {
+		tmpl, err := templates.Parse(tt.src, templates.ContextText)
+		require.NoError(t, err, tt.src)
+		got, err := tmpl.Render(&v)
+		require.NoError(t, err)
+		require.Equal(t, tt.want, got, tt.src)
+		require.Equal(t, tt.src, tmpl.Source())
+	}
+}
+
+func TestTemplate_FieldsParams(t *testing.T) {
+	t.Parallel()
+	tmpl := templates.MustParse("https://h/{event}?c={click_id}&e={event|upper}&l={params.level}&x={params.a.b-c}&l2={params.level}", templates.ContextURL)
+	require.Equal(t, []templates.Field{templates.FieldEvent, templates.FieldClickID}, tmpl.Fields())
+	require.Equal(t, []string{"level", "a.b-c"}, tmpl.Params())
+	require.Equal(t, templates.ContextURL, tmpl.Context())
+
+	// The slices are copies: changing them leaves the template alone.
+	tmpl.Fields()[0] = templates.FieldIP
+	require.Equal(t, templates.FieldEvent, tmpl.Fields()[0])
+}
+
+func TestMustParse(t *testing.T) {
+	t.Parallel()
+	require.PanicsWithValue(t, `templates: url template "{x}": unknown macro {x}`, func() {
+		templates.MustParse("{x}", templates.ContextURL)
+	})
+}
+
+func TestParse_InvalidContext(t *testing.T) {
+	t.Parallel()
+	_, err := templates.Parse("x", templates.Context(0))
+	var perr *templates.Error
+	require.ErrorAs(t, err, &perr)
+}
+
+func TestFieldByName(t *testing.T) {
+	t.Parallel()
+	for _, f := range templates.Fields() {
+		got, ok := templates.FieldByName(f.String())
+		require.True(t, ok, f.String())
+		require.Equal(t, f, got)
+	}
+	require.Len(t, templates.Fields(), 33)
+	f, ok := templates.FieldByName("click_id")
+	require.True(t, ok)
+	require.Equal(t, templates.FieldClickID, f)
+	_, ok = templates.FieldByName("params.level")
+	require.False(t, ok)
+	require.Equal(t, "Field(0)", templates.Field(0).String())
+	require.True(t, templates.FieldIDFA.Personal())
+	require.False(t, templates.FieldEvent.Personal())
+}
