@@ -19,6 +19,9 @@ type BlockedError struct {
 }
 
 func (e *BlockedError) Error() string {
+	if !e.Addr.IsValid() {
+		return "destination blocked: " + e.Reason
+	}
 	if e.Host != "" && e.Host != e.Addr.String() {
 		return fmt.Sprintf("address %s (host %q) blocked: %s", e.Addr, e.Host, e.Reason)
 	}

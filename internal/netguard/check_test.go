@@ -115,6 +115,9 @@ func TestBlockedError_Error(t *testing.T) {
 
 	err = &BlockedError{Addr: netip.MustParseAddr("127.0.0.1"), Host: "partner.example", Reason: "loopback"}
 	require.EqualError(t, err, `address 127.0.0.1 (host "partner.example") blocked: loopback`)
+
+	err = control(context.Background(), "tcp", "nonsense", nil)
+	require.EqualError(t, err, `destination blocked: unparseable dial address "nonsense"`)
 }
 
 func TestCheckURL(t *testing.T) {

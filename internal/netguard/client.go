@@ -104,7 +104,7 @@ type Response struct {
 	Header     http.Header
 	Body       []byte        // at most Config.MaxResponseBytes
 	Truncated  bool          // the body was longer than Body
-	Duration   time.Duration // from sending the request to the end of the body read
+	Duration   time.Duration // from the start of the send (dial included) to the end of the body read
 	RemoteAddr string        // ip:port the response came from, when known
 }
 

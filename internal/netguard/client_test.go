@@ -60,17 +60,12 @@ var rebindingResolver = ResolverFunc(func(_ context.Context, _, host string) ([]
 // goleak finds no connection goroutines.
 func newClient(t *testing.T, cfg Config) *Client {
 	t.Helper()
-	cfg.Resolver = cmpResolver(cfg.Resolver)
+	if cfg.Resolver == nil {
+		cfg.Resolver = rebindingResolver // never let a test reach real DNS
+	}
 	c := New(cfg)
 	t.Cleanup(c.CloseIdleConnections)
 	return c
-}
-
-func cmpResolver(r Resolver) Resolver {
-	if r == nil {
-		return rebindingResolver // never let a test reach real DNS
-	}
-	return r
 }
 
 func get(t *testing.T, url string) *http.Request {

@@ -19,6 +19,10 @@
 // 2002::/16), and blocked outright where it is not (IPv4-mapped, IPv4-compatible,
 // Teredo, local-use NAT64 64:ff9b:1::/48).
 //
+// When a name resolves to several addresses, blocked ones are skipped and the
+// others tried in order; only when every address is blocked does the request
+// fail with a [*BlockedError].
+//
 // Other properties of the client: no proxy (the guard must see the real target),
 // redirects are never followed (a 3xx is returned as the response), every
 // request has a total deadline that also covers reading the body, and the body
