@@ -1,0 +1,5 @@
+//go:build !race
+
+package templates_test
+
+const raceEnabled = false
