@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/urfave/cli/v2"
+
+	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/dispatcher/config"
+	"github.com/postbackhq/postback/dispatcher/httpapi"
+)
+
+// runtime is what serve, api and worker share: logger, config, Redis.
+type runtime struct {
+	log     *slog.Logger
+	live    *dispatcher.Live
+	rdb     redis.UniversalClient
+	mini    *miniredis.Miniredis
+	cfgPath string
+}
+
+func (rt *runtime) close() {
+	_ = rt.rdb.Close()
+	if rt.mini != nil {
+		rt.mini.Close()
+	}
+}
+
+// setup loads the config and connects to Redis (or starts the embedded
+// one), failing with one clear line when either is wrong.
+func setup(c *cli.Context, embedded bool) (*runtime, error) {
+	log, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return nil, err
+	}
+	rt := &runtime{log: log, cfgPath: c.String("config")}
+	cfg, err := config.Load(rt.cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	rt.live = dispatcher.NewLive(cfg)
+	redisURL := c.String("redis-url")
+	if embedded {
+		rt.mini, err = miniredis.Run()
+		if err != nil {
+			return nil, fmt.Errorf("start embedded Redis: %w", err)
+		}
+		redisURL = "redis://" + rt.mini.Addr() + "/0"
+		log.Warn("running on the embedded in-memory Redis: nothing is durable, every queued postback is lost when this process stops; use --redis-url for production")
+	}
+	rt.rdb, err = dispatcher.OpenRedis(redisURL)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(c.Context, 3*time.Second)
+	defer cancel()
+	if err := rt.rdb.Ping(ctx).Err(); err != nil {
+		rt.close()
+		return nil, fmt.Errorf("cannot reach Redis at %s: %v", redactURL(redisURL), err)
+	}
+	return rt, nil
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
+
+// reloadOnHUP reloads the config on SIGHUP; a config that fails to load is
+// refused with its problems logged, and the running one stays.
+func (rt *runtime) reloadOnHUP(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				cfg, err := config.Load(rt.cfgPath)
+				if err != nil {
+					rt.log.Error("config reload refused; the running config stays", "file", rt.cfgPath, "problems", err.Error())
+					continue
+				}
+				rt.live.Store(cfg)
+				rt.log.Info("config reloaded", "file", rt.cfgPath, "partners", len(cfg.Partners))
+			}
+		}
+	}()
+}
+
+var (
+	listenFlag      = &cli.StringFlag{Name: "listen", Value: ":8080", EnvVars: []string{"POSTBACK_LISTEN"}, Usage: "API listen address"}
+	concurrencyFlag = &cli.IntFlag{Name: "concurrency", Value: 100, EnvVars: []string{"POSTBACK_CONCURRENCY"}, Usage: "deliveries in flight per process"}
+	noAuthFlag      = &cli.BoolFlag{Name: "insecure-no-auth", EnvVars: []string{"POSTBACK_INSECURE_NO_AUTH"}, Usage: "serve the API without API keys (local use only)"}
+	embeddedFlag    = &cli.BoolFlag{Name: "embedded-redis", Usage: "run on an in-process, in-memory Redis (nothing is durable)"}
+)
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run the enqueue API and the workers in one process",
+		Flags: []cli.Flag{listenFlag, concurrencyFlag, noAuthFlag, embeddedFlag},
+		Action: func(c *cli.Context) error {
+			return runProcess(c, true, true, c.Bool("embedded-redis"))
+		},
+	}
+}
+
+func apiCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "api",
+		Usage: "run the enqueue API alone",
+		Flags: []cli.Flag{listenFlag, noAuthFlag},
+		Action: func(c *cli.Context) error {
+			return runProcess(c, true, false, false)
+		},
+	}
+}
+
+func workerCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "worker",
+		Usage: "run the delivery workers alone",
+		Flags: []cli.Flag{concurrencyFlag},
+		Action: func(c *cli.Context) error {
+			return runProcess(c, false, true, false)
+		},
+	}
+}
+
+// runProcess runs the API and/or the workers until SIGINT or SIGTERM.
+func runProcess(c *cli.Context, withAPI, withWorker, embedded bool) error {
+	rt, err := setup(c, embedded)
+	if err != nil {
+		return err
+	}
+	defer rt.close()
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rt.reloadOnHUP(ctx)
+
+	var worker *dispatcher.Worker
+	if withWorker {
+		worker, err = dispatcher.NewWorker(dispatcher.WorkerConfig{
+			Redis: rt.rdb, Config: rt.live, Concurrency: c.Int("concurrency"), Logger: rt.log,
+		})
+		if err != nil {
+			return err
+		}
+		if err := worker.Start(); err != nil {
+			return err
+		}
+		rt.log.Info("worker started", "concurrency", c.Int("concurrency"), "partners", len(rt.live.Load().Partners))
+	}
+
+	var srv *http.Server
+	errc := make(chan error, 1)
+	if withAPI {
+		client, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rt.rdb, Config: rt.live})
+		if err != nil {
+			return err
+		}
+		api, err := httpapi.New(httpapi.Config{
+			Client: client, Config: rt.live, Redis: rt.rdb, InsecureNoAuth: c.Bool("insecure-no-auth"), Logger: rt.log,
+		})
+		if err != nil {
+			if worker != nil {
+				worker.Shutdown()
+			}
+			return err
+		}
+		ln, err := net.Listen("tcp", c.String("listen"))
+		if err != nil {
+			if worker != nil {
+				worker.Shutdown()
+			}
+			return fmt.Errorf("listen on %s: %w", c.String("listen"), err)
+		}
+		srv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- srv.Serve(ln) }()
+		rt.log.Info("API listening", "addr", ln.Addr().String())
+	}
+
+	select {
+	case <-ctx.Done():
+		rt.log.Info("shutting down")
+	case err = <-errc:
+	}
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	if worker != nil {
+		worker.Shutdown()
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

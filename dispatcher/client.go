@@ -1,0 +1,148 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/postbackhq/postback/dispatcher/store"
+)
+
+// ErrUnavailable wraps a failure to store an event: Redis is unreachable or
+// failing. Nothing was accepted; the caller should retry later.
+var ErrUnavailable = errors.New("redis unavailable")
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// Redis is where events are stored. Required.
+	Redis redis.UniversalClient
+	// Config is the config in force (partners, dedup window). Required.
+	Config *Live
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Client enqueues events: it validates, de-duplicates and routes each one,
+// and enqueues one delivery task per partner. It is what the HTTP API uses,
+// and what Go backends use to enqueue straight to Redis. Safe for
+// concurrent use.
+type Client struct {
+	cfg   ClientConfig
+	store *store.Store
+	queue *asynq.Client
+}
+
+// NewClient returns a Client. Close it when done.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.Redis == nil || cfg.Config == nil {
+		return nil, errors.New("dispatcher: ClientConfig needs Redis and Config")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Client{cfg: cfg, store: store.New(cfg.Redis), queue: asynq.NewClientFromRedisClient(cfg.Redis)}, nil
+}
+
+// Close releases the client (not the Redis connection it was given).
+func (c *Client) Close() error { return nil }
+
+// Delivery is one partner an accepted event goes to.
+type Delivery struct {
+	ID      string `json:"id"`
+	Partner string `json:"partner"`
+	// Status is "queued", or "skipped" with Reason.
+	Status string `json:"status,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Receipt is the answer to Enqueue.
+type Receipt struct {
+	EventID    string     `json:"event_id"`
+	Duplicate  bool       `json:"duplicate,omitempty"`
+	Deliveries []Delivery `json:"deliveries"`
+}
+
+// Enqueue stores ev and enqueues its deliveries. The same event id within
+// the dedup window returns the first receipt with Duplicate set and never
+// sends twice. When Enqueue returns an error wrapping ErrUnavailable,
+// nothing was accepted and the call may be repeated safely.
+func (c *Client) Enqueue(ctx context.Context, ev *Event) (*Receipt, error) {
+	if err := ev.Validate(); err != nil {
+		return nil, err
+	}
+	if ev.Timestamp.IsZero() {
+		ev.Timestamp = c.cfg.Now().UTC()
+	}
+	cfg := c.cfg.Config.Load()
+	routes := Routes(cfg.Partners, ev)
+	rc := &Receipt{EventID: ev.ID, Deliveries: make([]Delivery, len(routes))}
+	for i, r := range routes {
+		d := Delivery{ID: r.DeliveryID, Partner: r.Partner.ID, Status: "queued"}
+		if r.Skip != "" {
+			d.Status, d.Reason = "skipped", r.Skip
+		}
+		rc.Deliveries[i] = d
+	}
+	b, err := json.Marshal(rc.Deliveries)
+	if err != nil {
+		return nil, err
+	}
+	claim, err := c.store.ClaimEvent(ctx, ev.ID, b, cfg.API.DedupWindow)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if !claim.New {
+		rc.Duplicate = true
+		if err := json.Unmarshal(claim.Deliveries, &rc.Deliveries); err != nil {
+			return nil, fmt.Errorf("stored deliveries of %s: %w", ev.ID, err)
+		}
+		if claim.Complete {
+			return rc, nil
+		}
+		// The first call may have failed half way: make sure every
+		// delivery it recorded is enqueued. Tasks that exist conflict on
+		// their id; tasks that already ran find their record final and
+		// send nothing.
+		routes = routes[:0]
+		for _, d := range rc.Deliveries {
+			if p := cfg.Partner(d.Partner); p != nil {
+				routes = append(routes, Route{Partner: p, DeliveryID: d.ID, Skip: d.Reason})
+			}
+		}
+	}
+	now := c.cfg.Now()
+	for _, r := range routes {
+		if err := c.enqueueRoute(ctx, cfg, ev, r, now); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.store.MarkEventEnqueued(ctx, ev.ID); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return rc, nil
+}
+
+func (c *Client) enqueueRoute(ctx context.Context, cfg *Config, ev *Event, r Route, now time.Time) error {
+	m := store.Meta{ID: r.DeliveryID, Partner: r.Partner.ID, EventID: ev.ID}
+	if r.Skip != "" {
+		if err := c.store.SetStatus(ctx, m, store.StatusSkipped, r.Skip, now, cfg.Delivery.AttemptLogRetention); err != nil {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		return nil
+	}
+	pl := &payload{Delivery: r.DeliveryID, Partner: r.Partner.ID, Enqueued: now.UnixMilli(), Event: ev.redactedFor(r.Partner)}
+	task, err := newTask(pl, r.Partner, QueueDefault)
+	if err != nil {
+		return err
+	}
+	_, err = c.queue.EnqueueContext(ctx, task)
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("%w: enqueue %s: %v", ErrUnavailable, r.DeliveryID, err)
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package dispatcher
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Config is a loaded postback.yaml (see package dispatcher/config for the
+// loader). It is immutable once loaded; a reload builds a new one.
+type Config struct {
+	// Source is the file it was loaded from, for messages.
+	Source   string
+	API      APIConfig
+	Delivery DeliveryConfig
+	Partners []*Partner
+	byID     map[string]*Partner
+}
+
+// APIConfig is the `api:` section.
+type APIConfig struct {
+	// Keys are the bearer tokens the enqueue API accepts. Default none: the
+	// API refuses to start unless told to run without auth.
+	Keys []string
+	// MaxBodyBytes caps a request body. Default 1 MiB.
+	MaxBodyBytes int64
+	// DedupWindow is how long an event id is remembered. Default 24h.
+	DedupWindow time.Duration
+}
+
+// DeliveryConfig is the `delivery:` section.
+type DeliveryConfig struct {
+	// Timeout bounds one attempt when the partner sets none. Default 10s.
+	Timeout time.Duration
+	// AllowPrivateNetworks opens the SSRF guard. Default false.
+	AllowPrivateNetworks bool
+	// AttemptLogRetention is how long delivery records and attempt
+	// histories are kept (dead letters are kept until removed). Default 720h.
+	AttemptLogRetention time.Duration
+}
+
+// Defaults of the config file.
+const (
+	DefaultMaxBodyBytes        = 1 << 20
+	DefaultDedupWindow         = 24 * time.Hour
+	DefaultTimeout             = 10 * time.Second
+	DefaultAttemptLogRetention = 720 * time.Hour
+)
+
+// NewConfig indexes partners and returns the config. Loaders call it last.
+func NewConfig(source string, api APIConfig, delivery DeliveryConfig, partners []*Partner) *Config {
+	c := &Config{Source: source, API: api, Delivery: delivery, Partners: partners, byID: make(map[string]*Partner, len(partners))}
+	for _, p := range partners {
+		c.byID[p.ID] = p
+	}
+	return c
+}
+
+// Partner returns the partner with id, or nil.
+func (c *Config) Partner(id string) *Partner { return c.byID[id] }
+
+// Live holds the config in force; a reload swaps it atomically, and every
+// delivery reads the partner's current config when it runs.
+type Live struct{ p atomic.Pointer[Config] }
+
+// NewLive returns a Live holding c.
+func NewLive(c *Config) *Live {
+	l := &Live{}
+	l.p.Store(c)
+	return l
+}
+
+// Load returns the config in force.
+func (l *Live) Load() *Config { return l.p.Load() }
+
+// Store puts c in force.
+func (l *Live) Store(c *Config) { l.p.Store(c) }

@@ -1,0 +1,263 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/postbackhq/postback/dispatcher"
+)
+
+// Load reads and compiles the config file at path. A failed load returns
+// *Error listing every problem.
+func Load(path string) (*dispatcher.Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// Parse compiles config data; name is the file name used in messages and
+// lookupEnv resolves ${env:NAME}.
+func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*dispatcher.Config, error) {
+	l := &loader{file: name, env: lookupEnv, lines: strings.Split(string(data), "\n")}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		l.problems = append(l.problems, yamlProblem(name, err))
+		return nil, &Error{Problems: l.problems}
+	}
+	api := dispatcher.APIConfig{MaxBodyBytes: dispatcher.DefaultMaxBodyBytes, DedupWindow: dispatcher.DefaultDedupWindow}
+	delivery := dispatcher.DeliveryConfig{Timeout: dispatcher.DefaultTimeout, AttemptLogRetention: dispatcher.DefaultAttemptLogRetention}
+	var partners []*dispatcher.Partner
+	if len(doc.Content) == 0 {
+		l.errf(&doc, "", "", "empty config: want api, delivery and partners sections")
+		return nil, &Error{Problems: l.problems}
+	}
+	root := doc.Content[0]
+	l.mapping(root, "", "", func(key string, k, v *yaml.Node) {
+		switch key {
+		case "api":
+			l.api(v, &api)
+		case "delivery":
+			l.delivery(v, &delivery)
+		case "partners":
+			partners = l.partners(v, delivery)
+		default:
+			l.errf(k, "", key, "unknown section (want api, delivery or partners)")
+		}
+	})
+	if len(l.problems) > 0 {
+		slices.SortStableFunc(l.problems, func(a, b Problem) int {
+			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+		})
+		return nil, &Error{Problems: l.problems}
+	}
+	// A partner without its own timeout takes the delivery default; the
+	// sections may come in any order, so apply it last.
+	for _, p := range partners {
+		if p.Timeout == 0 {
+			p.Timeout = delivery.Timeout
+		}
+	}
+	return dispatcher.NewConfig(name, api, delivery, partners), nil
+}
+
+type loader struct {
+	file     string
+	lines    []string // of the file, for positions inside block scalars
+	env      func(string) (string, bool)
+	problems []Problem
+}
+
+func (l *loader) errf(n *yaml.Node, partner, field, format string, args ...any) {
+	l.errAt(n.Line, n.Column, partner, field, fmt.Sprintf(format, args...))
+}
+
+func (l *loader) errAt(line, col int, partner, field, msg string) {
+	l.problems = append(l.problems, Problem{File: l.file, Line: line, Column: col, Partner: partner, Field: field, Msg: msg})
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func yamlProblem(file string, err error) Problem {
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return Problem{File: file, Line: line, Column: 1, Msg: "invalid YAML: " + m[2]}
+	}
+	return Problem{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// mapping calls fn for each key of a mapping node, refusing duplicates.
+func (l *loader) mapping(n *yaml.Node, partner, field string, fn func(key string, k, v *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			return
+		}
+		l.errf(n, partner, field, "want a mapping of keys to values")
+		return
+	}
+	seen := make(map[string]bool, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			l.errf(k, partner, join(field, k.Value), "duplicate key")
+			continue
+		}
+		seen[k.Value] = true
+		fn(k.Value, k, v)
+	}
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
+}
+
+var envRE = regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// str reads a scalar and expands ${env:NAME}.
+func (l *loader) str(n *yaml.Node, partner, field string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		l.errf(n, partner, field, "want a single value")
+		return "", false
+	}
+	if n.Tag == "!!null" {
+		return "", true
+	}
+	ok := true
+	out := envRE.ReplaceAllStringFunc(n.Value, func(m string) string {
+		name := envRE.FindStringSubmatch(m)[1]
+		v, set := l.env(name)
+		if !set {
+			l.errf(n, partner, field, "environment variable %s is not set", name)
+			ok = false
+		}
+		return v
+	})
+	return out, ok
+}
+
+func (l *loader) strs(n *yaml.Node, partner, field string) []string {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.errf(n, partner, field, "want a list")
+		return nil
+	}
+	out := make([]string, 0, len(n.Content))
+	for i, c := range n.Content {
+		if s, ok := l.str(c, partner, fmt.Sprintf("%s[%d]", field, i)); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (l *loader) duration(n *yaml.Node, partner, field string) time.Duration {
+	s, ok := l.str(n, partner, field)
+	if !ok {
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		l.errf(n, partner, field, "%q is not a positive duration like 30s, 5m or 24h", s)
+		return 0
+	}
+	return d
+}
+
+func (l *loader) boolean(n *yaml.Node, partner, field string) bool {
+	s, ok := l.str(n, partner, field)
+	if !ok {
+		return false
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		l.errf(n, partner, field, "%q is not true or false", s)
+	}
+	return b
+}
+
+func (l *loader) integer(n *yaml.Node, partner, field string, min int) int {
+	s, ok := l.str(n, partner, field)
+	if !ok {
+		return 0
+	}
+	i, err := strconv.Atoi(s)
+	if err != nil || i < min {
+		l.errf(n, partner, field, "%q is not a whole number >= %d", s, min)
+		return 0
+	}
+	return i
+}
+
+func (l *loader) api(n *yaml.Node, c *dispatcher.APIConfig) {
+	l.mapping(n, "", "api", func(key string, k, v *yaml.Node) {
+		f := "api." + key
+		switch key {
+		case "keys":
+			c.Keys = l.strs(v, "", f)
+			for i, key := range c.Keys {
+				if len(key) < 16 {
+					l.errf(v.Content[i], "", fmt.Sprintf("%s[%d]", f, i), "API key shorter than 16 characters")
+				}
+			}
+		case "max_body_bytes":
+			c.MaxBodyBytes = int64(l.integer(v, "", f, 1024))
+		case "dedup_window":
+			c.DedupWindow = l.duration(v, "", f)
+		default:
+			l.errf(k, "", f, "unknown key (want keys, max_body_bytes or dedup_window)")
+		}
+	})
+}
+
+func (l *loader) delivery(n *yaml.Node, c *dispatcher.DeliveryConfig) {
+	l.mapping(n, "", "delivery", func(key string, k, v *yaml.Node) {
+		f := "delivery." + key
+		switch key {
+		case "timeout":
+			c.Timeout = l.duration(v, "", f)
+		case "allow_private_networks":
+			c.AllowPrivateNetworks = l.boolean(v, "", f)
+		case "attempt_log_retention":
+			c.AttemptLogRetention = l.duration(v, "", f)
+		default:
+			l.errf(k, "", f, "unknown key (want timeout, allow_private_networks or attempt_log_retention)")
+		}
+	})
+}
+
+func (l *loader) partners(n *yaml.Node, _ dispatcher.DeliveryConfig) []*dispatcher.Partner {
+	if n.Kind != yaml.SequenceNode {
+		l.errf(n, "", "partners", "want a list of partners")
+		return nil
+	}
+	var out []*dispatcher.Partner
+	seen := make(map[string]*yaml.Node)
+	for i, pn := range n.Content {
+		p := l.partner(pn, i)
+		if p == nil {
+			continue
+		}
+		if prev, dup := seen[p.ID]; dup {
+			l.errf(pn, p.ID, "id", "duplicate partner id (first at line %d)", prev.Line)
+			continue
+		}
+		seen[p.ID] = pn
+		out = append(out, p)
+	}
+	return out
+}

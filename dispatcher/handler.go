@@ -1,0 +1,170 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/retry"
+	"github.com/postbackhq/postback/templates"
+)
+
+// maxResponseKept is how much of a partner's answer an attempt records.
+const maxResponseKept = 2 << 10
+
+// Handler processes delivery tasks: it reads the partner's current config,
+// checks consent and requirements, renders and sends the request, and
+// records the attempt; then the delivery is delivered, retried later
+// (through asynq, with the delay from retry) or dead-lettered.
+type Handler struct {
+	live   *Live
+	store  *store.Store
+	sender *Sender
+	log    *slog.Logger
+	now    func() time.Time
+	rnd    func() float64
+}
+
+// HandlerConfig configures a Handler.
+type HandlerConfig struct {
+	Config *Live
+	Store  *store.Store
+	Sender *Sender
+	// Logger gets one line per attempt; default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Rand draws jitter in [0,1); default math/rand/v2.
+	Rand func() float64
+}
+
+// NewHandler returns a Handler.
+func NewHandler(cfg HandlerConfig) *Handler {
+	h := &Handler{live: cfg.Config, store: cfg.Store, sender: cfg.Sender, log: cfg.Logger, now: cfg.Now, rnd: cfg.Rand}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.rnd == nil {
+		h.rnd = rand.Float64
+	}
+	return h
+}
+
+// ProcessTask implements asynq.Handler.
+func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	pl, err := decodePayload(t.Payload())
+	if err != nil {
+		// A task we cannot read cannot be replayed either; asynq's archive
+		// keeps it visible to `asynq` tooling.
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	m := store.Meta{ID: pl.Delivery, Partner: pl.Partner, EventID: pl.Event.ID}
+	rec, err := h.store.Get(ctx, pl.Delivery)
+	switch {
+	case err == nil && rec.Status.Final():
+		return nil // already delivered, dead or skipped: a duplicate task sends nothing
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return retry.Defer(time.Second, err) // Redis trouble: try again without spending an attempt
+	}
+	cfg := h.live.Load()
+	retention := cfg.Delivery.AttemptLogRetention
+	p := cfg.Partner(pl.Partner)
+	if p == nil || !p.Enabled {
+		reason := "partner removed from config"
+		if p != nil {
+			reason = "partner disabled"
+		}
+		return h.skip(ctx, m, reason, retention)
+	}
+	var v templates.Values
+	attempt := 1
+	if rec != nil {
+		attempt = rec.Attempts + 1
+	}
+	pl.Event.Values(&v, p, pl.Delivery, attempt)
+	if missing := p.missing(&v); missing != "" {
+		return h.skip(ctx, m, "require: "+missing+" is missing", retention)
+	}
+	req, err := p.render(&v, pl.Delivery)
+	if err != nil {
+		return h.dead(ctx, m, pl, retry.RenderFailed, store.Attempt{N: attempt, At: h.now(), Outcome: retry.RenderFailed.String(), Error: err.Error()}, retention)
+	}
+
+	start := h.now()
+	res, resp := h.sender.Send(ctx, p, req, pl.Delivery)
+	dec := p.Success.Classify(res, h.now())
+	a := store.Attempt{
+		N: attempt, At: start, Duration: h.now().Sub(start), Status: res.StatusCode,
+		Outcome: dec.Outcome.String(), URL: req.URL,
+	}
+	if dec.Outcome != retry.Delivered {
+		a.Error = dec.Reason
+	}
+	if resp != nil {
+		a.Response = string(resp.Body[:min(len(resp.Body), maxResponseKept)])
+	}
+	log := h.log.With("delivery", pl.Delivery, "partner", p.ID, "attempt", attempt, "outcome", a.Outcome,
+		"status", res.StatusCode, "duration_ms", a.Duration.Milliseconds())
+
+	switch dec.Outcome {
+	case retry.Delivered:
+		if _, err := h.store.AddAttempt(ctx, m, a, store.StatusDelivered, retention); err != nil {
+			log.Error("delivered but not recorded", "err", err)
+		}
+		log.Info("delivered")
+		return nil
+	case retry.Retry:
+		n, err := h.store.AddAttempt(ctx, m, a, store.StatusRetrying, retention)
+		if err != nil {
+			n = attempt
+		}
+		delay, exhausted := p.Retry.Next(n, pl.first(), h.now(), dec.RetryAfter, h.rnd)
+		if exhausted {
+			log.Warn("dead-lettered", "reason", retry.Exhausted.String(), "error", dec.Reason)
+			return h.deadLetter(ctx, m, pl, retry.Exhausted.String())
+		}
+		log.Info("retrying", "in", delay.String(), "error", dec.Reason)
+		return retry.After(delay, errors.New(dec.Reason))
+	default: // rejected, blocked
+		log.Warn("dead-lettered", "reason", dec.Outcome.String(), "error", dec.Reason)
+		return h.dead(ctx, m, pl, dec.Outcome, a, retention)
+	}
+}
+
+// skip records a delivery that will not be sent, and why.
+func (h *Handler) skip(ctx context.Context, m store.Meta, reason string, retention time.Duration) error {
+	h.log.Info("skipped", "delivery", m.ID, "partner", m.Partner, "reason", reason)
+	if err := h.store.SetStatus(ctx, m, store.StatusSkipped, reason, h.now(), retention); err != nil {
+		return retry.Defer(time.Second, err)
+	}
+	return nil
+}
+
+// dead records attempt a and moves the delivery to the partner's DLQ.
+func (h *Handler) dead(ctx context.Context, m store.Meta, pl *payload, why retry.Outcome, a store.Attempt, retention time.Duration) error {
+	if _, err := h.store.AddAttempt(ctx, m, a, store.StatusDead, retention); err != nil {
+		return retry.Defer(time.Second, err)
+	}
+	return h.deadLetter(ctx, m, pl, why.String())
+}
+
+func (h *Handler) deadLetter(ctx context.Context, m store.Meta, pl *payload, reason string) error {
+	raw, err := encodePayload(pl)
+	if err == nil {
+		err = h.store.DeadLetter(ctx, m, reason, raw, h.now())
+	}
+	if err != nil {
+		// Not stored in the DLQ: keep the task alive rather than lose it.
+		return retry.Defer(time.Second, err)
+	}
+	return nil
+}

@@ -1,0 +1,225 @@
+package httpapi
+
+import (
+	"cmp"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/dispatcher/store"
+)
+
+// Config configures the API.
+type Config struct {
+	// Client enqueues events. Required.
+	Client *dispatcher.Client
+	// Config is the config in force (keys, limits). Required.
+	Config *dispatcher.Live
+	// Redis answers /readyz. Required.
+	Redis redis.UniversalClient
+	// InsecureNoAuth serves without API keys. Default false: with no keys
+	// configured, New refuses.
+	InsecureNoAuth bool
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// ErrNoKeys is returned by New when the config has no API keys and
+// InsecureNoAuth is not set.
+var ErrNoKeys = errors.New("api.keys is empty: the API would accept events from anyone; add a key or pass --insecure-no-auth")
+
+// Server is the HTTP API. It is an http.Handler.
+type Server struct {
+	cfg   Config
+	store *store.Store
+	mux   *http.ServeMux
+}
+
+// New returns the API handler.
+func New(cfg Config) (*Server, error) {
+	if cfg.Client == nil || cfg.Config == nil || cfg.Redis == nil {
+		return nil, errors.New("httpapi: Config needs Client, Config and Redis")
+	}
+	if len(cfg.Config.Load().API.Keys) == 0 && !cfg.InsecureNoAuth {
+		return nil, ErrNoKeys
+	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, store: store.New(cfg.Redis), mux: http.NewServeMux()}
+	s.mux.Handle("POST /v1/events", s.auth(http.HandlerFunc(s.postEvent)))
+	s.mux.Handle("GET /v1/deliveries/{id}", s.auth(http.HandlerFunc(s.getDelivery)))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	return s, nil
+}
+
+// Handle adds a route (for /metrics).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// auth checks the bearer key in constant time against every configured key.
+func (s *Server) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		keys := s.cfg.Config.Load().API.Keys
+		if len(keys) == 0 && s.cfg.InsecureNoAuth {
+			next.ServeHTTP(w, r)
+			return
+		}
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !validKey(token, keys) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="postback"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong API key (Authorization: Bearer <key>)", "")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func validKey(token string, keys []string) bool {
+	found := 0
+	for _, k := range keys {
+		// Compare against every key so timing does not tell which matched.
+		found |= subtle.ConstantTimeCompare([]byte(token), []byte(k))
+	}
+	return found == 1
+}
+
+func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
+	cfg := s.cfg.Config.Load()
+	if !isJSON(r.Header.Get("Content-Type")) {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json", "")
+		return
+	}
+	body, ok := readBody(w, r, cfg.API.MaxBodyBytes)
+	if !ok {
+		return
+	}
+	ev, err := dispatcher.DecodeEvent(body, s.cfg.Now())
+	if err != nil {
+		writeEventError(w, err)
+		return
+	}
+	rc, err := s.cfg.Client.Enqueue(r.Context(), ev)
+	if err != nil {
+		s.enqueueFailed(w, err)
+		return
+	}
+	status := http.StatusAccepted
+	if rc.Duplicate {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, rc)
+}
+
+func (s *Server) enqueueFailed(w http.ResponseWriter, err error) {
+	var fe *dispatcher.FieldError
+	if errors.As(err, &fe) {
+		writeEventError(w, err)
+		return
+	}
+	s.cfg.Logger.Error("enqueue failed", "err", err)
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, "unavailable", "the event was not stored: Redis is unavailable; retry later", "")
+}
+
+func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	rec, err := s.store.Get(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", "no delivery "+id, "")
+		return
+	}
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable", "")
+		return
+	}
+	attempts, err := s.store.Attempts(r.Context(), id)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable", "")
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		*store.Record
+		History []store.Attempt `json:"attempts_history"`
+	}{rec, attempts})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Redis.Ping(ctx).Err(); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unreachable", "")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "partners": len(s.cfg.Config.Load().Partners)})
+}
+
+func isJSON(ct string) bool {
+	if ct == "" {
+		return true // curl -d without -H; the body must still parse as JSON
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// readBody reads at most limit bytes, answering 413 beyond.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "request body larger than api.max_body_bytes", "")
+		return nil, false
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "could not read the request body", "")
+		return nil, false
+	}
+	return body, true
+}
+
+func writeEventError(w http.ResponseWriter, err error) {
+	var fe *dispatcher.FieldError
+	if errors.As(err, &fe) {
+		writeError(w, http.StatusBadRequest, "invalid_event", fe.Error(), fe.Field)
+		return
+	}
+	writeError(w, http.StatusBadRequest, "invalid_event", err.Error(), "")
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field,omitempty"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg, field string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message, b.Error.Field = code, msg, field
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,22 @@
+package store
+
+// All keys start with Prefix. A delivery's keys share the hash tag of its
+// id, so scripts over one delivery stay in one Redis Cluster slot.
+const Prefix = "pb:"
+
+// EventKey de-duplicates event id for the dedup window (hash: d = the
+// deliveries as JSON, s = 1 once every task was enqueued).
+func EventKey(id string) string { return Prefix + "evt:{" + id + "}" }
+
+// DeliveryKey is a delivery's record (hash; see Record).
+func DeliveryKey(id string) string { return Prefix + "d:{" + id + "}" }
+
+// AttemptsKey is a delivery's attempt history (list of JSON Attempt).
+func AttemptsKey(id string) string { return Prefix + "a:{" + id + "}" }
+
+// DLQKey indexes a partner's dead letters (sorted set of delivery ids,
+// scored by the time they died in Unix milliseconds).
+func DLQKey(partner string) string { return Prefix + "dlq:" + partner }
+
+// DLQPartnersKey is the set of partners that have, or had, dead letters.
+const DLQPartnersKey = Prefix + "dlq-partners"

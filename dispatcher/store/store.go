@@ -1,0 +1,258 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrNotFound is returned for a delivery that has no record.
+var ErrNotFound = errors.New("not found")
+
+// Status is where a delivery stands.
+type Status string
+
+// The statuses a delivery record can hold.
+const (
+	StatusQueued    Status = "queued"    // enqueued, no attempt yet
+	StatusRetrying  Status = "retrying"  // failed at least once, another attempt is scheduled
+	StatusDelivered Status = "delivered" // the partner accepted it
+	StatusDead      Status = "dead"      // in the partner's dead-letter queue
+	StatusSkipped   Status = "skipped"   // not sent on purpose (when, require, consent)
+)
+
+// Final reports whether no more attempts will be made without a replay.
+func (s Status) Final() bool {
+	return s == StatusDelivered || s == StatusDead || s == StatusSkipped
+}
+
+// Store reads and writes postback's keys.
+type Store struct {
+	rdb redis.UniversalClient
+}
+
+// New returns a Store on rdb.
+func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+
+// Redis returns the client the store uses.
+func (s *Store) Redis() redis.UniversalClient { return s.rdb }
+
+// Claim is the answer to ClaimEvent.
+type Claim struct {
+	// New is true when this call recorded the event first.
+	New bool
+	// Deliveries is what the first call stored (JSON), when New is false.
+	Deliveries []byte
+	// Complete is true when the first call enqueued every delivery.
+	Complete bool
+}
+
+// claimScript records an event id as seen, or returns what was recorded.
+//
+// KEYS[1] event key
+// ARGV[1] deliveries (JSON)
+// ARGV[2] dedup window in milliseconds
+// Returns nil when newly claimed, else {deliveries, complete flag}.
+var claimScript = redis.NewScript(`
+local prior = redis.call("HMGET", KEYS[1], "d", "s")
+if prior[1] then
+  return prior
+end
+redis.call("HSET", KEYS[1], "d", ARGV[1], "s", "0")
+redis.call("PEXPIRE", KEYS[1], ARGV[2])
+return nil
+`)
+
+// ClaimEvent records event id as seen for window with its deliveries, unless
+// it was seen within the window already.
+func (s *Store) ClaimEvent(ctx context.Context, id string, deliveries []byte, window time.Duration) (Claim, error) {
+	res, err := claimScript.Run(ctx, s.rdb, []string{EventKey(id)}, deliveries, window.Milliseconds()).Result()
+	if errors.Is(err, redis.Nil) {
+		return Claim{New: true}, nil
+	}
+	if err != nil {
+		return Claim{}, fmt.Errorf("claim event: %w", err)
+	}
+	vals, _ := res.([]any)
+	if len(vals) != 2 {
+		return Claim{}, fmt.Errorf("claim event: unexpected reply %v", res)
+	}
+	d, _ := vals[0].(string)
+	flag, _ := vals[1].(string)
+	return Claim{Deliveries: []byte(d), Complete: flag == "1"}, nil
+}
+
+// MarkEventEnqueued records that every delivery of event id is enqueued, so
+// duplicates need not enqueue them again.
+func (s *Store) MarkEventEnqueued(ctx context.Context, id string) error {
+	// HSET on an expired key would recreate it without a TTL; only set
+	// the flag while the claim exists.
+	err := markScript.Run(ctx, s.rdb, []string{EventKey(id)}).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("mark event enqueued: %w", err)
+	}
+	return nil
+}
+
+// markScript sets the complete flag of an existing claim.
+//
+// KEYS[1] event key
+var markScript = redis.NewScript(`
+if redis.call("EXISTS", KEYS[1]) == 1 then
+  redis.call("HSET", KEYS[1], "s", "1")
+end
+return nil
+`)
+
+// Record is a delivery's current state.
+type Record struct {
+	ID        string    `json:"id"`
+	Partner   string    `json:"partner"`
+	EventID   string    `json:"event_id"`
+	Status    Status    `json:"status"`
+	Reason    string    `json:"reason,omitempty"` // why it is dead or skipped
+	Attempts  int       `json:"attempts"`
+	First     time.Time `json:"first_attempt_at,omitzero"`
+	Last      time.Time `json:"last_attempt_at,omitzero"`
+	LastCode  int       `json:"last_status,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+	URL       string    `json:"url,omitempty"` // the URL last sent
+	Updated   time.Time `json:"updated_at,omitzero"`
+}
+
+// Attempt is one try at sending a delivery.
+type Attempt struct {
+	N        int           `json:"n"`
+	At       time.Time     `json:"at"`
+	Duration time.Duration `json:"duration_ns"`
+	Status   int           `json:"status,omitempty"`
+	Outcome  string        `json:"outcome"`
+	Error    string        `json:"error,omitempty"`
+	URL      string        `json:"url,omitempty"`
+	Response string        `json:"response,omitempty"` // first 2 KiB
+}
+
+// Get returns the record of delivery id, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
+	m, err := s.rdb.HGetAll(ctx, DeliveryKey(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("get delivery: %w", err)
+	}
+	if len(m) == 0 {
+		return nil, ErrNotFound
+	}
+	return parseRecord(id, m), nil
+}
+
+func parseRecord(id string, m map[string]string) *Record {
+	r := &Record{
+		ID: id, Partner: m["partner"], EventID: m["event"], Status: Status(m["status"]),
+		Reason: m["reason"], LastError: m["error"], URL: m["url"],
+	}
+	r.Attempts, _ = strconv.Atoi(m["attempts"])
+	r.LastCode, _ = strconv.Atoi(m["code"])
+	r.First = msTime(m["first"])
+	r.Last = msTime(m["last"])
+	r.Updated = msTime(m["updated"])
+	return r
+}
+
+func msTime(s string) time.Time {
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// Attempts returns the attempt history of delivery id, oldest first.
+func (s *Store) Attempts(ctx context.Context, id string) ([]Attempt, error) {
+	raw, err := s.rdb.LRange(ctx, AttemptsKey(id), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("get attempts: %w", err)
+	}
+	out := make([]Attempt, 0, len(raw))
+	for _, r := range raw {
+		var a Attempt
+		if err := json.Unmarshal([]byte(r), &a); err != nil {
+			return nil, fmt.Errorf("attempt of %s: %w", id, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Meta identifies the delivery a write is about.
+type Meta struct {
+	ID      string
+	Partner string
+	EventID string
+}
+
+// attemptScript appends one attempt and updates the record.
+//
+// KEYS[1] delivery key
+// KEYS[2] attempts key
+// ARGV[1] status       ARGV[2] partner   ARGV[3] event id
+// ARGV[4] attempt JSON ARGV[5] attempt time (ms)
+// ARGV[6] HTTP status  ARGV[7] error     ARGV[8] url
+// ARGV[9] retention (ms)
+// Returns the number of attempts recorded.
+var attemptScript = redis.NewScript(`
+redis.call("HSETNX", KEYS[1], "first", ARGV[5])
+local n = redis.call("HINCRBY", KEYS[1], "attempts", 1)
+redis.call("HSET", KEYS[1], "status", ARGV[1], "partner", ARGV[2], "event", ARGV[3],
+  "last", ARGV[5], "code", ARGV[6], "error", ARGV[7], "url", ARGV[8], "updated", ARGV[5])
+redis.call("RPUSH", KEYS[2], ARGV[4])
+if redis.call("HGET", KEYS[1], "status") ~= "dead" then
+  redis.call("PEXPIRE", KEYS[1], ARGV[9])
+  redis.call("PEXPIRE", KEYS[2], ARGV[9])
+end
+return n
+`)
+
+// AddAttempt appends attempt a to the history of delivery m and moves its
+// record to status. It returns the number of attempts made so far.
+func (s *Store) AddAttempt(ctx context.Context, m Meta, a Attempt, status Status, retention time.Duration) (int, error) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return 0, err
+	}
+	n, err := attemptScript.Run(ctx, s.rdb, []string{DeliveryKey(m.ID), AttemptsKey(m.ID)},
+		string(status), m.Partner, m.EventID, b, a.At.UnixMilli(), a.Status, a.Error, a.URL,
+		retention.Milliseconds()).Int()
+	if err != nil {
+		return 0, fmt.Errorf("record attempt: %w", err)
+	}
+	return n, nil
+}
+
+// statusScript sets a delivery's status and reason, keeping its history.
+//
+// KEYS[1] delivery key
+// ARGV[1] status ARGV[2] reason ARGV[3] partner ARGV[4] event id
+// ARGV[5] now (ms) ARGV[6] retention (ms)
+var statusScript = redis.NewScript(`
+redis.call("HSET", KEYS[1], "status", ARGV[1], "reason", ARGV[2], "partner", ARGV[3],
+  "event", ARGV[4], "updated", ARGV[5])
+redis.call("PEXPIRE", KEYS[1], ARGV[6])
+return nil
+`)
+
+// SetStatus moves delivery m to status with a reason (for skipped and
+// delivered records that need no attempt entry).
+func (s *Store) SetStatus(ctx context.Context, m Meta, status Status, reason string, now time.Time, retention time.Duration) error {
+	err := statusScript.Run(ctx, s.rdb, []string{DeliveryKey(m.ID)},
+		string(status), reason, m.Partner, m.EventID, now.UnixMilli(), retention.Milliseconds()).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("set status: %w", err)
+	}
+	return nil
+}
+
+func isNil(err error) bool { return errors.Is(err, redis.Nil) }

@@ -1,0 +1,149 @@
+package dispatcher
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/netguard"
+	"github.com/postbackhq/postback/retry"
+)
+
+// WorkerConfig configures a Worker.
+type WorkerConfig struct {
+	// Redis holds the queues. Required.
+	Redis redis.UniversalClient
+	// Config is the config in force. Required.
+	Config *Live
+	// Concurrency is how many deliveries run at once. Default 100.
+	Concurrency int
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// PollInterval is how often an idle worker looks for new deliveries.
+	// Default 20ms: a delivery waits at most this long in an empty queue.
+	PollInterval time.Duration
+	// ScheduleInterval is how often retries that came due are moved back
+	// to the queue. Default 1s.
+	ScheduleInterval time.Duration
+	// ShutdownTimeout is how long in-flight deliveries may take to finish
+	// at shutdown. Default 30s.
+	ShutdownTimeout time.Duration
+	// Resolver overrides DNS for the sender (tests). Default the system's.
+	Resolver netguard.Resolver
+}
+
+func (c WorkerConfig) withDefaults() WorkerConfig {
+	c.Concurrency = cmp.Or(c.Concurrency, 100)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.PollInterval = cmp.Or(c.PollInterval, 20*time.Millisecond)
+	c.ScheduleInterval = cmp.Or(c.ScheduleInterval, time.Second)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 30*time.Second)
+	return c
+}
+
+// Worker runs delivery tasks from Redis.
+type Worker struct {
+	srv     *asynq.Server
+	handler *Handler
+	client  *netguard.Client
+}
+
+// NewWorker builds a worker; Start runs it.
+func NewWorker(cfg WorkerConfig) (*Worker, error) {
+	if cfg.Redis == nil || cfg.Config == nil {
+		return nil, fmt.Errorf("dispatcher: WorkerConfig needs Redis and Config")
+	}
+	cfg = cfg.withDefaults()
+	c := cfg.Config.Load()
+	client := netguard.New(netguard.Config{
+		AllowPrivate: c.Delivery.AllowPrivateNetworks,
+		Timeout:      maxTimeout(c),
+		UserAgent:    "postback/" + Version,
+		Resolver:     cfg.Resolver,
+	})
+	h := NewHandler(HandlerConfig{
+		Config: cfg.Config,
+		Store:  store.New(cfg.Redis),
+		Sender: &Sender{Client: client},
+		Logger: cfg.Logger,
+	})
+	srv := asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   map[string]int{QueueDefault: 6, QueueReplay: 1},
+		TaskCheckInterval:        cfg.PollInterval,
+		DelayedTaskCheckInterval: cfg.ScheduleInterval,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		RetryDelayFunc:           retryDelay,
+		IsFailure:                isFailure,
+		Logger:                   asynqLogger{cfg.Logger},
+		LogLevel:                 asynq.WarnLevel,
+	})
+	return &Worker{srv: srv, handler: h, client: client}, nil
+}
+
+// Handler returns the worker's task handler.
+func (w *Worker) Handler() *Handler { return w.handler }
+
+// Start starts processing in the background.
+func (w *Worker) Start() error {
+	mux := asynq.NewServeMux()
+	mux.Handle(TypeDeliver, w.handler)
+	if err := w.srv.Start(mux); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops taking deliveries and waits for those in flight (up to
+// ShutdownTimeout; unfinished ones go back to the queue).
+func (w *Worker) Shutdown() {
+	w.srv.Shutdown()
+	w.client.CloseIdleConnections()
+}
+
+// maxTimeout is the longest partner timeout: the client's own bound; each
+// attempt is cut at its partner's timeout by its context.
+func maxTimeout(c *Config) time.Duration {
+	d := c.Delivery.Timeout
+	for _, p := range c.Partners {
+		d = max(d, p.Timeout)
+	}
+	return d
+}
+
+// retryDelay gives asynq the delay the handler chose (retry.After or
+// retry.Defer); anything else is retried after a short pause.
+func retryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	if d, _, ok := retry.DelayOf(err); ok {
+		return d
+	}
+	return time.Duration(min(n+1, 30)) * time.Second
+}
+
+// isFailure is false for deferrals, so they spend no attempt.
+func isFailure(err error) bool {
+	_, deferral, ok := retry.DelayOf(err)
+	return !(ok && deferral)
+}
+
+// asynqLogger sends asynq's own messages to slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), "component", "asynq")
+	os.Exit(1) // asynq's Logger contract: Fatal does not return
+
+}
+
