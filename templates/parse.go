@@ -179,7 +179,11 @@ func parseMacro(src string, open int) (*node, int, error) {
 	}
 	name := src[open+1 : i]
 	unclosed := func(at int) error {
-		msg := "unclosed macro " + src[open:at]
+		text := src[open:at]
+		if len(text) > 48 {
+			text = text[:48] + "…"
+		}
+		msg := "unclosed macro " + text
 		if at < len(src) {
 			msg += " (" + quoteValue(src[at:at+1]) + " where \"|\" or \"}\" should be)"
 		}

@@ -46,6 +46,7 @@ func TestParse_Errors(t *testing.T) {
 		{"raw not last", "{event|raw|upper}", text, `filter "raw" must be the last one in {event|raw|upper}`, 7},
 		{"unclosed at end", "https://h/c?c={click_id", url, "unclosed macro {click_id", 14},
 		{"unclosed in filter", "{event|map:a=1", text, "unclosed macro {event|map:a=1", 0},
+		{"unclosed long", "{event|map:a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9,j=10,k=11", text, "unclosed macro {event|map:a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9,j…", 0},
 		{"bad char", "https://h/c?c={click_id&x=1", url, `unclosed macro {click_id ("&" where "|" or "}" should be)`, 14},
 		{"space", "{click id}", text, `unclosed macro {click (" " where "|" or "}" should be)`, 0},
 		{"host", "https://{sub1}.example.com/c", url, "macro {sub1} not allowed in the URL host", 8},
