@@ -1,0 +1,43 @@
+# postback — `make run` starts the whole program, `make test` runs the suite.
+GO      ?= go
+BIN     := bin/postback
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/postbackhq/postback/dispatcher.Version=$(VERSION)
+
+.PHONY: all build run test test-short bench fuzz lint fmt clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/postback
+
+## run: embedded Redis + demo partner (sink) + sample config; Ctrl-C stops both.
+run: build
+	@scripts/demo.sh $(BIN)
+
+## test: the whole suite, integration tests on a real redis-server when one is on PATH.
+test:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed on:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+test-short:
+	$(GO) test -count=1 ./...
+
+## bench: speed as ratios against baselines measured in the same run.
+bench:
+	$(GO) test -run '^$$' -bench Render -benchmem ./templates
+
+## fuzz: a minute on the URL context ("host and scheme never change").
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzRenderURL -fuzztime 60s ./templates
+
+lint:
+	$(GO) vet ./...
+	gofmt -l $$(git ls-files '*.go')
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin

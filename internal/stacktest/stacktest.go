@@ -1,0 +1,267 @@
+// Package stacktest assembles a whole postback for integration tests: a
+// real Redis (from redistest), the config, the enqueue Client, a Worker and
+// the HTTP API on an httptest server. Partners are real httptest servers
+// too (Partner records what each receives).
+package stacktest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/dispatcher/config"
+	"github.com/postbackhq/postback/dispatcher/httpapi"
+	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/redistest"
+)
+
+// APIKey is the bearer key of every stack's API.
+const APIKey = "test-key-0123456789abcdef"
+
+// Stack is one running postback.
+type Stack struct {
+	Redis  redis.UniversalClient
+	Store  *store.Store
+	Live   *dispatcher.Live
+	Client *dispatcher.Client
+	Worker *dispatcher.Worker
+	API    *httptest.Server
+	logs   *lockedWriter
+}
+
+// Options tune New.
+type Options struct {
+	// RedisURL overrides the package's shared test Redis.
+	RedisURL string
+	// NoWorker leaves the worker out (to inspect queued tasks).
+	NoWorker bool
+	// Env resolves ${env:NAME} in the config; default: none set.
+	Env map[string]string
+}
+
+// New starts a stack on yamlConfig. "${api_key}" in it is replaced by
+// APIKey; the config should set delivery.allow_private_networks to reach
+// httptest partners.
+func New(t testing.TB, yamlConfig string, o Options) *Stack {
+	t.Helper()
+	url := o.RedisURL
+	if url == "" {
+		url = redistest.DB(t)
+	}
+	rdb, err := dispatcher.OpenRedis(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	yamlConfig = strings.ReplaceAll(yamlConfig, "${api_key}", APIKey)
+	cfg, err := config.Parse("test.yaml", []byte(yamlConfig), func(k string) (string, bool) {
+		v, ok := o.Env[k]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	s := &Stack{Redis: rdb, Store: store.New(rdb), Live: dispatcher.NewLive(cfg), logs: &lockedWriter{}}
+	logger := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s.Client, err = dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: s.Live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.NoWorker {
+		s.Worker, err = dispatcher.NewWorker(dispatcher.WorkerConfig{
+			Redis: rdb, Config: s.Live, Concurrency: 20, Logger: logger,
+			PollInterval: 10 * time.Millisecond, ScheduleInterval: 200 * time.Millisecond,
+			ShutdownTimeout: 5 * time.Second,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Worker.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Worker.Shutdown)
+	}
+	api, err := httpapi.New(httpapi.Config{Client: s.Client, Config: s.Live, Redis: rdb, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.API = httptest.NewServer(api)
+	t.Cleanup(s.API.Close)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("postback logs:\n%s", s.Logs())
+		}
+	})
+	return s
+}
+
+// Post sends body to the API path with the API key and returns the status
+// and the decoded JSON answer.
+func (s *Stack) Post(t testing.TB, path, contentType, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.API.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+APIKey)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return s.do(t, req)
+}
+
+// Get fetches an API path with the API key.
+func (s *Stack) Get(t testing.TB, path string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.API.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+APIKey)
+	return s.do(t, req)
+}
+
+func (s *Stack) do(t testing.TB, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("answer is not JSON: %v: %s", err, b)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+// WaitStatus waits until delivery id's record has status, or fails after
+// timeout.
+func (s *Stack) WaitStatus(t testing.TB, id string, status store.Status, timeout time.Duration) *store.Record {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		rec, err := s.Store.Get(context.Background(), id)
+		if err == nil && rec.Status == status {
+			return rec
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery %s: want status %s within %v, have %+v (err %v)", id, status, timeout, rec, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// QueueSizes returns the number of tasks in each state of the delivery
+// queues (pending, active, scheduled, retry, archived), summed.
+func (s *Stack) QueueSizes(t testing.TB) (pending, active, scheduled, retry, archived int) {
+	t.Helper()
+	insp := asynq.NewInspectorFromRedisClient(s.Redis)
+	for _, q := range []string{dispatcher.QueueDefault, dispatcher.QueueReplay} {
+		info, err := insp.GetQueueInfo(q)
+		if err != nil {
+			continue // a queue that never had a task does not exist yet
+		}
+		pending += info.Pending
+		active += info.Active
+		scheduled += info.Scheduled
+		retry += info.Retry
+		archived += info.Archived
+	}
+	return
+}
+
+// Partner is a real HTTP partner that records what it receives and answers
+// with Respond (default 200 "ok").
+type Partner struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []Received
+	// Respond, when set, writes the answer to request n (1-based).
+	Respond func(n int, w http.ResponseWriter, r *http.Request)
+}
+
+// Received is one request a Partner got.
+type Received struct {
+	Method string
+	URL    string // request URI
+	Header http.Header
+	Body   string
+	At     time.Time
+}
+
+// NewPartner starts a partner.
+func NewPartner(t testing.TB) *Partner {
+	p := &Partner{}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		p.mu.Lock()
+		p.requests = append(p.requests, Received{Method: r.Method, URL: r.URL.RequestURI(), Header: r.Header.Clone(), Body: string(b), At: time.Now()})
+		n := len(p.requests)
+		respond := p.Respond
+		p.mu.Unlock()
+		if respond != nil {
+			respond(n, w, r)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+// Requests returns what the partner received so far.
+func (p *Partner) Requests() []Received {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Received(nil), p.requests...)
+}
+
+// WaitRequests waits until the partner received at least n requests.
+func (p *Partner) WaitRequests(t testing.TB, n int, timeout time.Duration) []Received {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		r := p.Requests()
+		if len(r) >= n {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partner: want %d requests within %v, got %d", n, timeout, len(r))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Logs returns what the stack logged so far.
+func (s *Stack) Logs() string {
+	s.logs.mu.Lock()
+	defer s.logs.mu.Unlock()
+	return s.logs.buf.String()
+}
+
+type lockedWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(b)
+}
