@@ -146,4 +146,3 @@ func (a asynqLogger) Fatal(args ...any) {
 	os.Exit(1) // asynq's Logger contract: Fatal does not return
 
 }
-

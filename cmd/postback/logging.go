@@ -31,4 +31,3 @@ func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
 	}
 	return nil, usageError("--log-format %q: want text or json", format)
 }
-

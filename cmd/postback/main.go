@@ -62,13 +62,16 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			serveCommand(), apiCommand(), workerCommand(),
-			sinkCommand(),
+			enqueueCommand(), sinkCommand(),
+			partnersCommand(),
+			dlqCommand(), deliveriesCommand(), statsCommand(),
+			benchCommand(),
 			versionCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return &exitError{code: 2, err: err}
 		},
-		ExitErrHandler: func(*cli.Context, error) {}, // run prints and exits
+		ExitErrHandler:  func(*cli.Context, error) {}, // run prints and exits
 		HideHelpCommand: true,
 	}
 }

@@ -70,7 +70,7 @@ func TestPostEvent_NoMatchingPartnerSendsNothing(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	for _, ev := range []string{
-		`{"id":"evt-2","name":"purchase","attribution":{"partner":"other"}}`, // attributed elsewhere
+		`{"id":"evt-2","name":"purchase","attribution":{"partner":"other"}}`,   // attributed elsewhere
 		`{"id":"evt-3","name":"sign_up","attribution":{"partner":"acme_ads"}}`, // event not listed
 	} {
 		status, body := b.stack.Post(t, "/v1/events", "application/json", ev)

@@ -1,0 +1,84 @@
+// Package metrics holds postback's Prometheus collectors, with the names of
+// SPEC §10. They are registered on Registry, which /metrics serves.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Registry holds every postback collector plus the Go and process ones.
+var Registry = prometheus.NewRegistry()
+
+var (
+	// EventsReceived counts events by result: accepted, duplicate,
+	// rejected (invalid) or unavailable (Redis down, not stored).
+	EventsReceived = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "postback_events_received_total",
+		Help: "Events received by the API or client, by result.",
+	}, []string{"result"})
+
+	// DeliveryAttempts counts attempts by partner and outcome (delivered,
+	// retry, rejected, blocked, render, exhausted, deferred, skipped).
+	DeliveryAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "postback_delivery_attempts_total",
+		Help: "Delivery attempts by partner and outcome.",
+	}, []string{"partner", "outcome"})
+
+	// AttemptDuration is the HTTP time of one attempt.
+	AttemptDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "postback_delivery_attempt_duration_seconds",
+		Help:    "Duration of one delivery attempt (the HTTP exchange).",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"partner"})
+
+	// Deliveries counts deliveries reaching a final state by result
+	// (delivered, dead, skipped).
+	Deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "postback_deliveries_total",
+		Help: "Deliveries that reached a final state, by partner and result.",
+	}, []string{"partner", "result"})
+
+	// EnqueueToDelivery is the time from first enqueue to the partner's
+	// success answer.
+	EnqueueToDelivery = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "postback_enqueue_to_delivery_seconds",
+		Help:    "Time from enqueue to successful delivery.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 5, 30, 60, 300, 1800, 3600, 21600, 86400},
+	}, []string{"partner"})
+
+	// DLQSize is the number of dead letters per partner (refreshed by the
+	// worker periodically).
+	DLQSize = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "postback_dlq_size",
+		Help: "Dead letters waiting per partner.",
+	}, []string{"partner"})
+
+	// QueuePending is the number of deliveries waiting to run.
+	QueuePending = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "postback_queue_pending",
+		Help: "Deliveries waiting in the queues (pending and scheduled retries).",
+	})
+
+	// CircuitOpen is 1 while a partner's circuit breaker is open.
+	CircuitOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "postback_partner_circuit_open",
+		Help: "1 while the partner's circuit breaker is open.",
+	}, []string{"partner"})
+)
+
+func init() {
+	Registry.MustRegister(
+		EventsReceived, DeliveryAttempts, AttemptDuration, Deliveries, EnqueueToDelivery,
+		DLQSize, QueuePending, CircuitOpen,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+}
+
+// Handler serves the registry in the Prometheus text format.
+func Handler() http.Handler {
+	return promhttp.HandlerFor(Registry, promhttp.HandlerOpts{Registry: Registry})
+}
