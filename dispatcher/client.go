@@ -25,7 +25,13 @@ type ClientConfig struct {
 	Config *Live
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// BatchConcurrency is how many events of one EnqueueBatch are stored at
+	// once. Default 16.
+	BatchConcurrency int
 }
+
+// DefaultBatchConcurrency is the default of ClientConfig.BatchConcurrency.
+const DefaultBatchConcurrency = 16
 
 // Client enqueues events: it validates, de-duplicates and routes each one,
 // and enqueues one delivery task per partner. It is what the HTTP API uses,
@@ -44,6 +50,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.BatchConcurrency <= 0 {
+		cfg.BatchConcurrency = DefaultBatchConcurrency
 	}
 	return &Client{cfg: cfg, store: store.New(cfg.Redis), queue: asynq.NewClientFromRedisClient(cfg.Redis)}, nil
 }

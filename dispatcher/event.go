@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/mail"
+	"net/netip"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -173,6 +176,7 @@ var (
 	paramKeyRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 	currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
 	countryRE  = regexp.MustCompile(`^[A-Z]{2}$`)
+	uuidRE     = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
 )
 
 // eventJSON mirrors Event for decoding: params with lenient values and a raw
@@ -198,7 +202,7 @@ func DecodeEvent(data []byte, now time.Time) (*Event, error) {
 	dec.DisallowUnknownFields()
 	var raw eventJSON
 	if err := dec.Decode(&raw); err != nil {
-		return nil, decodeError(err)
+		return nil, decodeError(data, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, &FieldError{Message: "trailing data after the event object"}
@@ -228,7 +232,7 @@ func DecodeEvent(data []byte, now time.Time) (*Event, error) {
 }
 
 // decodeError turns encoding/json's errors into a FieldError naming the field.
-func decodeError(err error) error {
+func decodeError(data []byte, err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
@@ -245,6 +249,9 @@ func decodeError(err error) error {
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
 		f = strings.Trim(f, `"`)
+		if path := unknownField(data); path != "" {
+			f = path
+		}
 		return &FieldError{Field: f, Message: "unknown field (check its spelling; free keys go in params)"}
 	}
 	// encoding/json returns our UnmarshalJSON errors as they are; they
@@ -289,11 +296,17 @@ func (e *Event) Validate() error {
 	if err := checkStrings(e); err != nil {
 		return err
 	}
+	if a := string(e.Revenue.Amount); a != "" && !decimalRE.MatchString(a) {
+		return &FieldError{"revenue.amount", fmt.Sprintf("%.40q is not a decimal number like 1.99", a)}
+	}
 	if c := e.Revenue.Currency; c != "" && !currencyRE.MatchString(c) {
 		return &FieldError{"revenue.currency", fmt.Sprintf("%.16q is not an ISO 4217 code like USD", c)}
 	}
 	if e.Revenue.Currency != "" && e.Revenue.Amount == "" {
 		return &FieldError{"revenue.amount", "required when revenue.currency is set"}
+	}
+	if err := checkFormats(e); err != nil {
+		return err
 	}
 	if c := e.Device.Country; c != "" && !countryRE.MatchString(c) {
 		return &FieldError{"device.country", fmt.Sprintf("%.16q is not an ISO 3166-1 alpha-2 code like US", c)}
@@ -347,6 +360,30 @@ func checkStrings(e *Event) error {
 	return nil
 }
 
+// checkFormats checks the fields that have a fixed shape: device ids are
+// UUIDs (any case), ip is an IPv4 or IPv6 address, email an address.
+func checkFormats(e *Event) error {
+	for _, f := range [...]struct{ name, v string }{
+		{"device.idfa", e.Device.IDFA}, {"device.idfv", e.Device.IDFV}, {"device.gaid", e.Device.GAID},
+	} {
+		if f.v != "" && !uuidRE.MatchString(f.v) {
+			return &FieldError{f.name, fmt.Sprintf("%.48q is not a UUID like 6D92078A-8246-4BA4-AE5B-76104861E7DC", f.v)}
+		}
+	}
+	if ip := e.Device.IP; ip != "" {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return &FieldError{"device.ip", fmt.Sprintf("%.48q is not an IPv4 or IPv6 address", ip)}
+		}
+	}
+	if m := e.User.Email; m != "" {
+		a, err := mail.ParseAddress(m)
+		if err != nil || a.Address != m {
+			return &FieldError{"user.email", fmt.Sprintf("%.48q is not an email address like a@example.com", m)}
+		}
+	}
+	return nil
+}
+
 func printable(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
@@ -364,4 +401,65 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// knownKeys lists the keys of the event's fixed objects, lower-cased as
+// encoding/json matches them (case-insensitively). "" is the top level.
+var knownKeys = func() map[string]map[string]bool {
+	out := make(map[string]map[string]bool)
+	add := func(obj string, v any) {
+		keys := make(map[string]bool)
+		t := reflect.TypeOf(v)
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			keys[strings.ToLower(name)] = true
+		}
+		out[obj] = keys
+	}
+	add("", eventJSON{})
+	add("attribution", Attribution{})
+	add("device", Device{})
+	add("user", User{})
+	add("revenue", Revenue{})
+	add("consent", Consent{})
+	return out
+}()
+
+// unknownField returns the dotted path of the first unknown key in data
+// ("device.idfaa"), or "" when it finds none. encoding/json names only the
+// leaf; this walk runs only after it refused a field.
+func unknownField(data []byte) string {
+	return walkKeys(json.NewDecoder(bytes.NewReader(data)), "")
+}
+
+// walkKeys reads one object from dec and returns the path of its first
+// key not in knownKeys[obj], looking one level into the known objects.
+func walkKeys(dec *json.Decoder, obj string) string {
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		key, _ := t.(string)
+		path, lower := key, strings.ToLower(key)
+		if obj != "" {
+			path = obj + "." + key
+		}
+		if !knownKeys[obj][lower] {
+			return path
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return ""
+		}
+		if _, nested := knownKeys[lower]; obj == "" && nested && len(raw) > 0 && raw[0] == '{' {
+			if found := walkKeys(json.NewDecoder(bytes.NewReader(raw)), lower); found != "" {
+				return found
+			}
+		}
+	}
+	return ""
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/metrics"
 )
 
 // Config configures the API.
@@ -61,15 +63,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, store: store.New(cfg.Redis), mux: http.NewServeMux()}
 	s.mux.Handle("POST /v1/events", s.auth(http.HandlerFunc(s.postEvent)))
+	s.mux.Handle("POST /v1/events/batch", s.auth(http.HandlerFunc(s.postBatch)))
 	s.mux.Handle("GET /v1/deliveries/{id}", s.auth(http.HandlerFunc(s.getDelivery)))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", metrics.Handler())
 	return s, nil
 }
 
-// Handle adds a route (for /metrics).
+// Handle adds a route.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
@@ -92,11 +96,15 @@ func (s *Server) auth(next http.Handler) http.Handler {
 	})
 }
 
+// validKey compares SHA-256 digests, so neither the keys' lengths nor
+// their contents show in the time taken, and checks every key so timing
+// does not tell which one matched.
 func validKey(token string, keys []string) bool {
+	t := sha256.Sum256([]byte(token))
 	found := 0
 	for _, k := range keys {
-		// Compare against every key so timing does not tell which matched.
-		found |= subtle.ConstantTimeCompare([]byte(token), []byte(k))
+		h := sha256.Sum256([]byte(k))
+		found |= subtle.ConstantTimeCompare(t[:], h[:])
 	}
 	return found == 1
 }
@@ -113,6 +121,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	ev, err := dispatcher.DecodeEvent(body, s.cfg.Now())
 	if err != nil {
+		received(resultRejected)
 		writeEventError(w, err)
 		return
 	}
@@ -123,21 +132,47 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	status := http.StatusAccepted
 	if rc.Duplicate {
+		received(resultDuplicate)
 		status = http.StatusOK
+	} else {
+		received(resultAccepted)
 	}
 	writeJSON(w, status, rc)
 }
 
+// enqueueFailed answers a failed Enqueue: 400 for an invalid event, else
+// 503: nothing is reported accepted that was not stored.
 func (s *Server) enqueueFailed(w http.ResponseWriter, err error) {
 	var fe *dispatcher.FieldError
 	if errors.As(err, &fe) {
+		received(resultRejected)
 		writeEventError(w, err)
 		return
 	}
+	received(resultUnavailable)
 	s.cfg.Logger.Error("enqueue failed", "err", err)
-	w.Header().Set("Retry-After", "1")
-	writeError(w, http.StatusServiceUnavailable, "unavailable", "the event was not stored: Redis is unavailable; retry later", "")
+	unavailable(w, "the event was not stored: Redis is unavailable; retry later")
 }
+
+// unavailable answers 503 with Retry-After.
+func unavailable(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", retryAfterSeconds)
+	writeError(w, http.StatusServiceUnavailable, "unavailable", msg, "")
+}
+
+// retryAfterSeconds is the Retry-After of a 503: Redis outages that a
+// client can ride out are short; a longer one just repeats.
+const retryAfterSeconds = "1"
+
+// The result label values of metrics.EventsReceived.
+const (
+	resultAccepted    = "accepted"
+	resultDuplicate   = "duplicate"
+	resultRejected    = "rejected"
+	resultUnavailable = "unavailable"
+)
+
+func received(result string) { metrics.EventsReceived.WithLabelValues(result).Inc() }
 
 func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
@@ -147,13 +182,12 @@ func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable", "")
+		unavailable(w, "Redis is unavailable")
 		return
 	}
 	attempts, err := s.store.Attempts(r.Context(), id)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unavailable", "")
+		unavailable(w, "Redis is unavailable")
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
@@ -166,7 +200,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.cfg.Redis.Ping(ctx).Err(); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "Redis is unreachable", "")
+		unavailable(w, "Redis is unreachable")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "partners": len(s.cfg.Config.Load().Partners)})
@@ -204,18 +238,20 @@ func writeEventError(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusBadRequest, "invalid_event", err.Error(), "")
 }
 
+// errorDetail is one error: a stable code, a message for people and the
+// offending field of an event when there is one.
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
 type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Field   string `json:"field,omitempty"`
-	} `json:"error"`
+	Error errorDetail `json:"error"`
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg, field string) {
-	var b errorBody
-	b.Error.Code, b.Error.Message, b.Error.Field = code, msg, field
-	writeJSON(w, status, b)
+	writeJSON(w, status, errorBody{errorDetail{code, msg, field}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -1,0 +1,126 @@
+package dispatcher_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/postbackhq/postback/dispatcher"
+)
+
+// specEvent is the event of SPEC §6.
+const specEvent = `{"id": "evt-123", "name": "purchase", "timestamp": "2026-11-25T18:31:21Z", "app_id": "com.example.game",
+ "click_id": "abc", "attribution": {"partner": "acme_ads", "campaign_id": "c1", "campaign": "winter",
+ "adgroup_id": "", "adgroup": "", "creative_id": "", "creative": "", "site_id": "", "sub1": ""},
+ "device": {"idfa": "", "idfv": "", "gaid": "", "android_id": "", "ip": "203.0.113.7",
+ "user_agent": "", "os": "ios", "os_version": "18.1", "country": "US"},
+ "user": {"customer_user_id": "u1", "email": "a@example.com"},
+ "revenue": {"amount": "1.99", "currency": "USD"}, "consent": {"granted": true},
+ "params": {"level": "7"}}`
+
+var receipt = time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)
+
+func TestDecodeEvent_SpecExample(t *testing.T) {
+	t.Parallel()
+	ev, err := dispatcher.DecodeEvent([]byte(specEvent), receipt)
+	require.NoError(t, err)
+	require.Equal(t, "evt-123", ev.ID)
+	require.Equal(t, "purchase", ev.Name)
+	require.Equal(t, time.Date(2026, 11, 25, 18, 31, 21, 0, time.UTC), ev.Timestamp)
+	require.Equal(t, "acme_ads", ev.Attribution.Partner)
+	require.Equal(t, "203.0.113.7", ev.Device.IP)
+	require.Equal(t, "a@example.com", ev.User.Email)
+	require.Equal(t, dispatcher.Decimal("1.99"), ev.Revenue.Amount)
+	require.True(t, ev.Consent.IsGranted())
+	require.Equal(t, map[string]string{"level": "7"}, ev.Params)
+}
+
+func TestDecodeEvent_DefaultsAndLenientValues(t *testing.T) {
+	t.Parallel()
+	ev, err := dispatcher.DecodeEvent([]byte(`{"id":"e","name":"install","timestamp":"2026-11-25T19:31:21.5+01:00",
+		"revenue":{"amount":12345678901234567.123456789012,"currency":"EUR"},"params":{"n":3,"ok":true,"gone":null}}`), receipt)
+	require.NoError(t, err)
+	require.Equal(t, time.Date(2026, 11, 25, 18, 31, 21, 5e8, time.UTC), ev.Timestamp, "converted to UTC")
+	// A number keeps every digit: it is never carried as a float.
+	require.Equal(t, dispatcher.Decimal("12345678901234567.123456789012"), ev.Revenue.Amount)
+	b, err := json.Marshal(ev.Revenue)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"amount":"12345678901234567.123456789012","currency":"EUR"}`, string(b))
+	require.Equal(t, map[string]string{"n": "3", "ok": "true"}, ev.Params)
+
+	ev, err = dispatcher.DecodeEvent([]byte(`{"id":"e","name":"install"}`), receipt)
+	require.NoError(t, err)
+	require.Equal(t, receipt, ev.Timestamp, "a missing timestamp is the receipt time")
+}
+
+func TestDecodeEvent_RefusalNamesTheField(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 129)
+	cases := []struct {
+		name, body, field string
+	}{
+		{"missing id", `{"name":"install"}`, "id"},
+		{"long id", `{"id":"` + long + `","name":"install"}`, "id"},
+		{"id with space", `{"id":"a b","name":"install"}`, "id"},
+		{"missing name", `{"id":"x"}`, "name"},
+		{"bad name", `{"id":"x","name":"Purchase!"}`, "name"},
+		{"unknown top-level", `{"id":"x","name":"install","clickid":"c"}`, "clickid"},
+		{"unknown in device", `{"id":"x","name":"install","device":{"os":"ios","idfaa":"y"}}`, "device.idfaa"},
+		{"unknown in attribution", `{"id":"x","name":"install","attribution":{"campain":"w"}}`, "attribution.campain"},
+		{"unknown in revenue", `{"id":"x","name":"install","revenue":{"amout":"1"}}`, "revenue.amout"},
+		{"unknown in consent", `{"id":"x","name":"install","consent":{"given":true}}`, "consent.given"},
+		{"unknown in user", `{"id":"x","name":"install","user":{"mail":"a@b.c"}}`, "user.mail"},
+		{"wrong type nested", `{"id":"x","name":"install","device":{"os":7}}`, "device.os"},
+		{"wrong type top", `{"id":"x","name":"install","click_id":["a"]}`, "click_id"},
+		{"comma decimal", `{"id":"x","name":"install","revenue":{"amount":"1,99"}}`, "revenue.amount"},
+		{"exponent", `{"id":"x","name":"install","revenue":{"amount":1e3}}`, "revenue.amount"},
+		{"amount object", `{"id":"x","name":"install","revenue":{"amount":{"v":1}}}`, "revenue.amount"},
+		{"currency without amount", `{"id":"x","name":"install","revenue":{"currency":"USD"}}`, "revenue.amount"},
+		{"bad currency", `{"id":"x","name":"install","revenue":{"amount":"1","currency":"usd"}}`, "revenue.currency"},
+		{"bad timestamp", `{"id":"x","name":"install","timestamp":"yesterday"}`, "timestamp"},
+		{"numeric timestamp", `{"id":"x","name":"install","timestamp":1764095481}`, "timestamp"},
+		{"bad country", `{"id":"x","name":"install","device":{"country":"USA"}}`, "device.country"},
+		{"bad ip", `{"id":"x","name":"install","device":{"ip":"203.0.113"}}`, "device.ip"},
+		{"bad idfa", `{"id":"x","name":"install","device":{"idfa":"not-a-uuid"}}`, "device.idfa"},
+		{"bad gaid", `{"id":"x","name":"install","device":{"gaid":"38400000-8cf0-11bd-b23e-10b96e40000"}}`, "device.gaid"},
+		{"bad email", `{"id":"x","name":"install","user":{"email":"nobody"}}`, "user.email"},
+		{"long value", `{"id":"x","name":"install","user":{"customer_user_id":"` + strings.Repeat("u", 1025) + `"}}`, "user.customer_user_id"},
+		{"nested param", `{"id":"x","name":"install","params":{"k":{"a":1}}}`, "params.k"},
+		{"bad param key", `{"id":"x","name":"install","params":{"a b":"1"}}`, "params.a b"},
+		{"params not object", `{"id":"x","name":"install","params":"k=v"}`, "params"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := dispatcher.DecodeEvent([]byte(tc.body), receipt)
+			var fe *dispatcher.FieldError
+			require.True(t, errors.As(err, &fe), "want a FieldError, got %v", err)
+			require.Equal(t, tc.field, fe.Field, fe.Error())
+			require.NotEmpty(t, fe.Message)
+		})
+	}
+}
+
+func TestDecodeEvent_MalformedJSON(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{``, `{"id":"x",`, `{"id":"x","name":"install"} {}`, `[1]`, `nul`} {
+		_, err := dispatcher.DecodeEvent([]byte(body), receipt)
+		var fe *dispatcher.FieldError
+		require.True(t, errors.As(err, &fe), "%q: %v", body, err)
+		require.NotEmpty(t, fe.Message, body)
+	}
+}
+
+func TestEvent_Validate(t *testing.T) {
+	t.Parallel()
+	ev := &dispatcher.Event{ID: "x", Name: "install", Device: dispatcher.Device{IDFA: "6D92078A-8246-4BA4-AE5B-76104861E7DC", IP: "2001:db8::1"}}
+	require.NoError(t, ev.Validate())
+	ev.Revenue.Amount = "1.5.2"
+	var fe *dispatcher.FieldError
+	require.ErrorAs(t, ev.Validate(), &fe)
+	require.Equal(t, "revenue.amount", fe.Field)
+}

@@ -1,0 +1,175 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+
+	"github.com/postbackhq/postback/dispatcher"
+)
+
+// batchResult is the answer about one event of a batch.
+type batchResult struct {
+	Index      int                   `json:"index"`
+	Status     string                `json:"status"` // accepted, duplicate or rejected
+	EventID    string                `json:"event_id,omitempty"`
+	Deliveries []dispatcher.Delivery `json:"deliveries,omitzero"`
+	Error      *errorDetail          `json:"error,omitempty"`
+}
+
+// postBatch takes up to dispatcher.MaxBatch events as {"events": […]}, a
+// bare JSON array or NDJSON, and answers 200 with one result per event in
+// order. When Redis fails for any event the whole answer is 503: repeating
+// the batch is safe, since the events already stored come back as
+// duplicates.
+func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
+	cfg := s.cfg.Config.Load()
+	ct := r.Header.Get("Content-Type")
+	ndjson := isNDJSON(ct)
+	if !ndjson && !isJSON(ct) {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json or application/x-ndjson", "")
+		return
+	}
+	body, ok := readBody(w, r, cfg.API.MaxBodyBytes)
+	if !ok {
+		return
+	}
+	var raws []json.RawMessage
+	var err error
+	if ndjson {
+		raws = splitNDJSON(body)
+	} else {
+		raws, err = splitJSONBatch(body)
+	}
+	switch {
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "invalid_batch", err.Error(), "")
+		return
+	case len(raws) == 0:
+		writeError(w, http.StatusBadRequest, "invalid_batch", "the batch holds no events", "")
+		return
+	case len(raws) > dispatcher.MaxBatch:
+		writeError(w, http.StatusBadRequest, "batch_too_large",
+			fmt.Sprintf("%d events: a batch holds at most %d", len(raws), dispatcher.MaxBatch), "")
+		return
+	}
+
+	now := s.cfg.Now()
+	results := make([]batchResult, len(raws))
+	valid := make([]*dispatcher.Event, 0, len(raws))
+	index := make([]int, 0, len(raws))
+	for i, raw := range raws {
+		results[i].Index = i
+		ev, err := dispatcher.DecodeEvent(raw, now)
+		if err != nil {
+			results[i].reject(raw, err)
+			continue
+		}
+		valid = append(valid, ev)
+		index = append(index, i)
+	}
+	down := false
+	for j, res := range s.cfg.Client.EnqueueBatch(r.Context(), valid) {
+		br := &results[index[j]]
+		br.EventID = valid[j].ID
+		var fe *dispatcher.FieldError
+		switch {
+		case res.Err == nil:
+			br.Status, br.Deliveries = resultAccepted, res.Receipt.Deliveries
+			if res.Receipt.Duplicate {
+				br.Status = resultDuplicate
+			}
+		case errors.As(res.Err, &fe):
+			br.reject(nil, res.Err)
+		default:
+			br.Status = resultUnavailable
+			if !down {
+				s.cfg.Logger.Error("batch enqueue failed", "event", valid[j].ID, "err", res.Err)
+			}
+			down = true
+		}
+	}
+	for _, br := range results {
+		received(br.Status)
+	}
+	if down {
+		unavailable(w, "some events were not stored: Redis is unavailable; retry the batch later (events already stored come back as duplicates)")
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Results []batchResult `json:"results"`
+	}{results})
+}
+
+// reject marks the result rejected by err, naming the event id when raw
+// has a readable one.
+func (br *batchResult) reject(raw json.RawMessage, err error) {
+	br.Status = resultRejected
+	br.Error = &errorDetail{Code: "invalid_event", Message: err.Error()}
+	var fe *dispatcher.FieldError
+	if errors.As(err, &fe) {
+		br.Error.Field = fe.Field
+	}
+	if raw != nil {
+		var id struct {
+			ID any `json:"id"`
+		}
+		if json.Unmarshal(raw, &id) == nil {
+			if s, ok := id.ID.(string); ok && len(s) <= 128 {
+				br.EventID = s
+			}
+		}
+	}
+}
+
+// isNDJSON reports whether ct names newline-delimited JSON.
+func isNDJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/x-ndjson" || mt == "application/ndjson" || mt == "application/jsonl")
+}
+
+// splitNDJSON returns the non-blank lines of body; a blank line is not an
+// event and takes no index.
+func splitNDJSON(body []byte) []json.RawMessage {
+	var out []json.RawMessage
+	for line := range bytes.SplitSeq(body, []byte{'\n'}) {
+		line = bytes.TrimSpace(line)
+		if len(line) > 0 {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// splitJSONBatch reads {"events": […]} or a bare array into its elements.
+func splitJSONBatch(body []byte) ([]json.RawMessage, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, errors.New(`empty body: want {"events": [...]}, a JSON array or NDJSON`)
+	}
+	if body[0] == '[' {
+		var arr []json.RawMessage
+		if err := json.Unmarshal(body, &arr); err != nil {
+			return nil, fmt.Errorf("malformed JSON array: %v", err)
+		}
+		return arr, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var obj struct {
+		Events *[]json.RawMessage `json:"events"`
+	}
+	if err := dec.Decode(&obj); err != nil {
+		return nil, fmt.Errorf(`malformed batch: want {"events": [...]}: %v`, err)
+	}
+	if dec.More() {
+		return nil, errors.New("trailing data after the batch object")
+	}
+	if obj.Events == nil {
+		return nil, errors.New(`events: required ({"events": [...]})`)
+	}
+	return *obj.Events, nil
+}
