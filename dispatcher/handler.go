@@ -26,6 +26,7 @@ type Handler struct {
 	live   *Live
 	store  *store.Store
 	sender *Sender
+	gate   *Gate // nil: no partner isolation
 	log    *slog.Logger
 	now    func() time.Time
 	rnd    func() float64
@@ -36,6 +37,9 @@ type HandlerConfig struct {
 	Config *Live
 	Store  *store.Store
 	Sender *Sender
+	// Gate applies each partner's rate limit, concurrency cap and circuit
+	// breaker before a send (see Gate). Default none.
+	Gate *Gate
 	// Logger gets one line per attempt; default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -46,7 +50,7 @@ type HandlerConfig struct {
 
 // NewHandler returns a Handler.
 func NewHandler(cfg HandlerConfig) *Handler {
-	h := &Handler{live: cfg.Config, store: cfg.Store, sender: cfg.Sender, log: cfg.Logger, now: cfg.Now, rnd: cfg.Rand}
+	h := &Handler{live: cfg.Config, store: cfg.Store, sender: cfg.Sender, gate: cfg.Gate, log: cfg.Logger, now: cfg.Now, rnd: cfg.Rand}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -86,9 +90,9 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return h.skip(ctx, m, reason, retention)
 	}
 	var v templates.Values
-	attempt := 1
+	attempt, replay := 1, 0
 	if rec != nil {
-		attempt = rec.Attempts + 1
+		attempt, replay = rec.Attempts+1, rec.Replays
 	}
 	pl.Event.Values(&v, p, pl.Delivery, attempt)
 	if missing := p.missing(&v); missing != "" {
@@ -96,15 +100,26 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	req, err := p.render(&v, pl.Delivery)
 	if err != nil {
-		return h.dead(ctx, m, pl, retry.RenderFailed, store.Attempt{N: attempt, At: h.now(), Outcome: retry.RenderFailed.String(), Error: err.Error()}, retention)
+		observeOutcome(p.ID, retry.RenderFailed) // issue 6: metrics
+		h.log.Warn("dead-lettered", "delivery", pl.Delivery, "partner", p.ID, "attempt", attempt, "outcome", retry.RenderFailed.String(), "reason", retry.RenderFailed.String(), "error", err.Error())
+		return h.dead(ctx, m, pl, retry.RenderFailed, store.Attempt{N: attempt, At: h.now(), Outcome: retry.RenderFailed.String(), Error: err.Error(), Replay: replay}, retention)
 	}
 
+	// --- partner isolation (issue 6): a deferral spends no attempt.
+	release := func(retry.Result) {}
+	if h.gate != nil {
+		if release, err = h.gate.Acquire(ctx, p); err != nil {
+			return h.deferred(ctx, m, pl, p, err)
+		}
+	}
 	start := h.now()
 	res, resp := h.sender.Send(ctx, p, req, pl.Delivery)
+	release(res)
+	// --- end partner isolation
 	dec := p.Success.Classify(res, h.now())
 	a := store.Attempt{
 		N: attempt, At: start, Duration: h.now().Sub(start), Status: res.StatusCode,
-		Outcome: dec.Outcome.String(), URL: req.URL,
+		Outcome: dec.Outcome.String(), URL: req.URL, Replay: replay,
 	}
 	if dec.Outcome != retry.Delivered {
 		a.Error = dec.Reason
@@ -113,7 +128,8 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		a.Response = string(resp.Body[:min(len(resp.Body), maxResponseKept)])
 	}
 	log := h.log.With("delivery", pl.Delivery, "partner", p.ID, "attempt", attempt, "outcome", a.Outcome,
-		"status", res.StatusCode, "duration_ms", a.Duration.Milliseconds())
+		"status", res.StatusCode, "duration_ms", a.Duration.Milliseconds(), "host", logHost(req.URL))
+	observeAttempt(p.ID, dec.Outcome, a.Duration) // issue 6: metrics
 
 	switch dec.Outcome {
 	case retry.Delivered:
@@ -121,21 +137,24 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			log.Error("delivered but not recorded", "err", err)
 		}
 		log.Info("delivered")
+		observeFinal(p.ID, store.StatusDelivered, pl.first(), h.now()) // issue 6: metrics
 		return nil
 	case retry.Retry:
-		n, err := h.store.AddAttempt(ctx, m, a, store.StatusRetrying, retention)
-		if err != nil {
-			n = attempt
-		}
-		delay, exhausted := p.Retry.Next(n, pl.first(), h.now(), dec.RetryAfter, h.rnd)
+		// Decide before recording, so that an exhausted delivery's last
+		// attempt and its dead letter are one atomic write.
+		delay, exhausted := p.Retry.Next(attempt, pl.first(), h.now(), dec.RetryAfter, h.rnd)
 		if exhausted {
-			log.Warn("dead-lettered", "reason", retry.Exhausted.String(), "error", dec.Reason)
-			return h.deadLetter(ctx, m, pl, retry.Exhausted.String())
+			log.Warn("dead-lettered", "reason", retry.Exhausted.String(), "error", redactText(dec.Reason))
+			observeOutcome(p.ID, retry.Exhausted) // issue 6: metrics
+			return h.dead(ctx, m, pl, retry.Exhausted, a, retention)
 		}
-		log.Info("retrying", "in", delay.String(), "error", dec.Reason)
+		if _, err := h.store.AddAttempt(ctx, m, a, store.StatusRetrying, retention); err != nil {
+			log.Error("attempt not recorded", "err", err)
+		}
+		log.Info("retrying", "in", delay.String(), "error", redactText(dec.Reason))
 		return retry.After(delay, errors.New(dec.Reason))
 	default: // rejected, blocked
-		log.Warn("dead-lettered", "reason", dec.Outcome.String(), "error", dec.Reason)
+		log.Warn("dead-lettered", "reason", dec.Outcome.String(), "error", redactText(dec.Reason))
 		return h.dead(ctx, m, pl, dec.Outcome, a, retention)
 	}
 }
@@ -146,15 +165,24 @@ func (h *Handler) skip(ctx context.Context, m store.Meta, reason string, retenti
 	if err := h.store.SetStatus(ctx, m, store.StatusSkipped, reason, h.now(), retention); err != nil {
 		return retry.Defer(time.Second, err)
 	}
+	observeOutcome(m.Partner, retry.Skipped)                           // issue 6: metrics
+	observeFinal(m.Partner, store.StatusSkipped, time.Time{}, h.now()) // issue 6: metrics
 	return nil
 }
 
 // dead records attempt a and moves the delivery to the partner's DLQ.
 func (h *Handler) dead(ctx context.Context, m store.Meta, pl *payload, why retry.Outcome, a store.Attempt, retention time.Duration) error {
-	if _, err := h.store.AddAttempt(ctx, m, a, store.StatusDead, retention); err != nil {
+	raw, err := encodePayload(pl)
+	if err == nil {
+		_, err = h.store.DeadLetterAttempt(ctx, m, a, why.String(), raw, h.now())
+	}
+	if err != nil {
+		// Not stored in the DLQ: keep the task alive rather than lose it.
+		// The attempt is not recorded either, so it is made again.
 		return retry.Defer(time.Second, err)
 	}
-	return h.deadLetter(ctx, m, pl, why.String())
+	observeFinal(m.Partner, store.StatusDead, time.Time{}, h.now()) // issue 6: metrics
+	return nil
 }
 
 func (h *Handler) deadLetter(ctx context.Context, m store.Meta, pl *payload, reason string) error {
@@ -166,5 +194,6 @@ func (h *Handler) deadLetter(ctx context.Context, m store.Meta, pl *payload, rea
 		// Not stored in the DLQ: keep the task alive rather than lose it.
 		return retry.Defer(time.Second, err)
 	}
+	observeFinal(m.Partner, store.StatusDead, time.Time{}, h.now()) // issue 6: metrics
 	return nil
 }

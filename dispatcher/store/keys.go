@@ -1,5 +1,7 @@
 package store
 
+import "strconv"
+
 // All keys start with Prefix. A delivery's keys share the hash tag of its
 // id, so scripts over one delivery stay in one Redis Cluster slot.
 const Prefix = "pb:"
@@ -20,3 +22,14 @@ func DLQKey(partner string) string { return Prefix + "dlq:" + partner }
 
 // DLQPartnersKey is the set of partners that have, or had, dead letters.
 const DLQPartnersKey = Prefix + "dlq-partners"
+
+// StatsKey counts a partner's outcomes in one minute (hash: attempts, ok,
+// delivered, dead), minute being Unix time / 60. It expires after
+// statsTTL.
+func StatsKey(partner string, minute int64) string {
+	return Prefix + "st:" + partner + ":" + strconv.FormatInt(minute, 10)
+}
+
+// LatencyKey holds a partner's most recent attempt durations (list of
+// "unix-ms:microseconds", newest first, capped at LatencySamples).
+func LatencyKey(partner string) string { return Prefix + "lat:" + partner }

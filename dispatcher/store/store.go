@@ -24,11 +24,12 @@ const (
 	StatusDelivered Status = "delivered" // the partner accepted it
 	StatusDead      Status = "dead"      // in the partner's dead-letter queue
 	StatusSkipped   Status = "skipped"   // not sent on purpose (when, require, consent)
+	StatusPurged    Status = "purged"    // removed from the DLQ by `dlq purge`; never sent again
 )
 
 // Final reports whether no more attempts will be made without a replay.
 func (s Status) Final() bool {
-	return s == StatusDelivered || s == StatusDead || s == StatusSkipped
+	return s == StatusDelivered || s == StatusDead || s == StatusSkipped || s == StatusPurged
 }
 
 // Store reads and writes postback's keys.
@@ -123,6 +124,11 @@ type Record struct {
 	LastError string    `json:"last_error,omitempty"`
 	URL       string    `json:"url,omitempty"` // the URL last sent
 	Updated   time.Time `json:"updated_at,omitzero"`
+	// DeadAt is when it entered the DLQ (dead letters only).
+	DeadAt time.Time `json:"dead_at,omitzero"`
+	// Replays counts how often it was replayed from the DLQ; each replay
+	// starts the attempt count again.
+	Replays int `json:"replays,omitempty"`
 }
 
 // Attempt is one try at sending a delivery.
@@ -135,6 +141,9 @@ type Attempt struct {
 	Error    string        `json:"error,omitempty"`
 	URL      string        `json:"url,omitempty"`
 	Response string        `json:"response,omitempty"` // first 2 KiB
+	// Replay is the record's replay count when the attempt was made (0
+	// before any replay), so a history that spans replays reads clearly.
+	Replay int `json:"replay,omitempty"`
 }
 
 // Get returns the record of delivery id, or ErrNotFound.
@@ -154,11 +163,16 @@ func parseRecord(id string, m map[string]string) *Record {
 		ID: id, Partner: m["partner"], EventID: m["event"], Status: Status(m["status"]),
 		Reason: m["reason"], LastError: m["error"], URL: m["url"],
 	}
+	if r.Status != StatusDead && r.Status != StatusSkipped && r.Status != StatusPurged {
+		r.Reason = "" // a replayed delivery's old dead-letter reason no longer applies
+	}
 	r.Attempts, _ = strconv.Atoi(m["attempts"])
 	r.LastCode, _ = strconv.Atoi(m["code"])
 	r.First = msTime(m["first"])
 	r.Last = msTime(m["last"])
 	r.Updated = msTime(m["updated"])
+	r.DeadAt = msTime(m["dead_at"])
+	r.Replays, _ = strconv.Atoi(m["replays"])
 	return r
 }
 
@@ -192,44 +206,6 @@ type Meta struct {
 	ID      string
 	Partner string
 	EventID string
-}
-
-// attemptScript appends one attempt and updates the record.
-//
-// KEYS[1] delivery key
-// KEYS[2] attempts key
-// ARGV[1] status       ARGV[2] partner   ARGV[3] event id
-// ARGV[4] attempt JSON ARGV[5] attempt time (ms)
-// ARGV[6] HTTP status  ARGV[7] error     ARGV[8] url
-// ARGV[9] retention (ms)
-// Returns the number of attempts recorded.
-var attemptScript = redis.NewScript(`
-redis.call("HSETNX", KEYS[1], "first", ARGV[5])
-local n = redis.call("HINCRBY", KEYS[1], "attempts", 1)
-redis.call("HSET", KEYS[1], "status", ARGV[1], "partner", ARGV[2], "event", ARGV[3],
-  "last", ARGV[5], "code", ARGV[6], "error", ARGV[7], "url", ARGV[8], "updated", ARGV[5])
-redis.call("RPUSH", KEYS[2], ARGV[4])
-if redis.call("HGET", KEYS[1], "status") ~= "dead" then
-  redis.call("PEXPIRE", KEYS[1], ARGV[9])
-  redis.call("PEXPIRE", KEYS[2], ARGV[9])
-end
-return n
-`)
-
-// AddAttempt appends attempt a to the history of delivery m and moves its
-// record to status. It returns the number of attempts made so far.
-func (s *Store) AddAttempt(ctx context.Context, m Meta, a Attempt, status Status, retention time.Duration) (int, error) {
-	b, err := json.Marshal(a)
-	if err != nil {
-		return 0, err
-	}
-	n, err := attemptScript.Run(ctx, s.rdb, []string{DeliveryKey(m.ID), AttemptsKey(m.ID)},
-		string(status), m.Partner, m.EventID, b, a.At.UnixMilli(), a.Status, a.Error, a.URL,
-		retention.Milliseconds()).Int()
-	if err != nil {
-		return 0, fmt.Errorf("record attempt: %w", err)
-	}
-	return n, nil
 }
 
 // statusScript sets a delivery's status and reason, keeping its history.

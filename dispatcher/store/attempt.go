@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// statsTTL is how long a per-minute stats bucket lives: an hour is read,
+// the rest is slack for clocks and slow readers.
+const statsTTL = 2 * time.Hour
+
+// LatencySamples is how many recent attempt durations are kept per partner
+// for the p50/p99 of `postback stats`.
+const LatencySamples = 1000
+
+// recordScript is every outcome write of a delivery, so that an attempt,
+// the status it leads to, the partner's counters and (when it dies) the
+// dead letter change together or not at all.
+//
+// KEYS[1] delivery key      KEYS[2] attempts key
+// KEYS[3] stats bucket key  KEYS[4] latency key
+// KEYS[5] partner DLQ index KEYS[6] DLQ partners set
+// ARGV[1] status  ARGV[2] partner  ARGV[3] event id  ARGV[4] now (ms)
+// ARGV[5] retention (ms)  ARGV[6] stats TTL (ms)
+// ARGV[7] attempt JSON ("" = no attempt to record)
+// ARGV[8] attempt time (ms)  ARGV[9] HTTP status  ARGV[10] error  ARGV[11] url
+// ARGV[12] latency sample ("" = none: nothing was sent)  ARGV[13] samples kept
+// ARGV[14] "1" when the attempt succeeded
+// ARGV[15] dead-letter reason ("" = not dead)  ARGV[16] task payload
+// ARGV[17] delivery id
+// Returns the number of attempts recorded (since the last replay).
+var recordScript = redis.NewScript(`
+local n = tonumber(redis.call("HGET", KEYS[1], "attempts") or "0") or 0
+if ARGV[7] ~= "" then
+  redis.call("HSETNX", KEYS[1], "first", ARGV[8])
+  n = redis.call("HINCRBY", KEYS[1], "attempts", 1)
+  redis.call("HSET", KEYS[1], "last", ARGV[8], "code", ARGV[9], "error", ARGV[10], "url", ARGV[11])
+  redis.call("RPUSH", KEYS[2], ARGV[7])
+  redis.call("HINCRBY", KEYS[3], "attempts", 1)
+  if ARGV[14] == "1" then
+    redis.call("HINCRBY", KEYS[3], "ok", 1)
+  end
+  if ARGV[12] ~= "" then
+    redis.call("LPUSH", KEYS[4], ARGV[12])
+    redis.call("LTRIM", KEYS[4], 0, tonumber(ARGV[13]) - 1)
+    redis.call("PEXPIRE", KEYS[4], ARGV[6])
+  end
+end
+redis.call("HSET", KEYS[1], "status", ARGV[1], "partner", ARGV[2], "event", ARGV[3], "updated", ARGV[4])
+if ARGV[1] == "delivered" then
+  redis.call("HINCRBY", KEYS[3], "delivered", 1)
+end
+if ARGV[15] ~= "" then
+  redis.call("HSET", KEYS[1], "reason", ARGV[15], "dead_at", ARGV[4], "payload", ARGV[16])
+  redis.call("PERSIST", KEYS[1])
+  redis.call("PERSIST", KEYS[2])
+  redis.call("ZADD", KEYS[5], ARGV[4], ARGV[17])
+  redis.call("SADD", KEYS[6], ARGV[2])
+  redis.call("HINCRBY", KEYS[3], "dead", 1)
+else
+  redis.call("PEXPIRE", KEYS[1], ARGV[5])
+  redis.call("PEXPIRE", KEYS[2], ARGV[5])
+end
+redis.call("PEXPIRE", KEYS[3], ARGV[6])
+return n
+`)
+
+// write is one call of recordScript.
+type write struct {
+	m         Meta
+	status    Status
+	now       time.Time
+	retention time.Duration
+	attempt   *Attempt
+	reason    string // dead-letter reason; "" = not dead
+	payload   []byte
+}
+
+func (s *Store) record(ctx context.Context, w write) (int, error) {
+	var (
+		aJSON, sample string
+		at            int64
+		code          int
+		errText, url  string
+		ok            = "0"
+	)
+	if a := w.attempt; a != nil {
+		b, err := json.Marshal(a)
+		if err != nil {
+			return 0, err
+		}
+		aJSON, at, code, errText, url = string(b), a.At.UnixMilli(), a.Status, a.Error, a.URL
+		if a.Status != 0 || a.Duration > 0 { // something was sent
+			sample = strconv.FormatInt(at, 10) + ":" + strconv.FormatInt(a.Duration.Microseconds(), 10)
+		}
+		if a.Outcome == "delivered" {
+			ok = "1"
+		}
+	}
+	keys := []string{
+		DeliveryKey(w.m.ID), AttemptsKey(w.m.ID),
+		StatsKey(w.m.Partner, w.now.Unix()/60), LatencyKey(w.m.Partner),
+		DLQKey(w.m.Partner), DLQPartnersKey,
+	}
+	n, err := recordScript.Run(ctx, s.rdb, keys,
+		string(w.status), w.m.Partner, w.m.EventID, w.now.UnixMilli(),
+		w.retention.Milliseconds(), statsTTL.Milliseconds(),
+		aJSON, at, code, errText, url, sample, LatencySamples, ok,
+		w.reason, w.payload, w.m.ID).Int()
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// AddAttempt appends attempt a to the history of delivery m and moves its
+// record to status (delivered or retrying). It returns the number of
+// attempts made so far (since the last replay).
+func (s *Store) AddAttempt(ctx context.Context, m Meta, a Attempt, status Status, retention time.Duration) (int, error) {
+	n, err := s.record(ctx, write{m: m, status: status, now: a.At.Add(a.Duration), retention: retention, attempt: &a})
+	if err != nil {
+		return 0, fmt.Errorf("record attempt: %w", err)
+	}
+	return n, nil
+}
+
+// DeadLetterAttempt appends attempt a to the history of delivery m and
+// moves it to its partner's dead-letter queue with reason, keeping payload
+// (the full delivery task) for a replay: one atomic change, so a delivery
+// is never recorded dead without being in the DLQ.
+func (s *Store) DeadLetterAttempt(ctx context.Context, m Meta, a Attempt, reason string, payload []byte, now time.Time) (int, error) {
+	n, err := s.record(ctx, write{m: m, status: StatusDead, now: now, attempt: &a, reason: reason, payload: payload})
+	if err != nil {
+		return 0, fmt.Errorf("dead-letter %s: %w", m.ID, err)
+	}
+	return n, nil
+}
+
+// DeadLetter moves delivery m to its partner's dead-letter queue with
+// reason, keeping payload (the full delivery task) for a replay, without
+// recording an attempt (max_age reached while deferred). The record and
+// history lose their expiry: a dead letter stays until retried or purged.
+func (s *Store) DeadLetter(ctx context.Context, m Meta, reason string, payload []byte, now time.Time) error {
+	if _, err := s.record(ctx, write{m: m, status: StatusDead, now: now, reason: reason, payload: payload}); err != nil {
+		return fmt.Errorf("dead-letter %s: %w", m.ID, err)
+	}
+	return nil
+}
