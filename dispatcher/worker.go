@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -36,6 +37,13 @@ type WorkerConfig struct {
 	ShutdownTimeout time.Duration
 	// Resolver overrides DNS for the sender (tests). Default the system's.
 	Resolver netguard.Resolver
+	// Isolation tunes the per-partner rate limits, concurrency caps and
+	// circuit breakers; its Redis and Logger default to the worker's. See
+	// GateConfig for the defaults.
+	Isolation GateConfig
+	// StatsInterval is how often the DLQ size, queue pending and circuit
+	// gauges are refreshed from Redis. Default 15s.
+	StatsInterval time.Duration
 }
 
 func (c WorkerConfig) withDefaults() WorkerConfig {
@@ -46,6 +54,9 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	c.PollInterval = cmp.Or(c.PollInterval, 20*time.Millisecond)
 	c.ScheduleInterval = cmp.Or(c.ScheduleInterval, time.Second)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 30*time.Second)
+	c.StatsInterval = cmp.Or(c.StatsInterval, 15*time.Second)
+	c.Isolation.Redis = cmp.Or(c.Isolation.Redis, c.Redis)
+	c.Isolation.Logger = cmp.Or(c.Isolation.Logger, c.Logger)
 	return c
 }
 
@@ -54,6 +65,10 @@ type Worker struct {
 	srv     *asynq.Server
 	handler *Handler
 	client  *netguard.Client
+	gate    *Gate
+	stats   *statsLoop
+	rdb     redis.UniversalClient
+	log     *slog.Logger
 }
 
 // NewWorker builds a worker; Start runs it.
@@ -69,10 +84,15 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		UserAgent:    "postback/" + Version,
 		Resolver:     cfg.Resolver,
 	})
+	gate, err := NewGate(cfg.Isolation)
+	if err != nil {
+		return nil, err
+	}
 	h := NewHandler(HandlerConfig{
 		Config: cfg.Config,
 		Store:  store.New(cfg.Redis),
 		Sender: &Sender{Client: client},
+		Gate:   gate,
 		Logger: cfg.Logger,
 	})
 	srv := asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
@@ -86,19 +106,30 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		Logger:                   asynqLogger{cfg.Logger},
 		LogLevel:                 asynq.WarnLevel,
 	})
-	return &Worker{srv: srv, handler: h, client: client}, nil
+	stats := newStatsLoop(statsLoopParams{
+		Redis: cfg.Redis, Live: cfg.Config, Gate: gate, Interval: cfg.StatsInterval, Logger: cfg.Logger,
+	})
+	return &Worker{srv: srv, handler: h, client: client, gate: gate, stats: stats, rdb: cfg.Redis, log: cfg.Logger}, nil
 }
+
+// Gate returns the worker's partner isolation (rate limits, concurrency
+// caps, circuit breakers).
+func (w *Worker) Gate() *Gate { return w.gate }
 
 // Handler returns the worker's task handler.
 func (w *Worker) Handler() *Handler { return w.handler }
 
-// Start starts processing in the background.
+// Start checks Redis's durability settings (warning when a crash or an
+// eviction could lose accepted events), then starts processing and the
+// metrics refresher in the background.
 func (w *Worker) Start() error {
+	w.warnDurability()
 	mux := asynq.NewServeMux()
 	mux.Handle(TypeDeliver, w.handler)
 	if err := w.srv.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	w.stats.start()
 	return nil
 }
 
@@ -106,7 +137,26 @@ func (w *Worker) Start() error {
 // ShutdownTimeout; unfinished ones go back to the queue).
 func (w *Worker) Shutdown() {
 	w.srv.Shutdown()
+	w.stats.shutdown()
 	w.client.CloseIdleConnections()
+}
+
+// warnDurability logs, once at start, each Redis setting that can lose
+// accepted events (SPEC: production Redis needs appendonly yes and
+// maxmemory-policy noeviction). Redis that refuses CONFIG (managed
+// services often rename it) only gets a reminder.
+func (w *Worker) warnDurability() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	warnings, err := checkPersistence(ctx, w.rdb)
+	if err != nil {
+		w.log.Info("could not read Redis persistence settings; make sure Redis runs with appendonly yes and maxmemory-policy noeviction, or a crash or eviction can lose accepted events",
+			"err", err)
+		return
+	}
+	for _, msg := range warnings {
+		w.log.Warn(msg)
+	}
 }
 
 // maxTimeout is the longest partner timeout: the client's own bound; each

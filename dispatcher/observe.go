@@ -1,0 +1,249 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/metrics"
+	"github.com/postbackhq/postback/retry"
+)
+
+// This file is what the worker tells the outside: Prometheus observations
+// (SPEC §10) and the redaction that keeps personal data out of logs.
+//
+// postback_delivery_attempts_total{outcome} counts every run of a delivery
+// by what it came to: delivered, retry, rejected, blocked for a request
+// sent; render, deferred, skipped for a run that sent nothing; and
+// exhausted once when a delivery runs out of attempts or max_age (on top of
+// its last "retry" attempt, if it had one).
+
+// observeAttempt records one sent request: its outcome and HTTP duration.
+func observeAttempt(partner string, o retry.Outcome, d time.Duration) {
+	metrics.DeliveryAttempts.WithLabelValues(partner, o.String()).Inc()
+	metrics.AttemptDuration.WithLabelValues(partner).Observe(d.Seconds())
+}
+
+// observeOutcome records a run that sent nothing (render, deferred,
+// skipped) or a delivery that ran out of attempts (exhausted).
+func observeOutcome(partner string, o retry.Outcome) {
+	metrics.DeliveryAttempts.WithLabelValues(partner, o.String()).Inc()
+}
+
+// observeFinal records a delivery reaching a final state: delivered, dead
+// or skipped. For delivered, first is when it was first enqueued.
+func observeFinal(partner string, s store.Status, first, now time.Time) {
+	metrics.Deliveries.WithLabelValues(partner, string(s)).Inc()
+	if s == store.StatusDelivered && !first.IsZero() {
+		metrics.EnqueueToDelivery.WithLabelValues(partner).Observe(max(now.Sub(first), 0).Seconds())
+	}
+}
+
+// logHost is the part of a sent URL that logs may show: its host. The rest
+// of a rendered URL (path and query), its headers and body carry click
+// ids, device ids, emails, IPs and partner tokens; the attempt history in
+// Redis keeps the full URL for `postback deliveries show`.
+func logHost(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return "(unparseable URL)"
+	}
+	return u.Host
+}
+
+// redactURL keeps a URL's scheme, host and path and replaces every query
+// value with "***"; userinfo and fragment are dropped.
+func redactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	u.User, u.Fragment, u.RawFragment = nil, "", ""
+	if u.RawQuery != "" {
+		parts := strings.Split(u.RawQuery, "&")
+		for i, kv := range parts {
+			if k, _, ok := strings.Cut(kv, "="); ok {
+				parts[i] = k + "=***"
+			}
+		}
+		u.RawQuery = strings.Join(parts, "&")
+	}
+	return u.String()
+}
+
+var urlInText = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>]+`)
+
+// redactText redacts every URL inside s (an error or a reason such as
+// "HTTP 302 redirect to https://…?email=…"), for logs.
+func redactText(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	return urlInText.ReplaceAllStringFunc(s, redactURL)
+}
+
+// statsLoop refreshes the gauges that describe Redis rather than this
+// process (DLQ size per partner, queue pending) and the circuit gauges.
+// Every worker process refreshes them; aggregate with max, not sum.
+type statsLoop struct {
+	rdb      redis.UniversalClient
+	live     *Live
+	gate     *Gate
+	insp     *asynq.Inspector
+	interval time.Duration
+	log      *slog.Logger
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+type statsLoopParams struct {
+	Redis    redis.UniversalClient
+	Live     *Live
+	Gate     *Gate
+	Interval time.Duration
+	Logger   *slog.Logger
+}
+
+func newStatsLoop(p statsLoopParams) *statsLoop {
+	return &statsLoop{
+		rdb: p.Redis, live: p.Live, gate: p.Gate, interval: p.Interval, log: p.Logger,
+		insp: asynq.NewInspectorFromRedisClient(p.Redis),
+		stop: make(chan struct{}),
+	}
+}
+
+func (l *statsLoop) start() {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		t := time.NewTicker(l.interval)
+		defer t.Stop()
+		for {
+			l.refreshLogged()
+			select {
+			case <-l.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (l *statsLoop) shutdown() {
+	l.stopOnce.Do(func() { close(l.stop) })
+	l.wg.Wait()
+}
+
+func (l *statsLoop) refreshLogged() {
+	ctx, cancel := context.WithTimeout(context.Background(), max(l.interval, 5*time.Second))
+	defer cancel()
+	if err := l.refresh(ctx); err != nil {
+		l.log.Warn("metrics refresh failed", "err", err)
+	}
+}
+
+// refresh reads the DLQ sizes and queue lengths from Redis into the gauges.
+func (l *statsLoop) refresh(ctx context.Context) error {
+	if l.gate != nil {
+		l.gate.refreshCircuits()
+	}
+	var errs []error
+	if err := l.refreshDLQ(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := l.refreshPending(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (l *statsLoop) refreshDLQ(ctx context.Context) error {
+	partners, err := l.rdb.SMembers(ctx, store.DLQPartnersKey).Result()
+	if err != nil {
+		return fmt.Errorf("dlq partners: %w", err)
+	}
+	for _, p := range l.live.Load().Partners {
+		if !slices.Contains(partners, p.ID) {
+			partners = append(partners, p.ID)
+		}
+	}
+	// One ZCARD per partner; partners' keys may sit on different cluster
+	// nodes, which a pipeline of single-key commands handles.
+	pipe := l.rdb.Pipeline()
+	cards := make([]*redis.IntCmd, len(partners))
+	for i, p := range partners {
+		cards[i] = pipe.ZCard(ctx, store.DLQKey(p))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("dlq sizes: %w", err)
+	}
+	for i, p := range partners {
+		metrics.DLQSize.WithLabelValues(p).Set(float64(cards[i].Val()))
+	}
+	return nil
+}
+
+func (l *statsLoop) refreshPending() error {
+	queues, err := l.insp.Queues()
+	if err != nil {
+		return fmt.Errorf("queues: %w", err)
+	}
+	var n int
+	for _, q := range []string{QueueDefault, QueueReplay} {
+		if !slices.Contains(queues, q) {
+			continue // no task ever went through it
+		}
+		info, err := l.insp.GetQueueInfo(q)
+		if err != nil {
+			return fmt.Errorf("queue %s: %w", q, err)
+		}
+		n += info.Pending + info.Scheduled + info.Retry
+	}
+	metrics.QueuePending.Set(float64(n))
+	return nil
+}
+
+// checkPersistence reads Redis's persistence and eviction settings and
+// returns a warning for each one that can lose accepted events. err is set
+// when they cannot be read (CONFIG is often disabled on managed Redis).
+func checkPersistence(ctx context.Context, rdb redis.UniversalClient) (warnings []string, err error) {
+	get := func(name string) (string, error) {
+		m, err := rdb.ConfigGet(ctx, name).Result()
+		if err != nil {
+			return "", err
+		}
+		v, ok := m[name]
+		if !ok {
+			return "", fmt.Errorf("CONFIG GET %s: no value", name)
+		}
+		return v, nil
+	}
+	aof, err := get("appendonly")
+	if err != nil {
+		return nil, err
+	}
+	policy, err := get("maxmemory-policy")
+	if err != nil {
+		return nil, err
+	}
+	if aof != "yes" {
+		warnings = append(warnings, fmt.Sprintf("Redis appendonly is %q: a Redis crash or restart loses the events and deliveries accepted since its last snapshot; set appendonly yes (appendfsync everysec)", aof))
+	}
+	if policy != "noeviction" {
+		warnings = append(warnings, fmt.Sprintf("Redis maxmemory-policy is %q: when Redis fills up it evicts keys, silently dropping queued deliveries, retries and dead letters; set maxmemory-policy noeviction", policy))
+	}
+	return warnings, nil
+}
