@@ -90,9 +90,9 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return h.skip(ctx, m, reason, retention)
 	}
 	var v templates.Values
-	attempt := 1
+	attempt, replay := 1, 0
 	if rec != nil {
-		attempt = rec.Attempts + 1
+		attempt, replay = rec.Attempts+1, rec.Replays
 	}
 	pl.Event.Values(&v, p, pl.Delivery, attempt)
 	if missing := p.missing(&v); missing != "" {
@@ -102,7 +102,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		observeOutcome(p.ID, retry.RenderFailed) // issue 6: metrics
 		h.log.Warn("dead-lettered", "delivery", pl.Delivery, "partner", p.ID, "attempt", attempt, "outcome", retry.RenderFailed.String(), "reason", retry.RenderFailed.String(), "error", err.Error())
-		return h.dead(ctx, m, pl, retry.RenderFailed, store.Attempt{N: attempt, At: h.now(), Outcome: retry.RenderFailed.String(), Error: err.Error()}, retention)
+		return h.dead(ctx, m, pl, retry.RenderFailed, store.Attempt{N: attempt, At: h.now(), Outcome: retry.RenderFailed.String(), Error: err.Error(), Replay: replay}, retention)
 	}
 
 	// --- partner isolation (issue 6): a deferral spends no attempt.
@@ -119,7 +119,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	dec := p.Success.Classify(res, h.now())
 	a := store.Attempt{
 		N: attempt, At: start, Duration: h.now().Sub(start), Status: res.StatusCode,
-		Outcome: dec.Outcome.String(), URL: req.URL,
+		Outcome: dec.Outcome.String(), URL: req.URL, Replay: replay,
 	}
 	if dec.Outcome != retry.Delivered {
 		a.Error = dec.Reason
@@ -140,15 +140,16 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		observeFinal(p.ID, store.StatusDelivered, pl.first(), h.now()) // issue 6: metrics
 		return nil
 	case retry.Retry:
-		n, err := h.store.AddAttempt(ctx, m, a, store.StatusRetrying, retention)
-		if err != nil {
-			n = attempt
-		}
-		delay, exhausted := p.Retry.Next(n, pl.first(), h.now(), dec.RetryAfter, h.rnd)
+		// Decide before recording, so that an exhausted delivery's last
+		// attempt and its dead letter are one atomic write.
+		delay, exhausted := p.Retry.Next(attempt, pl.first(), h.now(), dec.RetryAfter, h.rnd)
 		if exhausted {
 			log.Warn("dead-lettered", "reason", retry.Exhausted.String(), "error", redactText(dec.Reason))
 			observeOutcome(p.ID, retry.Exhausted) // issue 6: metrics
-			return h.deadLetter(ctx, m, pl, retry.Exhausted.String())
+			return h.dead(ctx, m, pl, retry.Exhausted, a, retention)
+		}
+		if _, err := h.store.AddAttempt(ctx, m, a, store.StatusRetrying, retention); err != nil {
+			log.Error("attempt not recorded", "err", err)
 		}
 		log.Info("retrying", "in", delay.String(), "error", redactText(dec.Reason))
 		return retry.After(delay, errors.New(dec.Reason))
@@ -171,10 +172,17 @@ func (h *Handler) skip(ctx context.Context, m store.Meta, reason string, retenti
 
 // dead records attempt a and moves the delivery to the partner's DLQ.
 func (h *Handler) dead(ctx context.Context, m store.Meta, pl *payload, why retry.Outcome, a store.Attempt, retention time.Duration) error {
-	if _, err := h.store.AddAttempt(ctx, m, a, store.StatusDead, retention); err != nil {
+	raw, err := encodePayload(pl)
+	if err == nil {
+		_, err = h.store.DeadLetterAttempt(ctx, m, a, why.String(), raw, h.now())
+	}
+	if err != nil {
+		// Not stored in the DLQ: keep the task alive rather than lose it.
+		// The attempt is not recorded either, so it is made again.
 		return retry.Defer(time.Second, err)
 	}
-	return h.deadLetter(ctx, m, pl, why.String())
+	observeFinal(m.Partner, store.StatusDead, time.Time{}, h.now()) // issue 6: metrics
+	return nil
 }
 
 func (h *Handler) deadLetter(ctx context.Context, m store.Meta, pl *payload, reason string) error {
