@@ -1,0 +1,256 @@
+package bench
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/dispatcher/config"
+	"github.com/postbackhq/postback/dispatcher/httpapi"
+)
+
+// Config configures Run.
+type Config struct {
+	// Redis is where every phase runs. Its database must be empty: bench
+	// flushes it between phases and at the end. Required.
+	Redis redis.UniversalClient
+	// RedisName names that Redis in the report (a redacted URL).
+	RedisName string
+	// Duration is how long each timed phase measures. Default 10s.
+	Duration time.Duration
+	// Concurrency is the worker's concurrency and the asynq no-op server's.
+	// Default 100.
+	Concurrency int
+	// Clients is how many producers send at once, in every phase. Default 32.
+	Clients int
+	// BatchSize is the number of events per batch request. Default 100.
+	BatchSize int
+	// MemoryDeliveries is how many deliveries (and raw asynq tasks) the
+	// memory phase stores. Default 5000.
+	MemoryDeliveries int
+	// Backlog caps how far producers may run ahead of the consumers in the
+	// throughput phases, so that the phase measures a steady state and
+	// drains quickly. Default 20 × Concurrency.
+	Backlog int
+	// PollInterval is the worker's (and the asynq no-op server's) idle poll
+	// interval. Default 20ms, the worker's own default.
+	PollInterval time.Duration
+	// APIURL is a running `postback api` to send events to instead of the
+	// in-process API. It must use the same Redis and a config with the
+	// bench partner (see PartnerYAML) pointed at PartnerListen.
+	APIURL string
+	// APIKey is the bearer key for APIURL.
+	APIKey string
+	// PartnerListen is the loopback partner's address. Default
+	// 127.0.0.1:0 (a free port).
+	PartnerListen string
+	// Logger receives the API's and the worker's own logs. Default: none.
+	Logger *slog.Logger
+	// Progress gets one line as each phase starts. Default: none.
+	Progress io.Writer
+}
+
+func (c Config) withDefaults() Config {
+	c.Duration = cmp.Or(c.Duration, 10*time.Second)
+	c.Concurrency = cmp.Or(c.Concurrency, 100)
+	c.Clients = cmp.Or(c.Clients, 32)
+	c.BatchSize = cmp.Or(c.BatchSize, 100)
+	c.MemoryDeliveries = cmp.Or(c.MemoryDeliveries, 5000)
+	c.Backlog = cmp.Or(c.Backlog, 20*c.Concurrency)
+	c.PollInterval = cmp.Or(c.PollInterval, 20*time.Millisecond)
+	c.PartnerListen = cmp.Or(c.PartnerListen, "127.0.0.1:0")
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Redis == nil:
+		return errors.New("bench: Config needs Redis")
+	case c.Duration < 100*time.Millisecond:
+		return fmt.Errorf("bench: duration %v is too short to measure anything", c.Duration)
+	case c.Concurrency < 1 || c.Clients < 1 || c.BatchSize < 1 || c.MemoryDeliveries < 10:
+		return errors.New("bench: concurrency, clients and batch size must be positive, memory deliveries at least 10")
+	case c.BatchSize > 1000:
+		return errors.New("bench: batch size is at most 1000 (the API's limit)")
+	}
+	return nil
+}
+
+// ErrNotEmpty is returned when the Redis database already holds keys.
+var ErrNotEmpty = errors.New("the Redis database is not empty; bench flushes it between phases, so give it an empty one (for example redis://host:6379/15)")
+
+// apiKey is the in-process API's key.
+const apiKey = "bench-key-0123456789abcdef"
+
+// PartnerYAML is the config of the partner bench delivers to, with its
+// loopback address: what a `postback api` given with APIURL must route to.
+func PartnerYAML(partnerAddr string) string {
+	return `  - id: bench
+    events: [purchase]
+    match: attributed
+    require: [click_id]
+    method: GET
+    url: "http://` + partnerAddr + `/pb?e={event_id}&click_id={click_id}&goal={event|map:install=1,purchase=2}&sum={revenue|default:0}&cur={currency}&ts={timestamp|unix}&idfa={idfa}&dlv={delivery_id}"
+    retry: {max_attempts: 10, max_age: 1h, initial_interval: 1s, max_interval: 1m, multiplier: 2}
+`
+}
+
+func benchYAML(partnerAddr string) string {
+	return `api:
+  keys: ["` + apiKey + `"]
+  dedup_window: 1h
+delivery:
+  timeout: 5s
+  allow_private_networks: true
+partners:
+` + PartnerYAML(partnerAddr)
+}
+
+// run holds one run's parts.
+type run struct {
+	cfg     Config
+	live    *dispatcher.Live
+	client  *dispatcher.Client
+	partner *partner
+	apiURL  string
+	apiKey  string
+	http    *http.Client
+	payload []byte // a real delivery task's payload, for the raw asynq baselines
+	prefix  string // makes event ids unique across runs
+}
+
+// Run measures and returns the result. It stops early, with an error, when
+// ctx ends.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	n, err := dbSize(ctx, cfg.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("bench: reach Redis: %w", err)
+	}
+	if n > 0 {
+		return nil, fmt.Errorf("bench: %w (it holds %d keys)", ErrNotEmpty, n)
+	}
+	defer func() { _ = flush(context.Background(), cfg.Redis) }()
+
+	p, err := startPartner(cfg.PartnerListen)
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	parsed, err := config.Parse("bench.yaml", []byte(benchYAML(p.addr)), func(string) (string, bool) { return "", false })
+	if err != nil {
+		return nil, fmt.Errorf("bench: config: %w", err)
+	}
+	r := &run{
+		cfg: cfg, live: dispatcher.NewLive(parsed), partner: p,
+		apiURL: cfg.APIURL, apiKey: cmp.Or(cfg.APIKey, apiKey),
+		http: &http.Client{
+			Timeout:   30 * time.Second,
+			Transport: &http.Transport{MaxIdleConns: 2 * cfg.Clients, MaxIdleConnsPerHost: 2 * cfg.Clients, IdleConnTimeout: time.Minute},
+		},
+		prefix: "b" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "-",
+	}
+	defer r.http.CloseIdleConnections()
+	r.client, err = dispatcher.NewClient(dispatcher.ClientConfig{Redis: cfg.Redis, Config: r.live})
+	if err != nil {
+		return nil, err
+	}
+	defer r.client.Close()
+	if r.apiURL == "" {
+		stop, err := r.startAPI()
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+	}
+
+	res := &Result{
+		Redis: cfg.RedisName, RedisVersion: serverVersion(ctx, cfg.Redis),
+		DurationS: cfg.Duration.Seconds(), Concurrency: cfg.Concurrency, Clients: cfg.Clients,
+		BatchSize: cfg.BatchSize, PollIntervalMS: float64(cfg.PollInterval) / float64(time.Millisecond),
+	}
+	phases := []struct {
+		name string
+		fn   func(context.Context, *Result) error
+	}{
+		{"memory per pending delivery", r.memory},
+		{"enqueue: raw asynq", r.enqueueAsynq},
+		{"enqueue: Go client", r.enqueueClient},
+		{"enqueue: HTTP API, one event a request", r.enqueueSingle},
+		{"enqueue: HTTP API, batches", r.enqueueBatch},
+		{"throughput: raw asynq no-op", r.asynqNoop},
+		{"throughput: end to end, then latency at half of it", r.endToEnd},
+	}
+	for _, ph := range phases {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(cfg.Progress, "bench: %s\n", ph.name)
+		if err := flush(ctx, cfg.Redis); err != nil {
+			return nil, fmt.Errorf("bench: flush: %w", err)
+		}
+		p.reset()
+		if err := ph.fn(ctx, res); err != nil {
+			return nil, fmt.Errorf("bench: %s: %w", ph.name, err)
+		}
+	}
+	res.WorkerRSSMB = rssMB()
+	res.ratios()
+	return res, nil
+}
+
+// startAPI serves the HTTP API on a loopback port.
+func (r *run) startAPI() (stop func(), err error) {
+	api, err := httpapi.New(httpapi.Config{Client: r.client, Config: r.live, Redis: r.cfg.Redis, Logger: r.cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("bench: API listen: %w", err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	r.apiURL = "http://" + ln.Addr().String()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// rssMB is this process's resident set size (VmRSS), in MiB.
+func rssMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}

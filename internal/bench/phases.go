@@ -1,0 +1,369 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/postbackhq/postback/dispatcher"
+)
+
+// Raw asynq baseline names: its own task type and queue.
+const (
+	rawType  = "bench:noop"
+	rawQueue = "bench_raw"
+)
+
+// memory stores MemoryDeliveries deliveries with no worker running and
+// divides Redis's used_memory growth by their number; then the same for as
+// many raw asynq tasks carrying the same payload.
+func (r *run) memory(ctx context.Context, res *Result) error {
+	n := r.cfg.MemoryDeliveries
+	ev, err := dispatcher.DecodeEvent(eventJSON(nil, "template"), time.Now())
+	if err != nil {
+		return err
+	}
+	enqueue := func(first int64, count int) error {
+		var l load
+		l.seq.Store(first)
+		var sent atomic.Int64
+		l.drive(ctx, min(r.cfg.Clients, count), 1, nil, func(ctx context.Context, k int64) (int, error) {
+			if k >= first+int64(count) {
+				return 0, errStop
+			}
+			e := *ev
+			e.ID, e.ClickID = r.eventID(k), "ck-"+r.eventID(k)
+			if _, err := r.client.Enqueue(ctx, &e); err != nil {
+				return 0, err
+			}
+			sent.Add(1)
+			return 1, nil
+		})
+		if int(sent.Load()) != count {
+			return fmt.Errorf("stored %d of %d deliveries: %v", sent.Load(), count, l.err())
+		}
+		return nil
+	}
+	// A few first, so that scripts and queue keys exist before the baseline.
+	if err := enqueue(1_000_000_000, 20); err != nil {
+		return err
+	}
+	before, err := usedMemory(ctx, r.cfg.Redis)
+	if err != nil {
+		return err
+	}
+	if err := enqueue(0, n); err != nil {
+		return err
+	}
+	after, err := usedMemory(ctx, r.cfg.Redis)
+	if err != nil {
+		return err
+	}
+	res.RedisBytesPerDelivery = float64(after-before) / float64(n)
+
+	insp := asynq.NewInspectorFromRedisClient(r.cfg.Redis)
+	tasks, err := insp.ListPendingTasks(dispatcher.QueueDefault, asynq.PageSize(1))
+	if err != nil || len(tasks) == 0 {
+		return fmt.Errorf("read back a delivery task: %v", err)
+	}
+	r.payload = tasks[0].Payload
+	res.PayloadBytes = len(r.payload)
+	if err := flush(ctx, r.cfg.Redis); err != nil {
+		return err
+	}
+
+	aq := asynq.NewClientFromRedisClient(r.cfg.Redis)
+	rawEnqueue := func(count int) error {
+		var l load
+		l.drive(ctx, min(r.cfg.Clients, count), 1, nil, func(ctx context.Context, k int64) (int, error) {
+			if k >= int64(count) {
+				return 0, errStop
+			}
+			_, err := aq.EnqueueContext(ctx, asynq.NewTask(rawType, r.payload, asynq.Queue(rawQueue)))
+			if err != nil {
+				return 0, err
+			}
+			return 1, nil
+		})
+		if l.accepted.Load() != int64(count) {
+			return fmt.Errorf("stored %d of %d raw asynq tasks: %v", l.accepted.Load(), count, l.err())
+		}
+		return nil
+	}
+	if err := rawEnqueue(20); err != nil {
+		return err
+	}
+	before, err = usedMemory(ctx, r.cfg.Redis)
+	if err != nil {
+		return err
+	}
+	if err := rawEnqueue(n); err != nil {
+		return err
+	}
+	after, err = usedMemory(ctx, r.cfg.Redis)
+	if err != nil {
+		return err
+	}
+	res.AsynqBytesPerTask = float64(after-before) / float64(n)
+	return nil
+}
+
+// half is the length of the enqueue-only phases, which run without workers
+// and so fill Redis as long as they last.
+func (r *run) half() time.Duration { return r.cfg.Duration / 2 }
+
+func (r *run) warm() time.Duration { return min(time.Second, r.cfg.Duration/5) }
+
+// enqueueAsynq measures raw asynq Client.Enqueue with the same payload.
+func (r *run) enqueueAsynq(ctx context.Context, res *Result) error {
+	aq := asynq.NewClientFromRedisClient(r.cfg.Redis)
+	var l load
+	res.AsynqEnqueuePerS = windowRate(ctx, r.warm(), r.half(), l.accepted.Load, func(ctx context.Context) {
+		l.drive(ctx, r.cfg.Clients, 1, nil, func(ctx context.Context, _ int64) (int, error) {
+			if _, err := aq.EnqueueContext(ctx, asynq.NewTask(rawType, r.payload, asynq.Queue(rawQueue))); err != nil {
+				return 0, err
+			}
+			return 1, nil
+		})
+	})
+	return phaseErr(&l, ctx)
+}
+
+// enqueueClient measures dispatcher.Client.Enqueue, straight to Redis.
+func (r *run) enqueueClient(ctx context.Context, res *Result) error {
+	ev, err := dispatcher.DecodeEvent(eventJSON(nil, "template"), time.Now())
+	if err != nil {
+		return err
+	}
+	var l load
+	res.ClientEnqueuePerS = windowRate(ctx, r.warm(), r.half(), l.accepted.Load, func(ctx context.Context) {
+		l.drive(ctx, r.cfg.Clients, 1, nil, func(ctx context.Context, k int64) (int, error) {
+			e := *ev
+			e.ID, e.ClickID = r.eventID(k), "ck-"+r.eventID(k)
+			if _, err := r.client.Enqueue(ctx, &e); err != nil {
+				return 0, err
+			}
+			return 1, nil
+		})
+	})
+	return phaseErr(&l, ctx)
+}
+
+// enqueueSingle measures POST /v1/events, one event a request.
+func (r *run) enqueueSingle(ctx context.Context, res *Result) error {
+	var l load
+	res.EnqueuePerS = windowRate(ctx, r.warm(), r.half(), l.accepted.Load, func(ctx context.Context) {
+		l.drive(ctx, r.cfg.Clients, 1, nil, func(ctx context.Context, k int64) (int, error) {
+			ok, err := r.post(ctx, r.eventID(k))
+			if !ok {
+				return 0, err
+			}
+			return 1, nil
+		})
+	})
+	return phaseErr(&l, ctx)
+}
+
+// enqueueBatch measures POST /v1/events/batch with BatchSize events each.
+// An API without the batch endpoint leaves the figure out.
+func (r *run) enqueueBatch(ctx context.Context, res *Result) error {
+	var l load
+	rate := windowRate(ctx, r.warm(), r.half(), l.accepted.Load, func(ctx context.Context) {
+		l.drive(ctx, r.cfg.Clients, r.cfg.BatchSize, nil, func(ctx context.Context, first int64) (int, error) {
+			return r.postBatch(ctx, first, r.cfg.BatchSize)
+		})
+	})
+	if errors.Is(l.err(), errNoBatch) {
+		res.Notes = append(res.Notes, "batch enqueue not measured: the API has no POST /v1/events/batch")
+		return nil
+	}
+	res.EnqueueBatchPerS = rate
+	return phaseErr(&l, ctx)
+}
+
+// asynqNoop measures raw asynq end to end: producers enqueue, a server
+// with the same concurrency runs a handler that does nothing.
+func (r *run) asynqNoop(ctx context.Context, res *Result) error {
+	var processed atomic.Int64
+	srv := asynq.NewServerFromRedisClient(r.cfg.Redis, asynq.Config{
+		Concurrency:       r.cfg.Concurrency,
+		Queues:            map[string]int{rawQueue: 1},
+		TaskCheckInterval: r.cfg.PollInterval,
+		LogLevel:          asynq.ErrorLevel,
+		Logger:            asynqLogger{r.cfg.Logger},
+	})
+	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
+		processed.Add(1)
+		return nil
+	})); err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	aq := asynq.NewClientFromRedisClient(r.cfg.Redis)
+	var l load
+	hold := func() bool { return l.accepted.Load()-processed.Load() > int64(r.cfg.Backlog) }
+	res.AsynqNoopPerS = windowRate(ctx, r.warm(), r.cfg.Duration, processed.Load, func(ctx context.Context) {
+		l.drive(ctx, r.cfg.Clients, 1, hold, func(ctx context.Context, _ int64) (int, error) {
+			if _, err := aq.EnqueueContext(ctx, asynq.NewTask(rawType, r.payload, asynq.Queue(rawQueue))); err != nil {
+				return 0, err
+			}
+			return 1, nil
+		})
+	})
+	return phaseErr(&l, ctx)
+}
+
+// endToEnd measures deliveries per second through the whole pipeline,
+// checks that every accepted event reached the partner, then measures
+// latency at half that rate with the same worker.
+func (r *run) endToEnd(ctx context.Context, res *Result) error {
+	w, err := dispatcher.NewWorker(dispatcher.WorkerConfig{
+		Redis: r.cfg.Redis, Config: r.live, Concurrency: r.cfg.Concurrency, Logger: r.cfg.Logger,
+		PollInterval: r.cfg.PollInterval, ShutdownTimeout: 10 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	if err := w.Start(); err != nil {
+		return err
+	}
+	defer w.Shutdown()
+
+	var l load
+	hold := func() bool { return l.accepted.Load()-r.partner.unique() > int64(r.cfg.Backlog) }
+	res.E2EPerS = windowRate(ctx, r.warm(), r.cfg.Duration, r.partner.unique, func(ctx context.Context) {
+		l.drive(ctx, r.cfg.Clients, 1, hold, func(ctx context.Context, k int64) (int, error) {
+			ok, err := r.post(ctx, r.eventID(k))
+			if !ok {
+				return 0, err
+			}
+			return 1, nil
+		})
+	})
+	if err := phaseErr(&l, ctx); err != nil {
+		return err
+	}
+	accepted := l.accepted.Load()
+	waitFor(ctx, time.Minute, func() bool { return r.partner.unique() >= accepted })
+	res.Accepted, res.Delivered = accepted, r.partner.unique()
+	res.Duplicates = r.partner.received.Load() - res.Delivered
+	if res.E2EPerS <= 0 {
+		return errors.New("nothing was delivered")
+	}
+	return r.latency(ctx, res, res.E2EPerS/2)
+}
+
+// latency sends events at rate (open loop) for Duration and measures, per
+// event, the time from the start of its POST to its arrival at the partner.
+func (r *run) latency(ctx context.Context, res *Result, rate float64) error {
+	r.partner.reset()
+	res.LatencyRatePerS = rate
+	base := int64(2_000_000_000)
+	tokens := make(chan int64, r.cfg.Clients)
+	go func() {
+		defer close(tokens)
+		start := time.Now()
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		var emitted int64
+		for time.Since(start) < r.cfg.Duration {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			want := int64(rate * time.Since(start).Seconds())
+			for ; emitted < want; emitted++ {
+				select {
+				case tokens <- base + emitted:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	var mu sync.Mutex
+	sent := make(map[string]time.Time)
+	var l load
+	var wg sync.WaitGroup
+	for range r.cfg.Clients {
+		wg.Go(func() {
+			for k := range tokens {
+				id := r.eventID(k)
+				t0 := time.Now()
+				ok, err := r.post(ctx, id)
+				if !ok {
+					if err != nil && l.err() == nil {
+						l.errMu.Lock()
+						l.firstErr = err
+						l.errMu.Unlock()
+					}
+					continue
+				}
+				mu.Lock()
+				sent[id] = t0
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(sent) == 0 {
+		return fmt.Errorf("latency: nothing accepted: %v", l.err())
+	}
+	waitFor(ctx, 30*time.Second, func() bool { return r.partner.unique() >= int64(len(sent)) })
+	lat := make([]time.Duration, 0, len(sent))
+	for id, t0 := range sent {
+		if t1, ok := r.partner.firstReceipt(id); ok {
+			lat = append(lat, t1.Sub(t0))
+		}
+	}
+	res.LatencySamples = len(lat)
+	res.LatencyLost = len(sent) - len(lat)
+	slices.Sort(lat)
+	res.LatencyP50MS = ms(percentile(lat, 0.50))
+	res.LatencyP99MS = ms(percentile(lat, 0.99))
+	return nil
+}
+
+// percentile is the nearest-rank q-quantile of sorted d.
+func percentile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(d))+0.999999) - 1
+	return d[max(0, min(i, len(d)-1))]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// phaseErr fails a phase in which nothing at all was accepted.
+func phaseErr(l *load, ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if l.accepted.Load() == 0 {
+		return fmt.Errorf("nothing was accepted: %v", l.err())
+	}
+	return nil
+}
+
+// asynqLogger sends the baseline server's messages to slog.
+type asynqLogger struct {
+	l interface{ Error(string, ...any) }
+}
+
+func (a asynqLogger) Debug(...any)      {}
+func (a asynqLogger) Info(...any)       {}
+func (a asynqLogger) Warn(args ...any)  { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), "component", "asynq")
+	os.Exit(1) // asynq's Logger contract: Fatal does not return
+}

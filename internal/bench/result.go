@@ -1,0 +1,154 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// Targets on a 2-core machine (issue 7).
+const (
+	TargetE2ERatio      = 0.8  // e2e deliveries/s ≥ 0.8 × raw asynq no-op tasks/s
+	TargetP99MS         = 50   // p99 enqueue → partner at half load
+	TargetBytesPerDeliv = 1024 // Redis bytes per pending delivery
+)
+
+// Result is what one run measured. Every rate is per second over the
+// phase's measuring window; ratios compare with the raw asynq baseline of
+// the same run.
+type Result struct {
+	Redis          string  `json:"redis,omitempty"`
+	RedisVersion   string  `json:"redis_version"`
+	DurationS      float64 `json:"duration_s"`
+	Concurrency    int     `json:"worker_concurrency"`
+	Clients        int     `json:"clients"`
+	BatchSize      int     `json:"batch_size"`
+	PollIntervalMS float64 `json:"poll_interval_ms"`
+	PayloadBytes   int     `json:"task_payload_bytes"`
+
+	E2EPerS       float64 `json:"e2e_deliveries_per_s"`
+	AsynqNoopPerS float64 `json:"asynq_noop_tasks_per_s"`
+	E2ERatio      float64 `json:"e2e_vs_asynq_noop"`
+
+	EnqueuePerS       float64 `json:"enqueue_events_per_s"`
+	EnqueueBatchPerS  float64 `json:"enqueue_batch_events_per_s"`
+	ClientEnqueuePerS float64 `json:"client_enqueue_events_per_s"`
+	AsynqEnqueuePerS  float64 `json:"asynq_enqueue_tasks_per_s"`
+	EnqueueRatio      float64 `json:"enqueue_vs_asynq_enqueue"`
+	EnqueueBatchRatio float64 `json:"enqueue_batch_vs_asynq_enqueue"`
+	ClientRatio       float64 `json:"client_enqueue_vs_asynq_enqueue"`
+
+	LatencyRatePerS float64 `json:"latency_rate_per_s"`
+	LatencyP50MS    float64 `json:"latency_p50_ms"`
+	LatencyP99MS    float64 `json:"latency_p99_ms"`
+	LatencySamples  int     `json:"latency_samples"`
+	LatencyLost     int     `json:"latency_not_delivered"`
+
+	RedisBytesPerDelivery float64 `json:"redis_bytes_per_pending_delivery"`
+	AsynqBytesPerTask     float64 `json:"asynq_bytes_per_pending_task"`
+	BytesRatio            float64 `json:"redis_bytes_vs_asynq"`
+
+	WorkerRSSMB float64 `json:"worker_rss_mb"`
+
+	// Accepted and Delivered count the end-to-end phase's events; Lost
+	// is what was accepted and had not reached the partner a minute after
+	// the phase; Duplicates is receipts beyond the first.
+	Accepted   int64 `json:"e2e_accepted"`
+	Delivered  int64 `json:"e2e_delivered"`
+	Lost       int64 `json:"e2e_lost"`
+	Duplicates int64 `json:"e2e_duplicates"`
+
+	Notes []string `json:"notes,omitempty"`
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func (r *Result) ratios() {
+	r.E2ERatio = ratio(r.E2EPerS, r.AsynqNoopPerS)
+	r.EnqueueRatio = ratio(r.EnqueuePerS, r.AsynqEnqueuePerS)
+	r.EnqueueBatchRatio = ratio(r.EnqueueBatchPerS, r.AsynqEnqueuePerS)
+	r.ClientRatio = ratio(r.ClientEnqueuePerS, r.AsynqEnqueuePerS)
+	r.BytesRatio = ratio(r.RedisBytesPerDelivery, r.AsynqBytesPerTask)
+	r.Lost = max(0, r.Accepted-r.Delivered)
+}
+
+// WriteJSON writes r as one JSON object.
+func (r *Result) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteTable writes r as a Markdown table (readable as plain text too).
+func (r *Result) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Redis %s%s · %gs a phase · worker concurrency %d · %d clients · poll %gms · task payload %d B\n\n",
+		r.RedisVersion, paren(r.Redis), r.DurationS, r.Concurrency, r.Clients, r.PollIntervalMS, r.PayloadBytes)
+	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', 0)
+	fmt.Fprintln(tw, "| metric\t| postback\t| baseline (raw asynq, same run)\t| ratio\t| target\t|")
+	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|")
+	row := func(name, v, base, ratio, target string) {
+		fmt.Fprintf(tw, "| %s\t| %s\t| %s\t| %s\t| %s\t|\n", name, v, base, ratio, target)
+	}
+	row("e2e_deliveries_per_s", num(r.E2EPerS), num(r.AsynqNoopPerS)+" no-op tasks/s", x(r.E2ERatio), check(r.E2ERatio >= TargetE2ERatio, "≥ 0.80×"))
+	row("enqueue_events_per_s (HTTP, single)", num(r.EnqueuePerS), num(r.AsynqEnqueuePerS)+" Client.Enqueue/s", x(r.EnqueueRatio), "")
+	if r.EnqueueBatchPerS > 0 {
+		row(fmt.Sprintf("enqueue_batch_events_per_s (HTTP, %d/batch)", r.BatchSize), num(r.EnqueueBatchPerS), num(r.AsynqEnqueuePerS)+" Client.Enqueue/s", x(r.EnqueueBatchRatio), "")
+	}
+	row("client_enqueue_events_per_s (Go client)", num(r.ClientEnqueuePerS), num(r.AsynqEnqueuePerS)+" Client.Enqueue/s", x(r.ClientRatio), "")
+	row(fmt.Sprintf("latency_p50_ms (at %s/s)", num(r.LatencyRatePerS)), fmt.Sprintf("%.1f", r.LatencyP50MS), "", "", "")
+	row(fmt.Sprintf("latency_p99_ms (at %s/s)", num(r.LatencyRatePerS)), fmt.Sprintf("%.1f", r.LatencyP99MS), "", "", check(r.LatencyP99MS <= TargetP99MS, "≤ 50 ms"))
+	row("redis_bytes_per_pending_delivery", fmt.Sprintf("%.0f", r.RedisBytesPerDelivery), fmt.Sprintf("%.0f B/task", r.AsynqBytesPerTask), x(r.BytesRatio), check(r.RedisBytesPerDelivery <= TargetBytesPerDeliv, "≤ 1024 B"))
+	row("worker_rss_mb (whole bench process)", fmt.Sprintf("%.1f", r.WorkerRSSMB), "", "", "")
+	row("e2e accepted / delivered / lost / dup", fmt.Sprintf("%d / %d / %d / %d", r.Accepted, r.Delivered, r.Lost, r.Duplicates), "", "", check(r.Lost == 0, "0 lost"))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "\nnote: %s", n)
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func paren(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
+func num(f float64) string {
+	switch {
+	case f >= 100:
+		return fmt.Sprintf("%.0f", f)
+	case f >= 10:
+		return fmt.Sprintf("%.1f", f)
+	default:
+		return fmt.Sprintf("%.2f", f)
+	}
+}
+
+func x(f float64) string {
+	if f == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f×", f)
+}
+
+func check(ok bool, target string) string {
+	if ok {
+		return target + " ✓"
+	}
+	return target + " ✗"
+}
