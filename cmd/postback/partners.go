@@ -1,18 +1,566 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/dispatcher/config"
+	"github.com/postbackhq/postback/internal/netguard"
+	"github.com/postbackhq/postback/retry"
+	"github.com/postbackhq/postback/templates"
 )
 
-// partnersCommand is being built (its issue is open); it says so rather than pretend.
+// partnersCommand is `postback partners list|validate|render|test`: what
+// the config says about each partner, and what it would send. None of them
+// needs Redis.
 func partnersCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "partners",
-		Usage: "postback partners list|validate|render|test (in progress)",
-		Action: func(*cli.Context) error {
-			return errors.New("partners: not built yet")
+		Usage: "list, validate, render or test the partners of the config",
+		Subcommands: []*cli.Command{
+			{
+				Name:   "list",
+				Usage:  "list the partners and their delivery settings",
+				Flags:  []cli.Flag{partnersOutputFlag()},
+				Action: partnersList,
+			},
+			{
+				Name:   "validate",
+				Usage:  "check the whole config; print every problem (exit 1 if any) and risky settings",
+				Action: partnersValidate,
+			},
+			{
+				Name:  "render",
+				Usage: "print the exact request a partner would receive for an event; nothing is sent",
+				Flags: []cli.Flag{
+					partnerFlag(), eventFlag(), partnersOutputFlag(),
+					&cli.BoolFlag{Name: "show-secrets", Usage: "print credential-like header values (Authorization, *token*, *secret*…) instead of masking them"},
+				},
+				Action: partnersRender,
+			},
+			{
+				Name:  "test",
+				Usage: "send one real postback now (same sender and SSRF guard as the workers; queues untouched)",
+				Flags: []cli.Flag{
+					partnerFlag(), eventFlag(), partnersOutputFlag(),
+					&cli.BoolFlag{Name: "show-secrets", Usage: "print credential-like header values instead of masking them"},
+				},
+				Action: partnersTest,
+			},
 		},
 	}
+}
+
+func partnerFlag() cli.Flag {
+	return &cli.StringFlag{Name: "partner", Aliases: []string{"p"}, Required: true, Usage: "partner id"}
+}
+
+func eventFlag() cli.Flag {
+	return &cli.StringFlag{Name: "event", Aliases: []string{"e"}, Required: true, Usage: "event JSON file, or - for stdin"}
+}
+
+func partnersOutputFlag() cli.Flag {
+	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table or json (default: table on a TTY, else json)"}
+}
+
+// outputFormat reads -o: "table" or "json", defaulting to table on a TTY.
+func outputFormat(c *cli.Context) (string, error) {
+	switch f := c.String("output"); f {
+	case "table", "json":
+		return f, nil
+	case "":
+		if f, ok := c.App.Writer.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			return "table", nil
+		}
+		return "json", nil
+	default:
+		return "", usageError("-o %q: want table or json", f)
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// ---- list ----
+
+// partnerRow is one partner in `partners list -o json`.
+type partnerRow struct {
+	ID          string   `json:"id"`
+	Enabled     bool     `json:"enabled"`
+	Events      []string `json:"events"` // empty: every event
+	Match       string   `json:"match"`
+	When        string   `json:"when,omitempty"`
+	Require     []string `json:"require,omitempty"`
+	Method      string   `json:"method"`
+	Host        string   `json:"host"`
+	Signing     bool     `json:"signing"`
+	RateLimit   string   `json:"rate_limit"` // "" when unlimited
+	Concurrency int      `json:"concurrency"`
+	Timeout     string   `json:"timeout"`
+	MaxAttempts int      `json:"max_attempts"`
+	MaxAge      string   `json:"max_age"`
+	Consent     bool     `json:"require_consent"`
+
+	retry string // "10 attempts / 24h", for the table
+}
+
+func partnersList(c *cli.Context) error {
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(c.String("config"))
+	if err != nil {
+		return err
+	}
+	rows := make([]partnerRow, 0, len(cfg.Partners))
+	for _, p := range cfg.Partners {
+		r := partnerRow{
+			ID: p.ID, Enabled: p.Enabled, Events: p.Events, Match: p.Match.String(),
+			Method: p.Method, Host: templateHost(p.URL), Signing: p.Signer != nil,
+			RateLimit: rateString(p.RateLimit), Concurrency: p.Concurrency,
+			Timeout: shortDuration(p.Timeout), MaxAttempts: p.Retry.MaxAttempts, MaxAge: shortDuration(p.Retry.MaxAge),
+			Consent: p.RequireConsent,
+		}
+		r.retry = fmt.Sprintf("%d attempts / %s", r.MaxAttempts, r.MaxAge)
+		if r.Events == nil {
+			r.Events = []string{}
+		}
+		if p.When != nil {
+			r.When = p.When.String()
+		}
+		for _, req := range p.Require {
+			r.Require = append(r.Require, req.String())
+		}
+		rows = append(rows, r)
+	}
+	if format == "json" {
+		return writeJSON(c.App.Writer, rows)
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tENABLED\tEVENTS\tMATCH\tMETHOD\tHOST\tSIGNING\tRATE LIMIT\tCONCURRENCY\tRETRY")
+	for _, r := range rows {
+		events := strings.Join(r.Events, ",")
+		if events == "" {
+			events = "(all)"
+		}
+		match := r.Match
+		if r.When != "" {
+			match += " + when"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			r.ID, yesNo(r.Enabled), events, match, r.Method, r.Host, yesNo(r.Signing),
+			cmpDash(r.RateLimit), cmpDash(capString(r.Concurrency)), r.retry)
+	}
+	return tw.Flush()
+}
+
+// shortDuration is d as the config would write it: 24h, not 24h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func cmpDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func capString(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+func rateString(r dispatcher.RateLimit) string {
+	if r.Requests == 0 {
+		return ""
+	}
+	var per string
+	switch r.Per {
+	case time.Second:
+		per = "s"
+	case time.Minute:
+		per = "m"
+	case time.Hour:
+		per = "h"
+	default:
+		per = shortDuration(r.Per)
+	}
+	return fmt.Sprintf("%d/%s", r.Requests, per)
+}
+
+// templateHost is the host of a URL template (macros are not allowed in it,
+// so the source names it).
+func templateHost(t *templates.Template) string {
+	if t == nil {
+		return ""
+	}
+	u, err := url.Parse(t.Source())
+	if err != nil || u.Host == "" {
+		// A macro in the path can make the whole template unparseable as
+		// a URL; the host is still between "//" and the next "/", "?" or "#".
+		_, rest, ok := strings.Cut(t.Source(), "//")
+		if !ok {
+			return "?"
+		}
+		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+			rest = rest[:i]
+		}
+		return rest
+	}
+	return u.Host
+}
+
+// ---- validate ----
+
+func partnersValidate(c *cli.Context) error {
+	path := c.String("config")
+	cfg, warnings, err := config.Check(path)
+	w := c.App.Writer
+	var cerr *config.Error
+	if errors.As(err, &cerr) {
+		for _, p := range cerr.Problems {
+			fmt.Fprintln(w, p)
+		}
+		for _, p := range warnings {
+			fmt.Fprintln(w, p)
+		}
+		n := len(cerr.Problems)
+		return fmt.Errorf("%s: %d problem%s", path, n, plural(n))
+	}
+	if err != nil {
+		return err
+	}
+	for _, p := range warnings {
+		fmt.Fprintln(w, p)
+	}
+	n := len(cfg.Partners)
+	msg := fmt.Sprintf("%s: %d partner%s OK", path, n, plural(n))
+	if len(warnings) > 0 {
+		msg += fmt.Sprintf(" (%d warning%s)", len(warnings), plural(len(warnings)))
+	}
+	fmt.Fprintln(w, msg)
+	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// ---- render and test ----
+
+// rendered is one partner's request for one event, and what the workers
+// would do with it.
+type rendered struct {
+	Partner    string `json:"partner"`
+	DeliveryID string `json:"delivery_id"`
+	// Send is whether a worker would send it; Reason says why not.
+	Send   bool     `json:"send"`
+	Reason string   `json:"reason,omitempty"`
+	Notes  []string `json:"notes,omitempty"`
+
+	Request renderedRequest `json:"request"`
+
+	req *dispatcher.Request
+}
+
+type renderedRequest struct {
+	Method string `json:"method"`
+	URL    string `json:"url"`
+	// Headers by canonical name; masked values say so. Repeated headers
+	// are joined with ", ".
+	Headers map[string]string `json:"headers"`
+	Body    string            `json:"body,omitempty"`
+	// names is Headers' keys, sorted, for the text form.
+	names []string
+}
+
+// prepare loads the config, the partner and the event, and renders the
+// request as a worker would for the first attempt.
+func prepare(c *cli.Context) (*dispatcher.Config, *dispatcher.Partner, *rendered, error) {
+	cfg, err := config.Load(c.String("config"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	id := c.String("partner")
+	p := cfg.Partner(id)
+	if p == nil {
+		ids := make([]string, len(cfg.Partners))
+		for i, p := range cfg.Partners {
+			ids[i] = p.ID
+		}
+		return nil, nil, nil, fmt.Errorf("unknown partner %q (partners: %s)", id, strings.Join(ids, ", "))
+	}
+	ev, err := readEvent(c, c.String("event"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	r := &rendered{Partner: p.ID, DeliveryID: dispatcher.DeliveryID(ev.ID, p.ID)}
+	r.Send, r.Reason = wouldSend(p, ev, r.DeliveryID)
+	if p.RequireConsent && !ev.Consent.IsGranted() {
+		r.Notes = append(r.Notes, "no consent in the event: device ids, ip and email render empty for this partner")
+	}
+	req, err := p.Render(ev, r.DeliveryID, 1)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("partner %q: render: %w (a worker would dead-letter this delivery with reason render)", p.ID, err)
+	}
+	r.req = req
+	return cfg, p, r, nil
+}
+
+// readEvent decodes an event file (or stdin for "-") with the API's rules.
+func readEvent(c *cli.Context, name string) (*dispatcher.Event, error) {
+	var data []byte
+	var err error
+	if name == "-" {
+		in := c.App.Reader
+		if in == nil {
+			in = os.Stdin
+		}
+		data, err = io.ReadAll(in)
+		name = "stdin"
+	} else {
+		data, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read event: %w", err)
+	}
+	ev, err := dispatcher.DecodeEvent(data, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("event %s: %w", name, err)
+	}
+	return ev, nil
+}
+
+// wouldSend applies routing (enabled, events, match, when) and `require`
+// as the API and the workers do, and says why a delivery would not be sent.
+func wouldSend(p *dispatcher.Partner, ev *dispatcher.Event, deliveryID string) (bool, string) {
+	routes := dispatcher.Routes([]*dispatcher.Partner{p}, ev)
+	if len(routes) == 0 {
+		switch {
+		case !p.Enabled:
+			return false, "not routed: partner disabled"
+		case len(p.Events) > 0 && !slices.Contains(p.Events, ev.Name):
+			return false, fmt.Sprintf("not routed: event %q is not in events [%s]", ev.Name, strings.Join(p.Events, ", "))
+		default:
+			return false, fmt.Sprintf("not routed: match attributed and attribution.partner is %q, not %q", ev.Attribution.Partner, p.ID)
+		}
+	}
+	if routes[0].Skip != "" {
+		return false, "skipped: " + routes[0].Skip
+	}
+	var v templates.Values
+	ev.Values(&v, p, deliveryID, 1)
+	for _, r := range p.Require {
+		var s string
+		if r.Field == 0 {
+			s, _ = v.Param(r.Param)
+		} else {
+			s = v.Get(r.Field)
+		}
+		if s == "" {
+			return false, "skipped: require: " + r.String() + " is missing"
+		}
+	}
+	return true, ""
+}
+
+// secretHeaderRE matches header names whose values are credentials.
+var secretHeaderRE = regexp.MustCompile(`(?i)^(authorization|proxy-authorization|cookie)$|token|secret|passw|api-?key|apikey|x-api|credential`)
+
+// fill copies the request into r.Request, headers sorted by name, with
+// credential-like values masked unless show.
+func (r *rendered) fill(req *http.Request, body []byte, show bool) {
+	r.Request = renderedRequest{Method: req.Method, URL: req.URL.String(), Body: string(body), Headers: make(map[string]string, len(req.Header))}
+	for k, vs := range req.Header {
+		v := strings.Join(vs, ", ")
+		if !show && secretHeaderRE.MatchString(k) && k != "Idempotency-Key" {
+			v = fmt.Sprintf("<masked, %d characters; --show-secrets prints it>", len(v))
+		}
+		r.Request.Headers[k] = v
+		r.Request.names = append(r.Request.names, k)
+	}
+	slices.Sort(r.Request.names)
+}
+
+// signedRequest is the http.Request a Sender would send now: headers and
+// signature included (the signature depends on the time, as it will).
+func signedRequest(p *dispatcher.Partner, r *rendered, now time.Time) (*http.Request, error) {
+	req, err := http.NewRequest(r.req.Method, r.req.URL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("partner %q: %w", p.ID, err)
+	}
+	req.Header = r.req.Header.Clone()
+	if p.Signer != nil {
+		p.Signer.Header(req.Header, r.DeliveryID, now, r.req.Body)
+	}
+	return req, nil
+}
+
+func (r *rendered) print(w io.Writer, p *dispatcher.Partner) {
+	fmt.Fprintf(w, "partner:  %s\ndelivery: %s\n", r.Partner, r.DeliveryID)
+	if r.Send {
+		fmt.Fprintln(w, "routing:  a worker would send this")
+	} else {
+		fmt.Fprintf(w, "routing:  a worker would NOT send this: %s\n", r.Reason)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note:     %s\n", n)
+	}
+	if p.Signer != nil {
+		fmt.Fprintln(w, "signing:  standard-webhooks, signed at this moment (secrets are never printed)")
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%s %s\n", r.Request.Method, r.Request.URL)
+	for _, k := range r.Request.names {
+		fmt.Fprintf(w, "%s: %s\n", k, r.Request.Headers[k])
+	}
+	if r.Request.Body != "" {
+		fmt.Fprintf(w, "\n%s\n", r.Request.Body)
+	}
+}
+
+func partnersRender(c *cli.Context) error {
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	_, p, r, err := prepare(c)
+	if err != nil {
+		return err
+	}
+	req, err := signedRequest(p, r, time.Now())
+	if err != nil {
+		return err
+	}
+	r.fill(req, r.req.Body, c.Bool("show-secrets"))
+	if format == "json" {
+		return writeJSON(c.App.Writer, r)
+	}
+	r.print(c.App.Writer, p)
+	return nil
+}
+
+// maxResponseShown is how much of the partner's answer `partners test`
+// prints.
+const maxResponseShown = 512
+
+// testResult is `partners test -o json`.
+type testResult struct {
+	*rendered
+	Status     int    `json:"status"`
+	LatencyMS  int64  `json:"latency_ms"`
+	Outcome    string `json:"outcome"`
+	OutcomeWhy string `json:"outcome_reason"`
+	Response   string `json:"response"`
+	Truncated  bool   `json:"response_truncated,omitempty"`
+}
+
+func partnersTest(c *cli.Context) error {
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	cfg, p, r, err := prepare(c)
+	if err != nil {
+		return err
+	}
+	// The workers' client: same guard, same User-Agent.
+	client := netguard.New(netguard.Config{
+		AllowPrivate: cfg.Delivery.AllowPrivateNetworks,
+		Timeout:      p.Timeout,
+		UserAgent:    "postback/" + dispatcher.Version,
+	})
+	defer client.CloseIdleConnections()
+	now := time.Now()
+	sender := &dispatcher.Sender{Client: client, Now: func() time.Time { return now }}
+	start := time.Now()
+	res, resp := sender.Send(c.Context, p, r.req, r.DeliveryID)
+	latency := time.Since(start)
+	dec := p.Success.Classify(res, time.Now())
+
+	// What was sent: the same signature Send made, as its clock was pinned.
+	req, err := signedRequest(p, r, now)
+	if err != nil {
+		return err
+	}
+	r.fill(req, r.req.Body, c.Bool("show-secrets"))
+	out := testResult{rendered: r, Status: res.StatusCode, Outcome: dec.Outcome.String(), OutcomeWhy: dec.Reason}
+	if resp != nil {
+		latency = resp.Duration
+		body := resp.Body
+		if len(body) > maxResponseShown {
+			body, out.Truncated = body[:maxResponseShown], true
+		}
+		out.Response, out.Truncated = string(body), out.Truncated || resp.Truncated
+	}
+	out.LatencyMS = latency.Milliseconds()
+
+	w := c.App.Writer
+	if format == "json" {
+		if err := writeJSON(w, out); err != nil {
+			return err
+		}
+	} else {
+		r.print(w, p)
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "---")
+		if res.StatusCode != 0 {
+			fmt.Fprintf(w, "status:   %d %s\n", res.StatusCode, http.StatusText(res.StatusCode))
+		} else {
+			fmt.Fprintln(w, "status:   no response")
+		}
+		fmt.Fprintf(w, "latency:  %s\n", latency.Round(100*time.Microsecond))
+		fmt.Fprintf(w, "outcome:  %s (%s)\n", out.Outcome, out.OutcomeWhy)
+		if resp != nil {
+			more := ""
+			if out.Truncated {
+				more = fmt.Sprintf(" (first %d bytes)", len(out.Response))
+			}
+			fmt.Fprintf(w, "response%s:\n%s\n", more, out.Response)
+		}
+	}
+	if dec.Outcome != retry.Delivered {
+		return fmt.Errorf("partner %q: test postback not delivered: %s (%s)", p.ID, dec.Outcome, dec.Reason)
+	}
+	return nil
 }

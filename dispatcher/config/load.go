@@ -2,7 +2,9 @@ package config
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"regexp"
 	"slices"
@@ -18,28 +20,50 @@ import (
 // Load reads and compiles the config file at path. A failed load returns
 // *Error listing every problem.
 func Load(path string) (*dispatcher.Config, error) {
+	cfg, _, err := Check(path)
+	return cfg, err
+}
+
+// Check is Load that also returns warnings: settings that load but are
+// risky in production (the SSRF guard off, plain http://, a signing
+// secret written in the file…), each a Problem with Warning set.
+func Check(path string) (*dispatcher.Config, []Problem, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, fmt.Errorf("config file %s not found (name it with --config or POSTBACK_CONFIG)", path)
+		}
+		return nil, nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(path, data, os.LookupEnv)
+	return CheckData(path, data, os.LookupEnv)
 }
 
 // Parse compiles config data; name is the file name used in messages and
 // lookupEnv resolves ${env:NAME}.
 func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*dispatcher.Config, error) {
+	cfg, _, err := CheckData(name, data, lookupEnv)
+	return cfg, err
+}
+
+// CheckData is Parse that also returns warnings, as Check.
+func CheckData(name string, data []byte, lookupEnv func(string) (string, bool)) (*dispatcher.Config, []Problem, error) {
+	cfg, l, err := parse(name, data, lookupEnv)
+	return cfg, l.warnings, err
+}
+
+func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*dispatcher.Config, *loader, error) {
 	l := &loader{file: name, env: lookupEnv, lines: strings.Split(string(data), "\n")}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		l.problems = append(l.problems, yamlProblem(name, err))
-		return nil, &Error{Problems: l.problems}
+		return nil, l, &Error{Problems: l.problems}
 	}
 	api := dispatcher.APIConfig{MaxBodyBytes: dispatcher.DefaultMaxBodyBytes, DedupWindow: dispatcher.DefaultDedupWindow}
 	delivery := dispatcher.DeliveryConfig{Timeout: dispatcher.DefaultTimeout, AttemptLogRetention: dispatcher.DefaultAttemptLogRetention}
 	var partners []*dispatcher.Partner
 	if len(doc.Content) == 0 {
 		l.errf(&doc, "", "", "empty config: want api, delivery and partners sections")
-		return nil, &Error{Problems: l.problems}
+		return nil, l, &Error{Problems: l.problems}
 	}
 	root := doc.Content[0]
 	l.mapping(root, "", "", func(key string, k, v *yaml.Node) {
@@ -58,7 +82,7 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*di
 		slices.SortStableFunc(l.problems, func(a, b Problem) int {
 			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
 		})
-		return nil, &Error{Problems: l.problems}
+		return nil, l, &Error{Problems: l.problems}
 	}
 	// A partner without its own timeout takes the delivery default; the
 	// sections may come in any order, so apply it last.
@@ -67,7 +91,8 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*di
 			p.Timeout = delivery.Timeout
 		}
 	}
-	return dispatcher.NewConfig(name, api, delivery, partners), nil
+	l.warn(root, api, delivery, partners)
+	return dispatcher.NewConfig(name, api, delivery, partners), l, nil
 }
 
 type loader struct {
@@ -75,6 +100,26 @@ type loader struct {
 	lines    []string // of the file, for positions inside block scalars
 	env      func(string) (string, bool)
 	problems []Problem
+	warnings []Problem
+	// nodes remembers where some values were, for warnings and for
+	// problems found after a section is read (retry validation).
+	nodes map[string]*yaml.Node // key: partner + "\x00" + field
+}
+
+// remember notes the node of a partner's field.
+func (l *loader) remember(partner, field string, n *yaml.Node) {
+	if l.nodes == nil {
+		l.nodes = make(map[string]*yaml.Node)
+	}
+	l.nodes[partner+"\x00"+field] = n
+}
+
+// node returns the remembered node of a partner's field, or fallback.
+func (l *loader) node(partner, field string, fallback *yaml.Node) *yaml.Node {
+	if n := l.nodes[partner+"\x00"+field]; n != nil {
+		return n
+	}
+	return fallback
 }
 
 func (l *loader) errf(n *yaml.Node, partner, field, format string, args ...any) {
@@ -208,6 +253,7 @@ func (l *loader) api(n *yaml.Node, c *dispatcher.APIConfig) {
 		f := "api." + key
 		switch key {
 		case "keys":
+			l.remember("", f, v)
 			c.Keys = l.strs(v, "", f)
 			for i, key := range c.Keys {
 				if len(key) < 16 {
@@ -231,6 +277,7 @@ func (l *loader) delivery(n *yaml.Node, c *dispatcher.DeliveryConfig) {
 		case "timeout":
 			c.Timeout = l.duration(v, "", f)
 		case "allow_private_networks":
+			l.remember("", f, v)
 			c.AllowPrivateNetworks = l.boolean(v, "", f)
 		case "attempt_log_retention":
 			c.AttemptLogRetention = l.duration(v, "", f)

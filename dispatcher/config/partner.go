@@ -53,9 +53,9 @@ func (l *loader) partner(n *yaml.Node, index int) *dispatcher.Partner {
 		retryPolicy               retry.Policy
 		successStatus             []string
 		bodyNotMatch              string
-		successNode               *yaml.Node
 	)
 	id := p.ID
+	l.remember(id, "", n)
 	l.mapping(n, id, "", func(key string, k, v *yaml.Node) {
 		switch key {
 		case "id":
@@ -69,6 +69,7 @@ func (l *loader) partner(n *yaml.Node, index int) *dispatcher.Partner {
 				}
 			}
 		case "match":
+			l.remember(id, key, v)
 			s, _ := l.str(v, id, key)
 			switch s {
 			case "attributed", "":
@@ -108,6 +109,7 @@ func (l *loader) partner(n *yaml.Node, index int) *dispatcher.Partner {
 			}
 			p.Method = s
 		case "url":
+			l.remember(id, "url", v)
 			urlNode = v
 			urlSrc, _ = l.str(v, id, key)
 		case "headers":
@@ -133,6 +135,7 @@ func (l *loader) partner(n *yaml.Node, index int) *dispatcher.Partner {
 		case "timeout":
 			p.Timeout = l.duration(v, id, key)
 		case "retry":
+			l.remember(id, "retry", v)
 			retryPolicy = l.retry(v, id)
 		case "rate_limit":
 			s, ok := l.str(v, id, key)
@@ -146,18 +149,27 @@ func (l *loader) partner(n *yaml.Node, index int) *dispatcher.Partner {
 		case "concurrency":
 			p.Concurrency = l.integer(v, id, key, 0)
 		case "success":
-			successNode = v
 			l.mapping(v, id, key, func(sk string, skn, sv *yaml.Node) {
 				switch sk {
 				case "status":
+					nodes := []*yaml.Node{sv}
 					if sv.Kind == yaml.ScalarNode {
 						s, _ := l.str(sv, id, "success.status")
 						successStatus = []string{s}
 					} else {
 						successStatus = l.strs(sv, id, "success.status")
+						nodes = sv.Content
+					}
+					for i, st := range successStatus {
+						if _, err := retry.ParseSuccess([]string{st}, ""); err != nil && i < len(nodes) {
+							l.fieldErr(nodes[i], id, err)
+						}
 					}
 				case "body_not_match":
 					bodyNotMatch, _ = l.str(sv, id, "success.body_not_match")
+					if _, err := retry.ParseSuccess(nil, bodyNotMatch); err != nil {
+						l.fieldErr(sv, id, err)
+					}
 				default:
 					l.errf(skn, id, "success."+sk, "unknown key (want status or body_not_match)")
 				}
@@ -207,16 +219,32 @@ func (l *loader) partner(n *yaml.Node, index int) *dispatcher.Partner {
 
 	p.Retry = retryPolicy.WithDefaults()
 	if err := p.Retry.Validate(); err != nil {
+		// One line per field, "retry.max_interval: must be ...": place
+		// each at its key's value, or at retry: when the value is a default.
 		for _, line := range strings.Split(err.Error(), "\n") {
-			l.errf(n, id, "", "%s", line)
+			field, msg, _ := strings.Cut(line, ": ")
+			at := l.node(id, field, l.node(id, "retry", n))
+			if l.nodes[id+"\x00"+field] == nil && field != "retry" {
+				msg += " (" + strings.TrimPrefix(field, "retry.") + " not set: its default applies)"
+			}
+			l.errf(at, id, field, "%s", msg)
 		}
 	}
-	s, err := retry.ParseSuccess(successStatus, bodyNotMatch)
-	if err != nil {
-		l.errf(successNode, id, "", "%v", err)
+	// Each status and the regexp were checked, and placed, as they were read.
+	if s, err := retry.ParseSuccess(successStatus, bodyNotMatch); err == nil {
+		p.Success = s
 	}
-	p.Success = s
 	return p
+}
+
+// fieldErr reports an error whose text starts with the field it is about
+// ("success.status: ..."), as that field's problem.
+func (l *loader) fieldErr(n *yaml.Node, partner string, err error) {
+	field, msg, ok := strings.Cut(err.Error(), ": ")
+	if !ok || strings.ContainsAny(field, " \"") {
+		field, msg = "", err.Error()
+	}
+	l.errf(n, partner, field, "%s", msg)
 }
 
 // template parses src, reporting an error at its place in the file.
@@ -237,29 +265,6 @@ func (l *loader) template(n *yaml.Node, src, partner, field string, ctx template
 		l.errf(n, partner, field, "%v", err)
 	}
 	return nil
-}
-
-// position maps a byte offset inside a scalar's value to its line and
-// column in the file. Exact for plain and quoted one-line scalars without
-// escapes, and for literal blocks; close for the rest.
-func (l *loader) position(n *yaml.Node, value string, off int) (line, col int) {
-	off = min(max(off, 0), len(value))
-	switch n.Style {
-	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
-		return n.Line, n.Column + 1 + len([]rune(value[:off]))
-	case yaml.LiteralStyle, yaml.FoldedStyle:
-		before := value[:off]
-		nl := strings.Count(before, "\n")
-		lineStart := strings.LastIndexByte(before, '\n') + 1
-		line = n.Line + 1 + nl
-		indent := 0
-		if n.Line < len(l.lines) { // the block's indentation is its first line's
-			text := l.lines[n.Line]
-			indent = len(text) - len(strings.TrimLeft(text, " "))
-		}
-		return line, indent + 1 + len([]rune(before[lineStart:]))
-	}
-	return n.Line, n.Column + len([]rune(value[:off]))
 }
 
 // offsetOf converts a 1-based line and column inside s to a byte offset.
@@ -297,6 +302,7 @@ func (l *loader) signing(n *yaml.Node, p *dispatcher.Partner) {
 				l.errf(v, p.ID, "signing.scheme", "%q: want standard-webhooks", s)
 			}
 		case "secrets":
+			l.remember(p.ID, "signing.secrets", v)
 			secretsNode = v
 			secrets = l.strs(v, p.ID, "signing.secrets")
 		default:
@@ -319,6 +325,7 @@ func (l *loader) retry(n *yaml.Node, id string) retry.Policy {
 	var p retry.Policy
 	l.mapping(n, id, "retry", func(key string, k, v *yaml.Node) {
 		f := "retry." + key
+		l.remember(id, f, v)
 		switch key {
 		case "max_attempts":
 			p.MaxAttempts = l.integer(v, id, f, 1)

@@ -13,6 +13,8 @@ type Problem struct {
 	Partner string
 	Field   string // dotted path, "url", "retry.max_attempts"
 	Msg     string
+	// Warning marks a risky setting that does not stop the load.
+	Warning bool
 }
 
 func (p Problem) String() string {
@@ -22,6 +24,9 @@ func (p Problem) String() string {
 		fmt.Fprintf(&b, ":%d:%d", p.Line, p.Column)
 	}
 	b.WriteString(": ")
+	if p.Warning {
+		b.WriteString("warning: ")
+	}
 	if p.Partner != "" {
 		fmt.Fprintf(&b, "partner %q: ", p.Partner)
 	}
