@@ -107,6 +107,7 @@ func (c *Client) Enqueue(ctx context.Context, ev *Event) (*Receipt, error) {
 	}
 	if !claim.New {
 		rc.Duplicate = true
+		rc.Deliveries = nil // decode fresh: reusing elements would keep stale fields
 		if err := json.Unmarshal(claim.Deliveries, &rc.Deliveries); err != nil {
 			return nil, fmt.Errorf("stored deliveries of %s: %w", ev.ID, err)
 		}

@@ -1,0 +1,312 @@
+package dispatcher_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/redistest"
+	"github.com/postbackhq/postback/internal/stacktest"
+)
+
+const clientYAML = `
+api:
+  keys: ["k-0123456789abcdef"]
+partners:
+  - id: acme_ads
+    events: [install, purchase]
+    url: "https://acme.example/c?c={click_id}"
+  - id: everyone
+    match: all
+    url: "https://all.example/c?e={event}"
+  - id: big_spenders
+    match: all
+    when: 'revenue >= 100'
+    url: "https://big.example/c?r={revenue}"
+`
+
+type clientBundle struct {
+	client *dispatcher.Client
+	rdb    redis.UniversalClient
+	store  *store.Store
+	insp   *asynq.Inspector
+}
+
+func setupClient(t *testing.T, yaml string) clientBundle {
+	t.Helper()
+	rdb, err := dispatcher.OpenRedis(redistest.DB(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	c, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: dispatcher.NewLive(mustConfig(t, yaml))})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return clientBundle{client: c, rdb: rdb, store: store.New(rdb), insp: asynq.NewInspectorFromRedisClient(rdb)}
+}
+
+// taskIDs lists the pending delivery tasks.
+func (b clientBundle) taskIDs(t *testing.T) []string {
+	t.Helper()
+	tasks, err := b.insp.ListPendingTasks(dispatcher.QueueDefault, asynq.PageSize(1000))
+	if err != nil && errors.Is(err, asynq.ErrQueueNotFound) {
+		return nil
+	}
+	require.NoError(t, err)
+	ids := make([]string, len(tasks))
+	for i, tk := range tasks {
+		ids[i] = tk.ID
+	}
+	return ids
+}
+
+func TestClient_Enqueue_RoutesAndRecordsSkips(t *testing.T) {
+	t.Parallel()
+	b := setupClient(t, clientYAML)
+	ctx := context.Background()
+	ev := &dispatcher.Event{ID: "evt-1", Name: "purchase", Attribution: dispatcher.Attribution{Partner: "acme_ads"},
+		Revenue: dispatcher.Revenue{Amount: "9.99", Currency: "USD"}}
+	rc, err := b.client.Enqueue(ctx, ev)
+	require.NoError(t, err)
+	require.False(t, rc.Duplicate)
+	require.Equal(t, []dispatcher.Delivery{
+		{ID: dispatcher.DeliveryID("evt-1", "acme_ads"), Partner: "acme_ads", Status: "queued"},
+		{ID: dispatcher.DeliveryID("evt-1", "everyone"), Partner: "everyone", Status: "queued"},
+		{ID: dispatcher.DeliveryID("evt-1", "big_spenders"), Partner: "big_spenders", Status: "skipped", Reason: "when: condition is false"},
+	}, rc.Deliveries)
+	require.ElementsMatch(t, []string{rc.Deliveries[0].ID, rc.Deliveries[1].ID}, b.taskIDs(t))
+	rec, err := b.store.Get(ctx, rc.Deliveries[2].ID)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusSkipped, rec.Status)
+	require.Equal(t, "when: condition is false", rec.Reason)
+	require.False(t, ev.Timestamp.IsZero(), "a missing timestamp is filled")
+}
+
+func TestClient_Enqueue_RefusesInvalidEvent(t *testing.T) {
+	t.Parallel()
+	b := setupClient(t, clientYAML)
+	_, err := b.client.Enqueue(context.Background(), &dispatcher.Event{ID: "x", Name: "install", Device: dispatcher.Device{IP: "nope"}})
+	var fe *dispatcher.FieldError
+	require.ErrorAs(t, err, &fe)
+	require.Equal(t, "device.ip", fe.Field)
+	require.Empty(t, b.taskIDs(t))
+}
+
+func TestClient_Enqueue_DuplicateReturnsFirstDeliveries(t *testing.T) {
+	t.Parallel()
+	b := setupClient(t, clientYAML)
+	ctx := context.Background()
+	first, err := b.client.Enqueue(ctx, &dispatcher.Event{ID: "evt-d", Name: "install", Attribution: dispatcher.Attribution{Partner: "acme_ads"}})
+	require.NoError(t, err)
+	// The repeat is attributed elsewhere: it still answers what the first
+	// call routed, and enqueues nothing new.
+	again, err := b.client.Enqueue(ctx, &dispatcher.Event{ID: "evt-d", Name: "install"})
+	require.NoError(t, err)
+	require.True(t, again.Duplicate)
+	require.Equal(t, first.Deliveries, again.Deliveries)
+	require.Len(t, b.taskIDs(t), 2)
+	// The dedup key is compact: only the deliveries and a flag, with a TTL.
+	key := store.EventKey("evt-d")
+	fields, err := b.rdb.HKeys(ctx, key).Result()
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"d", "s"}, fields)
+	ttl, err := b.rdb.PTTL(ctx, key).Result()
+	require.NoError(t, err)
+	require.Greater(t, ttl, 23*time.Hour)
+}
+
+func TestClient_Enqueue_ConcurrentSameIDEnqueuesOnce(t *testing.T) {
+	t.Parallel()
+	b := setupClient(t, clientYAML)
+	const n = 50
+	var wg sync.WaitGroup
+	receipts := make([]*dispatcher.Receipt, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			ev := &dispatcher.Event{ID: "evt-race", Name: "install", Attribution: dispatcher.Attribution{Partner: "acme_ads"}}
+			receipts[i], errs[i] = b.client.Enqueue(context.Background(), ev)
+		})
+	}
+	wg.Wait()
+	fresh := 0
+	for i := range n {
+		require.NoError(t, errs[i])
+		require.Equal(t, receipts[0].Deliveries, receipts[i].Deliveries)
+		if !receipts[i].Duplicate {
+			fresh++
+		}
+	}
+	require.Equal(t, 1, fresh, "exactly one call is the first")
+	require.ElementsMatch(t, []string{dispatcher.DeliveryID("evt-race", "acme_ads"), dispatcher.DeliveryID("evt-race", "everyone")}, b.taskIDs(t))
+}
+
+func TestClient_Enqueue_CompletesAHalfDoneEnqueue(t *testing.T) {
+	t.Parallel()
+	b := setupClient(t, clientYAML)
+	ctx := context.Background()
+	// A first call claimed the event and died before enqueuing anything.
+	id := dispatcher.DeliveryID("evt-half", "everyone")
+	claim, err := b.store.ClaimEvent(ctx, "evt-half", []byte(`[{"id":"`+id+`","partner":"everyone","status":"queued"}]`), time.Hour)
+	require.NoError(t, err)
+	require.True(t, claim.New)
+	require.Empty(t, b.taskIDs(t))
+
+	rc, err := b.client.Enqueue(ctx, &dispatcher.Event{ID: "evt-half", Name: "install"})
+	require.NoError(t, err)
+	require.True(t, rc.Duplicate)
+	require.Equal(t, []string{id}, b.taskIDs(t), "the repeat enqueued what the first call recorded")
+	s, err := b.rdb.HGet(ctx, store.EventKey("evt-half"), "s").Result()
+	require.NoError(t, err)
+	require.Equal(t, "1", s, "and marked the event complete")
+
+	// A third call finds it complete and touches nothing.
+	rc, err = b.client.Enqueue(ctx, &dispatcher.Event{ID: "evt-half", Name: "install"})
+	require.NoError(t, err)
+	require.True(t, rc.Duplicate)
+	require.Equal(t, []string{id}, b.taskIDs(t))
+}
+
+func TestClient_Enqueue_RedisDownIsUnavailable(t *testing.T) {
+	t.Parallel()
+	if !redistest.Real() {
+		t.Skip("needs redis-server")
+	}
+	srv := redistest.Own(t, redistest.Options{})
+	rdb, err := dispatcher.OpenRedis(srv.URL(0))
+	require.NoError(t, err)
+	defer rdb.Close()
+	c, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: dispatcher.NewLive(mustConfig(t, clientYAML))})
+	require.NoError(t, err)
+	srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = c.Enqueue(ctx, &dispatcher.Event{ID: "evt-down", Name: "install"})
+	require.ErrorIs(t, err, dispatcher.ErrUnavailable)
+	res := c.EnqueueBatch(ctx, []*dispatcher.Event{{ID: "a", Name: "install"}, {ID: "b", Name: "BAD"}})
+	require.ErrorIs(t, res[0].Err, dispatcher.ErrUnavailable)
+	var fe *dispatcher.FieldError
+	require.ErrorAs(t, res[1].Err, &fe, "an invalid event is refused without Redis")
+}
+
+func TestClient_EnqueueBatch(t *testing.T) {
+	t.Parallel()
+	b := setupClient(t, clientYAML)
+	ctx := context.Background()
+	_, err := b.client.Enqueue(ctx, &dispatcher.Event{ID: "seen", Name: "sign_up"})
+	require.NoError(t, err)
+	evs := []*dispatcher.Event{
+		{ID: "b0", Name: "install"},
+		{ID: "b1", Name: "Not Valid"},
+		{ID: "seen", Name: "sign_up"},
+		nil,
+	}
+	for i := range 60 {
+		evs = append(evs, &dispatcher.Event{ID: fmt.Sprintf("many-%d", i), Name: "sign_up"})
+	}
+	res := b.client.EnqueueBatch(ctx, evs)
+	require.Len(t, res, len(evs))
+	require.NoError(t, res[0].Err)
+	require.False(t, res[0].Receipt.Duplicate)
+	require.Len(t, res[0].Receipt.Deliveries, 2)
+	var fe *dispatcher.FieldError
+	require.ErrorAs(t, res[1].Err, &fe)
+	require.Equal(t, "name", fe.Field)
+	require.NoError(t, res[2].Err)
+	require.True(t, res[2].Receipt.Duplicate)
+	require.Error(t, res[3].Err)
+	for i := 4; i < len(evs); i++ {
+		require.NoError(t, res[i].Err)
+		require.Equal(t, evs[i].ID, res[i].Receipt.EventID)
+		require.Equal(t, dispatcher.DeliveryID(evs[i].ID, "everyone"), res[i].Receipt.Deliveries[0].ID)
+	}
+	require.Len(t, b.taskIDs(t), 1+1+60, "seen, b0 and the 60 others: one task each (big_spenders is skipped)")
+}
+
+// TestClient_Enqueue_NoConsentStoresNoIdentifiers checks SPEC §4's
+// privacy.require_consent end to end: without consent the device ids, ip
+// and email appear in no Redis key or value, neither in the task, the
+// delivery record, the attempt history nor the dead-letter copy.
+func TestClient_Enqueue_NoConsentStoresNoIdentifiers(t *testing.T) {
+	t.Parallel()
+	p := stacktest.NewPartner(t)
+	p.Respond = func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadRequest) }
+	s := stacktest.New(t, `
+api:
+  keys: ["${api_key}"]
+delivery:
+  allow_private_networks: true
+partners:
+  - id: careful
+    match: all
+    privacy: {require_consent: true}
+    url: "`+p.URL+`/c?idfa={idfa}&ip={ip}&email={email}&gaid={gaid}&idfv={idfv}&aid={android_id}&os={os}"
+`, stacktest.Options{})
+	secrets := []string{"6D92078A-8246-4BA4-AE5B-76104861E7DC", "AAAAAAAA-1111-2222-3333-444444444444",
+		"38400000-8cf0-11bd-b23e-10b96e40000d", "a1b2c3d4e5f6a7b8", "198.51.100.23", "private@example.com"}
+	ev := &dispatcher.Event{ID: "evt-private", Name: "install",
+		Device: dispatcher.Device{IDFA: secrets[0], IDFV: secrets[1], GAID: secrets[2], AndroidID: secrets[3], IP: secrets[4], OS: "ios"},
+		User:   dispatcher.User{Email: secrets[5]}}
+	rc, err := s.Client.Enqueue(context.Background(), ev)
+	require.NoError(t, err)
+	require.Len(t, rc.Deliveries, 1)
+	assertNowhere(t, s.Redis, secrets)
+
+	// The partner refuses it: the dead letter keeps the (redacted) event.
+	s.WaitStatus(t, rc.Deliveries[0].ID, store.StatusDead, 10*time.Second)
+	reqs := p.Requests()
+	require.Len(t, reqs, 1)
+	require.Equal(t, "/c?idfa=&ip=&email=&gaid=&idfv=&aid=&os=ios", reqs[0].URL)
+	assertNowhere(t, s.Redis, secrets)
+	n, err := s.Redis.ZCard(context.Background(), store.DLQKey("careful")).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+}
+
+// assertNowhere fails when any Redis key or value contains one of secrets.
+func assertNowhere(t *testing.T, rdb redis.UniversalClient, secrets []string) {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, "*").Result()
+	require.NoError(t, err)
+	require.NotEmpty(t, keys)
+	for _, k := range keys {
+		var dump []string
+		typ, err := rdb.Type(ctx, k).Result()
+		require.NoError(t, err)
+		switch typ {
+		case "string":
+			v, _ := rdb.Get(ctx, k).Result()
+			dump = append(dump, v)
+		case "hash":
+			m, _ := rdb.HGetAll(ctx, k).Result()
+			for f, v := range m {
+				dump = append(dump, f, v)
+			}
+		case "list":
+			dump, _ = rdb.LRange(ctx, k, 0, -1).Result()
+		case "set":
+			dump, _ = rdb.SMembers(ctx, k).Result()
+		case "zset":
+			dump, _ = rdb.ZRange(ctx, k, 0, -1).Result()
+		case "stream":
+			msgs, _ := rdb.XRange(ctx, k, "-", "+").Result()
+			for _, m := range msgs {
+				dump = append(dump, fmt.Sprint(m.Values))
+			}
+		}
+		all := k + "\n" + strings.Join(dump, "\n")
+		for _, s := range secrets {
+			require.NotContains(t, strings.ToLower(all), strings.ToLower(s), "key %s (%s)", k, typ)
+		}
+	}
+}
