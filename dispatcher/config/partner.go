@@ -213,6 +213,7 @@ func (l *loader) partner(n *yaml.Node, index int) *dispatcher.Partner {
 			ctx = templates.ContextText
 		default:
 			l.errf(ctNode, id, "content_type", "%q: want application/json, application/x-www-form-urlencoded or text/plain", p.ContentType)
+			ctx = templates.ContextText // still check its macros, not its JSON
 		}
 		p.Body = l.template(bodyNode, bodySrc, id, "body", ctx)
 	}
