@@ -1,0 +1,195 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/postbackhq/postback/dispatcher/store"
+)
+
+// PartnerStats is one partner's line of `postback stats`. The JSON names
+// are part of the CLI's contract.
+type PartnerStats struct {
+	Partner string `json:"partner"`
+	// Pending deliveries wait in a queue, ready to run.
+	Pending int `json:"pending"`
+	// Scheduled deliveries wait for a retry (or a deferral) to come due.
+	Scheduled int `json:"scheduled"`
+	// InFlight deliveries are being attempted right now.
+	InFlight int `json:"in_flight"`
+	// Delivered1h and Dead1h count deliveries that ended delivered or in
+	// the DLQ in the last hour; Attempts1h counts attempts.
+	Delivered1h int64 `json:"delivered_1h"`
+	Dead1h      int64 `json:"dead_1h"`
+	Attempts1h  int64 `json:"attempts_1h"`
+	// SuccessRate is Delivered1h / (Delivered1h + Dead1h); nil when both
+	// are 0.
+	SuccessRate *float64 `json:"success_rate"`
+	// LatencyP50 and LatencyP99 are attempt durations in milliseconds over
+	// the last hour's most recent attempts (up to store.LatencySamples);
+	// nil without attempts.
+	LatencyP50 *float64 `json:"latency_p50_ms"`
+	LatencyP99 *float64 `json:"latency_p99_ms"`
+	// DLQSize is the number of dead letters waiting.
+	DLQSize int64 `json:"dlq_size"`
+	// OldestPendingAge is the age in seconds of the oldest delivery still
+	// in the queues (pending, scheduled or in flight), counted from its
+	// enqueue (or its replay); nil when there is none.
+	OldestPendingAge *float64 `json:"oldest_pending_age_s"`
+}
+
+// Stats is the answer of ReadStats.
+type Stats struct {
+	At       time.Time      `json:"at"`
+	Partners []PartnerStats `json:"partners"`
+	// Truncated is true when the queues held more tasks than StatsScanLimit
+	// per state and the queue figures count only the first ones.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// StatsScanLimit bounds how many tasks per queue and state ReadStats reads
+// to split the queue figures by partner.
+const StatsScanLimit = 200_000
+
+// ReadStats reads the figures of `postback stats` for every partner in cfg
+// and every partner with dead letters, or for partner alone when it is
+// not "".
+//
+// The queue figures come from asynq's queues, whose tasks are shared by
+// all partners: ReadStats reads them (up to StatsScanLimit per state) and
+// splits them by partner. The hourly figures are per-minute counters the
+// worker keeps; the latencies a capped sample of recent attempts.
+func ReadStats(ctx context.Context, rdb redis.UniversalClient, cfg *Config, partner string, now time.Time) (*Stats, error) {
+	st := store.New(rdb)
+	var ids []string
+	if partner != "" {
+		ids = []string{partner}
+	} else {
+		for _, p := range cfg.Partners {
+			ids = append(ids, p.ID)
+		}
+		dlq, err := st.DLQPartners(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range dlq {
+			if !slices.Contains(ids, p) {
+				ids = append(ids, p)
+			}
+		}
+		slices.Sort(ids)
+	}
+	out := &Stats{At: now.UTC(), Partners: make([]PartnerStats, len(ids))}
+	byID := make(map[string]*PartnerStats, len(ids))
+	for i, id := range ids {
+		ps := &out.Partners[i]
+		ps.Partner = id
+		byID[id] = ps
+		c, err := st.Counts(ctx, id, now, time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		ps.Delivered1h, ps.Dead1h, ps.Attempts1h = c.Delivered, c.Dead, c.Attempts
+		if c.Delivered+c.Dead > 0 {
+			r := float64(c.Delivered) / float64(c.Delivered+c.Dead)
+			ps.SuccessRate = &r
+		}
+		lat, err := st.Latencies(ctx, id, now.Add(-time.Hour))
+		if err != nil {
+			return nil, err
+		}
+		if len(lat) > 0 {
+			p50, p99 := ms(quantile(lat, 0.50)), ms(quantile(lat, 0.99))
+			ps.LatencyP50, ps.LatencyP99 = &p50, &p99
+		}
+		if ps.DLQSize, err = st.DLQSize(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	truncated, err := scanQueues(ctx, rdb, now, byID)
+	if err != nil {
+		return nil, err
+	}
+	out.Truncated = truncated
+	return out, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// quantile returns the q-quantile of ds (nearest rank); ds is sorted in
+// place.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	slices.Sort(ds)
+	i := int(q*float64(len(ds))+0.999999) - 1
+	return ds[min(max(i, 0), len(ds)-1)]
+}
+
+// scanQueues splits the delivery queues' pending, scheduled, retry and
+// active tasks by partner into byID.
+func scanQueues(ctx context.Context, rdb redis.UniversalClient, now time.Time, byID map[string]*PartnerStats) (truncated bool, err error) {
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	const page = 1000
+	type lister func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error)
+	states := []struct {
+		list lister
+		add  func(*PartnerStats)
+	}{
+		{insp.ListPendingTasks, func(p *PartnerStats) { p.Pending++ }},
+		{insp.ListScheduledTasks, func(p *PartnerStats) { p.Scheduled++ }},
+		{insp.ListRetryTasks, func(p *PartnerStats) { p.Scheduled++ }},
+		{insp.ListActiveTasks, func(p *PartnerStats) { p.InFlight++ }},
+	}
+	oldest := map[string]int64{}
+	for _, q := range []string{QueueDefault, QueueReplay} {
+		for _, s := range states {
+			for n := 1; ; n++ {
+				if err := ctx.Err(); err != nil {
+					return truncated, err
+				}
+				if (n-1)*page >= StatsScanLimit {
+					truncated = true
+					break
+				}
+				tasks, err := s.list(q, asynq.PageSize(page), asynq.Page(n))
+				if errors.Is(err, asynq.ErrQueueNotFound) {
+					break
+				}
+				if err != nil {
+					return truncated, fmt.Errorf("read queue %s: %w", q, err)
+				}
+				for _, t := range tasks {
+					var h struct {
+						P string `json:"p"`
+						T int64  `json:"t"`
+					}
+					if json.Unmarshal(t.Payload, &h) != nil {
+						continue
+					}
+					ps := byID[h.P]
+					if ps == nil {
+						continue
+					}
+					s.add(ps)
+					if o, ok := oldest[h.P]; h.T > 0 && (!ok || h.T < o) {
+						oldest[h.P] = h.T
+					}
+				}
+				if len(tasks) < page {
+					break
+				}
+			}
+		}
+	}
+	for id, t := range oldest {
+		age := max(now.Sub(time.UnixMilli(t)), 0).Seconds()
+		byID[id].OldestPendingAge = &age
+	}
+	return truncated, nil
+}
