@@ -1,0 +1,85 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/redistest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+func setup(t *testing.T) Config {
+	t.Helper()
+	rdb, err := dispatcher.OpenRedis(redistest.DB(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	return Config{
+		Redis: rdb, Duration: 500 * time.Millisecond, Concurrency: 10, Clients: 4,
+		BatchSize: 20, MemoryDeliveries: 200,
+	}
+}
+
+func TestRun(t *testing.T) {
+	cfg := setup(t)
+	res, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+
+	for name, v := range map[string]float64{
+		"e2e": res.E2EPerS, "asynq no-op": res.AsynqNoopPerS, "enqueue": res.EnqueuePerS,
+		"batch": res.EnqueueBatchPerS, "client": res.ClientEnqueuePerS, "asynq enqueue": res.AsynqEnqueuePerS,
+		"bytes": res.RedisBytesPerDelivery, "asynq bytes": res.AsynqBytesPerTask, "rss": res.WorkerRSSMB,
+	} {
+		require.Positive(t, v, name)
+	}
+	require.Positive(t, res.Accepted)
+	require.Equal(t, res.Accepted, res.Delivered, "every accepted event reaches the partner")
+	require.Zero(t, res.Lost)
+	require.Positive(t, res.LatencySamples)
+	require.Zero(t, res.LatencyLost)
+	require.LessOrEqual(t, res.LatencyP50MS, res.LatencyP99MS)
+	require.InDelta(t, res.E2EPerS/res.AsynqNoopPerS, res.E2ERatio, 1e-9)
+
+	n, err := dbSize(context.Background(), cfg.Redis)
+	require.NoError(t, err)
+	require.Zero(t, n, "bench leaves the database empty")
+
+	var table bytes.Buffer
+	require.NoError(t, res.WriteTable(&table))
+	for _, want := range []string{"e2e_deliveries_per_s", "enqueue_events_per_s", "latency_p99_ms", "redis_bytes_per_pending_delivery", "worker_rss_mb"} {
+		require.Contains(t, table.String(), want)
+	}
+	var js bytes.Buffer
+	require.NoError(t, res.WriteJSON(&js))
+	var back map[string]any
+	require.NoError(t, json.Unmarshal(js.Bytes(), &back))
+	require.Contains(t, back, "e2e_vs_asynq_noop")
+	require.Contains(t, back, "asynq_noop_tasks_per_s")
+}
+
+func TestRun_refusesNonEmptyDatabase(t *testing.T) {
+	cfg := setup(t)
+	require.NoError(t, cfg.Redis.Set(context.Background(), "someone:else", "x", 0).Err())
+	_, err := Run(context.Background(), cfg)
+	require.True(t, errors.Is(err, ErrNotEmpty), "%v", err)
+	v, err := cfg.Redis.Get(context.Background(), "someone:else").Result()
+	require.NoError(t, err)
+	require.Equal(t, "x", v, "nothing flushed")
+}
+
+func TestPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	require.Equal(t, 50*time.Millisecond, percentile(d, 0.50))
+	require.Equal(t, 99*time.Millisecond, percentile(d, 0.99))
+	require.Equal(t, time.Duration(0), percentile(nil, 0.99))
+}
