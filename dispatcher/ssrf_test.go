@@ -1,0 +1,111 @@
+package dispatcher_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/metrics"
+	"github.com/postbackhq/postback/internal/stacktest"
+)
+
+// verifyNoLeaks checks, after every other cleanup of the test, that no
+// goroutine started during the test is left. Call it first, in a test that
+// does not run in parallel (others' goroutines would count).
+func verifyNoLeaks(t *testing.T) {
+	t.Helper()
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
+}
+
+// TestWorker_BlockedAddressDeadLettered: with allow_private_networks false
+// a partner on 127.0.0.1 is refused at dial time; the delivery goes to the
+// DLQ with reason blocked and the partner receives nothing.
+func TestWorker_BlockedAddressDeadLettered(t *testing.T) {
+	verifyNoLeaks(t)
+	p := stacktest.NewPartner(t)
+	b := setupWorker(t, fmt.Sprintf(`
+api: {keys: ["${api_key}"]}
+delivery: {allow_private_networks: false}
+partners:
+  - id: ssrf_blocked
+    url: "%s/c?c={click_id}"
+`, p.URL), dispatcher.WorkerConfig{})
+
+	id := b.enqueue(t, "evt-ssrf-1", "ssrf_blocked")
+	rec := b.stack.WaitStatus(t, id, store.StatusDead, 10*time.Second)
+	require.Equal(t, "blocked", rec.Reason)
+	attempts, err := b.stack.Store.Attempts(context.Background(), id)
+	require.NoError(t, err)
+	require.Len(t, attempts, 1)
+	require.Equal(t, "blocked", attempts[0].Outcome)
+	require.Contains(t, attempts[0].Error, "127.0.0.1")
+	require.Empty(t, p.Requests())
+	require.Equal(t, 1.0, testutil.ToFloat64(metrics.DeliveryAttempts.WithLabelValues("ssrf_blocked", "blocked")))
+	require.Equal(t, 1.0, testutil.ToFloat64(metrics.Deliveries.WithLabelValues("ssrf_blocked", "dead")))
+	// A blocked address says nothing about the partner's health.
+	require.Equal(t, "closed", b.worker.Gate().CircuitState("ssrf_blocked"))
+}
+
+// TestWorker_SlowPartnerCutAtTimeout: a partner that starts its answer and
+// then trickles its headers a byte at a time is cut at the partner's
+// timeout; the attempt is a retried timeout, the next one succeeds, and
+// nothing leaks.
+func TestWorker_SlowPartnerCutAtTimeout(t *testing.T) {
+	verifyNoLeaks(t)
+	p := stacktest.NewPartner(t)
+	p.Respond = func(n int, w http.ResponseWriter, r *http.Request) {
+		if n > 1 {
+			_, _ = io.WriteString(w, "ok")
+			return
+		}
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nX-Slow: ")
+		for {
+			if err := buf.WriteByte('x'); err != nil {
+				return
+			}
+			if err := buf.Flush(); err != nil {
+				return
+			}
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	b := setupWorker(t, fmt.Sprintf(`
+api: {keys: ["${api_key}"]}
+delivery: {allow_private_networks: true}
+partners:
+  - id: slowloris
+    url: "%s/c?c={click_id}"
+    timeout: 300ms
+    retry: {initial_interval: 100ms, max_interval: 200ms}
+`, p.URL), dispatcher.WorkerConfig{})
+
+	id := b.enqueue(t, "evt-slow-1", "slowloris")
+	rec := b.stack.WaitStatus(t, id, store.StatusDelivered, 15*time.Second)
+	require.Equal(t, 2, rec.Attempts)
+	attempts, err := b.stack.Store.Attempts(context.Background(), id)
+	require.NoError(t, err)
+	require.Len(t, attempts, 2)
+	require.Equal(t, "retry", attempts[0].Outcome)
+	require.Equal(t, "timeout", attempts[0].Error)
+	require.GreaterOrEqual(t, attempts[0].Duration, 300*time.Millisecond)
+	require.Equal(t, "delivered", attempts[1].Outcome)
+}
