@@ -29,9 +29,16 @@ import (
 // the config says about each partner, and what it would send. None of them
 // needs Redis.
 func partnersCommand() *cli.Command {
-	return &cli.Command{
+	cmd := &cli.Command{
 		Name:  "partners",
 		Usage: "list, validate, render or test the partners of the config",
+		// Without a known subcommand: help, or a usage error (exit 2).
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageError("partners: unknown command %q (want list, validate, render or test)", c.Args().First())
+			}
+			return cli.ShowSubcommandHelp(c)
+		},
 		Subcommands: []*cli.Command{
 			{
 				Name:   "list",
@@ -64,14 +71,22 @@ func partnersCommand() *cli.Command {
 			},
 		},
 	}
+	for _, sub := range append(cmd.Subcommands, cmd) {
+		sub.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+			return &exitError{code: 2, err: err}
+		}
+	}
+	return cmd
 }
 
+// partnerFlag and eventFlag are required; prepare checks them, so that a
+// missing one is a usage error (exit 2).
 func partnerFlag() cli.Flag {
-	return &cli.StringFlag{Name: "partner", Aliases: []string{"p"}, Required: true, Usage: "partner id"}
+	return &cli.StringFlag{Name: "partner", Aliases: []string{"p"}, Usage: "partner id (required)"}
 }
 
 func eventFlag() cli.Flag {
-	return &cli.StringFlag{Name: "event", Aliases: []string{"e"}, Required: true, Usage: "event JSON file, or - for stdin"}
+	return &cli.StringFlag{Name: "event", Aliases: []string{"e"}, Usage: "event JSON file, or - for stdin (required)"}
 }
 
 func partnersOutputFlag() cli.Flag {
@@ -317,6 +332,9 @@ type renderedRequest struct {
 // prepare loads the config, the partner and the event, and renders the
 // request as a worker would for the first attempt.
 func prepare(c *cli.Context) (*dispatcher.Config, *dispatcher.Partner, *rendered, error) {
+	if c.String("partner") == "" || c.String("event") == "" {
+		return nil, nil, nil, usageError("partners %s: --partner and --event are required", c.Command.Name)
+	}
 	cfg, err := config.Load(c.String("config"))
 	if err != nil {
 		return nil, nil, nil, err

@@ -45,6 +45,9 @@ func setup(c *cli.Context, embedded bool) (*runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	// go-redis logs every failed dial itself; the one clear error below
+	// says it all, so its messages go to our log at debug level.
+	redis.SetLogger(redisLogger{log})
 	rt := &runtime{log: log, cfgPath: c.String("config")}
 	cfg, err := config.Load(rt.cfgPath)
 	if err != nil {
@@ -73,6 +76,13 @@ func setup(c *cli.Context, embedded bool) (*runtime, error) {
 	return rt, nil
 }
 
+// redisLogger sends go-redis's own messages to slog at debug level.
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "redis")
+}
+
 func redactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -93,16 +103,24 @@ func (rt *runtime) reloadOnHUP(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				cfg, err := config.Load(rt.cfgPath)
-				if err != nil {
-					rt.log.Error("config reload refused; the running config stays", "file", rt.cfgPath, "problems", err.Error())
-					continue
-				}
-				rt.live.Store(cfg)
-				rt.log.Info("config reloaded", "file", rt.cfgPath, "partners", len(cfg.Partners))
+				_ = rt.reload()
 			}
 		}
 	}()
+}
+
+// reload loads the config file again and puts it in force; a file that
+// fails to load is refused, its problems logged, and the running config
+// stays.
+func (rt *runtime) reload() error {
+	cfg, err := config.Load(rt.cfgPath)
+	if err != nil {
+		rt.log.Error("config reload refused; the running config stays", "file", rt.cfgPath, "problems", err.Error())
+		return err
+	}
+	rt.live.Store(cfg)
+	rt.log.Info("config reloaded", "file", rt.cfgPath, "partners", len(cfg.Partners))
+	return nil
 }
 
 var (
