@@ -4,7 +4,7 @@ BIN     := bin/postback
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/postbackhq/postback/dispatcher.Version=$(VERSION)
 
-.PHONY: all build run test test-short bench fuzz lint fmt clean
+.PHONY: all build run test test-short bench test-faults fuzz lint fmt clean
 
 all: build
 
@@ -24,9 +24,16 @@ test:
 test-short:
 	$(GO) test -count=1 ./...
 
-## bench: speed as ratios against baselines measured in the same run.
-bench:
-	$(GO) test -run '^$$' -bench Render -benchmem ./templates
+## bench: speed as ratios against baselines measured in the same run, on a
+## real redis-server started for it; writes BENCHMARKS.md.
+BENCH_DURATION ?= 10s
+bench: build
+	@GO=$(GO) scripts/bench.sh $(BIN) $(BENCH_DURATION)
+
+## test-faults: kill -9, SIGTERM, SIGSTOP, flapping partners, Sentinel and
+## Cluster, on real redis-server and postback processes.
+test-faults:
+	$(GO) test -tags faults -count=1 -timeout 10m -v ./faults/
 
 ## fuzz: a minute on the URL context ("host and scheme never change").
 fuzz:

@@ -38,6 +38,7 @@ func benchCommand() *cli.Command {
 			&cli.StringFlag{Name: "partner-listen", Value: "127.0.0.1:0", Usage: "address of the loopback partner"},
 			&cli.BoolFlag{Name: "embedded-redis", Usage: "run on an in-process miniredis (the figures then say little about a real Redis)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"},
+			&cli.StringFlag{Name: "json-file", Usage: "also write the result as JSON to this file"},
 		},
 		Action: func(c *cli.Context) error {
 			format := c.String("output")
@@ -82,6 +83,11 @@ func benchCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if f := c.String("json-file"); f != "" {
+				if err := writeJSONFile(f, res); err != nil {
+					return err
+				}
+			}
 			if format == "json" {
 				return res.WriteJSON(c.App.Writer)
 			}
@@ -106,4 +112,16 @@ func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
 
 func (m minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{m.Handler.WithGroup(name), m.level}
+}
+
+func writeJSONFile(path string, res *bench.Result) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := res.WriteJSON(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
