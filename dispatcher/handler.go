@@ -151,6 +151,9 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		if _, err := h.store.AddAttempt(ctx, m, a, store.StatusRetrying, retention); err != nil {
 			log.Error("attempt not recorded", "err", err)
 		}
+		if dec.RetryAfter > 0 {
+			delay = wholeSecondDue(h.now(), delay)
+		}
 		log.Info("retrying", "in", delay.String(), "error", redactText(dec.Reason))
 		return retry.After(delay, errors.New(dec.Reason))
 	default: // rejected, blocked
@@ -196,4 +199,16 @@ func (h *Handler) deadLetter(ctx context.Context, m store.Meta, pl *payload, rea
 	}
 	observeFinal(m.Partner, store.StatusDead, time.Time{}, h.now()) // issue 6: metrics
 	return nil
+}
+
+// wholeSecondDue stretches delay so that now+delay falls on a whole
+// second. asynq stores a retry's due time in whole Unix seconds, truncated,
+// so a retry can otherwise run up to a second early; a partner's
+// Retry-After must not be undercut.
+func wholeSecondDue(now time.Time, delay time.Duration) time.Duration {
+	due := now.Add(delay)
+	if t := due.Truncate(time.Second); t.Before(due) {
+		due = t.Add(time.Second)
+	}
+	return due.Sub(now)
 }
