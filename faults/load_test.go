@@ -1,0 +1,190 @@
+//go:build faults
+
+package faults
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// loader posts events to an API the way a careful app backend does: an
+// event answered 503 or not answered at all is sent again until it is
+// stored. It remembers every event the API accepted, with its delivery id.
+type loader struct {
+	t      *testing.T
+	url    string
+	prefix string
+	http   *http.Client
+	seq    atomic.Int64
+
+	mu       sync.Mutex
+	accepted map[string]string // event id -> delivery id
+	statuses map[int]int       // answers by status; 0 = no answer (transport error)
+}
+
+func newLoader(t *testing.T, apiURL, prefix string) *loader {
+	return &loader{
+		t: t, url: apiURL, prefix: prefix,
+		http:     &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		accepted: map[string]string{}, statuses: map[int]int{},
+	}
+}
+
+func eventBody(id string) []byte {
+	return fmt.Appendf(nil, `{"id":%q,"name":"purchase","click_id":"ck-%s","attribution":{"partner":"acme","campaign_id":"c1"},`+
+		`"device":{"ip":"203.0.113.7","os":"ios","country":"US"},"revenue":{"amount":"1.99","currency":"USD"},"consent":{"granted":true}}`, id, id)
+}
+
+// post sends event id once and returns the status and the delivery id.
+func (l *loader) post(ctx context.Context, id string) (int, string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url+"/v1/events", bytes.NewReader(eventBody(id)))
+	if err != nil {
+		l.t.Error(err)
+		return 0, ""
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := l.http.Do(req)
+	if err != nil {
+		l.tally(0)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	l.tally(resp.StatusCode)
+	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusOK {
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			l.t.Errorf("POST /v1/events %s: %d %s", id, resp.StatusCode, b)
+		}
+		return resp.StatusCode, ""
+	}
+	var rc struct {
+		Deliveries []struct {
+			ID      string `json:"id"`
+			Partner string `json:"partner"`
+		} `json:"deliveries"`
+	}
+	if err := json.Unmarshal(b, &rc); err != nil || len(rc.Deliveries) != 1 {
+		l.t.Errorf("POST /v1/events %s: answer %s (%v)", id, b, err)
+		return resp.StatusCode, ""
+	}
+	return resp.StatusCode, rc.Deliveries[0].ID
+}
+
+func (l *loader) tally(status int) {
+	l.mu.Lock()
+	l.statuses[status]++
+	l.mu.Unlock()
+}
+
+// store sends event id until the API stores it or ctx ends.
+func (l *loader) store(ctx context.Context, id string) bool {
+	for ctx.Err() == nil {
+		status, dlv := l.post(ctx, id)
+		if dlv != "" {
+			l.mu.Lock()
+			l.accepted[id] = dlv
+			l.mu.Unlock()
+			return true
+		}
+		if status != 0 && status != http.StatusServiceUnavailable {
+			return false
+		}
+		sleepCtx(ctx, 200*time.Millisecond)
+	}
+	return false
+}
+
+// sendN stores n new events with clients senders.
+func (l *loader) sendN(ctx context.Context, n, clients int) {
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				k := l.seq.Add(1)
+				if k > int64(n) {
+					return
+				}
+				l.store(ctx, fmt.Sprintf("%s-%d", l.prefix, k))
+			}
+		})
+	}
+	wg.Wait()
+	l.seq.Add(-int64(clients)) // the overshoot
+}
+
+// sendFor keeps clients senders storing new events, each at most every
+// pause, until stop ends; an event under way then is still stored (until
+// ctx ends).
+func (l *loader) sendFor(ctx, stop context.Context, clients int, pause time.Duration) {
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for stop.Err() == nil && ctx.Err() == nil {
+				l.store(ctx, fmt.Sprintf("%s-%d", l.prefix, l.seq.Add(1)))
+				sleepCtx(stop, pause)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Accepted returns a copy of what the API accepted.
+func (l *loader) Accepted() map[string]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := make(map[string]string, len(l.accepted))
+	for k, v := range l.accepted {
+		m[k] = v
+	}
+	return m
+}
+
+// Statuses returns the answers by status, for logs.
+func (l *loader) Statuses() map[int]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := make(map[int]int, len(l.statuses))
+	for k, v := range l.statuses {
+		m[k] = v
+	}
+	return m
+}
+
+// waitDelivered waits until the partner answered every accepted event,
+// then checks the Idempotency-Keys and returns the count.
+func waitDelivered(t *testing.T, p *partner, accepted map[string]string, timeout time.Duration) count {
+	t.Helper()
+	eventually(t, timeout, func() bool { return p.delivered(accepted) == len(accepted) }, func() string {
+		c := p.check(accepted)
+		return fmt.Sprintf("%d of %d accepted events delivered; missing %s", len(accepted)-len(c.Missing), len(accepted), sample(c.Missing))
+	})
+	c := p.check(accepted)
+	if len(c.WrongKey) > 0 {
+		t.Errorf("requests with an Idempotency-Key other than the delivery id: %s", sample(c.WrongKey))
+	}
+	if c.Unexpected > 0 {
+		// Allowed: an event answered 503 may still have been stored (the
+		// write reached Redis after the API gave up on it).
+		t.Logf("%d events arrived that the API never answered 202", c.Unexpected)
+	}
+	return c
+}
+
+func sample(s []string) string {
+	sort.Strings(s)
+	if len(s) > 5 {
+		return strings.Join(s[:5], ", ") + fmt.Sprintf(" and %d more", len(s)-5)
+	}
+	return strings.Join(s, ", ")
+}
