@@ -4,6 +4,9 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // MaxBatch is the most events one batch may carry.
@@ -46,4 +49,125 @@ func (c *Client) EnqueueBatch(ctx context.Context, evs []*Event) []BatchResult {
 	}
 	wg.Wait()
 	return results
+}
+
+// autoPipeline sends the commands that concurrent callers issue on one
+// client as Redis pipelines: while one pipeline is on the wire, the
+// commands that arrive queue up and leave together in the next. An
+// event's claim, task and mark are one round trip each and every event
+// waits for its own, but the server and the client then pay one read and
+// one write per pipeline rather than per command, which is where intake
+// spends its time (syscalls, not Lua). Nothing waits for a batch to fill:
+// a lone command leaves at once.
+type autoPipeline struct {
+	rdb  *redis.Client
+	in   chan *pipedCmd
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+type pipedCmd struct {
+	ctx  context.Context
+	cmd  redis.Cmder
+	sent chan struct{}
+}
+
+// maxPiped bounds the commands of one pipeline.
+const maxPiped = 256
+
+// newAutoPipeline returns a client on the same server and options as rdb
+// whose commands go out as pipelines, run by flushers connections.
+func newAutoPipeline(rdb *redis.Client, flushers int) *autoPipeline {
+	opt := *rdb.Options()
+	opt.PoolSize = max(opt.PoolSize, flushers+2)
+	// The options' maintenance-notification config is rdb's own; a second
+	// client may not register its handlers again.
+	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	a := &autoPipeline{rdb: redis.NewClient(&opt), in: make(chan *pipedCmd, maxPiped*flushers), done: make(chan struct{})}
+	a.rdb.AddHook(a)
+	for range flushers {
+		a.wg.Go(a.flush)
+	}
+	return a
+}
+
+func (a *autoPipeline) flush() {
+	batch := make([]*pipedCmd, 0, maxPiped)
+	for {
+		select {
+		case <-a.done:
+			return
+		case p := <-a.in:
+			batch = append(batch[:0], p)
+		}
+	more:
+		for len(batch) < maxPiped {
+			select {
+			case p := <-a.in:
+				batch = append(batch, p)
+			default:
+				break more
+			}
+		}
+		// The pipeline's context is not any one caller's: a caller that
+		// gives up must not fail the others' commands. The client's read
+		// and write timeouts bound it.
+		_, _ = a.rdb.Pipelined(context.Background(), func(pipe redis.Pipeliner) error {
+			for _, p := range batch {
+				_ = pipe.Process(p.ctx, p.cmd)
+			}
+			return nil
+		})
+		for _, p := range batch {
+			close(p.sent)
+		}
+	}
+}
+
+// DialHook implements redis.Hook.
+func (a *autoPipeline) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessPipelineHook implements redis.Hook: pipelines go out as they are.
+func (a *autoPipeline) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// ProcessHook implements redis.Hook: a single command joins the next
+// pipeline and returns when its answer is in.
+func (a *autoPipeline) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		switch cmd.Name() {
+		case "hello", "auth", "select", "client", "readonly":
+			// go-redis sets up a new connection with these, through the
+			// hooks, from inside a flusher's pipeline: queueing them
+			// behind that pipeline would wait for itself.
+			return next(ctx, cmd)
+		}
+		p := &pipedCmd{ctx: ctx, cmd: cmd, sent: make(chan struct{})}
+		select {
+		case a.in <- p:
+		case <-a.done:
+			return redis.ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		<-p.sent
+		return cmd.Err()
+	}
+}
+
+// Close stops the flushers and closes the client.
+func (a *autoPipeline) Close() error {
+	close(a.done)
+	a.wg.Wait()
+	// Commands queued after the last flush never went out.
+	for {
+		select {
+		case p := <-a.in:
+			p.cmd.SetErr(redis.ErrClosed)
+			close(p.sent)
+		default:
+			return a.rdb.Close()
+		}
+	}
 }

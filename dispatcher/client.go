@@ -26,12 +26,17 @@ type ClientConfig struct {
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// BatchConcurrency is how many events of one EnqueueBatch are stored at
-	// once. Default 16.
+	// once. Default 64.
 	BatchConcurrency int
+	// NoAutoPipeline sends every command on its own round trip. By
+	// default, on a single Redis server, the commands of concurrent
+	// Enqueue calls leave together as pipelines on the Client's own
+	// connections (same address and options as Redis).
+	NoAutoPipeline bool
 }
 
 // DefaultBatchConcurrency is the default of ClientConfig.BatchConcurrency.
-const DefaultBatchConcurrency = 16
+const DefaultBatchConcurrency = 64
 
 // Client enqueues events: it validates, de-duplicates and routes each one,
 // and enqueues one delivery task per partner. It is what the HTTP API uses,
@@ -41,6 +46,7 @@ type Client struct {
 	cfg   ClientConfig
 	store *store.Store
 	queue *asynq.Client
+	pipe  *autoPipeline // nil when commands go straight to cfg.Redis
 }
 
 // NewClient returns a Client. Close it when done.
@@ -54,11 +60,29 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.BatchConcurrency <= 0 {
 		cfg.BatchConcurrency = DefaultBatchConcurrency
 	}
-	return &Client{cfg: cfg, store: store.New(cfg.Redis), queue: asynq.NewClientFromRedisClient(cfg.Redis)}, nil
+	c := &Client{cfg: cfg}
+	rdb := cfg.Redis
+	// On a single server (or a Sentinel-managed one) concurrent enqueues
+	// share pipelines; a Redis Cluster client keeps its per-slot routing.
+	if single, ok := cfg.Redis.(*redis.Client); ok && !cfg.NoAutoPipeline {
+		c.pipe = newAutoPipeline(single, autoPipelineFlushers)
+		rdb = c.pipe.rdb
+	}
+	c.store, c.queue = store.New(rdb), asynq.NewClientFromRedisClient(rdb)
+	return c, nil
 }
 
-// Close releases the client (not the Redis connection it was given).
-func (c *Client) Close() error { return nil }
+// autoPipelineFlushers is how many pipelines a Client keeps in flight.
+const autoPipelineFlushers = 8
+
+// Close releases the client's own connections (not the Redis client it
+// was given).
+func (c *Client) Close() error {
+	if c.pipe != nil {
+		return c.pipe.Close()
+	}
+	return nil
+}
 
 // Delivery is one partner an accepted event goes to.
 type Delivery struct {
