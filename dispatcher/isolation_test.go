@@ -37,7 +37,13 @@ type isoBundle struct {
 // (Redis, Config and Logger are filled in).
 func setupWorker(t *testing.T, yamlConfig string, wc dispatcher.WorkerConfig) *isoBundle {
 	t.Helper()
-	s := stacktest.New(t, yamlConfig, stacktest.Options{NoWorker: true})
+	return setupWorkerEnv(t, yamlConfig, nil, wc)
+}
+
+// setupWorkerEnv is setupWorker with env resolving ${env:NAME} in the config.
+func setupWorkerEnv(t *testing.T, yamlConfig string, env map[string]string, wc dispatcher.WorkerConfig) *isoBundle {
+	t.Helper()
+	s := stacktest.New(t, yamlConfig, stacktest.Options{NoWorker: true, Env: env})
 	logs := &syncBuffer{}
 	wc.Redis, wc.Config = s.Redis, s.Live
 	wc.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
