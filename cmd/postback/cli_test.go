@@ -27,7 +27,6 @@ func requireOneLine(t *testing.T, r cliResult, want string) {
 }
 
 func TestRun_UnreachableRedis(t *testing.T) {
-	t.Parallel()
 	cfg := partnersFile(t, "postback.yaml", cliConfig)
 	r := partnersRun(t, "-c", cfg, "--redis-url", "redis://127.0.0.1:1/0", "serve", "--listen", "127.0.0.1:0")
 	require.Equal(t, 1, r.code)
@@ -39,7 +38,6 @@ func TestRun_UnreachableRedis(t *testing.T) {
 }
 
 func TestRun_ConfigProblems(t *testing.T) {
-	t.Parallel()
 	cfg := partnersFile(t, "postback.yaml", `api:
   keys: ["0123456789abcdef0123"]
 partners:
@@ -50,7 +48,6 @@ partners:
 `)
 	for _, cmd := range []string{"serve", "api", "worker"} {
 		t.Run(cmd, func(t *testing.T) {
-			t.Parallel()
 			// The config is read before Redis is dialled: no Redis needed
 			// to learn what is wrong with it.
 			r := partnersRun(t, "-c", cfg, "--redis-url", "redis://127.0.0.1:1/0", cmd)
@@ -64,7 +61,6 @@ partners:
 }
 
 func TestRun_MissingConfig(t *testing.T) {
-	t.Parallel()
 	path := t.TempDir() + "/postback.yaml"
 	for _, args := range [][]string{
 		{"serve"},
@@ -78,7 +74,6 @@ func TestRun_MissingConfig(t *testing.T) {
 }
 
 func TestRun_UsageErrorsExitTwo(t *testing.T) {
-	t.Parallel()
 	cfg := partnersFile(t, "postback.yaml", cliConfig)
 	tests := []struct {
 		args []string
@@ -95,7 +90,6 @@ func TestRun_UsageErrorsExitTwo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			t.Parallel()
 			r := partnersRun(t, append([]string{"-c", cfg}, tt.args...)...)
 			require.Equal(t, 2, r.code, r.stderr)
 			requireOneLine(t, r, tt.want)
@@ -104,7 +98,6 @@ func TestRun_UsageErrorsExitTwo(t *testing.T) {
 }
 
 func TestRun_BadInput(t *testing.T) {
-	t.Parallel()
 	cfg := partnersFile(t, "postback.yaml", cliConfig)
 	good := partnersFile(t, "good.json", `{"id":"e1","name":"install","click_id":"c"}`)
 	tests := []struct {
@@ -131,7 +124,6 @@ func TestRun_BadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
 			r := partnersRun(t, append([]string{"-c", cfg}, tt.args...)...)
 			require.Equal(t, 1, r.code, r.stderr)
 			require.Equal(t, 1, strings.Count(r.stderr, "\n"), r.stderr)

@@ -26,6 +26,10 @@ type cliResult struct {
 }
 
 // partnersRun runs the CLI as a user would, with args after "postback".
+//
+// Tests that call it do not run in parallel: urfave/cli applies its global
+// HelpFlag to every command's flag set, a data race when two apps run at
+// once (go test -race finds it).
 func partnersRun(t *testing.T, args ...string) cliResult {
 	t.Helper()
 	var out, errOut strings.Builder
@@ -88,7 +92,6 @@ func setupPartners(t *testing.T) partnersBundle {
 }
 
 func TestPartnersList_Table(t *testing.T) {
-	t.Parallel()
 	b := setupPartners(t)
 	r := partnersRun(t, "-c", b.config, "partners", "list", "-o", "table")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -104,7 +107,6 @@ func TestPartnersList_Table(t *testing.T) {
 }
 
 func TestPartnersList_JSON(t *testing.T) {
-	t.Parallel()
 	b := setupPartners(t)
 	r := partnersRun(t, "-c", b.config, "partners", "list", "-o", "json")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -120,7 +122,6 @@ func TestPartnersList_JSON(t *testing.T) {
 }
 
 func TestPartnersValidate_ReportsEveryProblem(t *testing.T) {
-	t.Parallel()
 	cfg := partnersFile(t, "postback.yaml", `partners:
   - id: acme
     url: "https://pb.acme.example/c?click_id={clik_id}"
@@ -140,7 +141,6 @@ func TestPartnersValidate_ReportsEveryProblem(t *testing.T) {
 }
 
 func TestPartnersValidate_OKWithWarnings(t *testing.T) {
-	t.Parallel()
 	b := setupPartners(t)
 	r := partnersRun(t, "-c", b.config, "partners", "validate")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -156,7 +156,6 @@ func TestPartnersValidate_OKWithWarnings(t *testing.T) {
 }
 
 func TestPartnersRender_GET(t *testing.T) {
-	t.Parallel()
 	b := setupPartners(t)
 	id := dispatcher.DeliveryID("evt-p1", "acme")
 	r := partnersRun(t, "-c", b.config, "partners", "render", "--partner", "acme", "--event", b.event, "-o", "table")
@@ -179,7 +178,6 @@ X-Campaign: winter
 }
 
 func TestPartnersRender_SignedJSON(t *testing.T) {
-	t.Parallel()
 	b := setupPartners(t)
 	before := time.Now().Unix()
 	r := partnersRun(t, "-c", b.config, "partners", "render", "-p", "insights", "-e", b.event, "-o", "json")
@@ -219,7 +217,6 @@ func TestPartnersRender_SignedJSON(t *testing.T) {
 }
 
 func TestPartnersRender_SaysWhatRoutingWouldDo(t *testing.T) {
-	t.Parallel()
 	b := setupPartners(t)
 	tests := []struct {
 		name, partner, event, want string
@@ -233,7 +230,6 @@ func TestPartnersRender_SaysWhatRoutingWouldDo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
 			ev := partnersFile(t, "event.json", tt.event)
 			r := partnersRun(t, "-c", b.config, "partners", "render", "-p", tt.partner, "-e", ev, "-o", "table")
 			require.Equal(t, 0, r.code, r.stderr)
@@ -243,7 +239,6 @@ func TestPartnersRender_SaysWhatRoutingWouldDo(t *testing.T) {
 }
 
 func TestPartnersRender_BadEvent(t *testing.T) {
-	t.Parallel()
 	b := setupPartners(t)
 	ev := partnersFile(t, "event.json", `{"id":"e1","nme":"install"}`)
 	r := partnersRun(t, "-c", b.config, "partners", "render", "-p", "acme", "-e", ev)
@@ -252,7 +247,6 @@ func TestPartnersRender_BadEvent(t *testing.T) {
 }
 
 func TestPartnersTest_Delivers(t *testing.T) {
-	t.Parallel()
 	b := setupPartners(t)
 	b.partner.Respond = func(_ int, w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte(`{"status":"accepted"}` + strings.Repeat(".", 1000)))
@@ -282,7 +276,6 @@ func TestPartnersTest_Delivers(t *testing.T) {
 }
 
 func TestPartnersTest_RejectedExitsOne(t *testing.T) {
-	t.Parallel()
 	b := setupPartners(t)
 	b.partner.Respond = func(_ int, w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "no such campaign", http.StatusNotFound)
@@ -302,7 +295,6 @@ func TestPartnersTest_RejectedExitsOne(t *testing.T) {
 // With the SSRF guard on, a loopback partner is refused before any byte
 // leaves: the same guard as the workers.
 func TestPartnersTest_GuardBlocksLoopback(t *testing.T) {
-	t.Parallel()
 	b := setupPartners(t)
 	guarded := partnersFile(t, "guarded.yaml", strings.Replace(
 		strings.ReplaceAll(partnersYAML, "PARTNER", b.partner.URL),
