@@ -193,18 +193,28 @@ func (g *Gate) CircuitState(id string) string {
 	return pg.breaker.State().String()
 }
 
-// refreshCircuits reads every known circuit's state, so that an open
-// circuit whose time is up is reported half-open (and its gauge cleared)
+// refreshCircuits sets the circuit gauge of every partner in ids and of
+// every partner seen so far from its breaker's state. Reading the state
+// moves an open circuit whose time is up to half-open, so the gauge clears
 // even when no delivery for the partner has come by.
-func (g *Gate) refreshCircuits() {
+func (g *Gate) refreshCircuits(ids []string) {
 	g.mu.Lock()
-	all := make([]*partnerGate, 0, len(g.partners))
-	for _, pg := range g.partners {
-		all = append(all, pg)
+	seen := make(map[string]*partnerGate, len(g.partners))
+	for id, pg := range g.partners {
+		seen[id] = pg
 	}
 	g.mu.Unlock()
-	for _, pg := range all {
-		_ = pg.breaker.State()
+	for _, id := range ids {
+		if _, ok := seen[id]; !ok {
+			seen[id] = nil
+		}
+	}
+	for id, pg := range seen {
+		open := 0.0
+		if pg != nil && pg.breaker.State() == gobreaker.StateOpen {
+			open = 1
+		}
+		metrics.CircuitOpen.WithLabelValues(id).Set(open)
 	}
 }
 

@@ -158,7 +158,12 @@ func (l *statsLoop) refreshLogged() {
 // refresh reads the DLQ sizes and queue lengths from Redis into the gauges.
 func (l *statsLoop) refresh(ctx context.Context) error {
 	if l.gate != nil {
-		l.gate.refreshCircuits()
+		partners := l.live.Load().Partners
+		ids := make([]string, len(partners))
+		for i, p := range partners {
+			ids[i] = p.ID
+		}
+		l.gate.refreshCircuits(ids)
 	}
 	var errs []error
 	if err := l.refreshDLQ(ctx); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/dispatcher/config"
 	"github.com/postbackhq/postback/dispatcher/httpapi"
+	"github.com/postbackhq/postback/internal/metrics"
 )
 
 // runtime is what serve, api and worker share: logger, config, Redis.
@@ -128,6 +129,9 @@ var (
 	concurrencyFlag = &cli.IntFlag{Name: "concurrency", Value: 100, EnvVars: []string{"POSTBACK_CONCURRENCY"}, Usage: "deliveries in flight per process"}
 	noAuthFlag      = &cli.BoolFlag{Name: "insecure-no-auth", EnvVars: []string{"POSTBACK_INSECURE_NO_AUTH"}, Usage: "serve the API without API keys (local use only)"}
 	embeddedFlag    = &cli.BoolFlag{Name: "embedded-redis", Usage: "run on an in-process, in-memory Redis (nothing is durable)"}
+	// metricsListenFlag gives a worker without the API its own /metrics.
+	metricsListenFlag = &cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"POSTBACK_METRICS_LISTEN"},
+		Usage: "serve Prometheus /metrics on this address, like :9464 (off when empty)"}
 )
 
 func serveCommand() *cli.Command {
@@ -156,7 +160,7 @@ func workerCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "worker",
 		Usage: "run the delivery workers alone",
-		Flags: []cli.Flag{concurrencyFlag},
+		Flags: []cli.Flag{concurrencyFlag, metricsListenFlag},
 		Action: func(c *cli.Context) error {
 			return runProcess(c, false, true, false)
 		},
@@ -188,8 +192,22 @@ func runProcess(c *cli.Context, withAPI, withWorker, embedded bool) error {
 		rt.log.Info("worker started", "concurrency", c.Int("concurrency"), "partners", len(rt.live.Load().Partners))
 	}
 
-	var srv *http.Server
-	errc := make(chan error, 1)
+	var srv, metricsSrv *http.Server
+	errc := make(chan error, 2)
+	if addr := c.String("metrics-listen"); addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			if worker != nil {
+				worker.Shutdown()
+			}
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Handler())
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- metricsSrv.Serve(ln) }()
+		rt.log.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics")
+	}
 	if withAPI {
 		client, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rt.rdb, Config: rt.live})
 		if err != nil {
@@ -221,10 +239,12 @@ func runProcess(c *cli.Context, withAPI, withWorker, embedded bool) error {
 		rt.log.Info("shutting down")
 	case err = <-errc:
 	}
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = srv.Shutdown(sctx)
-		cancel()
+	for _, s := range []*http.Server{srv, metricsSrv} {
+		if s != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = s.Shutdown(sctx)
+			cancel()
+		}
 	}
 	if worker != nil {
 		worker.Shutdown()
