@@ -338,3 +338,28 @@ partners:
 	require.Contains(t, b.logs.String(), "max_age reached while deferred")
 	require.True(t, strings.Contains(b.logs.String(), "partner rate limit reached"))
 }
+
+// BenchmarkGate_Acquire measures the isolation cost per send: local only
+// (cap and breaker) and with the shared rate limit (one Redis script call).
+func BenchmarkGate_Acquire(b *testing.B) {
+	rdb, err := dispatcher.OpenRedis(redistest.DB(b))
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = rdb.Close() })
+	g, err := dispatcher.NewGate(dispatcher.GateConfig{Redis: rdb, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(b, err)
+	ctx := context.Background()
+	for _, p := range []*dispatcher.Partner{
+		{ID: "bench_local", Concurrency: 1 << 20},
+		{ID: "bench_rate", Concurrency: 1 << 20, RateLimit: dispatcher.RateLimit{Requests: 1 << 30, Per: time.Second}},
+	} {
+		b.Run(p.ID, func(b *testing.B) {
+			for b.Loop() {
+				done, err := g.Acquire(ctx, p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				done(retry.Result{StatusCode: 200})
+			}
+		})
+	}
+}
