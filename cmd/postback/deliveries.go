@@ -2,17 +2,62 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/postbackhq/postback/dispatcher/store"
 )
 
-// deliveriesCommand is being built (its issue is open); it says so rather than pretend.
+// deliveriesCommand is `postback deliveries show ID`.
 func deliveriesCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "deliveries",
-		Usage: "postback deliveries show ID (in progress)",
-		Action: func(*cli.Context) error {
-			return errors.New("deliveries: not built yet")
-		},
+		Usage: "inspect deliveries",
+		Subcommands: []*cli.Command{{
+			Name:      "show",
+			Usage:     "show a delivery's status and attempt history",
+			ArgsUsage: "ID",
+			Flags:     []cli.Flag{partnersOutputFlag()},
+			Action: func(c *cli.Context) error {
+				format, err := outputFormat(c)
+				if err != nil {
+					return err
+				}
+				if c.NArg() != 1 {
+					return usageError("deliveries show takes one delivery id")
+				}
+				rt, err := setup(c, false)
+				if err != nil {
+					return err
+				}
+				defer rt.close()
+				st := store.New(rt.rdb)
+				id := c.Args().First()
+				rec, err := st.Get(c.Context, id)
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("no delivery %s (records are kept for delivery.attempt_log_retention)", id)
+				}
+				if err != nil {
+					return err
+				}
+				attempts, err := st.Attempts(c.Context, id)
+				if err != nil {
+					return err
+				}
+				if format == "json" {
+					if attempts == nil {
+						attempts = []store.Attempt{}
+					}
+					return writeJSON(c.App.Writer, struct {
+						*store.Record
+						AttemptLog []store.Attempt `json:"attempt_log"`
+					}{rec, attempts})
+				}
+				writeRecord(c.App.Writer, rec)
+				writeAttempts(c.App.Writer, attempts)
+				return nil
+			},
+		}},
 	}
 }

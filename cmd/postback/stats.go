@@ -1,18 +1,80 @@
 package main
 
 import (
-	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/postbackhq/postback/dispatcher"
 )
 
-// statsCommand is being built (its issue is open); it says so rather than pretend.
+// statsCommand is `postback stats`: per partner, the queues, the last
+// hour's outcomes and latencies, and the DLQ.
 func statsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "stats",
-		Usage: "postback stats (in progress)",
-		Action: func(*cli.Context) error {
-			return errors.New("stats: not built yet")
+		Usage: "per partner: pending, scheduled, in flight, delivered and dead in the last hour, success rate, p50/p99 latency, DLQ size, oldest pending age",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "partner", Aliases: []string{"p"}, Usage: "only this partner"},
+			partnersOutputFlag(),
+		},
+		Action: func(c *cli.Context) error {
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			if c.NArg() > 0 {
+				return usageError("stats takes no arguments")
+			}
+			rt, err := setup(c, false)
+			if err != nil {
+				return err
+			}
+			defer rt.close()
+			st, err := dispatcher.ReadStats(c.Context, rt.rdb, rt.live.Load(), c.String("partner"), time.Now())
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				return writeJSON(c.App.Writer, st)
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "PARTNER\tPENDING\tSCHEDULED\tIN FLIGHT\tDELIVERED 1H\tDEAD 1H\tSUCCESS\tP50\tP99\tDLQ\tOLDEST PENDING\t")
+			for _, p := range st.Partners {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%s\t\n", p.Partner, p.Pending, p.Scheduled, p.InFlight,
+					p.Delivered1h, p.Dead1h, percent(p.SuccessRate), millis(p.LatencyP50), millis(p.LatencyP99),
+					p.DLQSize, age(p.OldestPendingAge))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if st.Truncated {
+				fmt.Fprintf(c.App.Writer, "(queues hold more than %d tasks per state: queue figures count the first ones)\n", dispatcher.StatsScanLimit)
+			}
+			return nil
 		},
 	}
+}
+
+func percent(f *float64) string {
+	if f == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", *f*100)
+}
+
+func millis(f *float64) string {
+	if f == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fms", *f)
+}
+
+func age(f *float64) string {
+	if f == nil {
+		return "-"
+	}
+	return (time.Duration(*f * float64(time.Second))).Round(time.Second).String()
 }
