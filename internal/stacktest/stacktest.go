@@ -79,6 +79,7 @@ func New(t testing.TB, yamlConfig string, o Options) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = s.Client.Close() })
 	if !o.NoWorker {
 		s.Worker, err = dispatcher.NewWorker(dispatcher.WorkerConfig{
 			Redis: rdb, Config: s.Live, Concurrency: 20, Logger: logger,
