@@ -463,3 +463,18 @@ func walkKeys(dec *json.Decoder, obj string) string {
 	}
 	return ""
 }
+
+// RawEventID returns the string "id" of a JSON event that may not be
+// valid, so that a refusal can name the event; "" when it has none.
+func RawEventID(data []byte) string {
+	var v struct {
+		ID any `json:"id"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return ""
+	}
+	if s, ok := v.ID.(string); ok && len(s) <= maxIDLen {
+		return s
+	}
+	return ""
+}

@@ -1,18 +1,197 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/postbackhq/postback/dispatcher"
 )
 
-// enqueueCommand is being built (its issue is open); it says so rather than pretend.
+// enqueueCommand enqueues events straight to Redis with the Go client: the
+// same validation, de-duplication and routing as the API, no HTTP.
 func enqueueCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "enqueue",
-		Usage: "postback enqueue (in progress)",
-		Action: func(*cli.Context) error {
-			return errors.New("enqueue: not built yet")
+		Name:      "enqueue",
+		Usage:     "enqueue one event (JSON) or many (NDJSON, or a JSON array) straight to Redis",
+		ArgsUsage: "[- | FILE]",
+		Description: "Reads --file F, a FILE argument, or stdin (\"-\" or nothing). Prints one line per event:\n" +
+			"its index, accepted, duplicate or rejected, the event id and its deliveries or error.\n" +
+			"Exits 1 when any event was rejected or not stored.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read events from `F` (\"-\" for stdin)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, or json (one result object a line)"},
 		},
+		Action: runEnqueue,
 	}
+}
+
+// enqueueLine is what enqueue prints about one event (as JSON with -o json).
+type enqueueLine struct {
+	Index      int                   `json:"index"`
+	Status     string                `json:"status"` // accepted, duplicate, rejected or unavailable
+	EventID    string                `json:"event_id,omitempty"`
+	Deliveries []dispatcher.Delivery `json:"deliveries,omitzero"`
+	Error      string                `json:"error,omitempty"`
+	Field      string                `json:"field,omitempty"`
+}
+
+func runEnqueue(c *cli.Context) error {
+	src := c.String("file")
+	if c.NArg() > 1 || (src != "" && c.NArg() > 0) {
+		return usageError("enqueue: give the events as --file F, one FILE argument, or on stdin")
+	}
+	if src == "" {
+		src = c.Args().First()
+	}
+	format := c.String("output")
+	if format != "text" && format != "json" {
+		return usageError("enqueue: -o %q: want text or json", format)
+	}
+	data, err := readInput(c, src)
+	if err != nil {
+		return err
+	}
+	raws, err := splitEvents(data)
+	if err != nil {
+		return err
+	}
+
+	rt, err := setup(c, false)
+	if err != nil {
+		return err
+	}
+	defer rt.close()
+	client, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rt.rdb, Config: rt.live})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	now := time.Now()
+	lines := make([]enqueueLine, len(raws))
+	var valid []*dispatcher.Event
+	var index []int
+	for i, raw := range raws {
+		lines[i].Index = i
+		ev, err := dispatcher.DecodeEvent(raw, now)
+		if err != nil {
+			lines[i].EventID = dispatcher.RawEventID(raw)
+			lines[i].reject(err)
+			continue
+		}
+		valid = append(valid, ev)
+		index = append(index, i)
+	}
+	for j, res := range client.EnqueueBatch(c.Context, valid) {
+		l := &lines[index[j]]
+		l.EventID = valid[j].ID
+		switch {
+		case res.Err == nil:
+			l.Status, l.Deliveries = "accepted", res.Receipt.Deliveries
+			if res.Receipt.Duplicate {
+				l.Status = "duplicate"
+			}
+		case errors.Is(res.Err, dispatcher.ErrUnavailable):
+			l.Status, l.Error = "unavailable", res.Err.Error()
+		default:
+			l.reject(res.Err)
+		}
+	}
+
+	failed := 0
+	enc := json.NewEncoder(c.App.Writer)
+	for _, l := range lines {
+		if l.Status == "rejected" || l.Status == "unavailable" {
+			failed++
+		}
+		if format == "json" {
+			if err := enc.Encode(l); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintln(c.App.Writer, l.text())
+	}
+	if failed > 0 {
+		return fmt.Errorf("enqueue: %d of %d events not stored", failed, len(lines))
+	}
+	return nil
+}
+
+func (l *enqueueLine) reject(err error) {
+	l.Status, l.Error = "rejected", err.Error()
+	var fe *dispatcher.FieldError
+	if errors.As(err, &fe) {
+		l.Field = fe.Field
+	}
+}
+
+// text is the line printed for a person:
+//
+//	0 accepted evt-1 acme_ads=dlv_51bb… everyone=dlv_9f0e… (skipped: when: condition is false)
+func (l *enqueueLine) text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s", l.Index, l.Status)
+	if l.EventID != "" {
+		fmt.Fprintf(&b, " %s", l.EventID)
+	}
+	for _, d := range l.Deliveries {
+		fmt.Fprintf(&b, " %s=%s", d.Partner, d.ID)
+		if d.Status == "skipped" {
+			fmt.Fprintf(&b, " (skipped: %s)", d.Reason)
+		}
+	}
+	if l.Error != "" {
+		fmt.Fprintf(&b, ": %s", l.Error)
+	}
+	return b.String()
+}
+
+// readInput reads the file named src, or stdin for "" and "-".
+func readInput(c *cli.Context, src string) ([]byte, error) {
+	if src == "" || src == "-" {
+		r := c.App.Reader
+		if r == nil {
+			r = os.Stdin
+		}
+		return io.ReadAll(r)
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return nil, fmt.Errorf("enqueue: %w", err)
+	}
+	return data, nil
+}
+
+// splitEvents reads one JSON event (it may span lines), a JSON array of
+// events, or NDJSON: one event a line, blank lines skipped.
+func splitEvents(data []byte) ([]json.RawMessage, error) {
+	data = bytes.TrimSpace(data)
+	switch {
+	case len(data) == 0:
+		return nil, errors.New("enqueue: no events in the input")
+	case data[0] == '[':
+		var arr []json.RawMessage
+		if err := json.Unmarshal(data, &arr); err != nil {
+			return nil, fmt.Errorf("enqueue: malformed JSON array: %v", err)
+		}
+		return arr, nil
+	case json.Valid(data):
+		return []json.RawMessage{data}, nil
+	}
+	var out []json.RawMessage
+	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			out = append(out, line)
+		}
+	}
+	return out, nil
 }

@@ -114,14 +114,7 @@ func (br *batchResult) reject(raw json.RawMessage, err error) {
 		br.Error.Field = fe.Field
 	}
 	if raw != nil {
-		var id struct {
-			ID any `json:"id"`
-		}
-		if json.Unmarshal(raw, &id) == nil {
-			if s, ok := id.ID.(string); ok && len(s) <= 128 {
-				br.EventID = s
-			}
-		}
+		br.EventID = dispatcher.RawEventID(raw)
 	}
 }
 
