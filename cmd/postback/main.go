@@ -48,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:      "postback",
 		Usage:     "send conversion postbacks to partners, reliably",
 		Version:   dispatcher.Version,
@@ -71,8 +71,30 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return &exitError{code: 2, err: err}
 		},
+		// Without a command: help; with an unknown one: a usage error.
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageError("unknown command %q (see postback --help)", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
 		ExitErrHandler:  func(*cli.Context, error) {}, // run prints and exits
 		HideHelpCommand: true,
+	}
+	setUsageErrors(app.Commands)
+	return app
+}
+
+// setUsageErrors makes a flag mistake in any command exit 2 with one line,
+// instead of urfave/cli's default of exit 1 after the help text.
+func setUsageErrors(cmds []*cli.Command) {
+	for _, cmd := range cmds {
+		if cmd.OnUsageError == nil {
+			cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+				return &exitError{code: 2, err: err}
+			}
+		}
+		setUsageErrors(cmd.Subcommands)
 	}
 }
 
