@@ -30,6 +30,7 @@ type loader struct {
 	mu       sync.Mutex
 	accepted map[string]string // event id -> delivery id
 	statuses map[int]int       // answers by status; 0 = no answer (transport error)
+	slowest  time.Duration     // longest wait for an answer
 }
 
 func newLoader(t *testing.T, apiURL, prefix string) *loader {
@@ -54,7 +55,11 @@ func (l *loader) post(ctx context.Context, id string) (int, string) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+apiKey)
+	start := time.Now()
 	resp, err := l.http.Do(req)
+	l.mu.Lock()
+	l.slowest = max(l.slowest, time.Since(start))
+	l.mu.Unlock()
 	if err != nil {
 		l.tally(0)
 		return 0, ""
@@ -148,6 +153,13 @@ func (l *loader) Accepted() map[string]string {
 		m[k] = v
 	}
 	return m
+}
+
+// Slowest is the longest wait for an answer so far.
+func (l *loader) Slowest() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.slowest
 }
 
 // Statuses returns the answers by status, for logs.
