@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -261,6 +262,9 @@ type ReplayResult struct {
 // together.
 const replayBatch = 200
 
+// replayWorkers is how many enqueues of a batch run at once.
+const replayWorkers = 8
+
 // Replay re-enqueues the selected dead letters as fresh deliveries on
 // QueueReplay: the same delivery id (so the same Idempotency-Key), the
 // attempt count reset, and the enqueue time reset so that max_age starts
@@ -368,33 +372,37 @@ func (d *DLQ) replayChunk(ctx context.Context, p *Partner, ids []string, lim *ra
 	if err != nil {
 		return 0, err
 	}
-	var claimed []string
-	var enqueued []bool
-	var items []ReplayItem
-	var stop error
-	for _, c := range claims {
-		it := ReplayItem{ID: c.ID, Partner: p.ID, Result: "gone"}
+	// Enqueue the claimed ones a few at a time: each is one round trip.
+	items := make([]ReplayItem, len(claims))
+	ok := make([]bool, len(claims))
+	sem := make(chan struct{}, replayWorkers)
+	var wg sync.WaitGroup
+	for i, c := range claims {
+		items[i] = ReplayItem{ID: c.ID, Partner: p.ID, Result: "gone"}
 		switch {
 		case c.Err != nil:
-			it.Result, it.Error = "failed", c.Err.Error()
+			items[i].Result, items[i].Error = "failed", c.Err.Error()
 		case c.Claimed:
-			ok := false
-			if stop == nil {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
 				if err := d.enqueueReplay(ctx, p, c.Payload, now, lim); err != nil {
-					it.Result, it.Error = "failed", err.Error()
-					if ctx.Err() != nil {
-						stop = ctx.Err()
-					}
-				} else {
-					it.Result, ok = "enqueued", true
+					items[i].Result, items[i].Error = "failed", err.Error()
+					return
 				}
-			} else {
-				it.Result, it.Error = "failed", stop.Error()
-			}
-			claimed = append(claimed, c.ID)
-			enqueued = append(enqueued, ok)
+				items[i].Result, ok[i] = "enqueued", true
+			}()
 		}
-		items = append(items, it)
+	}
+	wg.Wait()
+	var claimed []string
+	var enqueued []bool
+	for i, c := range claims {
+		if c.Claimed {
+			claimed = append(claimed, c.ID)
+			enqueued = append(enqueued, ok[i])
+		}
 	}
 	// Settle even when cancelled, so claimed entries go back to dead.
 	n, err := d.store.SettleReplay(context.WithoutCancel(ctx), p.ID, claimed, enqueued, d.cfg.Config.Load().Delivery.AttemptLogRetention)
@@ -404,7 +412,7 @@ func (d *DLQ) replayChunk(ctx context.Context, p *Partner, ids []string, lim *ra
 	if err != nil {
 		return n, err
 	}
-	return n, stop
+	return n, ctx.Err()
 }
 
 func (d *DLQ) enqueueReplay(ctx context.Context, p *Partner, raw []byte, now time.Time, lim *rate.Limiter) error {

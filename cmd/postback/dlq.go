@@ -418,11 +418,13 @@ func codeText(code int) string {
 	return fmt.Sprint(code)
 }
 
+// cut shortens s to n runes for a table cell.
 func cut(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return string(r[:n]) + "…"
 }
 
 func oneLine(s string) string {

@@ -86,7 +86,10 @@ func (s *Store) GetDead(ctx context.Context, ids []string) ([]*DeadLetter, error
 	out := make([]*DeadLetter, 0, len(ids))
 	for i, c := range cmds {
 		m := c.Val()
-		if len(m) == 0 || m["payload"] == "" || Status(m["status"]) != StatusDead {
+		// A dead letter has its payload; "queued" with a payload is one
+		// whose replay was claimed but not settled (still in the DLQ).
+		st := Status(m["status"])
+		if m["payload"] == "" || (st != StatusDead && st != StatusQueued) {
 			continue
 		}
 		out = append(out, &DeadLetter{Record: parseRecord(ids[i], m), Payload: []byte(m["payload"])})
