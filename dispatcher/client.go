@@ -73,7 +73,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 }
 
 // autoPipelineFlushers is how many pipelines a Client keeps in flight.
-const autoPipelineFlushers = 8
+const autoPipelineFlushers = 2
 
 // Close releases the client's own connections (not the Redis client it
 // was given).
