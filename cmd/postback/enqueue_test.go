@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/dispatcher/store"
 	"github.com/postbackhq/postback/internal/redistest"
 )
 
@@ -67,7 +68,7 @@ func TestEnqueueCommand_NDJSONFile(t *testing.T) {
 	tasks, err := asynq.NewInspectorFromRedisClient(rdb).ListPendingTasks(dispatcher.QueueDefault)
 	require.NoError(t, err)
 	require.Len(t, tasks, 2, "e1 to both partners; e2 skipped")
-	require.Equal(t, int64(1), rdb.Exists(context.Background(), "pb:evt:{e2}").Val())
+	require.Equal(t, int64(1), rdb.Exists(context.Background(), store.EventKey("e2")).Val())
 
 	// Again, as JSON: duplicates now, and the rejected one still rejected.
 	res = enqueueRun(append(args, "enqueue", "-o", "json", f)...)

@@ -2,19 +2,23 @@ package store
 
 import "strconv"
 
-// All keys start with Prefix. A delivery's keys share the hash tag of its
-// id, so scripts over one delivery stay in one Redis Cluster slot.
-const Prefix = "pb:"
+// All keys start with Prefix, whose hash tag {pb} puts every key of ours in
+// one Redis Cluster slot: a script may then touch a delivery's record, its
+// history, its partner's DLQ index and counters at once, as one atomic
+// step. This is the trade asynq makes too (a queue's keys share the tag
+// {queue}, so a queue lives on one node); spreading our keys wider would
+// not let a cluster carry more than the queue's node can.
+const Prefix = "pb:{pb}:"
 
 // EventKey de-duplicates event id for the dedup window (hash: d = the
 // deliveries as JSON, s = 1 once every task was enqueued).
-func EventKey(id string) string { return Prefix + "evt:{" + id + "}" }
+func EventKey(id string) string { return Prefix + "evt:" + id }
 
 // DeliveryKey is a delivery's record (hash; see Record).
-func DeliveryKey(id string) string { return Prefix + "d:{" + id + "}" }
+func DeliveryKey(id string) string { return Prefix + "d:" + id }
 
 // AttemptsKey is a delivery's attempt history (list of JSON Attempt).
-func AttemptsKey(id string) string { return Prefix + "a:{" + id + "}" }
+func AttemptsKey(id string) string { return Prefix + "a:" + id }
 
 // DLQKey indexes a partner's dead letters (sorted set of delivery ids,
 // scored by the time they died in Unix milliseconds).
