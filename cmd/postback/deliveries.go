@@ -18,7 +18,7 @@ func deliveriesCommand() *cli.Command {
 			Name:      "show",
 			Usage:     "show a delivery's status and attempt history",
 			ArgsUsage: "ID",
-			Flags:     []cli.Flag{partnersOutputFlag()},
+			Flags:     []cli.Flag{outputFlag()},
 			Action: func(c *cli.Context) error {
 				format, err := outputFormat(c)
 				if err != nil {

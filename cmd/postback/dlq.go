@@ -57,7 +57,7 @@ func dlqListCommand() *cli.Command {
 			&cli.StringFlag{Name: "reason", Usage: "only this reason: rejected, blocked, render or exhausted"},
 			&cli.DurationFlag{Name: "since", Usage: "only those that died within this long (e.g. 2h)"},
 			&cli.IntFlag{Name: "limit", Value: 100, Usage: "at most this many (0: all)"},
-			partnersOutputFlag(),
+			outputFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			format, err := outputFormat(c)
@@ -113,7 +113,7 @@ func dlqShowCommand() *cli.Command {
 		Name:      "show",
 		Usage:     "show a dead letter, its event and every attempt",
 		ArgsUsage: "ID",
-		Flags:     []cli.Flag{partnersOutputFlag()},
+		Flags:     []cli.Flag{outputFlag()},
 		Action: func(c *cli.Context) error {
 			format, err := outputFormat(c)
 			if err != nil {
@@ -159,7 +159,7 @@ func dlqRetryCommand() *cli.Command {
 			&cli.DurationFlag{Name: "since", Usage: "only those that died within this long (e.g. 2h)"},
 			&cli.Float64Flag{Name: "rate", Usage: "at most this many re-enqueues per second (0: no cap; the partner's rate_limit still applies)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print what would be sent, with the current template; change nothing"},
-			partnersOutputFlag(),
+			outputFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			format, err := outputFormat(c)

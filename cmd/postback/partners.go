@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/dispatcher/config"
@@ -43,7 +41,7 @@ func partnersCommand() *cli.Command {
 			{
 				Name:   "list",
 				Usage:  "list the partners and their delivery settings",
-				Flags:  []cli.Flag{partnersOutputFlag()},
+				Flags:  []cli.Flag{outputFlag()},
 				Action: partnersList,
 			},
 			{
@@ -55,7 +53,7 @@ func partnersCommand() *cli.Command {
 				Name:  "render",
 				Usage: "print the exact request a partner would receive for an event; nothing is sent",
 				Flags: []cli.Flag{
-					partnerFlag(), eventFlag(), partnersOutputFlag(),
+					partnerFlag(), eventFlag(), outputFlag(),
 					&cli.BoolFlag{Name: "show-secrets", Usage: "print credential-like header values (Authorization, *token*, *secret*…) instead of masking them"},
 				},
 				Action: partnersRender,
@@ -64,7 +62,7 @@ func partnersCommand() *cli.Command {
 				Name:  "test",
 				Usage: "send one real postback now (same sender and SSRF guard as the workers; queues untouched)",
 				Flags: []cli.Flag{
-					partnerFlag(), eventFlag(), partnersOutputFlag(),
+					partnerFlag(), eventFlag(), outputFlag(),
 					&cli.BoolFlag{Name: "show-secrets", Usage: "print credential-like header values instead of masking them"},
 				},
 				Action: partnersTest,
@@ -87,32 +85,6 @@ func partnerFlag() cli.Flag {
 
 func eventFlag() cli.Flag {
 	return &cli.StringFlag{Name: "event", Aliases: []string{"e"}, Usage: "event JSON file, or - for stdin (required)"}
-}
-
-func partnersOutputFlag() cli.Flag {
-	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "table or json (default: table on a TTY, else json)"}
-}
-
-// outputFormat reads -o: "table" or "json", defaulting to table on a TTY.
-func outputFormat(c *cli.Context) (string, error) {
-	switch f := c.String("output"); f {
-	case "table", "json":
-		return f, nil
-	case "":
-		if f, ok := c.App.Writer.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			return "table", nil
-		}
-		return "json", nil
-	default:
-		return "", usageError("-o %q: want table or json", f)
-	}
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }
 
 // ---- list ----

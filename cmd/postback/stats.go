@@ -18,7 +18,7 @@ func statsCommand() *cli.Command {
 		Usage: "per partner: pending, scheduled, in flight, delivered and dead in the last hour, success rate, p50/p99 latency, DLQ size, oldest pending age",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "partner", Aliases: []string{"p"}, Usage: "only this partner"},
-			partnersOutputFlag(),
+			outputFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			format, err := outputFormat(c)
