@@ -21,6 +21,12 @@ type APIConfig struct {
 	// Keys are the bearer tokens the enqueue API accepts. Default none: the
 	// API refuses to start unless told to run without auth.
 	Keys []string
+	// KeyProblems lists keys whose ${env:NAME} was not set, as
+	// "api.keys[0]: environment variable NAME is not set". Only the API
+	// needs its keys, so the loader does not fail on them (the ops commands
+	// and workers load the same file without the API's secrets); the API
+	// refuses to start while any is listed.
+	KeyProblems []string
 	// MaxBodyBytes caps a request body. Default 1 MiB.
 	MaxBodyBytes int64
 	// DedupWindow is how long an event id is remembered. Default 24h.

@@ -57,12 +57,13 @@ func setup(c *cli.Context, embedded bool) (*runtime, error) {
 	rt.live = dispatcher.NewLive(cfg)
 	redisURL := c.String("redis-url")
 	if embedded {
-		rt.mini, err = miniredis.Run()
+		rt.mini, err = startEmbedded(c.String("embedded-redis-addr"))
 		if err != nil {
-			return nil, fmt.Errorf("start embedded Redis: %w", err)
+			return nil, err
 		}
 		redisURL = "redis://" + rt.mini.Addr() + "/0"
-		log.Warn("running on the embedded in-memory Redis: nothing is durable, every queued postback is lost when this process stops; use --redis-url for production")
+		log.Warn("running on the embedded in-memory Redis: nothing is durable, every queued postback is lost when this process stops; use --redis-url for production",
+			"ops", "postback --redis-url "+redisURL+" dlq list | stats | deliveries show ID")
 	}
 	rt.rdb, err = dispatcher.OpenRedis(redisURL)
 	if err != nil {
@@ -82,6 +83,21 @@ type redisLogger struct{ l *slog.Logger }
 
 func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	r.l.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "redis")
+}
+
+// startEmbedded starts the in-process Redis on addr, so that the ops
+// commands (whose default --redis-url is 127.0.0.1:6379) reach it from
+// another shell; when addr is taken it falls back to a free port.
+func startEmbedded(addr string) (*miniredis.Miniredis, error) {
+	m := miniredis.NewMiniRedis()
+	if err := m.StartAddr(addr); err == nil {
+		return m, nil
+	}
+	m = miniredis.NewMiniRedis()
+	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("start embedded Redis: %w", err)
+	}
+	return m, nil
 }
 
 func redactURL(s string) string {
@@ -129,6 +145,7 @@ var (
 	concurrencyFlag = &cli.IntFlag{Name: "concurrency", Value: 100, EnvVars: []string{"POSTBACK_CONCURRENCY"}, Usage: "deliveries in flight per process"}
 	noAuthFlag      = &cli.BoolFlag{Name: "insecure-no-auth", EnvVars: []string{"POSTBACK_INSECURE_NO_AUTH"}, Usage: "serve the API without API keys (local use only)"}
 	embeddedFlag    = &cli.BoolFlag{Name: "embedded-redis", Usage: "run on an in-process, in-memory Redis (nothing is durable)"}
+	embeddedAddr    = &cli.StringFlag{Name: "embedded-redis-addr", Value: "127.0.0.1:6379", Usage: "where the embedded Redis listens (a free port if taken)"}
 	// metricsListenFlag gives a worker without the API its own /metrics.
 	metricsListenFlag = &cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"POSTBACK_METRICS_LISTEN"},
 		Usage: "serve Prometheus /metrics on this address, like :9464 (off when empty)"}
@@ -138,7 +155,7 @@ func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "run the enqueue API and the workers in one process",
-		Flags: []cli.Flag{listenFlag, concurrencyFlag, noAuthFlag, embeddedFlag},
+		Flags: []cli.Flag{listenFlag, concurrencyFlag, noAuthFlag, embeddedFlag, embeddedAddr},
 		Action: func(c *cli.Context) error {
 			return runProcess(c, true, true, c.Bool("embedded-redis"))
 		},

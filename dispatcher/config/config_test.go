@@ -161,12 +161,13 @@ func TestParse_Problems(t *testing.T) {
 			want: []string{`postback.yaml:4:24: partner "acme": headers.X-Token: environment variable NOPE_TOKEN is not set`},
 		},
 		{
-			name: "env unset in api keys",
-			src: `api:
-  keys: ["${env:NOPE_KEY}"]
-partners: []
+			name: "env unset in a partner header",
+			src: `partners:
+  - id: acme
+    url: "https://x.example/"
+    headers: {X-Token: "${env:NOPE_TOKEN}"}
 `,
-			want: []string{`postback.yaml:2:10: api.keys[0]: environment variable NOPE_KEY is not set`},
+			want: []string{`postback.yaml:4:24: partner "acme": headers.X-Token: environment variable NOPE_TOKEN is not set`},
 		},
 		{
 			name: "duplicate partner id",
@@ -516,4 +517,15 @@ func TestLoad_File(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte("partners:\n  - id: a\n    url: \"https://x.example/{clik_id}\"\n"), 0o600))
 	_, err := config.Load(path)
 	require.EqualError(t, err, path+`:3:29: partner "a": url: unknown macro {clik_id} (did you mean {click_id}?)`)
+}
+
+// An unset API key variable does not fail the load (ops commands and
+// workers read the same file without the API's secrets); the API refuses
+// to start on it.
+func TestParse_APIKeyEnvUnset(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse("postback.yaml", []byte("api:\n  keys: [\"${env:NOPE_KEY}\", \"a-literal-key-0123456789\"]\npartners: []\n"), env)
+	require.NoError(t, err)
+	require.Equal(t, []string{"a-literal-key-0123456789"}, cfg.API.Keys)
+	require.Equal(t, []string{"postback.yaml:2:10: api.keys[0]: environment variable NOPE_KEY is not set"}, cfg.API.KeyProblems)
 }

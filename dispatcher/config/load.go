@@ -210,6 +210,39 @@ func (l *loader) strs(n *yaml.Node, partner, field string) []string {
 	return out
 }
 
+// keys reads api.keys. A key whose ${env:NAME} is unset is left out and
+// reported in problems rather than failing the load (see
+// APIConfig.KeyProblems).
+func (l *loader) keys(n *yaml.Node, field string) (keys, problems []string) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.errf(n, "", field, "want a list")
+		return nil, nil
+	}
+	for i, c := range n.Content {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if c.Kind == yaml.ScalarNode {
+			if m := envRE.FindStringSubmatch(c.Value); m != nil {
+				if _, set := l.env(m[1]); !set {
+					problems = append(problems, fmt.Sprintf("%s:%d:%d: %s: environment variable %s is not set", l.file, c.Line, c.Column, f, m[1]))
+					continue
+				}
+			}
+		}
+		key, ok := l.str(c, "", f)
+		if !ok {
+			continue
+		}
+		if len(key) < 16 {
+			l.errf(c, "", f, "API key shorter than 16 characters")
+		}
+		keys = append(keys, key)
+	}
+	return keys, problems
+}
+
 func (l *loader) duration(n *yaml.Node, partner, field string) time.Duration {
 	s, ok := l.str(n, partner, field)
 	if !ok {
@@ -254,12 +287,7 @@ func (l *loader) api(n *yaml.Node, c *dispatcher.APIConfig) {
 		switch key {
 		case "keys":
 			l.remember("", f, v)
-			c.Keys = l.strs(v, "", f)
-			for i, key := range c.Keys {
-				if len(key) < 16 {
-					l.errf(v.Content[i], "", fmt.Sprintf("%s[%d]", f, i), "API key shorter than 16 characters")
-				}
-			}
+			c.Keys, c.KeyProblems = l.keys(v, f)
 		case "max_body_bytes":
 			c.MaxBodyBytes = int64(l.integer(v, "", f, 1024))
 		case "dedup_window":

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -54,7 +55,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Client == nil || cfg.Config == nil || cfg.Redis == nil {
 		return nil, errors.New("httpapi: Config needs Client, Config and Redis")
 	}
-	if len(cfg.Config.Load().API.Keys) == 0 && !cfg.InsecureNoAuth {
+	if api := cfg.Config.Load().API; len(api.KeyProblems) > 0 {
+		return nil, fmt.Errorf("%s (the API needs its keys; or pass --insecure-no-auth with no keys configured)", api.KeyProblems[0])
+	} else if len(api.Keys) == 0 && !cfg.InsecureNoAuth {
 		return nil, ErrNoKeys
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
