@@ -88,7 +88,9 @@ func startPostback(t *testing.T, name, command, redisURL, config string, args ..
 	t.Cleanup(func() {
 		p.Kill()
 		if t.Failed() {
-			t.Logf("%s logs (last 40 lines):\n%s", name, p.logs.tail(40))
+			path := filepath.Join(os.TempDir(), fmt.Sprintf("faults-%s-%s.log", strings.ReplaceAll(t.Name(), "/", "_"), name))
+			_ = os.WriteFile(path, []byte(p.logs.String()), 0o600)
+			t.Logf("%s logs (last 10 lines; all in %s):\n%s", name, path, p.logs.tail(10))
 		}
 	})
 	ready := func() bool {
