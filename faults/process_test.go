@@ -25,8 +25,9 @@ const apiKey = "faults-key-0123456789abcdef"
 
 // writeConfig writes a postback.yaml with one partner, "acme", whose URL
 // is partnerURL with the event and delivery ids appended, and returns its
-// path. retry is the partner's retry line.
-func writeConfig(t *testing.T, partnerURL, retry string) string {
+// path. retry is the partner's retry line; extra is more partners (YAML
+// list items).
+func writeConfig(t *testing.T, partnerURL, retry string, extra ...string) string {
 	t.Helper()
 	if retry == "" {
 		retry = "{max_attempts: 100, max_age: 30m, initial_interval: 500ms, max_interval: 3s, multiplier: 2}"
@@ -45,7 +46,7 @@ partners:
     url: "%s/pb?e={event_id}&dlv={delivery_id}&click={click_id}&sum={revenue|default:0}"
     timeout: 30s
     retry: %s
-`, apiKey, partnerURL, retry)
+%s`, apiKey, partnerURL, retry, strings.Join(extra, ""))
 	path := filepath.Join(t.TempDir(), "postback.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

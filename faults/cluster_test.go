@@ -1,0 +1,103 @@
+//go:build faults
+
+package faults
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/postbackhq/postback/dispatcher/store"
+)
+
+// startCluster starts 3 cluster-enabled masters on loopback, joins them
+// with redis-cli --cluster create, and returns a redis+cluster:// URL.
+func startCluster(t *testing.T) (url string, ports []int) {
+	t.Helper()
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		t.Skip("redis-cli is not on PATH: it creates the cluster (Debian: redis-tools, installed with redis-server)")
+	}
+	dir := t.TempDir()
+	var hosts []string
+	for range 3 {
+		port := freePort(t)
+		rawRedis(t, dir, port, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "no",
+			"--save", "", "--appendonly", "no", "--cluster-enabled", "yes",
+			"--cluster-config-file", fmt.Sprintf("nodes-%d.conf", port), "--dbfilename", fmt.Sprintf("dump-%d.rdb", port))
+		ports = append(ports, port)
+		hosts = append(hosts, "127.0.0.1:"+strconv.Itoa(port))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "redis-cli", append(append([]string{"--cluster", "create"}, hosts...),
+		"--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
+	require.NoError(t, err, "redis-cli --cluster create: %s", out)
+	for _, port := range ports {
+		rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port)})
+		eventually(t, 30*time.Second, func() bool {
+			info, err := rc.ClusterInfo(context.Background()).Result()
+			return err == nil && strings.Contains(info, "cluster_state:ok")
+		}, func() string { return fmt.Sprintf("node %d: cluster not ok", port) })
+		rc.Close()
+	}
+	return "redis+cluster://" + strings.Join(hosts, ","), ports
+}
+
+// Redis Cluster (3 masters): events go in through the API and out to the
+// partner, every delivery's record says delivered, and a partner that
+// answers 400 gets its deliveries dead-lettered (the dead-letter script
+// touches a delivery's keys and its partner's DLQ index at once).
+func TestCluster(t *testing.T) {
+	ctx := bound(t, 2*time.Minute)
+	url, ports := startCluster(t)
+	p := newPartner(t)
+	reject := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "no such click", http.StatusBadRequest)
+	}))
+	defer reject.Close()
+	cfg := writeConfig(t, p.URL, "", `  - id: rejecter
+    match: all
+    url: "`+reject.URL+`/r?e={event_id}"
+`)
+	api := startPostback(t, "api", "api", url, cfg)
+	w := startPostback(t, "worker", "worker", url, cfg, "--concurrency", "50")
+
+	const n = 1000
+	l := newLoader(t, api.URL, "cluster")
+	l.sendN(ctx, n, 8)
+	accepted := l.Accepted()
+	require.Len(t, accepted, n, "answers %v", l.Statuses())
+	c := waitDelivered(t, p, accepted, time.Minute)
+	require.Zero(t, c.Duplicates)
+
+	// Each delivery's outcome is recorded, and the rejecting partner's
+	// dead letters are in its DLQ.
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:" + strconv.Itoa(ports[0])}})
+	defer cc.Close()
+	eventually(t, time.Minute, func() bool { return cc.ZCard(ctx, store.DLQKey("rejecter")).Val() == n }, func() string {
+		return fmt.Sprintf("%d of %d dead letters in the rejecting partner's DLQ", cc.ZCard(ctx, store.DLQKey("rejecter")).Val(), n)
+	})
+	st := store.New(cc)
+	notRecorded := 0
+	var sample string
+	for _, dlv := range accepted {
+		rec, err := st.Get(ctx, dlv)
+		if err != nil || rec.Status != store.StatusDelivered {
+			notRecorded++
+			sample = fmt.Sprintf("%s: %+v (%v)", dlv, rec, err)
+		}
+	}
+	if notRecorded > 0 {
+		t.Errorf("%d of %d delivered postbacks not recorded as delivered, e.g. %s; worker errors: %d",
+			notRecorded, n, sample, w.countLog("delivered but not recorded"))
+	}
+}
