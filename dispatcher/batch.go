@@ -2,11 +2,14 @@ package dispatcher
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/postbackhq/postback/dispatcher/store"
 )
 
 // MaxBatch is the most events one batch may carry.
@@ -22,32 +25,106 @@ type BatchResult struct {
 	Err error
 }
 
-// EnqueueBatch enqueues evs as Enqueue would, ClientConfig.BatchConcurrency
-// events at a time, and returns one result per event: results[i] is about
-// evs[i]. Events are independent: an invalid one does not stop the others,
-// and repeating the whole batch after an ErrUnavailable result is safe, as
-// the events already stored come back as duplicates.
+// EnqueueBatch enqueues evs as Enqueue would, and returns one result per
+// event: results[i] is about evs[i]. Events are independent: an invalid one
+// does not stop the others, and repeating the whole batch after an
+// ErrUnavailable result is safe, as the events already stored come back as
+// duplicates.
+//
+// The whole batch takes two round trips to Redis, however many events it
+// holds (three when it repeats events already seen): every claim in one
+// pipeline, then every task and skip record, ClientConfig.BatchConcurrency
+// at a time, which leave together in pipelines on a single server.
 func (c *Client) EnqueueBatch(ctx context.Context, evs []*Event) []BatchResult {
 	results := make([]BatchResult, len(evs))
-	workers := min(c.cfg.BatchConcurrency, len(evs))
+	cfg := c.cfg.Config.Load()
+	ins := make([]*intake, 0, len(evs))
+	at := make([]int, 0, len(evs)) // ins[j] is about evs[at[j]]
+	for i, ev := range evs {
+		if ev == nil {
+			results[i].Err = &FieldError{Message: "no event"}
+			continue
+		}
+		in, err := c.prepare(ev, cfg)
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		ins, at = append(ins, in), append(at, i)
+	}
+	if len(ins) == 0 {
+		return results
+	}
+
+	reqs := make([]store.EventClaim, len(ins))
+	for j, in := range ins {
+		reqs[j] = store.EventClaim{ID: in.ev.ID, Deliveries: in.claim}
+	}
+	claims, errs := c.store.ClaimEvents(ctx, reqs, cfg.API.DedupWindow)
+	claimed, claimedAt := ins[:0], at[:0]
+	for j, in := range ins {
+		err := errs[j]
+		if err != nil {
+			err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+		} else {
+			err = in.decide(claims[j])
+		}
+		if err != nil {
+			results[at[j]].Err = err
+			continue
+		}
+		claimed, claimedAt = append(claimed, in), append(claimedAt, at[j])
+	}
+	ins, at = claimed, claimedAt
+	if err := c.dropRecorded(ctx, ins); err != nil {
+		// Only the duplicates needed that answer.
+		kept, keptAt := ins[:0], at[:0]
+		for j, in := range ins {
+			if in.rc.Duplicate {
+				results[at[j]].Err = err
+				continue
+			}
+			kept, keptAt = append(kept, in), append(keptAt, at[j])
+		}
+		ins, at = kept, keptAt
+	}
+
+	// Every delivery of every event, stored concurrently.
+	type item struct {
+		in int // index into ins
+		r  Route
+	}
+	var items []item
+	for j, in := range ins {
+		for _, r := range in.routes {
+			items = append(items, item{j, r})
+		}
+	}
+	itemErrs := make([]error, len(items))
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range workers {
+	for range min(c.cfg.BatchConcurrency, len(items)) {
 		wg.Go(func() {
 			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(evs) {
+				k := int(next.Add(1)) - 1
+				if k >= len(items) {
 					return
 				}
-				if evs[i] == nil {
-					results[i].Err = &FieldError{Message: "no event"}
-					continue
-				}
-				results[i].Receipt, results[i].Err = c.Enqueue(ctx, evs[i])
+				itemErrs[k] = c.storeRoute(ctx, ins[items[k].in], items[k].r)
 			}
 		})
 	}
 	wg.Wait()
+	for k, it := range items {
+		if itemErrs[k] != nil && results[at[it.in]].Err == nil {
+			results[at[it.in]].Err = itemErrs[k]
+		}
+	}
+	for j, in := range ins {
+		if results[at[j]].Err == nil {
+			results[at[j]].Receipt = in.rc
+		}
+	}
 	return results
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -25,8 +26,8 @@ type ClientConfig struct {
 	Config *Live
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// BatchConcurrency is how many events of one EnqueueBatch are stored at
-	// once. Default 64.
+	// BatchConcurrency is how many deliveries of one EnqueueBatch are
+	// stored at once. Default 64.
 	BatchConcurrency int
 	// NoAutoPipeline sends every command on its own round trip. By
 	// default, on a single Redis server, the commands of concurrent
@@ -104,14 +105,56 @@ type Receipt struct {
 // the dedup window returns the first receipt with Duplicate set and never
 // sends twice. When Enqueue returns an error wrapping ErrUnavailable,
 // nothing was accepted and the call may be repeated safely.
+//
+// A new event costs two round trips to Redis: its claim (one SET NX GET
+// holding the receipt), then its tasks and skip records, all at once.
+// Enqueue answers only after both, so an accepted event is stored whole.
 func (c *Client) Enqueue(ctx context.Context, ev *Event) (*Receipt, error) {
+	in, err := c.prepare(ev, c.cfg.Config.Load())
+	if err != nil {
+		return nil, err
+	}
+	claim, err := c.store.ClaimEvent(ctx, ev.ID, in.claim, in.cfg.API.DedupWindow)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if err := in.decide(claim); err != nil {
+		return nil, err
+	}
+	if in.rc.Duplicate {
+		if err := c.dropRecorded(ctx, []*intake{in}); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.storeRoutes(ctx, in); err != nil {
+		return nil, err
+	}
+	return in.rc, nil
+}
+
+// intake is one event on its way in.
+type intake struct {
+	ev  *Event
+	cfg *Config
+	now time.Time
+	rc  *Receipt
+	// claim is the receipt's deliveries as stored in the event's claim.
+	claim []byte
+	// routes are the deliveries still to store: all of them for a new
+	// event; for a duplicate, those of the first receipt that were never
+	// taken up (dropRecorded).
+	routes []Route
+}
+
+// prepare validates and routes ev on cfg; it needs no Redis.
+func (c *Client) prepare(ev *Event, cfg *Config) (*intake, error) {
 	if err := ev.Validate(); err != nil {
 		return nil, err
 	}
+	now := c.cfg.Now()
 	if ev.Timestamp.IsZero() {
-		ev.Timestamp = c.cfg.Now().UTC()
+		ev.Timestamp = now.UTC()
 	}
-	cfg := c.cfg.Config.Load()
 	routes := Routes(cfg.Partners, ev)
 	rc := &Receipt{EventID: ev.ID, Deliveries: make([]Delivery, len(routes))}
 	for i, r := range routes {
@@ -125,51 +168,102 @@ func (c *Client) Enqueue(ctx context.Context, ev *Event) (*Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	claim, err := c.store.ClaimEvent(ctx, ev.ID, b, cfg.API.DedupWindow)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	return &intake{ev: ev, cfg: cfg, now: now, rc: rc, claim: b, routes: routes}, nil
+}
+
+// decide reads the claim's answer. A duplicate answers the first receipt,
+// whatever this call routed, and its routes become the first receipt's
+// deliveries: a repeat never adds a delivery the first call did not
+// promise.
+func (in *intake) decide(claim store.Claim) error {
+	if claim.New {
+		return nil
 	}
-	if !claim.New {
-		rc.Duplicate = true
-		rc.Deliveries = nil // decode fresh: reusing elements would keep stale fields
-		if err := json.Unmarshal(claim.Deliveries, &rc.Deliveries); err != nil {
-			return nil, fmt.Errorf("stored deliveries of %s: %w", ev.ID, err)
+	in.rc.Duplicate = true
+	in.rc.Deliveries = nil // decode fresh: reusing elements would keep stale fields
+	if err := json.Unmarshal(claim.Deliveries, &in.rc.Deliveries); err != nil {
+		return fmt.Errorf("stored deliveries of %s: %w", in.ev.ID, err)
+	}
+	in.routes = in.routes[:0]
+	for _, d := range in.rc.Deliveries {
+		if p := in.cfg.Partner(d.Partner); p != nil {
+			in.routes = append(in.routes, Route{Partner: p, DeliveryID: d.ID, Skip: d.Reason})
 		}
-		if claim.Complete {
-			return rc, nil
-		}
-		// The first call may have failed half way: make sure every
-		// delivery it recorded is enqueued. Tasks that exist conflict on
-		// their id; tasks that already ran find their record final and
-		// send nothing.
-		routes = routes[:0]
-		for _, d := range rc.Deliveries {
-			if p := cfg.Partner(d.Partner); p != nil {
-				routes = append(routes, Route{Partner: p, DeliveryID: d.ID, Skip: d.Reason})
+	}
+	return nil
+}
+
+// dropRecorded keeps, of each duplicate's routes, the deliveries that have
+// no record, in one round trip for all of them.
+//
+// The first call may have died between its claim and its tasks, so a
+// duplicate stores again what the first receipt promised. A delivery with
+// no record was never taken up by a worker: its task is still queued (the
+// enqueue then conflicts on the task id) or was never stored. A delivery
+// with a record was taken up, skipped or dead-lettered, and must not get
+// another task: one being replayed from the DLQ has its task in the replay
+// queue, where a task id conflict in the default queue would not see it.
+// Records outlive claims (config validation holds attempt_log_retention to
+// at least dedup_window), so "no record" cannot mean "record expired".
+func (c *Client) dropRecorded(ctx context.Context, ins []*intake) error {
+	var ids []string
+	for _, in := range ins {
+		if in.rc.Duplicate {
+			for _, r := range in.routes {
+				ids = append(ids, r.DeliveryID)
 			}
 		}
 	}
-	now := c.cfg.Now()
-	for _, r := range routes {
-		if err := c.enqueueRoute(ctx, cfg, ev, r, now); err != nil {
-			return nil, err
+	if len(ids) == 0 {
+		return nil
+	}
+	recorded, err := c.store.Recorded(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	for _, in := range ins {
+		if !in.rc.Duplicate {
+			continue
 		}
+		keep := in.routes[:0]
+		for _, r := range in.routes {
+			if !recorded[0] {
+				keep = append(keep, r)
+			}
+			recorded = recorded[1:]
+		}
+		in.routes = keep
 	}
-	if err := c.store.MarkEventEnqueued(ctx, ev.ID); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	return rc, nil
+	return nil
 }
 
-func (c *Client) enqueueRoute(ctx context.Context, cfg *Config, ev *Event, r Route, now time.Time) error {
-	m := store.Meta{ID: r.DeliveryID, Partner: r.Partner.ID, EventID: ev.ID}
+// storeRoutes stores the tasks and skip records of one event, all at once: on
+// a single server they leave in one pipeline.
+func (c *Client) storeRoutes(ctx context.Context, in *intake) error {
+	if len(in.routes) == 1 {
+		return c.storeRoute(ctx, in, in.routes[0])
+	}
+	errs := make([]error, len(in.routes))
+	var wg sync.WaitGroup
+	for i, r := range in.routes {
+		wg.Go(func() { errs[i] = c.storeRoute(ctx, in, r) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// storeRoute stores one delivery: its skip record, or its task. A task
+// that exists already (a repeat of an event whose task is still queued)
+// conflicts on its id, which is success.
+func (c *Client) storeRoute(ctx context.Context, in *intake, r Route) error {
+	m := store.Meta{ID: r.DeliveryID, Partner: r.Partner.ID, EventID: in.ev.ID}
 	if r.Skip != "" {
-		if err := c.store.SetStatus(ctx, m, store.StatusSkipped, r.Skip, now, cfg.Delivery.AttemptLogRetention); err != nil {
+		if err := c.store.SetStatus(ctx, m, store.StatusSkipped, r.Skip, in.now, in.cfg.Delivery.AttemptLogRetention); err != nil {
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 		return nil
 	}
-	pl := &payload{Delivery: r.DeliveryID, Partner: r.Partner.ID, Enqueued: now.UnixMilli(), Event: ev.redactedFor(r.Partner)}
+	pl := &payload{Delivery: r.DeliveryID, Partner: r.Partner.ID, Enqueued: in.now.UnixMilli(), Event: in.ev.redactedFor(r.Partner)}
 	task, err := newTask(pl, r.Partner, QueueDefault)
 	if err != nil {
 		return err

@@ -367,6 +367,30 @@ partners:
 			},
 		},
 		{
+			name: "records kept shorter than event ids",
+			src: `delivery:
+  attempt_log_retention: 12h
+partners:
+  - id: a
+    url: "https://x.example/"
+`,
+			want: []string{`postback.yaml:2:26: delivery.attempt_log_retention: 12h is shorter than api.dedup_window (24h): ` +
+				`delivery records must be kept at least as long as event ids are, or a repeated event could be sent again ` +
+				`after its records expire; raise attempt_log_retention or lower dedup_window`},
+		},
+		{
+			name: "dedup window longer than the records it relies on",
+			src: `api:
+  dedup_window: 1440h
+partners:
+  - id: a
+    url: "https://x.example/"
+`,
+			want: []string{`postback.yaml:2:17: delivery.attempt_log_retention: 720h is shorter than api.dedup_window (1440h): ` +
+				`delivery records must be kept at least as long as event ids are, or a repeated event could be sent again ` +
+				`after its records expire; raise attempt_log_retention or lower dedup_window`},
+		},
+		{
 			name: "missing url",
 			src: `partners:
   - id: a

@@ -78,6 +78,7 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*di
 			l.errf(k, "", key, "unknown section (want api, delivery or partners)")
 		}
 	})
+	l.retention(root, api, delivery)
 	if len(l.problems) > 0 {
 		slices.SortStableFunc(l.problems, func(a, b Problem) int {
 			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
@@ -291,6 +292,7 @@ func (l *loader) api(n *yaml.Node, c *dispatcher.APIConfig) {
 		case "max_body_bytes":
 			c.MaxBodyBytes = int64(l.integer(v, "", f, 1024))
 		case "dedup_window":
+			l.remember("", f, v)
 			c.DedupWindow = l.duration(v, "", f)
 		default:
 			l.errf(k, "", f, "unknown key (want keys, max_body_bytes or dedup_window)")
@@ -308,11 +310,38 @@ func (l *loader) delivery(n *yaml.Node, c *dispatcher.DeliveryConfig) {
 			l.remember("", f, v)
 			c.AllowPrivateNetworks = l.boolean(v, "", f)
 		case "attempt_log_retention":
+			l.remember("", f, v)
 			c.AttemptLogRetention = l.duration(v, "", f)
 		default:
 			l.errf(k, "", f, "unknown key (want timeout, allow_private_networks or attempt_log_retention)")
 		}
 	})
+}
+
+// retention holds delivery records to outlive event claims: a repeated
+// event re-stores the deliveries that have no record, which is only safe
+// while "no record" means "never taken up", not "record expired".
+func (l *loader) retention(root *yaml.Node, api dispatcher.APIConfig, delivery dispatcher.DeliveryConfig) {
+	if api.DedupWindow <= 0 || delivery.AttemptLogRetention <= 0 || delivery.AttemptLogRetention >= api.DedupWindow {
+		return // unset or invalid values are reported where they are read
+	}
+	n := l.node("", "delivery.attempt_log_retention", l.node("", "api.dedup_window", root))
+	l.errf(n, "", "delivery.attempt_log_retention",
+		"%s is shorter than api.dedup_window (%s): delivery records must be kept at least as long as event ids are, "+
+			"or a repeated event could be sent again after its records expire; raise attempt_log_retention or lower dedup_window",
+		shortDuration(delivery.AttemptLogRetention), shortDuration(api.DedupWindow))
+}
+
+// shortDuration writes d as a config would: 24h, not 24h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func (l *loader) partners(n *yaml.Node, _ dispatcher.DeliveryConfig) []*dispatcher.Partner {

@@ -10,8 +10,8 @@ import "strconv"
 // not let a cluster carry more than the queue's node can.
 const Prefix = "pb:{pb}:"
 
-// EventKey de-duplicates event id for the dedup window (hash: d = the
-// deliveries as JSON, s = 1 once every task was enqueued).
+// EventKey de-duplicates event id for the dedup window (string: the
+// deliveries of its receipt as JSON).
 func EventKey(id string) string { return Prefix + "evt:" + id }
 
 // DeliveryKey is a delivery's record (hash; see Record).

@@ -49,66 +49,87 @@ type Claim struct {
 	New bool
 	// Deliveries is what the first call stored (JSON), when New is false.
 	Deliveries []byte
-	// Complete is true when the first call enqueued every delivery.
-	Complete bool
 }
-
-// claimScript records an event id as seen, or returns what was recorded.
-//
-// KEYS[1] event key
-// ARGV[1] deliveries (JSON)
-// ARGV[2] dedup window in milliseconds
-// Returns nil when newly claimed, else {deliveries, complete flag}.
-var claimScript = redis.NewScript(`
-local prior = redis.call("HMGET", KEYS[1], "d", "s")
-if prior[1] then
-  return prior
-end
-redis.call("HSET", KEYS[1], "d", ARGV[1], "s", "0")
-redis.call("PEXPIRE", KEYS[1], ARGV[2])
-return nil
-`)
 
 // ClaimEvent records event id as seen for window with its deliveries, unless
-// it was seen within the window already.
+// it was seen within the window already; then it returns what the first
+// call recorded. It is one SET NX GET (Redis 7.0 or later): no script, and
+// a claim is the whole event key, a string that expires with the window.
 func (s *Store) ClaimEvent(ctx context.Context, id string, deliveries []byte, window time.Duration) (Claim, error) {
-	res, err := claimScript.Run(ctx, s.rdb, []string{EventKey(id)}, deliveries, window.Milliseconds()).Result()
-	if errors.Is(err, redis.Nil) {
-		return Claim{New: true}, nil
+	return claimResult(claimCmd(ctx, s.rdb, id, deliveries, window))
+}
+
+// EventClaim is one event for ClaimEvents.
+type EventClaim struct {
+	ID         string
+	Deliveries []byte // JSON
+}
+
+// ClaimEvents claims each event as ClaimEvent would, in one pipeline: one
+// round trip for the lot. claims[i] and errs[i] are about evs[i]; when the
+// connection fails, every one of them has the error.
+func (s *Store) ClaimEvents(ctx context.Context, evs []EventClaim, window time.Duration) (claims []Claim, errs []error) {
+	cmds := make([]*redis.StringCmd, len(evs))
+	// Each command keeps its own answer or error, which is what is read
+	// below; the pipeline's error is only the first of them.
+	_, _ = s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for i, ev := range evs {
+			cmds[i] = claimCmd(ctx, pipe, ev.ID, ev.Deliveries, window)
+		}
+		return nil
+	})
+	claims, errs = make([]Claim, len(evs)), make([]error, len(evs))
+	for i, cmd := range cmds {
+		claims[i], errs[i] = claimResult(cmd)
 	}
-	if err != nil {
+	return claims, errs
+}
+
+// claimCmd issues SET key deliveries NX PX window GET: it stores the claim
+// when there is none and answers the existing one, if any, in one step.
+func claimCmd(ctx context.Context, c processor, id string, deliveries []byte, window time.Duration) *redis.StringCmd {
+	cmd := redis.NewStringCmd(ctx, "set", EventKey(id), deliveries, "px", window.Milliseconds(), "nx", "get")
+	_ = c.Process(ctx, cmd)
+	return cmd
+}
+
+// processor is what a client and a pipeline have in common.
+type processor interface {
+	Process(ctx context.Context, cmd redis.Cmder) error
+}
+
+func claimResult(cmd *redis.StringCmd) (Claim, error) {
+	prior, err := cmd.Bytes()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return Claim{New: true}, nil
+	case err != nil:
 		return Claim{}, fmt.Errorf("claim event: %w", err)
 	}
-	vals, _ := res.([]any)
-	if len(vals) != 2 {
-		return Claim{}, fmt.Errorf("claim event: unexpected reply %v", res)
-	}
-	d, _ := vals[0].(string)
-	flag, _ := vals[1].(string)
-	return Claim{Deliveries: []byte(d), Complete: flag == "1"}, nil
+	return Claim{Deliveries: prior}, nil
 }
 
-// MarkEventEnqueued records that every delivery of event id is enqueued, so
-// duplicates need not enqueue them again.
-func (s *Store) MarkEventEnqueued(ctx context.Context, id string) error {
-	// HSET on an expired key would recreate it without a TTL; only set
-	// the flag while the claim exists.
-	err := markScript.Run(ctx, s.rdb, []string{EventKey(id)}).Err()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("mark event enqueued: %w", err)
+// Recorded reports, for each delivery id, whether it has a record: whether
+// a worker has taken it up at least once, it was skipped, or it was
+// dead-lettered, replayed or purged. A delivery without a record was never
+// attempted; one with a record has, or had, its task. One pipeline.
+func (s *Store) Recorded(ctx context.Context, ids []string) ([]bool, error) {
+	cmds := make([]*redis.IntCmd, len(ids))
+	_, err := s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = pipe.Exists(ctx, DeliveryKey(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read delivery records: %w", err)
 	}
-	return nil
+	out := make([]bool, len(ids))
+	for i, cmd := range cmds {
+		out[i] = cmd.Val() > 0
+	}
+	return out, nil
 }
-
-// markScript sets the complete flag of an existing claim.
-//
-// KEYS[1] event key
-var markScript = redis.NewScript(`
-if redis.call("EXISTS", KEYS[1]) == 1 then
-  redis.call("HSET", KEYS[1], "s", "1")
-end
-return nil
-`)
 
 // Record is a delivery's current state.
 type Record struct {
