@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -308,4 +309,134 @@ func assertNowhere(t *testing.T, rdb redis.UniversalClient, secrets []string) {
 			require.NotContains(t, strings.ToLower(all), strings.ToLower(s), "key %s (%s)", k, typ)
 		}
 	}
+}
+
+// failAsynq fails every command on asynq's keys while on: an enqueue that
+// dies after the event's claim was stored.
+type failAsynq struct{ on atomic.Bool }
+
+func (f *failAsynq) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (f *failAsynq) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if f.on.Load() {
+			for _, a := range cmd.Args() {
+				if s, ok := a.(string); ok && strings.HasPrefix(s, "asynq:") {
+					cmd.SetErr(errors.New("injected: connection reset"))
+					return cmd.Err()
+				}
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (f *failAsynq) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func TestClient_Enqueue_RepeatHealsACrashBetweenClaimAndTasks(t *testing.T) {
+	t.Parallel()
+	p := stacktest.NewPartner(t)
+	url := redistest.DB(t)
+	s := stacktest.New(t, `
+api:
+  keys: ["${api_key}"]
+delivery:
+  allow_private_networks: true
+partners:
+  - id: everyone
+    match: all
+    url: "`+p.URL+`/c?e={event}"
+`, stacktest.Options{RedisURL: url})
+	ctx := context.Background()
+
+	// The first call stores its claim, then its enqueue fails.
+	rdb, err := dispatcher.OpenRedis(url)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	fail := &failAsynq{}
+	fail.on.Store(true)
+	rdb.AddHook(fail)
+	crashing, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: s.Live, NoAutoPipeline: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = crashing.Close() })
+	_, err = crashing.Enqueue(ctx, &dispatcher.Event{ID: "evt-crash", Name: "install"})
+	require.ErrorIs(t, err, dispatcher.ErrUnavailable, "not answered as accepted")
+	n, err := s.Redis.Exists(ctx, store.EventKey("evt-crash")).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "the claim was stored")
+
+	// The repeat finds the claim, stores the task, and it is sent once.
+	rc, err := s.Client.Enqueue(ctx, &dispatcher.Event{ID: "evt-crash", Name: "install"})
+	require.NoError(t, err)
+	require.True(t, rc.Duplicate)
+	require.Len(t, rc.Deliveries, 1)
+	s.WaitStatus(t, rc.Deliveries[0].ID, store.StatusDelivered, 10*time.Second)
+
+	// Later repeats find the delivery recorded and enqueue nothing.
+	for range 3 {
+		again, err := s.Client.Enqueue(ctx, &dispatcher.Event{ID: "evt-crash", Name: "install"})
+		require.NoError(t, err)
+		require.Equal(t, rc.Deliveries, again.Deliveries)
+	}
+	pending, active, scheduled, retry, _ := s.QueueSizes(t)
+	require.Zero(t, pending+active+scheduled+retry, "no task for a delivered delivery")
+	require.Len(t, p.Requests(), 1, "the partner heard once")
+}
+
+func TestClient_Enqueue_DuplicateLeavesRecordedDeliveriesAlone(t *testing.T) {
+	t.Parallel()
+	b := setupClient(t, clientYAML)
+	ctx := context.Background()
+	ev := func() *dispatcher.Event {
+		return &dispatcher.Event{ID: "evt-rec", Name: "install", Attribution: dispatcher.Attribution{Partner: "acme_ads"}}
+	}
+	first, err := b.client.Enqueue(ctx, ev())
+	require.NoError(t, err)
+	acme, everyone := first.Deliveries[0], first.Deliveries[1]
+	require.ElementsMatch(t, []string{acme.ID, everyone.ID}, b.taskIDs(t))
+
+	// A worker took both up: acme's was delivered; everyone's died and is
+	// being replayed, its record queued and its task in the replay queue.
+	for _, d := range first.Deliveries[:2] {
+		require.NoError(t, b.insp.DeleteTask(dispatcher.QueueDefault, d.ID))
+	}
+	now := time.Now()
+	require.NoError(t, b.store.SetStatus(ctx, store.Meta{ID: acme.ID, Partner: "acme_ads", EventID: "evt-rec"}, store.StatusDelivered, "", now, time.Hour))
+	require.NoError(t, b.store.SetStatus(ctx, store.Meta{ID: everyone.ID, Partner: "everyone", EventID: "evt-rec"}, store.StatusQueued, "", now, time.Hour))
+	_, err = asynq.NewClientFromRedisClient(b.rdb).Enqueue(asynq.NewTask(dispatcher.TypeDeliver, []byte("{}"),
+		asynq.TaskID(everyone.ID), asynq.Queue(dispatcher.QueueReplay)))
+	require.NoError(t, err)
+
+	// The repeat answers the first receipt and enqueues neither again: a
+	// second task for everyone, in the default queue, could send twice.
+	again, err := b.client.Enqueue(ctx, ev())
+	require.NoError(t, err)
+	require.True(t, again.Duplicate)
+	require.Equal(t, first.Deliveries, again.Deliveries)
+	require.Empty(t, b.taskIDs(t))
+}
+
+func TestClient_EnqueueBatch_RepeatsInOneBatch(t *testing.T) {
+	t.Parallel()
+	b := setupClient(t, clientYAML)
+	ctx := context.Background()
+	// evt-half was claimed by a call that died before its task.
+	half := dispatcher.DeliveryID("evt-half", "everyone")
+	_, err := b.store.ClaimEvent(ctx, "evt-half", []byte(`[{"id":"`+half+`","partner":"everyone","status":"queued"}]`), time.Hour)
+	require.NoError(t, err)
+	res := b.client.EnqueueBatch(ctx, []*dispatcher.Event{
+		{ID: "twice", Name: "install"},
+		{ID: "evt-half", Name: "install"},
+		{ID: "twice", Name: "install"},
+	})
+	for _, r := range res {
+		require.NoError(t, r.Err)
+	}
+	require.False(t, res[0].Receipt.Duplicate)
+	require.True(t, res[1].Receipt.Duplicate)
+	require.True(t, res[2].Receipt.Duplicate, "the second of one id in a batch is its duplicate")
+	require.Equal(t, res[0].Receipt.Deliveries, res[2].Receipt.Deliveries)
+	require.ElementsMatch(t, []string{dispatcher.DeliveryID("twice", "everyone"), half}, b.taskIDs(t))
 }
