@@ -373,15 +373,16 @@ partners:
 	require.True(t, rc.Duplicate)
 	require.Len(t, rc.Deliveries, 1)
 	s.WaitStatus(t, rc.Deliveries[0].ID, store.StatusDelivered, 10*time.Second)
+	s.WaitQueuesEmpty(t, 10*time.Second)
 
-	// Later repeats find the delivery recorded and enqueue nothing.
+	// Later repeats answer the same and send nothing.
 	for range 3 {
 		again, err := s.Client.Enqueue(ctx, &dispatcher.Event{ID: "evt-crash", Name: "install"})
 		require.NoError(t, err)
+		require.True(t, again.Duplicate)
 		require.Equal(t, rc.Deliveries, again.Deliveries)
 	}
-	pending, active, scheduled, retry, _ := s.QueueSizes(t)
-	require.Zero(t, pending+active+scheduled+retry, "no task for a delivered delivery")
+	s.WaitQueuesEmpty(t, 10*time.Second)
 	require.Len(t, p.Requests(), 1, "the partner heard once")
 }
 
