@@ -41,7 +41,7 @@ func enqueueSetup(t *testing.T) (dir string, args []string, url string) {
 
 func enqueueRun(args ...string) cliResult {
 	var out, errOut strings.Builder
-	code := run(args, &out, &errOut)
+	code := runSerial(args, &out, &errOut)
 	return cliResult{code: code, stdout: out.String(), stderr: errOut.String()}
 }
 

@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,15 +28,23 @@ type cliResult struct {
 }
 
 // partnersRun runs the CLI as a user would, with args after "postback".
-//
-// Tests that call it do not run in parallel: urfave/cli applies its global
-// HelpFlag to every command's flag set, a data race when two apps run at
-// once (go test -race finds it).
 func partnersRun(t *testing.T, args ...string) cliResult {
 	t.Helper()
 	var out, errOut strings.Builder
-	code := run(append([]string{"postback"}, args...), &out, &errOut)
+	code := runSerial(append([]string{"postback"}, args...), &out, &errOut)
 	return cliResult{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+// cliMu serializes runs of the CLI inside the test binary: urfave/cli
+// applies its global HelpFlag to every command's flag set, a data race when
+// two apps run at once in one process (go test -race finds it). The
+// program itself runs one app per process.
+var cliMu sync.Mutex
+
+func runSerial(args []string, stdout, stderr io.Writer) int {
+	cliMu.Lock()
+	defer cliMu.Unlock()
+	return run(args, stdout, stderr)
 }
 
 // partnersFile writes content to name in a fresh directory and returns its path.
