@@ -33,7 +33,9 @@ func ParseRedisURL(rawURL string) (*redis.UniversalOptions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis url: cannot parse it (want redis://host:port/db)")
 	}
-	o := &redis.UniversalOptions{}
+	// Deadlines on a command's context apply to the command itself, so a
+	// paused Redis costs a request its deadline, not go-redis's retries.
+	o := &redis.UniversalOptions{ContextTimeoutEnabled: true}
 	if u.User != nil {
 		o.Username = u.User.Username()
 		o.Password, _ = u.User.Password()

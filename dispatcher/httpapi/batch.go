@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,7 +73,9 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
 		index = append(index, i)
 	}
 	down := false
-	for j, res := range s.cfg.Client.EnqueueBatch(r.Context(), valid) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.StoreTimeout)
+	defer cancel()
+	for j, res := range s.cfg.Client.EnqueueBatch(ctx, valid) {
 		br := &results[index[j]]
 		br.EventID = valid[j].ID
 		var fe *dispatcher.FieldError
@@ -87,7 +90,11 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
 		default:
 			br.Status = resultUnavailable
 			if !down {
-				s.cfg.Logger.Error("batch enqueue failed", "event", valid[j].ID, "err", res.Err)
+				if r.Context().Err() != nil { // the client hung up: not Redis's fault
+					s.cfg.Logger.Debug("batch abandoned by the client", "event", valid[j].ID, "err", res.Err)
+				} else {
+					s.cfg.Logger.Error("batch enqueue failed", "event", valid[j].ID, "err", res.Err)
+				}
 			}
 			down = true
 		}

@@ -37,6 +37,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// StoreTimeout bounds how long one request may wait for Redis to store
+	// its events; past it the answer is 503 with Retry-After, so a client
+	// never hangs on a paused or failing Redis. Default 3s.
+	StoreTimeout time.Duration
 }
 
 // ErrNoKeys is returned by New when the config has no API keys and
@@ -61,6 +65,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, ErrNoKeys
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	cfg.StoreTimeout = cmp.Or(cfg.StoreTimeout, 3*time.Second)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -128,7 +133,9 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		writeEventError(w, err)
 		return
 	}
-	rc, err := s.cfg.Client.Enqueue(r.Context(), ev)
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.StoreTimeout)
+	defer cancel()
+	rc, err := s.cfg.Client.Enqueue(ctx, ev)
 	if err != nil {
 		s.enqueueFailed(w, err)
 		return
