@@ -33,7 +33,7 @@ bench: build
 ## test-faults: kill -9, SIGTERM, SIGSTOP, flapping partners, Sentinel and
 ## Cluster, on real redis-server and postback processes.
 test-faults:
-	$(GO) test -tags faults -count=1 -timeout 10m -v ./faults/
+	$(GO) test -tags faults -count=1 -timeout 20m -v ./faults/
 
 ## fuzz: a minute on the URL context ("host and scheme never change").
 fuzz:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
@@ -137,10 +138,11 @@ func (c *Client) EnqueueBatch(ctx context.Context, evs []*Event) []BatchResult {
 // spends its time (syscalls, not Lua). Nothing waits for a batch to fill:
 // a lone command leaves at once.
 type autoPipeline struct {
-	rdb  *redis.Client
-	in   chan *pipedCmd
-	done chan struct{}
-	wg   sync.WaitGroup
+	rdb    *redis.Client
+	in     chan *pipedCmd
+	done   chan struct{} // closed by Close: flushers stop
+	closed chan struct{} // closed at the end of Close: nothing runs commands any more
+	wg     sync.WaitGroup
 }
 
 type pipedCmd struct {
@@ -157,10 +159,15 @@ const maxPiped = 256
 func newAutoPipeline(rdb *redis.Client, flushers int) *autoPipeline {
 	opt := *rdb.Options()
 	opt.PoolSize = max(opt.PoolSize, flushers+2)
+	// Intake answers within its callers' deadlines (the API's
+	// StoreTimeout): a pipeline's deadline must bound its socket reads.
+	// Only here: asynq's worker-side commands keep go-redis's own timeouts,
+	// so a Redis pause does not strand its leases.
+	opt.ContextTimeoutEnabled = true
 	// The options' maintenance-notification config is rdb's own; a second
 	// client may not register its handlers again.
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	a := &autoPipeline{rdb: redis.NewClient(&opt), in: make(chan *pipedCmd, maxPiped*flushers), done: make(chan struct{})}
+	a := &autoPipeline{rdb: redis.NewClient(&opt), in: make(chan *pipedCmd, maxPiped*flushers), done: make(chan struct{}), closed: make(chan struct{})}
 	a.rdb.AddHook(a)
 	for range flushers {
 		a.wg.Go(a.flush)
@@ -187,18 +194,38 @@ func (a *autoPipeline) flush() {
 			}
 		}
 		// The pipeline's context is not any one caller's: a caller that
-		// gives up must not fail the others' commands. The client's read
-		// and write timeouts bound it.
-		_, _ = a.rdb.Pipelined(context.Background(), func(pipe redis.Pipeliner) error {
+		// gives up must not fail the others' commands. It runs until the
+		// latest of its callers' deadlines (none if one caller has none),
+		// so a paused Redis costs callers their deadline, not go-redis's
+		// timeouts and retries.
+		ctx, cancel := batchContext(batch)
+		_, _ = a.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 			for _, p := range batch {
 				_ = pipe.Process(p.ctx, p.cmd)
 			}
 			return nil
 		})
+		cancel()
 		for _, p := range batch {
 			close(p.sent)
 		}
 	}
+}
+
+// batchContext is a context that ends at the latest deadline of the
+// batch's callers, or never when one of them has none.
+func batchContext(batch []*pipedCmd) (context.Context, context.CancelFunc) {
+	var latest time.Time
+	for _, p := range batch {
+		d, ok := p.ctx.Deadline()
+		if !ok {
+			return context.Background(), func() {}
+		}
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	return context.WithDeadline(context.Background(), latest)
 }
 
 // DialHook implements redis.Hook.
@@ -228,8 +255,14 @@ func (a *autoPipeline) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		<-p.sent
-		return cmd.Err()
+		select {
+		case <-p.sent:
+			return cmd.Err()
+		case <-a.closed:
+			// Queued after Close drained the queue: it never went out,
+			// and no flusher will touch it.
+			return redis.ErrClosed
+		}
 	}
 }
 
@@ -244,6 +277,7 @@ func (a *autoPipeline) Close() error {
 			p.cmd.SetErr(redis.ErrClosed)
 			close(p.sent)
 		default:
+			close(a.closed)
 			return a.rdb.Close()
 		}
 	}

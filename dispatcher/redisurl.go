@@ -33,9 +33,7 @@ func ParseRedisURL(rawURL string) (*redis.UniversalOptions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis url: cannot parse it (want redis://host:port/db)")
 	}
-	// Deadlines on a command's context apply to the command itself, so a
-	// paused Redis costs a request its deadline, not go-redis's retries.
-	o := &redis.UniversalOptions{ContextTimeoutEnabled: true}
+	o := &redis.UniversalOptions{}
 	if u.User != nil {
 		o.Username = u.User.Username()
 		o.Password, _ = u.User.Password()

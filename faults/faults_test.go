@@ -112,7 +112,7 @@ func TestTermWorker(t *testing.T) {
 // events were answered 202, restart it: all N are delivered.
 func TestKillRedisAOF(t *testing.T) {
 	t.Parallel() // mostly waits for asynq's lease to run out
-	ctx := bound(t, 3*time.Minute)
+	ctx := bound(t, 5*time.Minute)
 	dir, port := t.TempDir(), freePort(t)
 	aof := []string{"--appendonly", "yes", "--appendfsync", "always"}
 	rs := startRedis(t, redistest.Options{Args: aof, Dir: dir, Port: port})
@@ -135,7 +135,7 @@ func TestKillRedisAOF(t *testing.T) {
 	time.Sleep(time.Second)
 	startRedis(t, redistest.Options{Args: aof, Dir: dir, Port: port})
 
-	waitDelivered(t, p, accepted, 2*time.Minute)
+	waitDelivered(t, p, accepted, 4*time.Minute)
 	t.Logf("after the restart: all %d delivered; %d events seen twice", n, p.seenTwice())
 }
 
@@ -143,7 +143,7 @@ func TestKillRedisAOF(t *testing.T) {
 // nothing accepted is lost, and the API answered 503, not 202, for what it
 // could not store.
 func TestPauseRedis(t *testing.T) {
-	ctx := bound(t, 3*time.Minute)
+	ctx := bound(t, 5*time.Minute)
 	rs := startRedis(t, redistest.Options{})
 	p := newPartner(t)
 	cfg := writeConfig(t, p.URL, "")
@@ -170,7 +170,9 @@ func TestPauseRedis(t *testing.T) {
 	statuses := l.Statuses()
 	t.Logf("%d events accepted (%d before the pause); answers by status: %v; slowest answer %v",
 		len(accepted), beforePause, statuses, l.Slowest().Round(time.Millisecond))
-	waitDelivered(t, p, accepted, 2*time.Minute)
+	// A delivery the worker held when Redis stopped can wait for asynq's
+	// lease (30s) and its once-a-minute recoverer: up to ~2 minutes.
+	waitDelivered(t, p, accepted, 4*time.Minute)
 
 	// What the API answered while it could not store: 503 with
 	// Retry-After is the contract (SPEC §7). Checked last, so that the
