@@ -100,12 +100,12 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	req, err := p.render(&v, pl.Delivery)
 	if err != nil {
-		observeOutcome(p.ID, retry.RenderFailed) // issue 6: metrics
+		observeOutcome(p.ID, retry.RenderFailed)
 		h.log.Warn("dead-lettered", "delivery", pl.Delivery, "partner", p.ID, "attempt", attempt, "outcome", retry.RenderFailed.String(), "reason", retry.RenderFailed.String(), "error", err.Error())
 		return h.dead(ctx, m, pl, retry.RenderFailed, store.Attempt{N: attempt, At: h.now(), Outcome: retry.RenderFailed.String(), Error: err.Error(), Replay: replay}, retention)
 	}
 
-	// --- partner isolation (issue 6): a deferral spends no attempt.
+	// Partner isolation: a deferral spends no attempt.
 	release := func(retry.Result) {}
 	if h.gate != nil {
 		if release, err = h.gate.Acquire(ctx, p); err != nil {
@@ -115,7 +115,6 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	start := h.now()
 	res, resp := h.sender.Send(ctx, p, req, pl.Delivery)
 	release(res)
-	// --- end partner isolation
 	dec := p.Success.Classify(res, h.now())
 	a := store.Attempt{
 		N: attempt, At: start, Duration: h.now().Sub(start), Status: res.StatusCode,
@@ -129,7 +128,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	log := h.log.With("delivery", pl.Delivery, "partner", p.ID, "attempt", attempt, "outcome", a.Outcome,
 		"status", res.StatusCode, "duration_ms", a.Duration.Milliseconds(), "host", logHost(req.URL))
-	observeAttempt(p.ID, dec.Outcome, a.Duration) // issue 6: metrics
+	observeAttempt(p.ID, dec.Outcome, a.Duration)
 
 	switch dec.Outcome {
 	case retry.Delivered:
@@ -137,7 +136,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			log.Error("delivered but not recorded", "err", err)
 		}
 		log.Info("delivered")
-		observeFinal(p.ID, store.StatusDelivered, pl.first(), h.now()) // issue 6: metrics
+		observeFinal(p.ID, store.StatusDelivered, pl.first(), h.now())
 		return nil
 	case retry.Retry:
 		// Decide before recording, so that an exhausted delivery's last
@@ -145,7 +144,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		delay, exhausted := p.Retry.Next(attempt, pl.first(), h.now(), dec.RetryAfter, h.rnd)
 		if exhausted {
 			log.Warn("dead-lettered", "reason", retry.Exhausted.String(), "error", redactText(dec.Reason))
-			observeOutcome(p.ID, retry.Exhausted) // issue 6: metrics
+			observeOutcome(p.ID, retry.Exhausted)
 			return h.dead(ctx, m, pl, retry.Exhausted, a, retention)
 		}
 		if _, err := h.store.AddAttempt(ctx, m, a, store.StatusRetrying, retention); err != nil {
@@ -168,8 +167,8 @@ func (h *Handler) skip(ctx context.Context, m store.Meta, reason string, retenti
 	if err := h.store.SetStatus(ctx, m, store.StatusSkipped, reason, h.now(), retention); err != nil {
 		return retry.Defer(time.Second, err)
 	}
-	observeOutcome(m.Partner, retry.Skipped)                           // issue 6: metrics
-	observeFinal(m.Partner, store.StatusSkipped, time.Time{}, h.now()) // issue 6: metrics
+	observeOutcome(m.Partner, retry.Skipped)
+	observeFinal(m.Partner, store.StatusSkipped, time.Time{}, h.now())
 	return nil
 }
 
@@ -184,7 +183,7 @@ func (h *Handler) dead(ctx context.Context, m store.Meta, pl *payload, why retry
 		// The attempt is not recorded either, so it is made again.
 		return retry.Defer(time.Second, err)
 	}
-	observeFinal(m.Partner, store.StatusDead, time.Time{}, h.now()) // issue 6: metrics
+	observeFinal(m.Partner, store.StatusDead, time.Time{}, h.now())
 	return nil
 }
 
@@ -197,7 +196,7 @@ func (h *Handler) deadLetter(ctx context.Context, m store.Meta, pl *payload, rea
 		// Not stored in the DLQ: keep the task alive rather than lose it.
 		return retry.Defer(time.Second, err)
 	}
-	observeFinal(m.Partner, store.StatusDead, time.Time{}, h.now()) // issue 6: metrics
+	observeFinal(m.Partner, store.StatusDead, time.Time{}, h.now())
 	return nil
 }
 
