@@ -32,6 +32,10 @@ cat <<MSG
 
   Watch the partner receive it:   tail -f .run/sink.log
   Look at one delivery:           curl -s -H 'Authorization: Bearer $POSTBACK_API_KEY' http://$API/v1/deliveries/<id>
+  Ops, from another shell:        $BIN -c examples/postback.yaml stats -o table
+                                  $BIN -c examples/postback.yaml dlq list -o table
+  Try a template before it goes live:
+                                  $BIN -c examples/postback.yaml partners render -p acme_ads -e examples/purchase.json
 
   Ctrl-C stops everything.
 
