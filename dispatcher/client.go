@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -164,11 +163,7 @@ func (c *Client) prepare(ev *Event, cfg *Config) (*intake, error) {
 		}
 		rc.Deliveries[i] = d
 	}
-	b, err := json.Marshal(rc.Deliveries)
-	if err != nil {
-		return nil, err
-	}
-	return &intake{ev: ev, cfg: cfg, now: now, rc: rc, claim: b, routes: routes}, nil
+	return &intake{ev: ev, cfg: cfg, now: now, rc: rc, claim: encodeClaim(rc.Deliveries), routes: routes}, nil
 }
 
 // decide reads the claim's answer. A duplicate answers the first receipt,
@@ -180,10 +175,11 @@ func (in *intake) decide(claim store.Claim) error {
 		return nil
 	}
 	in.rc.Duplicate = true
-	in.rc.Deliveries = nil // decode fresh: reusing elements would keep stale fields
-	if err := json.Unmarshal(claim.Deliveries, &in.rc.Deliveries); err != nil {
+	ds, err := decodeClaim(in.ev.ID, claim.Deliveries)
+	if err != nil {
 		return fmt.Errorf("stored deliveries of %s: %w", in.ev.ID, err)
 	}
+	in.rc.Deliveries = ds
 	in.routes = in.routes[:0]
 	for _, d := range in.rc.Deliveries {
 		if p := in.cfg.Partner(d.Partner); p != nil {

@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -165,20 +164,14 @@ func scanQueues(ctx context.Context, rdb redis.UniversalClient, now time.Time, b
 					return truncated, fmt.Errorf("read queue %s: %w", q, err)
 				}
 				for _, t := range tasks {
-					var h struct {
-						P string `json:"p"`
-						T int64  `json:"t"`
-					}
-					if json.Unmarshal(t.Payload, &h) != nil {
-						continue
-					}
-					ps := byID[h.P]
-					if ps == nil {
+					partner, enqueued, ok := payloadHead(t.Payload)
+					ps := byID[partner]
+					if !ok || ps == nil {
 						continue
 					}
 					s.add(ps)
-					if o, ok := oldest[h.P]; h.T > 0 && (!ok || h.T < o) {
-						oldest[h.P] = h.T
+					if o, ok := oldest[partner]; enqueued > 0 && (!ok || enqueued < o) {
+						oldest[partner] = enqueued
 					}
 				}
 				if len(tasks) < page {

@@ -1,8 +1,6 @@
 package dispatcher
 
 import (
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -30,34 +28,9 @@ const taskMaxRetry = 1 << 20
 // room for rendering and recording around the HTTP attempt.
 const taskTimeoutSlack = 15 * time.Second
 
-// payload is what a delivery task carries: the event (redacted for the
-// partner when consent is missing) and who it goes to. The URL is rendered
-// at delivery time from the partner's current config.
-type payload struct {
-	Delivery string `json:"d"`
-	Partner  string `json:"p"`
-	// Enqueued is when the delivery was first enqueued (Unix ms); max_age
-	// counts from it, across replays too.
-	Enqueued int64  `json:"t"`
-	Event    *Event `json:"e"`
-}
-
-func (p *payload) first() time.Time { return time.UnixMilli(p.Enqueued) }
-
-func decodePayload(b []byte) (*payload, error) {
-	var p payload
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("decode delivery task: %w", err)
-	}
-	if p.Delivery == "" || p.Partner == "" || p.Event == nil {
-		return nil, fmt.Errorf("decode delivery task: missing delivery, partner or event")
-	}
-	return &p, nil
-}
-
 // newTask builds the asynq task of one delivery.
 func newTask(pl *payload, p *Partner, queue string) (*asynq.Task, error) {
-	b, err := json.Marshal(pl)
+	b, err := encodePayload(pl)
 	if err != nil {
 		return nil, err
 	}
@@ -72,5 +45,3 @@ func newTask(pl *payload, p *Partner, queue string) (*asynq.Task, error) {
 		asynq.Timeout(timeout+taskTimeoutSlack),
 	), nil
 }
-
-func encodePayload(p *payload) ([]byte, error) { return json.Marshal(p) }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,6 +41,8 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "embedded-redis", Usage: "run on an in-process miniredis (the figures then say little about a real Redis)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"},
 			&cli.StringFlag{Name: "json-file", Usage: "also write the result as JSON to this file"},
+			&cli.StringSliceFlag{Name: "phase", Usage: "run only this phase (repeatable): " + strings.Join(bench.PhaseNames, ", ")},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole run (API, worker, partner and load) to this file"},
 		},
 		Action: func(c *cli.Context) error {
 			format := c.String("output")
@@ -73,12 +77,23 @@ func benchCommand() *cli.Command {
 			defer rdb.Close()
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if path := c.String("cpuprofile"); path != "" {
+				f, err := os.Create(path)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("cpu profile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			res, err := bench.Run(ctx, bench.Config{
 				Redis: rdb, RedisName: redactURL(redisURL),
 				Duration: c.Duration("duration"), Concurrency: c.Int("concurrency"), Clients: c.Int("clients"),
 				BatchSize: c.Int("batch-size"), MemoryDeliveries: c.Int("memory-deliveries"),
 				APIURL: c.String("api-url"), APIKey: c.String("api-key"), PartnerListen: c.String("partner-listen"),
-				Logger: log, Progress: c.App.ErrWriter,
+				Logger: log, Progress: c.App.ErrWriter, Phases: c.StringSlice("phase"),
 			})
 			if err != nil {
 				return err

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +61,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Progress gets one line as each phase starts. Default: none.
 	Progress io.Writer
+	// Phases names the phases to run (see PhaseNames); the figures of the
+	// others stay zero. Default all.
+	Phases []string
 }
 
 func (c Config) withDefaults() Config {
@@ -91,8 +95,16 @@ func (c Config) validate() error {
 	case c.BatchSize > 1000:
 		return errors.New("bench: batch size is at most 1000 (the API's limit)")
 	}
+	for _, name := range c.Phases {
+		if !slices.Contains(PhaseNames, name) {
+			return fmt.Errorf("bench: unknown phase %q; phases are %s", name, strings.Join(PhaseNames, ", "))
+		}
+	}
 	return nil
 }
+
+// PhaseNames are the phases of a run, in the order they run.
+var PhaseNames = []string{"memory", "enqueue-asynq", "enqueue-client", "enqueue-single", "enqueue-batch", "asynq-noop", "e2e"}
 
 // ErrNotEmpty is returned when the Redis database already holds keys.
 var ErrNotEmpty = errors.New("the Redis database is not empty; bench flushes it between phases, so give it an empty one (for example redis://host:6379/15)")
@@ -191,20 +203,30 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		BatchSize: cfg.BatchSize, PollIntervalMS: float64(cfg.PollInterval) / float64(time.Millisecond),
 	}
 	phases := []struct {
-		name string
-		fn   func(context.Context, *Result) error
+		id, name string
+		fn       func(context.Context, *Result) error
 	}{
-		{"memory per pending delivery", r.memory},
-		{"enqueue: raw asynq", r.enqueueAsynq},
-		{"enqueue: Go client", r.enqueueClient},
-		{"enqueue: HTTP API, one event a request", r.enqueueSingle},
-		{"enqueue: HTTP API, batches", r.enqueueBatch},
-		{"throughput: raw asynq no-op", r.asynqNoop},
-		{"throughput: end to end, then latency at half of it", r.endToEnd},
+		{"memory", "memory per pending delivery", r.memory},
+		{"enqueue-asynq", "enqueue: raw asynq", r.enqueueAsynq},
+		{"enqueue-client", "enqueue: Go client", r.enqueueClient},
+		{"enqueue-single", "enqueue: HTTP API, one event a request", r.enqueueSingle},
+		{"enqueue-batch", "enqueue: HTTP API, batches", r.enqueueBatch},
+		{"asynq-noop", "throughput: raw asynq no-op", r.asynqNoop},
+		{"e2e", "throughput: end to end, then latency at half of it", r.endToEnd},
+	}
+	if len(cfg.Phases) > 0 && !slices.Contains(cfg.Phases, "memory") {
+		// The baselines carry a real delivery's payload, which the memory
+		// phase reads back; without it, read one back here.
+		if err := r.samplePayload(ctx, res); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
 	}
 	for _, ph := range phases {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if len(cfg.Phases) > 0 && !slices.Contains(cfg.Phases, ph.id) {
+			continue
 		}
 		fmt.Fprintf(cfg.Progress, "bench: %s\n", ph.name)
 		if err := flush(ctx, cfg.Redis); err != nil {

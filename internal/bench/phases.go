@@ -68,13 +68,9 @@ func (r *run) memory(ctx context.Context, res *Result) error {
 	}
 	res.RedisBytesPerDelivery = float64(after-before) / float64(n)
 
-	insp := asynq.NewInspectorFromRedisClient(r.cfg.Redis)
-	tasks, err := insp.ListPendingTasks(dispatcher.QueueDefault, asynq.PageSize(1))
-	if err != nil || len(tasks) == 0 {
-		return fmt.Errorf("read back a delivery task: %v", err)
+	if err := r.readPayload(res); err != nil {
+		return err
 	}
-	r.payload = tasks[0].Payload
-	res.PayloadBytes = len(r.payload)
 	if err := flush(ctx, r.cfg.Redis); err != nil {
 		return err
 	}
@@ -113,6 +109,36 @@ func (r *run) memory(ctx context.Context, res *Result) error {
 	}
 	res.AsynqBytesPerTask = float64(after-before) / float64(n)
 	return nil
+}
+
+// readPayload reads back a stored delivery task's payload, which the raw
+// asynq baselines carry.
+func (r *run) readPayload(res *Result) error {
+	insp := asynq.NewInspectorFromRedisClient(r.cfg.Redis)
+	tasks, err := insp.ListPendingTasks(dispatcher.QueueDefault, asynq.PageSize(1))
+	if err != nil || len(tasks) == 0 {
+		return fmt.Errorf("read back a delivery task: %v", err)
+	}
+	r.payload = tasks[0].Payload
+	res.PayloadBytes = len(r.payload)
+	return nil
+}
+
+// samplePayload stores one delivery and reads its payload back, for runs
+// without the memory phase.
+func (r *run) samplePayload(ctx context.Context, res *Result) error {
+	ev, err := dispatcher.DecodeEvent(eventJSON(nil, "template"), time.Now())
+	if err != nil {
+		return err
+	}
+	ev.ID, ev.ClickID = r.eventID(3_000_000_000), "ck-sample"
+	if _, err := r.client.Enqueue(ctx, ev); err != nil {
+		return err
+	}
+	if err := r.readPayload(res); err != nil {
+		return err
+	}
+	return flush(ctx, r.cfg.Redis)
 }
 
 // half is the length of the enqueue-only phases, which run without workers
