@@ -2,15 +2,13 @@ package dispatcher
 
 import (
 	"context"
-	"fmt"
+	"hash/fnv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
-
-	"github.com/postbackhq/postback/dispatcher/store"
 )
 
 // MaxBatch is the most events one batch may carry.
@@ -32,10 +30,10 @@ type BatchResult struct {
 // ErrUnavailable result is safe, as the events already stored come back as
 // duplicates.
 //
-// The whole batch takes two round trips to Redis, however many events it
-// holds (three when it repeats events already seen): every claim in one
-// pipeline, then every task and skip record, ClientConfig.BatchConcurrency
-// at a time, which leave together in pipelines on a single server.
+// The whole batch takes one round trip to Redis on a single server, however
+// many events it holds: every claim, then every task, BatchConcurrency at a
+// time, leave together in pipelines. Skip records, and the deliveries of
+// events seen before, take one or two more. See Enqueue.
 func (c *Client) EnqueueBatch(ctx context.Context, evs []*Event) []BatchResult {
 	results := make([]BatchResult, len(evs))
 	cfg := c.cfg.Config.Load()
@@ -57,74 +55,13 @@ func (c *Client) EnqueueBatch(ctx context.Context, evs []*Event) []BatchResult {
 		return results
 	}
 
-	reqs := make([]store.EventClaim, len(ins))
+	errs := c.enqueueAll(ctx, ins)
 	for j, in := range ins {
-		reqs[j] = store.EventClaim{ID: in.ev.ID, Deliveries: in.claim}
-	}
-	claims, errs := c.store.ClaimEvents(ctx, reqs, cfg.API.DedupWindow)
-	claimed, claimedAt := ins[:0], at[:0]
-	for j, in := range ins {
-		err := errs[j]
-		if err != nil {
-			err = fmt.Errorf("%w: %v", ErrUnavailable, err)
-		} else {
-			err = in.decide(claims[j])
-		}
-		if err != nil {
-			results[at[j]].Err = err
+		if errs[j] != nil {
+			results[at[j]].Err = errs[j]
 			continue
 		}
-		claimed, claimedAt = append(claimed, in), append(claimedAt, at[j])
-	}
-	ins, at = claimed, claimedAt
-	if err := c.dropRecorded(ctx, ins); err != nil {
-		// Only the duplicates needed that answer.
-		kept, keptAt := ins[:0], at[:0]
-		for j, in := range ins {
-			if in.rc.Duplicate {
-				results[at[j]].Err = err
-				continue
-			}
-			kept, keptAt = append(kept, in), append(keptAt, at[j])
-		}
-		ins, at = kept, keptAt
-	}
-
-	// Every delivery of every event, stored concurrently.
-	type item struct {
-		in int // index into ins
-		r  Route
-	}
-	var items []item
-	for j, in := range ins {
-		for _, r := range in.routes {
-			items = append(items, item{j, r})
-		}
-	}
-	itemErrs := make([]error, len(items))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(c.cfg.BatchConcurrency, len(items)) {
-		wg.Go(func() {
-			for {
-				k := int(next.Add(1)) - 1
-				if k >= len(items) {
-					return
-				}
-				itemErrs[k] = c.storeRoute(ctx, ins[items[k].in], items[k].r)
-			}
-		})
-	}
-	wg.Wait()
-	for k, it := range items {
-		if itemErrs[k] != nil && results[at[it.in]].Err == nil {
-			results[at[it.in]].Err = itemErrs[k]
-		}
-	}
-	for j, in := range ins {
-		if results[at[j]].Err == nil {
-			results[at[j]].Receipt = in.rc
-		}
+		results[at[j]].Receipt = in.rc
 	}
 	return results
 }
@@ -139,9 +76,10 @@ func (c *Client) EnqueueBatch(ctx context.Context, evs []*Event) []BatchResult {
 // a lone command leaves at once.
 type autoPipeline struct {
 	rdb    *redis.Client
-	in     chan *pipedCmd
-	done   chan struct{} // closed by Close: flushers stop
-	closed chan struct{} // closed at the end of Close: nothing runs commands any more
+	lanes  []chan *pipedCmd // one per flusher
+	next   atomic.Uint32    // round robin over lanes for unordered commands
+	done   chan struct{}    // closed by Close: flushers stop
+	closed chan struct{}    // closed at the end of Close: nothing runs commands any more
 	wg     sync.WaitGroup
 }
 
@@ -167,27 +105,29 @@ func newAutoPipeline(rdb *redis.Client, flushers int) *autoPipeline {
 	// The options' maintenance-notification config is rdb's own; a second
 	// client may not register its handlers again.
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	a := &autoPipeline{rdb: redis.NewClient(&opt), in: make(chan *pipedCmd, maxPiped*flushers), done: make(chan struct{}), closed: make(chan struct{})}
+	a := &autoPipeline{rdb: redis.NewClient(&opt), done: make(chan struct{}), closed: make(chan struct{})}
 	a.rdb.AddHook(a)
 	for range flushers {
-		a.wg.Go(a.flush)
+		lane := make(chan *pipedCmd, maxPiped)
+		a.lanes = append(a.lanes, lane)
+		a.wg.Go(func() { a.flush(lane) })
 	}
 	return a
 }
 
-func (a *autoPipeline) flush() {
+func (a *autoPipeline) flush(in chan *pipedCmd) {
 	batch := make([]*pipedCmd, 0, maxPiped)
 	for {
 		select {
 		case <-a.done:
 			return
-		case p := <-a.in:
+		case p := <-in:
 			batch = append(batch[:0], p)
 		}
 	more:
 		for len(batch) < maxPiped {
 			select {
-			case p := <-a.in:
+			case p := <-in:
 				batch = append(batch, p)
 			default:
 				break more
@@ -247,23 +187,78 @@ func (a *autoPipeline) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			// behind that pipeline would wait for itself.
 			return next(ctx, cmd)
 		}
-		p := &pipedCmd{ctx: ctx, cmd: cmd, sent: make(chan struct{})}
-		select {
-		case a.in <- p:
-		case <-a.done:
-			return redis.ErrClosed
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		a.send(ctx, cmd)()
+		return cmd.Err()
+	}
+}
+
+// orderKey is the context key of an ordering key (see inOrder).
+type orderKey struct{}
+
+// inOrder returns a context whose commands, through an autoPipeline, reach
+// Redis in the order they were issued, with every other command issued
+// under the same key: they all take the same flusher.
+func inOrder(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, orderKey{}, key)
+}
+
+// lane picks the flusher of a command: by its ordering key, or round robin.
+func (a *autoPipeline) lane(ctx context.Context) chan *pipedCmd {
+	if len(a.lanes) == 1 {
+		return a.lanes[0]
+	}
+	if k, ok := ctx.Value(orderKey{}).(string); ok {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(k))
+		return a.lanes[h.Sum32()%uint32(len(a.lanes))]
+	}
+	return a.lanes[a.next.Add(1)%uint32(len(a.lanes))]
+}
+
+// send queues cmd for the next pipeline and returns at once, with a wait
+// that returns when cmd has its answer (or error). Commands sent one after
+// the other under the same ordering key (inOrder) go out in that order.
+func (a *autoPipeline) send(ctx context.Context, cmd redis.Cmder) (wait func()) {
+	p := &pipedCmd{ctx: ctx, cmd: cmd, sent: make(chan struct{})}
+	select {
+	case a.lane(ctx) <- p:
+	case <-a.done:
+		cmd.SetErr(redis.ErrClosed)
+		return func() {}
+	case <-ctx.Done():
+		cmd.SetErr(ctx.Err())
+		return func() {}
+	}
+	return func() {
 		select {
 		case <-p.sent:
-			return cmd.Err()
 		case <-a.closed:
 			// Queued after Close drained the queue: it never went out,
 			// and no flusher will touch it.
-			return redis.ErrClosed
+			if !isClosed(p.sent) {
+				cmd.SetErr(redis.ErrClosed)
+			}
 		}
 	}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// any is a lane holding a queued command, or nil (which never delivers).
+func (a *autoPipeline) any() chan *pipedCmd {
+	for _, l := range a.lanes {
+		if len(l) > 0 {
+			return l
+		}
+	}
+	return nil
 }
 
 // Close stops the flushers and closes the client.
@@ -273,7 +268,7 @@ func (a *autoPipeline) Close() error {
 	// Commands queued after the last flush never went out.
 	for {
 		select {
-		case p := <-a.in:
+		case p := <-a.any():
 			p.cmd.SetErr(redis.ErrClosed)
 			close(p.sent)
 		default:

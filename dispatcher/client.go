@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -72,7 +71,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	return c, nil
 }
 
-// autoPipelineFlushers is how many pipelines a Client keeps in flight.
+// autoPipelineFlushers is how many pipelines a Client keeps in flight. An
+// event's commands all take the same one (see inOrder), so that its tasks
+// travel right behind its claim (see enqueueAll).
 const autoPipelineFlushers = 2
 
 // Close releases the client's own connections (not the Redis client it
@@ -105,27 +106,17 @@ type Receipt struct {
 // sends twice. When Enqueue returns an error wrapping ErrUnavailable,
 // nothing was accepted and the call may be repeated safely.
 //
-// A new event costs two round trips to Redis: its claim (one SET NX GET
-// holding the receipt), then its tasks and skip records, all at once.
-// Enqueue answers only after both, so an accepted event is stored whole.
+// On a single Redis server a new event costs one round trip: its claim (one
+// SET NX GET holding the receipt) and then its tasks leave in the same
+// pipeline. Enqueue answers only after both, so an accepted event is stored
+// whole. A repeat, or an event with skipped deliveries, takes one or two
+// more. On Redis Cluster the claim goes first, then the tasks.
 func (c *Client) Enqueue(ctx context.Context, ev *Event) (*Receipt, error) {
 	in, err := c.prepare(ev, c.cfg.Config.Load())
 	if err != nil {
 		return nil, err
 	}
-	claim, err := c.store.ClaimEvent(ctx, ev.ID, in.claim, in.cfg.API.DedupWindow)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	if err := in.decide(claim); err != nil {
-		return nil, err
-	}
-	if in.rc.Duplicate {
-		if err := c.dropRecorded(ctx, []*intake{in}); err != nil {
-			return nil, err
-		}
-	}
-	if err := c.storeRoutes(ctx, in); err != nil {
+	if err := c.enqueueAll(ctx, []*intake{in})[0]; err != nil {
 		return nil, err
 	}
 	return in.rc, nil
@@ -233,21 +224,6 @@ func (c *Client) dropRecorded(ctx context.Context, ins []*intake) error {
 	return nil
 }
 
-// storeRoutes stores the tasks and skip records of one event, all at once: on
-// a single server they leave in one pipeline.
-func (c *Client) storeRoutes(ctx context.Context, in *intake) error {
-	if len(in.routes) == 1 {
-		return c.storeRoute(ctx, in, in.routes[0])
-	}
-	errs := make([]error, len(in.routes))
-	var wg sync.WaitGroup
-	for i, r := range in.routes {
-		wg.Go(func() { errs[i] = c.storeRoute(ctx, in, r) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
 // storeRoute stores one delivery: its skip record, or its task. A task
 // that exists already (a repeat of an event whose task is still queued)
 // conflicts on its id, which is success.
@@ -259,6 +235,7 @@ func (c *Client) storeRoute(ctx context.Context, in *intake, r Route) error {
 		}
 		return nil
 	}
+	ctx = inOrder(ctx, in.ev.ID) // behind the event's claim (see enqueueAll)
 	pl := &payload{Delivery: r.DeliveryID, Partner: r.Partner.ID, Enqueued: in.now.UnixMilli(), Event: in.ev.redactedFor(r.Partner)}
 	task, err := newTask(pl, r.Partner, QueueDefault)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -400,37 +401,65 @@ partners:
 	require.Len(t, p.Requests(), 1, "the partner heard once")
 }
 
-func TestClient_Enqueue_DuplicateLeavesRecordedDeliveriesAlone(t *testing.T) {
+// A repeat's tasks travel with its claim, before the claim says it is a
+// repeat; whatever they find, they must send nothing the first call did
+// not, and nothing twice.
+func TestClient_Enqueue_RepeatSendsNothingMore(t *testing.T) {
 	t.Parallel()
-	b := setupClient(t, clientYAML)
+	acme, everyone, other := stacktest.NewPartner(t), stacktest.NewPartner(t), stacktest.NewPartner(t)
+	yaml := strings.NewReplacer("ACME", acme.URL, "ALL", everyone.URL, "OTHER", other.URL).Replace(`
+api: {keys: ["${api_key}"]}
+delivery: {allow_private_networks: true}
+partners:
+  - id: acme_ads
+    events: [install]
+    url: "ACME/c"
+  - id: everyone
+    match: all
+    url: "ALL/c"
+  - id: other_net
+    events: [install]
+    url: "OTHER/c"
+`)
+	s := stacktest.New(t, yaml, stacktest.Options{NoWorker: true})
 	ctx := context.Background()
-	ev := func() *dispatcher.Event {
-		return &dispatcher.Event{ID: "evt-rec", Name: "install", Attribution: dispatcher.Attribution{Partner: "acme_ads"}}
+	ev := func(partner string) *dispatcher.Event {
+		return &dispatcher.Event{ID: "evt-rec", Name: "install", Attribution: dispatcher.Attribution{Partner: partner}}
 	}
-	first, err := b.client.Enqueue(ctx, ev())
+	first, err := s.Client.Enqueue(ctx, ev("acme_ads"))
 	require.NoError(t, err)
-	acme, everyone := first.Deliveries[0], first.Deliveries[1]
-	require.ElementsMatch(t, []string{acme.ID, everyone.ID}, b.taskIDs(t))
+	require.Len(t, first.Deliveries, 2)
+	acmeD, everyoneD := first.Deliveries[0], first.Deliveries[1]
 
 	// A worker took both up: acme's was delivered; everyone's died and is
-	// being replayed, its record queued and its task in the replay queue.
-	for _, d := range first.Deliveries[:2] {
-		require.NoError(t, b.insp.DeleteTask(dispatcher.QueueDefault, d.ID))
+	// being replayed (record queued, one replay, its task in the replay
+	// queue).
+	insp := asynq.NewInspectorFromRedisClient(s.Redis)
+	for _, d := range first.Deliveries {
+		require.NoError(t, insp.DeleteTask(dispatcher.QueueDefault, d.ID))
 	}
 	now := time.Now()
-	require.NoError(t, b.store.SetStatus(ctx, store.Meta{ID: acme.ID, Partner: "acme_ads", EventID: "evt-rec"}, store.StatusDelivered, "", now, time.Hour))
-	require.NoError(t, b.store.SetStatus(ctx, store.Meta{ID: everyone.ID, Partner: "everyone", EventID: "evt-rec"}, store.StatusQueued, "", now, time.Hour))
-	_, err = asynq.NewClientFromRedisClient(b.rdb).Enqueue(asynq.NewTask(dispatcher.TypeDeliver, []byte("{}"),
-		asynq.TaskID(everyone.ID), asynq.Queue(dispatcher.QueueReplay)))
-	require.NoError(t, err)
+	require.NoError(t, s.Store.SetStatus(ctx, store.Meta{ID: acmeD.ID, Partner: "acme_ads", EventID: "evt-rec"}, store.StatusDelivered, "", now, time.Hour))
+	require.NoError(t, s.Store.SetStatus(ctx, store.Meta{ID: everyoneD.ID, Partner: "everyone", EventID: "evt-rec"}, store.StatusQueued, "", now, time.Hour))
+	require.NoError(t, s.Redis.HSet(ctx, store.DeliveryKey(everyoneD.ID), "replays", 1).Err())
 
-	// The repeat answers the first receipt and enqueues neither again: a
-	// second task for everyone, in the default queue, could send twice.
-	again, err := b.client.Enqueue(ctx, ev())
+	// The repeats answer the first receipt. One is attributed to another
+	// network: the first receipt did not send to it, so neither may this.
+	for _, partner := range []string{"acme_ads", "other_net"} {
+		again, err := s.Client.Enqueue(ctx, ev(partner))
+		require.NoError(t, err)
+		require.True(t, again.Duplicate)
+		require.Equal(t, first.Deliveries, again.Deliveries)
+	}
+
+	w, err := dispatcher.NewWorker(dispatcher.WorkerConfig{Redis: s.Redis, Config: s.Live, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
-	require.True(t, again.Duplicate)
-	require.Equal(t, first.Deliveries, again.Deliveries)
-	require.Empty(t, b.taskIDs(t))
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Shutdown)
+	s.WaitQueuesEmpty(t, 10*time.Second)
+	require.Empty(t, acme.Requests(), "delivered already")
+	require.Empty(t, everyone.Requests(), "its replay task sends it, not a repeat's")
+	require.Empty(t, other.Requests(), "not in the first receipt")
 }
 
 func TestClient_EnqueueBatch_RepeatsInOneBatch(t *testing.T) {

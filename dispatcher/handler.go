@@ -72,12 +72,23 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	m := store.Meta{ID: pl.Delivery, Partner: pl.Partner, EventID: pl.Event.ID}
-	rec, err := h.store.Get(ctx, pl.Delivery)
+	rec, claim, err := h.store.GetForAttempt(ctx, pl.Delivery, pl.Event.ID)
 	switch {
-	case err == nil && rec.Status.Final():
-		return nil // already delivered, dead or skipped: a duplicate task sends nothing
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+	case err != nil:
 		return retry.Defer(time.Second, err) // Redis trouble: try again without spending an attempt
+	case rec != nil && rec.Status.Final():
+		return nil // already delivered, dead or skipped: a duplicate task sends nothing
+	case rec != nil && rec.Replays > 0 && taskQueue(ctx) == QueueDefault:
+		// A replayed delivery's task is in the replay queue; this one
+		// came with a repeat of the event, before its claim said so.
+		h.log.Info("dropped", "delivery", pl.Delivery, "partner", pl.Partner, "reason", "the delivery is being replayed")
+		return nil
+	case rec == nil && claim != nil && !promised(claim, pl):
+		// A repeat of the event, routed differently from the first call,
+		// enqueued this task along with its claim (see Client.Enqueue); the
+		// first receipt does not send to this partner.
+		h.log.Info("dropped", "delivery", pl.Delivery, "partner", pl.Partner, "reason", "not in the event's first receipt")
+		return nil
 	}
 	cfg := h.live.Load()
 	retention := cfg.Delivery.AttemptLogRetention
@@ -159,6 +170,28 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		log.Warn("dead-lettered", "reason", dec.Outcome.String(), "error", redactText(dec.Reason))
 		return h.dead(ctx, m, pl, dec.Outcome, a, retention)
 	}
+}
+
+// taskQueue is the queue the running task came from.
+func taskQueue(ctx context.Context) string {
+	q, _ := asynq.GetQueueName(ctx)
+	return q
+}
+
+// promised reports whether the event's claim (its first receipt) queued
+// this delivery. A claim that cannot be read is taken as a yes: better a
+// send than a lost conversion.
+func promised(claim []byte, pl *payload) bool {
+	ds, err := decodeClaim(pl.Event.ID, claim)
+	if err != nil {
+		return true
+	}
+	for _, d := range ds {
+		if d.ID == pl.Delivery {
+			return d.Status != "skipped"
+		}
+	}
+	return false
 }
 
 // skip records a delivery that will not be sent, and why.

@@ -51,6 +51,15 @@ type Claim struct {
 	Deliveries []byte
 }
 
+// NewClaimCmd is ClaimEvent's command, not yet sent: for callers that send
+// it in a pipeline of their own. ClaimResult reads its answer.
+func NewClaimCmd(ctx context.Context, id string, deliveries []byte, window time.Duration) *redis.StringCmd {
+	return redis.NewStringCmd(ctx, "set", EventKey(id), deliveries, "px", window.Milliseconds(), "nx", "get")
+}
+
+// ClaimResult reads the answer to a NewClaimCmd command.
+func ClaimResult(cmd *redis.StringCmd) (Claim, error) { return claimResult(cmd) }
+
 // ClaimEvent records event id as seen for window with its deliveries, unless
 // it was seen within the window already; then it returns what the first
 // call recorded. It is one SET NX GET (Redis 7.0 or later): no script, and
@@ -88,7 +97,7 @@ func (s *Store) ClaimEvents(ctx context.Context, evs []EventClaim, window time.D
 // claimCmd issues SET key deliveries NX PX window GET: it stores the claim
 // when there is none and answers the existing one, if any, in one step.
 func claimCmd(ctx context.Context, c processor, id string, deliveries []byte, window time.Duration) *redis.StringCmd {
-	cmd := redis.NewStringCmd(ctx, "set", EventKey(id), deliveries, "px", window.Milliseconds(), "nx", "get")
+	cmd := NewClaimCmd(ctx, id, deliveries, window)
 	_ = c.Process(ctx, cmd)
 	return cmd
 }
@@ -177,6 +186,31 @@ func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
 		return nil, ErrNotFound
 	}
 	return parseRecord(id, m), nil
+}
+
+// GetForAttempt returns what a worker reads before an attempt, in one round
+// trip: delivery id's record (nil when it has none yet) and the claim of
+// its event (nil when there is none, or it expired with the dedup window).
+func (s *Store) GetForAttempt(ctx context.Context, id, eventID string) (*Record, []byte, error) {
+	var rec *redis.MapStringStringCmd
+	var claim *redis.StringCmd
+	_, _ = s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		rec = pipe.HGetAll(ctx, DeliveryKey(id))
+		claim = pipe.Get(ctx, EventKey(eventID))
+		return nil
+	})
+	if err := rec.Err(); err != nil {
+		return nil, nil, fmt.Errorf("get delivery: %w", err)
+	}
+	var r *Record
+	if m := rec.Val(); len(m) > 0 {
+		r = parseRecord(id, m)
+	}
+	b, err := claim.Bytes()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, nil, fmt.Errorf("get event claim: %w", err)
+	}
+	return r, b, nil
 }
 
 func parseRecord(id string, m map[string]string) *Record {
