@@ -81,6 +81,8 @@ type autoPipeline struct {
 	done   chan struct{}    // closed by Close: flushers stop
 	closed chan struct{}    // closed at the end of Close: nothing runs commands any more
 	wg     sync.WaitGroup
+
+	closeOnce sync.Once
 }
 
 type pipedCmd struct {
@@ -93,15 +95,13 @@ type pipedCmd struct {
 const maxPiped = 256
 
 // newAutoPipeline returns a client on the same server and options as rdb
-// whose commands go out as pipelines, run by flushers connections.
-func newAutoPipeline(rdb *redis.Client, flushers int) *autoPipeline {
+// whose commands go out as pipelines, run by flushers connections. With
+// deadlines, a command's context deadline also bounds its socket reads
+// (go-redis's ContextTimeoutEnabled).
+func newAutoPipeline(rdb *redis.Client, flushers int, deadlines bool) *autoPipeline {
 	opt := *rdb.Options()
 	opt.PoolSize = max(opt.PoolSize, flushers+2)
-	// Intake answers within its callers' deadlines (the API's
-	// StoreTimeout): a pipeline's deadline must bound its socket reads.
-	// Only here: asynq's worker-side commands keep go-redis's own timeouts,
-	// so a Redis pause does not strand its leases.
-	opt.ContextTimeoutEnabled = true
+	opt.ContextTimeoutEnabled = deadlines
 	// The options' maintenance-notification config is rdb's own; a second
 	// client may not register its handlers again.
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
@@ -262,7 +262,13 @@ func (a *autoPipeline) any() chan *pipedCmd {
 }
 
 // Close stops the flushers and closes the client.
+// A second Close does nothing.
 func (a *autoPipeline) Close() error {
+	first := false
+	a.closeOnce.Do(func() { first = true })
+	if !first {
+		return nil
+	}
 	close(a.done)
 	a.wg.Wait()
 	// Commands queued after the last flush never went out.

@@ -64,7 +64,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	// On a single server (or a Sentinel-managed one) concurrent enqueues
 	// share pipelines; a Redis Cluster client keeps its per-slot routing.
 	if single, ok := cfg.Redis.(*redis.Client); ok && !cfg.NoAutoPipeline {
-		c.pipe = newAutoPipeline(single, autoPipelineFlushers)
+		// Intake answers within its callers' deadlines (the API's
+		// StoreTimeout): a pipeline's deadline must bound its socket reads.
+		c.pipe = newAutoPipeline(single, autoPipelineFlushers, true)
 		rdb = c.pipe.rdb
 	}
 	c.store, c.queue = store.New(rdb), asynq.NewClientFromRedisClient(rdb)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/dispatcher/config"
+	"github.com/postbackhq/postback/internal/redistest"
 )
 
 // mustConfig parses a postback.yaml for a test.
@@ -147,4 +148,23 @@ partners:
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "postback.yaml:6:")
 	require.Contains(t, err.Error(), "contry")
+}
+
+func TestWorkerDequeuers(t *testing.T) {
+	require.Equal(t, 1, dispatcher.DefaultDequeuers(1))
+	require.Equal(t, 1, dispatcher.DefaultDequeuers(49))
+	require.Equal(t, 4, dispatcher.DefaultDequeuers(100))
+	require.Equal(t, 8, dispatcher.DefaultDequeuers(10_000))
+	live := dispatcher.NewLive(mustConfig(t, clientYAML))
+	rdb, err := dispatcher.OpenRedis(redistest.DB(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	for _, c := range []struct{ concurrency, asked, want int }{
+		{100, 0, 4}, {10, 3, 3}, {2, 5, 2}, {10, -1, 1},
+	} {
+		w, err := dispatcher.NewWorker(dispatcher.WorkerConfig{Redis: rdb, Config: live, Concurrency: c.concurrency, Dequeuers: c.asked})
+		require.NoError(t, err)
+		require.Equal(t, c.want, w.Dequeuers(), "concurrency %d, dequeuers %d", c.concurrency, c.asked)
+		w.Shutdown()
+	}
 }

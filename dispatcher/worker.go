@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -24,6 +25,11 @@ type WorkerConfig struct {
 	Config *Live
 	// Concurrency is how many deliveries run at once. Default 100.
 	Concurrency int
+	// Dequeuers is how many asynq processors share Concurrency, each
+	// taking tasks from Redis in its own loop. An asynq processor takes
+	// one task per round trip, one after the other, so under load that
+	// round trip, not the CPU, bounds it. Default DefaultDequeuers.
+	Dequeuers int
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// PollInterval is how often an idle worker looks for new deliveries.
@@ -48,6 +54,10 @@ type WorkerConfig struct {
 
 func (c WorkerConfig) withDefaults() WorkerConfig {
 	c.Concurrency = cmp.Or(c.Concurrency, 100)
+	if c.Dequeuers <= 0 {
+		c.Dequeuers = DefaultDequeuers(c.Concurrency)
+	}
+	c.Dequeuers = min(c.Dequeuers, c.Concurrency)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -60,14 +70,19 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	return c
 }
 
+// DefaultDequeuers is WorkerConfig.Dequeuers's default: one asynq
+// processor per 25 deliveries in flight, at least 1 and at most 8.
+func DefaultDequeuers(concurrency int) int { return max(1, min(concurrency/25, 8)) }
+
 // Worker runs delivery tasks from Redis.
 type Worker struct {
-	srv     *asynq.Server
+	srvs    []*asynq.Server
 	handler *Handler
 	client  *netguard.Client
 	gate    *Gate
 	stats   *statsLoop
 	rdb     redis.UniversalClient
+	pipe    *autoPipeline // the handlers' Redis; nil on Cluster
 	log     *slog.Logger
 }
 
@@ -88,33 +103,52 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	// On a single server the handlers' reads and outcome writes leave
+	// together as pipelines, as intake's do; asynq's own commands keep
+	// the plain client.
+	handlerRedis := cfg.Redis
+	var pipe *autoPipeline
+	if single, ok := cfg.Redis.(*redis.Client); ok {
+		pipe = newAutoPipeline(single, autoPipelineFlushers, false)
+		handlerRedis = pipe.rdb
+	}
 	h := NewHandler(HandlerConfig{
 		Config: cfg.Config,
-		Store:  store.New(cfg.Redis),
+		Store:  store.New(handlerRedis),
 		Sender: &Sender{Client: client},
 		Gate:   gate,
 		Logger: cfg.Logger,
 	})
-	srv := asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
-		Concurrency:              cfg.Concurrency,
-		Queues:                   map[string]int{QueueDefault: 6, QueueReplay: 1},
-		TaskCheckInterval:        cfg.PollInterval,
-		DelayedTaskCheckInterval: cfg.ScheduleInterval,
-		ShutdownTimeout:          cfg.ShutdownTimeout,
-		RetryDelayFunc:           retryDelay,
-		IsFailure:                isFailure,
-		Logger:                   asynqLogger{cfg.Logger},
-		LogLevel:                 asynq.WarnLevel,
-	})
+	var srvs []*asynq.Server
+	for i := range cfg.Dequeuers {
+		share := cfg.Concurrency / cfg.Dequeuers
+		if i < cfg.Concurrency%cfg.Dequeuers {
+			share++
+		}
+		srvs = append(srvs, asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
+			Concurrency:              share,
+			Queues:                   map[string]int{QueueDefault: 6, QueueReplay: 1},
+			TaskCheckInterval:        cfg.PollInterval,
+			DelayedTaskCheckInterval: cfg.ScheduleInterval,
+			ShutdownTimeout:          cfg.ShutdownTimeout,
+			RetryDelayFunc:           retryDelay,
+			IsFailure:                isFailure,
+			Logger:                   asynqLogger{cfg.Logger},
+			LogLevel:                 asynq.WarnLevel,
+		}))
+	}
 	stats := newStatsLoop(statsLoopParams{
 		Redis: cfg.Redis, Live: cfg.Config, Gate: gate, Interval: cfg.StatsInterval, Logger: cfg.Logger,
 	})
-	return &Worker{srv: srv, handler: h, client: client, gate: gate, stats: stats, rdb: cfg.Redis, log: cfg.Logger}, nil
+	return &Worker{srvs: srvs, handler: h, client: client, gate: gate, stats: stats, rdb: cfg.Redis, pipe: pipe, log: cfg.Logger}, nil
 }
 
 // Gate returns the worker's partner isolation (rate limits, concurrency
 // caps, circuit breakers).
 func (w *Worker) Gate() *Gate { return w.gate }
+
+// Dequeuers is how many asynq processors the worker runs.
+func (w *Worker) Dequeuers() int { return len(w.srvs) }
 
 // Handler returns the worker's task handler.
 func (w *Worker) Handler() *Handler { return w.handler }
@@ -126,8 +160,13 @@ func (w *Worker) Start() error {
 	w.warnDurability()
 	mux := asynq.NewServeMux()
 	mux.Handle(TypeDeliver, w.handler)
-	if err := w.srv.Start(mux); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+	for i, srv := range w.srvs {
+		if err := srv.Start(mux); err != nil {
+			for _, started := range w.srvs[:i] {
+				started.Shutdown()
+			}
+			return fmt.Errorf("start worker: %w", err)
+		}
 	}
 	w.stats.start()
 	return nil
@@ -136,9 +175,16 @@ func (w *Worker) Start() error {
 // Shutdown stops taking deliveries and waits for those in flight (up to
 // ShutdownTimeout; unfinished ones go back to the queue).
 func (w *Worker) Shutdown() {
-	w.srv.Shutdown()
+	var wg sync.WaitGroup
+	for _, srv := range w.srvs {
+		wg.Go(srv.Shutdown) // at once: each waits up to ShutdownTimeout
+	}
+	wg.Wait()
 	w.stats.shutdown()
 	w.client.CloseIdleConnections()
+	if w.pipe != nil {
+		_ = w.pipe.Close()
+	}
 }
 
 // warnDurability logs, once at start, each Redis setting that can lose

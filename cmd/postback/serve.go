@@ -143,6 +143,7 @@ func (rt *runtime) reload() error {
 var (
 	listenFlag      = &cli.StringFlag{Name: "listen", Value: ":8080", EnvVars: []string{"POSTBACK_LISTEN"}, Usage: "API listen address"}
 	concurrencyFlag = &cli.IntFlag{Name: "concurrency", Value: 100, EnvVars: []string{"POSTBACK_CONCURRENCY"}, Usage: "deliveries in flight per process"}
+	dequeuersFlag   = &cli.IntFlag{Name: "dequeuers", EnvVars: []string{"POSTBACK_DEQUEUERS"}, Usage: "asynq processors sharing --concurrency, each taking tasks in its own loop (default: concurrency/25, 1 to 8)"}
 	noAuthFlag      = &cli.BoolFlag{Name: "insecure-no-auth", EnvVars: []string{"POSTBACK_INSECURE_NO_AUTH"}, Usage: "serve the API without API keys (local use only)"}
 	embeddedFlag    = &cli.BoolFlag{Name: "embedded-redis", Usage: "run on an in-process, in-memory Redis (nothing is durable)"}
 	embeddedAddr    = &cli.StringFlag{Name: "embedded-redis-addr", Value: "127.0.0.1:6379", Usage: "where the embedded Redis listens (a free port if taken)"}
@@ -155,7 +156,7 @@ func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "run the enqueue API and the workers in one process",
-		Flags: []cli.Flag{listenFlag, concurrencyFlag, noAuthFlag, embeddedFlag, embeddedAddr},
+		Flags: []cli.Flag{listenFlag, concurrencyFlag, dequeuersFlag, noAuthFlag, embeddedFlag, embeddedAddr},
 		Action: func(c *cli.Context) error {
 			return runProcess(c, true, true, c.Bool("embedded-redis"))
 		},
@@ -177,7 +178,7 @@ func workerCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "worker",
 		Usage: "run the delivery workers alone",
-		Flags: []cli.Flag{concurrencyFlag, metricsListenFlag},
+		Flags: []cli.Flag{concurrencyFlag, dequeuersFlag, metricsListenFlag},
 		Action: func(c *cli.Context) error {
 			return runProcess(c, false, true, false)
 		},
@@ -197,8 +198,11 @@ func runProcess(c *cli.Context, withAPI, withWorker, embedded bool) error {
 
 	var worker *dispatcher.Worker
 	if withWorker {
+		if n := c.Int("dequeuers"); n < 0 {
+			return usageError("--dequeuers %d: want a positive number, or 0 for the default", n)
+		}
 		worker, err = dispatcher.NewWorker(dispatcher.WorkerConfig{
-			Redis: rt.rdb, Config: rt.live, Concurrency: c.Int("concurrency"), Logger: rt.log,
+			Redis: rt.rdb, Config: rt.live, Concurrency: c.Int("concurrency"), Dequeuers: c.Int("dequeuers"), Logger: rt.log,
 		})
 		if err != nil {
 			return err
@@ -206,7 +210,7 @@ func runProcess(c *cli.Context, withAPI, withWorker, embedded bool) error {
 		if err := worker.Start(); err != nil {
 			return err
 		}
-		rt.log.Info("worker started", "concurrency", c.Int("concurrency"), "partners", len(rt.live.Load().Partners))
+		rt.log.Info("worker started", "concurrency", c.Int("concurrency"), "dequeuers", worker.Dequeuers(), "partners", len(rt.live.Load().Partners))
 	}
 
 	var srv, metricsSrv *http.Server

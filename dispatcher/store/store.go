@@ -192,26 +192,38 @@ func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
 // trip: delivery id's record (nil when it has none yet) and the claim of
 // its event (nil when there is none, or it expired with the dedup window).
 func (s *Store) GetForAttempt(ctx context.Context, id, eventID string) (*Record, []byte, error) {
-	var rec *redis.MapStringStringCmd
-	var claim *redis.StringCmd
-	_, _ = s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-		rec = pipe.HGetAll(ctx, DeliveryKey(id))
-		claim = pipe.Get(ctx, EventKey(eventID))
-		return nil
-	})
-	if err := rec.Err(); err != nil {
+	// One command, so that it joins an auto-pipeline as one (both keys
+	// share the {pb} hash tag).
+	v, err := readForAttemptScript.Run(ctx, s.rdb, []string{DeliveryKey(id), EventKey(eventID)}).Slice()
+	if err != nil {
 		return nil, nil, fmt.Errorf("get delivery: %w", err)
 	}
+	if len(v) != 2 {
+		return nil, nil, fmt.Errorf("get delivery: %d values from the script, want 2", len(v))
+	}
 	var r *Record
-	if m := rec.Val(); len(m) > 0 {
+	if fields, _ := v[0].([]any); len(fields) > 0 {
+		m := make(map[string]string, len(fields)/2)
+		for i := 0; i+1 < len(fields); i += 2 {
+			k, _ := fields[i].(string)
+			m[k], _ = fields[i+1].(string)
+		}
 		r = parseRecord(id, m)
 	}
-	b, err := claim.Bytes()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, nil, fmt.Errorf("get event claim: %w", err)
+	var claim []byte
+	if c, ok := v[1].(string); ok {
+		claim = []byte(c)
 	}
-	return r, b, nil
+	return r, claim, nil
 }
+
+// readForAttemptScript reads a delivery's record and its event's claim.
+//
+// KEYS[1] delivery key  KEYS[2] event key
+// Returns {HGETALL of the record, the claim or false}.
+var readForAttemptScript = redis.NewScript(`
+return {redis.call("HGETALL", KEYS[1]), redis.call("GET", KEYS[2])}
+`)
 
 func parseRecord(id string, m map[string]string) *Record {
 	r := &Record{

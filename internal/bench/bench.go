@@ -34,6 +34,9 @@ type Config struct {
 	// Concurrency is the worker's concurrency and the asynq no-op server's.
 	// Default 100.
 	Concurrency int
+	// Dequeuers is the worker's number of asynq processors (see
+	// dispatcher.WorkerConfig). Default dispatcher.DefaultDequeuers.
+	Dequeuers int
 	// Clients is how many producers send at once, in every phase. Default 32.
 	Clients int
 	// BatchSize is the number of events per batch request. Default 100.
@@ -69,6 +72,10 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	c.Duration = cmp.Or(c.Duration, 10*time.Second)
 	c.Concurrency = cmp.Or(c.Concurrency, 100)
+	if c.Dequeuers <= 0 {
+		c.Dequeuers = dispatcher.DefaultDequeuers(c.Concurrency)
+	}
+	c.Dequeuers = min(c.Dequeuers, c.Concurrency)
 	c.Clients = cmp.Or(c.Clients, 32)
 	c.BatchSize = cmp.Or(c.BatchSize, 100)
 	c.MemoryDeliveries = cmp.Or(c.MemoryDeliveries, 5000)
@@ -104,7 +111,7 @@ func (c Config) validate() error {
 }
 
 // PhaseNames are the phases of a run, in the order they run.
-var PhaseNames = []string{"memory", "enqueue-asynq", "enqueue-client", "enqueue-single", "enqueue-batch", "asynq-noop", "e2e"}
+var PhaseNames = []string{"memory", "enqueue-asynq", "enqueue-client", "enqueue-single", "enqueue-batch", "asynq-noop", "asynq-noop-dequeuers", "e2e"}
 
 // ErrNotEmpty is returned when the Redis database already holds keys.
 var ErrNotEmpty = errors.New("the Redis database is not empty; bench flushes it between phases, so give it an empty one (for example redis://host:6379/15)")
@@ -200,7 +207,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{
 		Redis: cfg.RedisName, RedisVersion: serverVersion(ctx, cfg.Redis),
 		DurationS: cfg.Duration.Seconds(), Concurrency: cfg.Concurrency, Clients: cfg.Clients,
-		BatchSize: cfg.BatchSize, PollIntervalMS: float64(cfg.PollInterval) / float64(time.Millisecond),
+		BatchSize: cfg.BatchSize, Dequeuers: cfg.Dequeuers, PollIntervalMS: float64(cfg.PollInterval) / float64(time.Millisecond),
 	}
 	phases := []struct {
 		id, name string
@@ -212,6 +219,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		{"enqueue-single", "enqueue: HTTP API, one event a request", r.enqueueSingle},
 		{"enqueue-batch", "enqueue: HTTP API, batches", r.enqueueBatch},
 		{"asynq-noop", "throughput: raw asynq no-op", r.asynqNoop},
+		{"asynq-noop-dequeuers", "throughput: raw asynq no-op, as many servers as the worker's processors", r.asynqNoopSameDequeuers},
 		{"e2e", "throughput: end to end, then latency at half of it", r.endToEnd},
 	}
 	if len(cfg.Phases) > 0 && !slices.Contains(cfg.Phases, "memory") {

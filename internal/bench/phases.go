@@ -217,25 +217,48 @@ func (r *run) enqueueBatch(ctx context.Context, res *Result) error {
 // asynqNoop measures raw asynq end to end: producers enqueue, a server
 // with the same concurrency runs a handler that does nothing.
 func (r *run) asynqNoop(ctx context.Context, res *Result) error {
-	var processed atomic.Int64
-	srv := asynq.NewServerFromRedisClient(r.cfg.Redis, asynq.Config{
-		Concurrency:       r.cfg.Concurrency,
-		Queues:            map[string]int{rawQueue: 1},
-		TaskCheckInterval: r.cfg.PollInterval,
-		LogLevel:          asynq.ErrorLevel,
-		Logger:            asynqLogger{r.cfg.Logger},
-	})
-	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
-		processed.Add(1)
+	rate, err := r.noop(ctx, 1)
+	res.AsynqNoopPerS = rate
+	return err
+}
+
+// asynqNoopSameDequeuers measures raw asynq as asynqNoop does, with the
+// concurrency shared by as many servers as the worker runs processors.
+func (r *run) asynqNoopSameDequeuers(ctx context.Context, res *Result) error {
+	if r.cfg.Dequeuers <= 1 {
 		return nil
-	})); err != nil {
-		return err
 	}
-	defer srv.Shutdown()
+	rate, err := r.noop(ctx, r.cfg.Dequeuers)
+	res.AsynqNoopSameDequeuersPS = rate
+	return err
+}
+
+func (r *run) noop(ctx context.Context, servers int) (float64, error) {
+	var processed atomic.Int64
+	for i := range servers {
+		share := r.cfg.Concurrency / servers
+		if i < r.cfg.Concurrency%servers {
+			share++
+		}
+		srv := asynq.NewServerFromRedisClient(r.cfg.Redis, asynq.Config{
+			Concurrency:       share,
+			Queues:            map[string]int{rawQueue: 1},
+			TaskCheckInterval: r.cfg.PollInterval,
+			LogLevel:          asynq.ErrorLevel,
+			Logger:            asynqLogger{r.cfg.Logger},
+		})
+		if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
+			processed.Add(1)
+			return nil
+		})); err != nil {
+			return 0, err
+		}
+		defer srv.Shutdown()
+	}
 	aq := asynq.NewClientFromRedisClient(r.cfg.Redis)
 	var l load
 	hold := func() bool { return l.accepted.Load()-processed.Load() > int64(r.cfg.Backlog) }
-	res.AsynqNoopPerS = windowRate(ctx, r.warm(), r.cfg.Duration, processed.Load, func(ctx context.Context) {
+	rate := windowRate(ctx, r.warm(), r.cfg.Duration, processed.Load, func(ctx context.Context) {
 		l.drive(ctx, r.cfg.Clients, 1, hold, func(ctx context.Context, _ int64) (int, error) {
 			if _, err := aq.EnqueueContext(ctx, asynq.NewTask(rawType, r.payload, asynq.Queue(rawQueue))); err != nil {
 				return 0, err
@@ -243,7 +266,7 @@ func (r *run) asynqNoop(ctx context.Context, res *Result) error {
 			return 1, nil
 		})
 	})
-	return phaseErr(&l, ctx)
+	return rate, phaseErr(&l, ctx)
 }
 
 // endToEnd measures deliveries per second through the whole pipeline,
@@ -251,7 +274,7 @@ func (r *run) asynqNoop(ctx context.Context, res *Result) error {
 // latency at half that rate with the same worker.
 func (r *run) endToEnd(ctx context.Context, res *Result) error {
 	w, err := dispatcher.NewWorker(dispatcher.WorkerConfig{
-		Redis: r.cfg.Redis, Config: r.live, Concurrency: r.cfg.Concurrency, Logger: r.cfg.Logger,
+		Redis: r.cfg.Redis, Config: r.live, Concurrency: r.cfg.Concurrency, Dequeuers: r.cfg.Dequeuers, Logger: r.cfg.Logger,
 		PollInterval: r.cfg.PollInterval, ShutdownTimeout: 10 * time.Second,
 	})
 	if err != nil {

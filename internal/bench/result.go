@@ -31,6 +31,13 @@ type Result struct {
 	E2EPerS       float64 `json:"e2e_deliveries_per_s"`
 	AsynqNoopPerS float64 `json:"asynq_noop_tasks_per_s"`
 	E2ERatio      float64 `json:"e2e_vs_asynq_noop"`
+	// Dequeuers is how many asynq processors the worker ran. When more
+	// than one, raw asynq is measured a second time with as many servers
+	// sharing the same concurrency: the baseline with the same dequeue
+	// parallelism.
+	Dequeuers                int     `json:"worker_dequeuers"`
+	AsynqNoopSameDequeuersPS float64 `json:"asynq_noop_same_dequeuers_tasks_per_s,omitempty"`
+	E2ERatioSameDequeuers    float64 `json:"e2e_vs_asynq_noop_same_dequeuers,omitempty"`
 
 	EnqueuePerS       float64 `json:"enqueue_events_per_s"`
 	EnqueueBatchPerS  float64 `json:"enqueue_batch_events_per_s"`
@@ -72,6 +79,7 @@ func ratio(a, b float64) float64 {
 
 func (r *Result) ratios() {
 	r.E2ERatio = ratio(r.E2EPerS, r.AsynqNoopPerS)
+	r.E2ERatioSameDequeuers = ratio(r.E2EPerS, r.AsynqNoopSameDequeuersPS)
 	r.EnqueueRatio = ratio(r.EnqueuePerS, r.AsynqEnqueuePerS)
 	r.EnqueueBatchRatio = ratio(r.EnqueueBatchPerS, r.AsynqEnqueuePerS)
 	r.ClientRatio = ratio(r.ClientEnqueuePerS, r.AsynqEnqueuePerS)
@@ -89,8 +97,8 @@ func (r *Result) WriteJSON(w io.Writer) error {
 // WriteTable writes r as a Markdown table (readable as plain text too).
 func (r *Result) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Redis %s%s · %gs a phase · worker concurrency %d · %d clients · poll %gms · task payload %d B\n\n",
-		r.RedisVersion, paren(r.Redis), r.DurationS, r.Concurrency, r.Clients, r.PollIntervalMS, r.PayloadBytes)
+	fmt.Fprintf(&b, "Redis %s%s · %gs a phase · worker concurrency %d in %d asynq processor(s) · %d clients · poll %gms · task payload %d B\n\n",
+		r.RedisVersion, paren(r.Redis), r.DurationS, r.Concurrency, r.Dequeuers, r.Clients, r.PollIntervalMS, r.PayloadBytes)
 	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', 0)
 	fmt.Fprintln(tw, "| metric\t| postback\t| baseline (raw asynq, same run)\t| ratio\t| target\t|")
 	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|")
@@ -98,6 +106,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "| %s\t| %s\t| %s\t| %s\t| %s\t|\n", name, v, base, ratio, target)
 	}
 	row("e2e_deliveries_per_s", num(r.E2EPerS), num(r.AsynqNoopPerS)+" no-op tasks/s", x(r.E2ERatio), check(r.E2ERatio >= TargetE2ERatio, "≥ 0.80×"))
+	if r.AsynqNoopSameDequeuersPS > 0 {
+		row(fmt.Sprintf("e2e_deliveries_per_s vs %d asynq servers", r.Dequeuers), num(r.E2EPerS), num(r.AsynqNoopSameDequeuersPS)+" no-op tasks/s", x(r.E2ERatioSameDequeuers), "")
+	}
 	row("enqueue_events_per_s (HTTP, single)", num(r.EnqueuePerS), num(r.AsynqEnqueuePerS)+" Client.Enqueue/s", x(r.EnqueueRatio), "")
 	if r.EnqueueBatchPerS > 0 {
 		row(fmt.Sprintf("enqueue_batch_events_per_s (HTTP, %d/batch)", r.BatchSize), num(r.EnqueueBatchPerS), num(r.AsynqEnqueuePerS)+" Client.Enqueue/s", x(r.EnqueueBatchRatio), "")
