@@ -261,14 +261,15 @@ func (a *autoPipeline) any() chan *pipedCmd {
 	return nil
 }
 
-// Close stops the flushers and closes the client.
-// A second Close does nothing.
+// Close stops the flushers and closes the client. A second Close does
+// nothing.
 func (a *autoPipeline) Close() error {
-	first := false
-	a.closeOnce.Do(func() { first = true })
-	if !first {
-		return nil
-	}
+	var err error
+	a.closeOnce.Do(func() { err = a.close() })
+	return err
+}
+
+func (a *autoPipeline) close() error {
 	close(a.done)
 	a.wg.Wait()
 	// Commands queued after the last flush never went out.

@@ -137,11 +137,8 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if resp != nil {
 		a.Response = string(resp.Body[:min(len(resp.Body), maxResponseKept)])
 	}
-	log := attemptLog{h.log, ctx, []slog.Attr{
-		slog.String("delivery", pl.Delivery), slog.String("partner", p.ID), slog.Int("attempt", attempt),
-		slog.String("outcome", a.Outcome), slog.Int("status", res.StatusCode),
-		slog.Int64("duration_ms", a.Duration.Milliseconds()), slog.String("host", logHost(req.URL)),
-	}}
+	log := attemptLog{h.log, ctx, []any{"delivery", pl.Delivery, "partner", p.ID, "attempt", attempt, "outcome", a.Outcome,
+		"status", res.StatusCode, "duration_ms", a.Duration.Milliseconds(), "host", logHost(req.URL)}}
 	observeAttempt(p.ID, dec.Outcome, a.Duration)
 
 	switch dec.Outcome {
@@ -197,24 +194,17 @@ func promised(claim []byte, pl *payload) bool {
 	return false
 }
 
-// attemptLog writes an attempt's line with its attributes, built only when
-// the level is enabled (slog.Logger.With would format them every time).
+// attemptLog writes an attempt's lines with its common attributes, which
+// slog formats only when the level is enabled (slog.Logger.With would
+// format them for every attempt).
 type attemptLog struct {
 	l     *slog.Logger
 	ctx   context.Context
-	attrs []slog.Attr
+	attrs []any
 }
 
 func (a attemptLog) log(level slog.Level, msg string, args ...any) {
-	if !a.l.Enabled(a.ctx, level) {
-		return
-	}
-	attrs := a.attrs
-	for i := 0; i+1 < len(args); i += 2 {
-		k, _ := args[i].(string)
-		attrs = append(attrs, slog.Any(k, args[i+1]))
-	}
-	a.l.LogAttrs(a.ctx, level, msg, attrs...)
+	a.l.Log(a.ctx, level, msg, append(a.attrs[:len(a.attrs):len(a.attrs)], args...)...)
 }
 
 func (a attemptLog) Info(msg string, args ...any)  { a.log(slog.LevelInfo, msg, args...) }

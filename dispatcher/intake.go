@@ -6,17 +6,16 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/postbackhq/postback/dispatcher/store"
 )
 
 // enqueueAll stores prepared events and returns, for each, nil or why it
 // was not accepted.
 //
-// On a single server (c.pipe set) each claim is queued first and its tasks
-// right behind it, under the event's ordering key, so that one flusher
-// sends them in that order, in the same round trip. A task thus goes out before its claim's answer is known:
+// For a single event on a single server (c.pipe set) the claim is queued
+// first and the tasks right behind it, under the event's ordering key, so
+// that one flusher sends them in that order, in the same round trip. A task
+// thus goes out before its claim's answer is known:
 //
 //   - For a new event that is what was wanted.
 //   - For a repeat whose first tasks are still queued, the enqueue
@@ -39,22 +38,18 @@ import (
 // nothing orders a claim before its tasks.
 func (c *Client) enqueueAll(ctx context.Context, ins []*intake) []error {
 	errs := make([]error, len(ins))
-	claims := make([]store.Claim, len(ins))
-	claimErrs := make([]error, len(ins))
-	var early []error // of storing the tasks along with the claims
+	var claims []store.Claim
+	var claimErrs []error
+	var early []error // of storing the tasks along with the claim
 	if c.pipe != nil && len(ins) == 1 {
-		cmds := make([]*redis.StringCmd, len(ins))
-		waits := make([]func(), len(ins))
-		for j, in := range ins {
-			octx := inOrder(ctx, in.ev.ID)
-			cmds[j] = store.NewClaimCmd(octx, in.ev.ID, in.claim, in.cfg.API.DedupWindow)
-			waits[j] = c.pipe.send(octx, cmds[j])
-		}
+		in := ins[0]
+		octx := inOrder(ctx, in.ev.ID)
+		cmd := store.NewClaimCmd(octx, in.ev.ID, in.claim, in.cfg.API.DedupWindow)
+		wait := c.pipe.send(octx, cmd)
 		early = c.storeAll(ctx, ins, func(r Route) bool { return r.Skip == "" })
-		for j := range ins {
-			waits[j]()
-			claims[j], claimErrs[j] = store.ClaimResult(cmds[j])
-		}
+		wait()
+		claim, err := store.ClaimResult(cmd)
+		claims, claimErrs = []store.Claim{claim}, []error{err}
 	} else {
 		reqs := make([]store.EventClaim, len(ins))
 		for j, in := range ins {

@@ -206,24 +206,16 @@ func (d *payloadDecoder) fail(err error) {
 	}
 }
 
-func (d *payloadDecoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.buf[d.off:])
-	if n <= 0 {
-		d.fail(errPayloadShort)
-		return 0
-	}
-	d.off += n
-	return v
-}
+func (d *payloadDecoder) uvarint() uint64 { return readVarint(d, binary.Uvarint) }
 
-func (d *payloadDecoder) varint() int64 {
+func (d *payloadDecoder) varint() int64 { return readVarint(d, binary.Varint) }
+
+// readVarint reads one number with read (binary.Uvarint or binary.Varint).
+func readVarint[T uint64 | int64](d *payloadDecoder, read func([]byte) (T, int)) T {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.buf[d.off:])
+	v, n := read(d.buf[d.off:])
 	if n <= 0 {
 		d.fail(errPayloadShort)
 		return 0
@@ -256,28 +248,17 @@ func (d *payloadDecoder) string() string {
 }
 
 // payloadHead reads only the partner and the first-enqueued time of a
-// payload, in either form, without decoding the event.
+// payload, without decoding the event (a JSON one is decoded whole).
 func payloadHead(b []byte) (partner string, enqueued int64, ok bool) {
-	switch {
-	case len(b) > 0 && b[0] == payloadV1:
-		d := payloadDecoder{buf: b[1:]}
-		n := d.uvarint()
-		if d.err != nil || n > uint64(len(d.buf)-d.off) {
+	if len(b) == 0 || b[0] != payloadV1 {
+		p, err := decodePayload(b)
+		if err != nil {
 			return "", 0, false
 		}
-		partner = string(d.buf[d.off : d.off+int(n)])
-		d.off += int(n)
-		enqueued = d.varint()
-		return partner, enqueued, d.err == nil
-	case len(b) > 0 && b[0] == '{':
-		var h struct {
-			P string `json:"p"`
-			T int64  `json:"t"`
-		}
-		if json.Unmarshal(b, &h) != nil {
-			return "", 0, false
-		}
-		return h.P, h.T, true
+		return p.Partner, p.Enqueued, true
 	}
-	return "", 0, false
+	d := payloadDecoder{buf: b[1:], text: string(b[1:])}
+	partner = d.string()
+	enqueued = d.varint()
+	return partner, enqueued, d.err == nil
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func samplePayload() *payload {
@@ -60,18 +62,12 @@ func TestPayloadRoundTrip(t *testing.T) {
 			p := samplePayload()
 			mutate(p)
 			b, err := encodePayload(p)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			got, err := decodePayload(b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			equalPayloads(t, p, got)
 			again, _ := encodePayload(got)
-			if string(again) != string(b) {
-				t.Fatal("encoding is not deterministic")
-			}
+			require.Equal(t, b, again, "encoding is not deterministic")
 		})
 	}
 }
@@ -80,13 +76,9 @@ func TestPayloadRoundTrip(t *testing.T) {
 func TestPayloadReadsJSONForm(t *testing.T) {
 	p := samplePayload()
 	old, err := json.Marshal(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got, err := decodePayload(old)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	equalPayloads(t, p, got)
 }
 

@@ -155,6 +155,8 @@ func TestWorkerDequeuers(t *testing.T) {
 	require.Equal(t, 1, dispatcher.DefaultDequeuers(49))
 	require.Equal(t, 4, dispatcher.DefaultDequeuers(100))
 	require.Equal(t, 8, dispatcher.DefaultDequeuers(10_000))
+	require.Equal(t, []int{4, 3, 3}, dispatcher.SplitConcurrency(10, 3))
+	require.Equal(t, []int{25, 25, 25, 25}, dispatcher.SplitConcurrency(100, 4))
 	live := dispatcher.NewLive(mustConfig(t, clientYAML))
 	rdb, err := dispatcher.OpenRedis(redistest.DB(t))
 	require.NoError(t, err)

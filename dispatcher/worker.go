@@ -74,6 +74,19 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 // processor per 25 deliveries in flight, at least 1 and at most 8.
 func DefaultDequeuers(concurrency int) int { return max(1, min(concurrency/25, 8)) }
 
+// SplitConcurrency shares total among n asynq processors as evenly as it
+// goes: the first total%n get one more.
+func SplitConcurrency(total, n int) []int {
+	shares := make([]int, n)
+	for i := range shares {
+		shares[i] = total / n
+		if i < total%n {
+			shares[i]++
+		}
+	}
+	return shares
+}
+
 // Worker runs delivery tasks from Redis.
 type Worker struct {
 	srvs    []*asynq.Server
@@ -120,11 +133,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		Logger: cfg.Logger,
 	})
 	var srvs []*asynq.Server
-	for i := range cfg.Dequeuers {
-		share := cfg.Concurrency / cfg.Dequeuers
-		if i < cfg.Concurrency%cfg.Dequeuers {
-			share++
-		}
+	for _, share := range SplitConcurrency(cfg.Concurrency, cfg.Dequeuers) {
 		srvs = append(srvs, asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 			Concurrency:              share,
 			Queues:                   map[string]int{QueueDefault: 6, QueueReplay: 1},

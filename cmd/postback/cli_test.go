@@ -87,6 +87,7 @@ func TestRun_UsageErrorsExitTwo(t *testing.T) {
 		{[]string{"partners", "render", "--partner", "a"}, "postback: partners render: --partner and --event are required"},
 		{[]string{"partners", "test", "--event", "x.json"}, "postback: partners test: --partner and --event are required"},
 		{[]string{"partners", "list", "-o", "xml"}, `postback: -o "xml": want table or json`},
+		{[]string{"worker", "--dequeuers", "-1"}, "postback: --dequeuers -1: want a positive number, or 0 for the default"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

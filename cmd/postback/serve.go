@@ -187,6 +187,9 @@ func workerCommand() *cli.Command {
 
 // runProcess runs the API and/or the workers until SIGINT or SIGTERM.
 func runProcess(c *cli.Context, withAPI, withWorker, embedded bool) error {
+	if n := c.Int("dequeuers"); withWorker && n < 0 {
+		return usageError("--dequeuers %d: want a positive number, or 0 for the default", n)
+	}
 	rt, err := setup(c, embedded)
 	if err != nil {
 		return err
@@ -198,9 +201,6 @@ func runProcess(c *cli.Context, withAPI, withWorker, embedded bool) error {
 
 	var worker *dispatcher.Worker
 	if withWorker {
-		if n := c.Int("dequeuers"); n < 0 {
-			return usageError("--dequeuers %d: want a positive number, or 0 for the default", n)
-		}
 		worker, err = dispatcher.NewWorker(dispatcher.WorkerConfig{
 			Redis: rt.rdb, Config: rt.live, Concurrency: c.Int("concurrency"), Dequeuers: c.Int("dequeuers"), Logger: rt.log,
 		})

@@ -53,19 +53,19 @@ type Claim struct {
 
 // NewClaimCmd is ClaimEvent's command, not yet sent: for callers that send
 // it in a pipeline of their own. ClaimResult reads its answer.
+//
+// SET key deliveries NX PX window GET stores the claim when there is none
+// and answers the existing one, if any, in one step.
 func NewClaimCmd(ctx context.Context, id string, deliveries []byte, window time.Duration) *redis.StringCmd {
 	return redis.NewStringCmd(ctx, "set", EventKey(id), deliveries, "px", window.Milliseconds(), "nx", "get")
 }
-
-// ClaimResult reads the answer to a NewClaimCmd command.
-func ClaimResult(cmd *redis.StringCmd) (Claim, error) { return claimResult(cmd) }
 
 // ClaimEvent records event id as seen for window with its deliveries, unless
 // it was seen within the window already; then it returns what the first
 // call recorded. It is one SET NX GET (Redis 7.0 or later): no script, and
 // a claim is the whole event key, a string that expires with the window.
 func (s *Store) ClaimEvent(ctx context.Context, id string, deliveries []byte, window time.Duration) (Claim, error) {
-	return claimResult(claimCmd(ctx, s.rdb, id, deliveries, window))
+	return ClaimResult(claimCmd(ctx, s.rdb, id, deliveries, window))
 }
 
 // EventClaim is one event for ClaimEvents.
@@ -89,13 +89,12 @@ func (s *Store) ClaimEvents(ctx context.Context, evs []EventClaim, window time.D
 	})
 	claims, errs = make([]Claim, len(evs)), make([]error, len(evs))
 	for i, cmd := range cmds {
-		claims[i], errs[i] = claimResult(cmd)
+		claims[i], errs[i] = ClaimResult(cmd)
 	}
 	return claims, errs
 }
 
-// claimCmd issues SET key deliveries NX PX window GET: it stores the claim
-// when there is none and answers the existing one, if any, in one step.
+// claimCmd issues NewClaimCmd on c.
 func claimCmd(ctx context.Context, c processor, id string, deliveries []byte, window time.Duration) *redis.StringCmd {
 	cmd := NewClaimCmd(ctx, id, deliveries, window)
 	_ = c.Process(ctx, cmd)
@@ -107,7 +106,8 @@ type processor interface {
 	Process(ctx context.Context, cmd redis.Cmder) error
 }
 
-func claimResult(cmd *redis.StringCmd) (Claim, error) {
+// ClaimResult reads the answer to a NewClaimCmd command.
+func ClaimResult(cmd *redis.StringCmd) (Claim, error) {
 	prior, err := cmd.Bytes()
 	switch {
 	case errors.Is(err, redis.Nil):

@@ -235,11 +235,7 @@ func (r *run) asynqNoopSameDequeuers(ctx context.Context, res *Result) error {
 
 func (r *run) noop(ctx context.Context, servers int) (float64, error) {
 	var processed atomic.Int64
-	for i := range servers {
-		share := r.cfg.Concurrency / servers
-		if i < r.cfg.Concurrency%servers {
-			share++
-		}
+	for _, share := range dispatcher.SplitConcurrency(r.cfg.Concurrency, servers) {
 		srv := asynq.NewServerFromRedisClient(r.cfg.Redis, asynq.Config{
 			Concurrency:       share,
 			Queues:            map[string]int{rawQueue: 1},
