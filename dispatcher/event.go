@@ -9,7 +9,6 @@ import (
 	"net/mail"
 	"net/netip"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -86,7 +85,21 @@ func (c Consent) IsGranted() bool { return c.Granted != nil && *c.Granted }
 // number and refuses anything else.
 type Decimal string
 
-var decimalRE = regexp.MustCompile(`^-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,12})?$`)
+// isDecimal reports whether s matches -?(0|[1-9][0-9]{0,17})(\.[0-9]{1,12})?
+// (checked against that regexp in TestShapes).
+func isDecimal(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, dot := strings.Cut(s, ".")
+	switch {
+	case whole == "" || len(whole) > 18 || !allBytes(whole, isDigit):
+		return false
+	case len(whole) > 1 && whole[0] == '0':
+		return false
+	case dot && (frac == "" || len(frac) > 12 || !allBytes(frac, isDigit)):
+		return false
+	}
+	return true
+}
 
 // UnmarshalJSON accepts "1.99", 1.99 and null.
 func (d *Decimal) UnmarshalJSON(b []byte) error {
@@ -105,7 +118,7 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 			return nil
 		}
 	}
-	if !decimalRE.MatchString(s) {
+	if !isDecimal(s) {
 		return &FieldError{"revenue.amount", fmt.Sprintf("%.40q is not a decimal number like 1.99", s)}
 	}
 	*d = Decimal(s)
@@ -171,13 +184,57 @@ const (
 	maxParamsLen = 8192
 )
 
-var (
-	nameRE     = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
-	paramKeyRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
-	countryRE  = regexp.MustCompile(`^[A-Z]{2}$`)
-	uuidRE     = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
-)
+// The shapes of an event's fixed-format fields. Each matches the pattern
+// its comment gives; TestShapes checks them against those regexps.
+
+// isName: [a-z0-9_]{1,64}
+func isName(s string) bool {
+	return len(s) >= 1 && len(s) <= 64 && allBytes(s, func(c byte) bool { return c >= 'a' && c <= 'z' || isDigit(c) || c == '_' })
+}
+
+// isParamKey: [A-Za-z0-9_.-]{1,64}
+func isParamKey(s string) bool {
+	return len(s) >= 1 && len(s) <= maxParamKey && allBytes(s, func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || isDigit(c) || c == '_' || c == '.' || c == '-'
+	})
+}
+
+// isUpper reports whether s is n letters A-Z: [A-Z]{n}
+func isUpper(s string, n int) bool {
+	return len(s) == n && allBytes(s, func(c byte) bool { return c >= 'A' && c <= 'Z' })
+}
+
+// isUUID: [0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !isDigit(c) && (c|0x20 < 'a' || c|0x20 > 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func allBytes(s string, ok func(byte) bool) bool {
+	for i := range len(s) {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
+}
 
 // eventJSON mirrors Event for decoding: params with lenient values and a raw
 // timestamp so its error names the field.
@@ -198,14 +255,18 @@ type eventJSON struct {
 // DecodeEvent reads one JSON event, refuses unknown fields and validates it.
 // now fills a missing timestamp. Errors are *FieldError.
 func DecodeEvent(data []byte, now time.Time) (*Event, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var raw eventJSON
-	if err := dec.Decode(&raw); err != nil {
-		return nil, decodeError(data, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, &FieldError{Message: "trailing data after the event object"}
+	fast := decodeFast(data, &raw)
+	if !fast {
+		raw = eventJSON{}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&raw); err != nil {
+			return nil, decodeError(data, err)
+		}
+		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+			return nil, &FieldError{Message: "trailing data after the event object"}
+		}
 	}
 	ev := &Event{
 		ID: raw.ID, Name: raw.Name, AppID: raw.AppID, ClickID: raw.ClickID,
@@ -214,7 +275,9 @@ func DecodeEvent(data []byte, now time.Time) (*Event, error) {
 	}
 	if ts := raw.Timestamp; len(ts) > 0 && string(ts) != "null" {
 		var s string
-		if err := json.Unmarshal(ts, &s); err != nil {
+		if fast { // a plain string: see fastScan.str
+			s = string(ts[1 : len(ts)-1])
+		} else if err := json.Unmarshal(ts, &s); err != nil {
 			return nil, &FieldError{"timestamp", "must be an RFC 3339 string"}
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
@@ -290,16 +353,16 @@ func (e *Event) Validate() error {
 		return &FieldError{"id", "must be printable UTF-8 without spaces or control characters"}
 	case e.Name == "":
 		return &FieldError{"name", "required"}
-	case !nameRE.MatchString(e.Name):
+	case !isName(e.Name):
 		return &FieldError{"name", fmt.Sprintf("%.70q must match [a-z0-9_]{1,64}", e.Name)}
 	}
 	if err := checkStrings(e); err != nil {
 		return err
 	}
-	if a := string(e.Revenue.Amount); a != "" && !decimalRE.MatchString(a) {
+	if a := string(e.Revenue.Amount); a != "" && !isDecimal(a) {
 		return &FieldError{"revenue.amount", fmt.Sprintf("%.40q is not a decimal number like 1.99", a)}
 	}
-	if c := e.Revenue.Currency; c != "" && !currencyRE.MatchString(c) {
+	if c := e.Revenue.Currency; c != "" && !isUpper(c, 3) {
 		return &FieldError{"revenue.currency", fmt.Sprintf("%.16q is not an ISO 4217 code like USD", c)}
 	}
 	if e.Revenue.Currency != "" && e.Revenue.Amount == "" {
@@ -308,7 +371,7 @@ func (e *Event) Validate() error {
 	if err := checkFormats(e); err != nil {
 		return err
 	}
-	if c := e.Device.Country; c != "" && !countryRE.MatchString(c) {
+	if c := e.Device.Country; c != "" && !isUpper(c, 2) {
 		return &FieldError{"device.country", fmt.Sprintf("%.16q is not an ISO 3166-1 alpha-2 code like US", c)}
 	}
 	if len(e.Params) > maxParams {
@@ -316,7 +379,7 @@ func (e *Event) Validate() error {
 	}
 	total := 0
 	for k, v := range e.Params {
-		if !paramKeyRE.MatchString(k) {
+		if !isParamKey(k) {
 			return &FieldError{"params." + truncate(k, 64), "key must match [A-Za-z0-9_.-]{1,64}"}
 		}
 		if !utf8.ValidString(v) {
@@ -366,7 +429,7 @@ func checkFormats(e *Event) error {
 	for _, f := range [...]struct{ name, v string }{
 		{"device.idfa", e.Device.IDFA}, {"device.idfv", e.Device.IDFV}, {"device.gaid", e.Device.GAID},
 	} {
-		if f.v != "" && !uuidRE.MatchString(f.v) {
+		if f.v != "" && !isUUID(f.v) {
 			return &FieldError{f.name, fmt.Sprintf("%.48q is not a UUID like 6D92078A-8246-4BA4-AE5B-76104861E7DC", f.v)}
 		}
 	}

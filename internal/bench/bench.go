@@ -151,7 +151,7 @@ type run struct {
 	partner *partner
 	apiURL  string
 	apiKey  string
-	http    *http.Client
+	load    *loadClient // the producers' HTTP client
 	payload []byte // a real delivery task's payload, for the raw asynq baselines
 	prefix  string // makes event ids unique across runs
 }
@@ -184,13 +184,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r := &run{
 		cfg: cfg, live: dispatcher.NewLive(parsed), partner: p,
 		apiURL: cfg.APIURL, apiKey: cmp.Or(cfg.APIKey, apiKey),
-		http: &http.Client{
-			Timeout:   30 * time.Second,
-			Transport: &http.Transport{MaxIdleConns: 2 * cfg.Clients, MaxIdleConnsPerHost: 2 * cfg.Clients, IdleConnTimeout: time.Minute},
-		},
 		prefix: "b" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "-",
 	}
-	defer r.http.CloseIdleConnections()
 	r.client, err = dispatcher.NewClient(dispatcher.ClientConfig{Redis: cfg.Redis, Config: r.live})
 	if err != nil {
 		return nil, err
@@ -203,6 +198,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		defer stop()
 	}
+	if r.load, err = newLoadClient(r.apiURL, r.apiKey, 30*time.Second, 2*cfg.Clients); err != nil {
+		return nil, err
+	}
+	defer r.load.close()
 
 	res := &Result{
 		Redis: cfg.RedisName, RedisVersion: serverVersion(ctx, cfg.Redis),

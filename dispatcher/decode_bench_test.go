@@ -1,0 +1,36 @@
+package dispatcher_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/postbackhq/postback/dispatcher"
+)
+
+var benchEvent = []byte(`{"id":"evt-000123","name":"purchase","app_id":"com.example.game","click_id":"ck-evt-000123","attribution":{"partner":"bench","campaign_id":"c1","campaign":"winter"},` +
+	`"device":{"idfa":"6D92078A-8246-4BA4-AE5B-76104861E7DC","ip":"203.0.113.7","os":"ios","os_version":"18.1","country":"US"},` +
+	`"user":{"customer_user_id":"u1","email":"a@example.com"},"revenue":{"amount":"1.99","currency":"USD"},` +
+	`"consent":{"granted":true},"params":{"level":"7"}}`)
+
+func BenchmarkDecodeEvent(b *testing.B) {
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := dispatcher.DecodeEvent(benchEvent, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkValidate(b *testing.B) {
+	ev, err := dispatcher.DecodeEvent(benchEvent, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := ev.Validate(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,141 @@
+package dispatcher
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// stdDecode is the encoding/json path of DecodeEvent, the reference the
+// fast path must agree with.
+func stdDecode(data []byte) (eventJSON, bool) {
+	var raw eventJSON
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if dec.Decode(&raw) != nil {
+		return raw, false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return raw, false
+	}
+	return raw, true
+}
+
+var fastSeeds = []string{
+	`{"id":"e1","name":"purchase"}`,
+	" \t\r\n{ \"id\" : \"e1\" , \"name\" : \"install\" } \n",
+	`{}`,
+	`{"id":"e1","name":"purchase","timestamp":"2026-11-25T18:31:21.5+01:00","app_id":"a","click_id":"c",` +
+		`"attribution":{"partner":"p","campaign_id":"1","campaign":"w","adgroup_id":"g","adgroup":"G","creative_id":"r","creative":"R","site_id":"s","sub1":"1","sub2":"2","sub3":"3","sub4":"4","sub5":"5"},` +
+		`"device":{"idfa":"6D92078A-8246-4BA4-AE5B-76104861E7DC","idfv":"x","gaid":"y","android_id":"z","ip":"::1","user_agent":"Mozilla/5.0 (é)","os":"ios","os_version":"18","country":"US"},` +
+		`"user":{"customer_user_id":"u","email":"a@example.com"},"revenue":{"amount":"  1.99 ","currency":"EUR"},` +
+		`"consent":{"granted":false},"params":{"a":"x","b":7,"c":-1.5e3,"d":true,"e":false,"f":0}}`,
+	`{"revenue":{"amount":12.50}}`,
+	`{"revenue":{"amount":""}}`,
+	`{"params":{}}`,
+	// What the fast path hands to encoding/json:
+	`{"ID":"e1"}`,                               // another case
+	`{"id":"e1","id":"e2"}`,                     // a repeated key
+	`{"device":{"ip":"a"},"device":{"os":"b"}}`, // a repeated object (merged)
+	`{"params":{"a":"1","a":"2"}}`,              // a repeated param
+	`{"id":"e\u0031"}`,                          // an escape
+	`{"id":null}`,                               // null
+	`{"consent":{"granted":null}}`,              // null
+	`{"params":{"a":null}}`,                     // null param (dropped)
+	`{"params":{"a":1e999}}`,                    // a number out of range
+	`{"params":{"a":01}}`,                       // not JSON
+	`{"revenue":{"amount":"1.2.3"}}`,            // not a decimal
+	"{\"id\":\"\xff\"}",                         // invalid UTF-8 (replaced by encoding/json)
+	`{"id":"e1"} {}`,                            // trailing data
+	`{"id":"e1",}`,                              // trailing comma
+	`{"unknown":1}`,                             // unknown field
+	`[]`, `"x"`, ``, `{`, `{"id"`, `{"id":`, `{"id":"e1"`,
+}
+
+// FuzzDecodeFast: whatever the fast path accepts, encoding/json accepts too,
+// with exactly the same result. (What it refuses, encoding/json decides.)
+func FuzzDecodeFast(f *testing.F) {
+	for _, s := range fastSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast eventJSON
+		if !decodeFast(data, &fast) {
+			return
+		}
+		std, ok := stdDecode(data)
+		if !ok {
+			t.Fatalf("fast path accepted what encoding/json refuses: %q", data)
+		}
+		// RawMessage: encoding/json copies the bytes; compare the text.
+		if string(fast.Timestamp) != string(std.Timestamp) {
+			t.Fatalf("timestamp %q, encoding/json %q", fast.Timestamp, std.Timestamp)
+		}
+		fast.Timestamp, std.Timestamp = nil, nil
+		if !reflect.DeepEqual(fast, std) {
+			t.Fatalf("%q:\nfast %#v\nstd  %#v", data, fast, std)
+		}
+	})
+}
+
+// TestDecodeFast_takesTheUsualShape makes sure the fast path is the one
+// that runs for ordinary events (a fast path that refuses everything would
+// pass the fuzz test), and gives way on the unusual ones.
+func TestDecodeFast_takesTheUsualShape(t *testing.T) {
+	for i, s := range fastSeeds {
+		var raw eventJSON
+		got := decodeFast([]byte(s), &raw)
+		want := i < 7 // the seeds before "What the fast path hands…"
+		if got != want {
+			t.Errorf("decodeFast(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestShapes checks the hand-written field checks against the regexps
+// their comments give.
+func TestShapes(t *testing.T) {
+	checks := []struct {
+		re *regexp.Regexp
+		fn func(string) bool
+	}{
+		{regexp.MustCompile(`^-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,12})?$`), isDecimal},
+		{regexp.MustCompile(`^[a-z0-9_]{1,64}$`), isName},
+		{regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`), isParamKey},
+		{regexp.MustCompile(`^[A-Z]{3}$`), func(s string) bool { return isUpper(s, 3) }},
+		{regexp.MustCompile(`^[A-Z]{2}$`), func(s string) bool { return isUpper(s, 2) }},
+		{regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`), isUUID},
+	}
+	inputs := []string{
+		"", "0", "-0", "00", "01", "1", "-", "-1", "1.", ".5", "1.99", "-12.5", "1.2.3", "1e3", " 1",
+		"123456789012345678", "1234567890123456789", "1.123456789012", "1.1234567890123", "0.10",
+		"purchase", "Purchase", "a_b", "a-b", "a.b", "level", strings.Repeat("a", 64), strings.Repeat("a", 65),
+		"USD", "usd", "US", "U1", "USDX", "ÉU",
+		"6D92078A-8246-4BA4-AE5B-76104861E7DC", "6d92078a-8246-4ba4-ae5b-76104861e7dc",
+		"6D92078A-8246-4BA4-AE5B-76104861E7DG", "6D92078A_8246-4BA4-AE5B-76104861E7DC",
+		"6D92078A-8246-4BA4-AE5B-76104861E7D", "6D92078A-8246-4BA4-AE5B-76104861E7DC0",
+		"6D92078A-8246-4BA4-AE5B-76104861E7D\x00", "6D92078A-8246-4BA4-AE5B-76104861E7D`", "6D92078A-8246-4BA4-AE5B-76104861E7D@",
+	}
+	for _, c := range checks {
+		for _, s := range inputs {
+			if got, want := c.fn(s), c.re.MatchString(s); got != want {
+				t.Errorf("%s on %q: %v, want %v", c.re, s, got, want)
+			}
+		}
+	}
+	// Every byte in every position of a UUID.
+	uuid := []byte("6D92078A-8246-4BA4-AE5B-76104861E7DC")
+	for i := range uuid {
+		for b := range 256 {
+			s := string(uuid[:i]) + string(rune(b)) + string(uuid[i+1:])
+			if got, want := isUUID(s), checks[5].re.MatchString(s); got != want {
+				t.Fatalf("isUUID(%q) = %v, want %v", s, got, want)
+			}
+		}
+	}
+}
