@@ -35,6 +35,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "dequeuers", Usage: "the worker's asynq processors (default: concurrency/25, 1 to 8); raw asynq is also measured with as many servers"},
 			&cli.IntFlag{Name: "clients", Value: 32, Usage: "producers sending at once"},
 			&cli.IntFlag{Name: "batch-size", Value: 100, Usage: "events per batch request"},
+			&cli.StringFlag{Name: "e2e-intake", Value: bench.IntakeBatch, Usage: "how the end-to-end phase sends events: batch (--batch-size a request) or single (one a POST)"},
 			&cli.IntFlag{Name: "memory-deliveries", Value: 5000, Usage: "deliveries stored to measure Redis bytes per pending delivery"},
 			&cli.StringFlag{Name: "api-url", Usage: "send events to this running `postback api` (same Redis; its config needs the bench partner, see --partner-listen) instead of an in-process API"},
 			&cli.StringFlag{Name: "api-key", EnvVars: []string{"POSTBACK_API_KEY"}, Usage: "bearer key for --api-url"},
@@ -92,7 +93,7 @@ func benchCommand() *cli.Command {
 			res, err := bench.Run(ctx, bench.Config{
 				Redis: rdb, RedisName: redactURL(redisURL),
 				Duration: c.Duration("duration"), Concurrency: c.Int("concurrency"), Dequeuers: c.Int("dequeuers"), Clients: c.Int("clients"),
-				BatchSize: c.Int("batch-size"), MemoryDeliveries: c.Int("memory-deliveries"),
+				BatchSize: c.Int("batch-size"), E2EIntake: c.String("e2e-intake"), MemoryDeliveries: c.Int("memory-deliveries"),
 				APIURL: c.String("api-url"), APIKey: c.String("api-key"), PartnerListen: c.String("partner-listen"),
 				Logger: log, Progress: c.App.ErrWriter, Phases: c.StringSlice("phase"),
 			})

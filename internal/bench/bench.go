@@ -41,6 +41,13 @@ type Config struct {
 	Clients int
 	// BatchSize is the number of events per batch request. Default 100.
 	BatchSize int
+	// E2EIntake is how the end-to-end phase's producers send events:
+	// "batch" (BatchSize a request, the default) or "single" (one event a
+	// POST). Intake speed has phases of its own; batches keep the
+	// producers' share of a small machine's CPU close to the raw asynq
+	// baseline's, whose producers call Client.Enqueue in-process. The
+	// latency phase always posts events one at a time.
+	E2EIntake string
 	// MemoryDeliveries is how many deliveries (and raw asynq tasks) the
 	// memory phase stores. Default 5000.
 	MemoryDeliveries int
@@ -78,6 +85,7 @@ func (c Config) withDefaults() Config {
 	c.Dequeuers = min(c.Dequeuers, c.Concurrency)
 	c.Clients = cmp.Or(c.Clients, 32)
 	c.BatchSize = cmp.Or(c.BatchSize, 100)
+	c.E2EIntake = cmp.Or(c.E2EIntake, IntakeBatch)
 	c.MemoryDeliveries = cmp.Or(c.MemoryDeliveries, 5000)
 	c.Backlog = cmp.Or(c.Backlog, 20*c.Concurrency)
 	c.PollInterval = cmp.Or(c.PollInterval, 20*time.Millisecond)
@@ -101,6 +109,8 @@ func (c Config) validate() error {
 		return errors.New("bench: concurrency, clients and batch size must be positive, memory deliveries at least 10")
 	case c.BatchSize > 1000:
 		return errors.New("bench: batch size is at most 1000 (the API's limit)")
+	case c.E2EIntake != IntakeBatch && c.E2EIntake != IntakeSingle:
+		return fmt.Errorf("bench: e2e intake %q: want %s or %s", c.E2EIntake, IntakeBatch, IntakeSingle)
 	}
 	for _, name := range c.Phases {
 		if !slices.Contains(PhaseNames, name) {
@@ -109,6 +119,12 @@ func (c Config) validate() error {
 	}
 	return nil
 }
+
+// The end-to-end phase's intakes (Config.E2EIntake).
+const (
+	IntakeBatch  = "batch"
+	IntakeSingle = "single"
+)
 
 // PhaseNames are the phases of a run, in the order they run.
 var PhaseNames = []string{"memory", "enqueue-asynq", "enqueue-client", "enqueue-single", "enqueue-batch", "asynq-noop", "asynq-noop-dequeuers", "e2e"}
@@ -152,8 +168,8 @@ type run struct {
 	apiURL  string
 	apiKey  string
 	load    *loadClient // the producers' HTTP client
-	payload []byte // a real delivery task's payload, for the raw asynq baselines
-	prefix  string // makes event ids unique across runs
+	payload []byte      // a real delivery task's payload, for the raw asynq baselines
+	prefix  string      // makes event ids unique across runs
 }
 
 // Run measures and returns the result. It stops early, with an error, when
@@ -206,7 +222,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{
 		Redis: cfg.RedisName, RedisVersion: serverVersion(ctx, cfg.Redis),
 		DurationS: cfg.Duration.Seconds(), Concurrency: cfg.Concurrency, Clients: cfg.Clients,
-		BatchSize: cfg.BatchSize, Dequeuers: cfg.Dequeuers, PollIntervalMS: float64(cfg.PollInterval) / float64(time.Millisecond),
+		BatchSize: cfg.BatchSize, E2EIntake: cfg.E2EIntake, Dequeuers: cfg.Dequeuers, PollIntervalMS: float64(cfg.PollInterval) / float64(time.Millisecond),
 	}
 	phases := []struct {
 		id, name string

@@ -42,6 +42,7 @@ func TestRun(t *testing.T) {
 	require.Positive(t, res.Accepted)
 	require.Equal(t, res.Accepted, res.Delivered, "every accepted event reaches the partner")
 	require.Zero(t, res.Lost)
+	require.Equal(t, IntakeBatch, res.E2EIntake)
 	require.Positive(t, res.LatencySamples)
 	require.Zero(t, res.LatencyLost)
 	require.LessOrEqual(t, res.LatencyP50MS, res.LatencyP99MS)
@@ -62,6 +63,20 @@ func TestRun(t *testing.T) {
 	require.NoError(t, json.Unmarshal(js.Bytes(), &back))
 	require.Contains(t, back, "e2e_vs_asynq_noop")
 	require.Contains(t, back, "asynq_noop_tasks_per_s")
+}
+
+func TestRun_singleIntake(t *testing.T) {
+	cfg := setup(t)
+	cfg.E2EIntake, cfg.Phases = IntakeSingle, []string{"e2e"}
+	res, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	require.Equal(t, IntakeSingle, res.E2EIntake)
+	require.Positive(t, res.Accepted)
+	require.Equal(t, res.Accepted, res.Delivered)
+
+	cfg.E2EIntake = "carrier-pigeon"
+	_, err = Run(context.Background(), cfg)
+	require.ErrorContains(t, err, "carrier-pigeon")
 }
 
 func TestRun_refusesNonEmptyDatabase(t *testing.T) {

@@ -131,7 +131,7 @@ func (lc *loadClient) roundTrip(c *loadConn, path string, body []byte) (code int
 	return readAnswer(c.br)
 }
 
-var errBadAnswer = errors.New("malformed HTTP answer")
+var errBadHTTP = errors.New("malformed HTTP message")
 
 // readAnswer reads one HTTP/1.1 response: the status line, the headers it
 // needs, then the body by Content-Length or chunks.
@@ -142,11 +142,11 @@ func readAnswer(br *bufio.Reader) (code int, body []byte, keep bool, err error) 
 	}
 	// "HTTP/1.1 202 Accepted"
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
-		return 0, nil, false, fmt.Errorf("%w: status line %.40q", errBadAnswer, line)
+		return 0, nil, false, fmt.Errorf("%w: status line %.40q", errBadHTTP, line)
 	}
 	code, err = strconv.Atoi(string(line[9:12]))
 	if err != nil {
-		return 0, nil, false, fmt.Errorf("%w: status line %.40q", errBadAnswer, line)
+		return 0, nil, false, fmt.Errorf("%w: status line %.40q", errBadHTTP, line)
 	}
 	keep = line[7] == '1'
 	length, chunked := -1, false
@@ -160,13 +160,13 @@ func readAnswer(br *bufio.Reader) (code int, body []byte, keep bool, err error) 
 		}
 		name, value, ok := bytes.Cut(h, []byte(":"))
 		if !ok {
-			return 0, nil, false, fmt.Errorf("%w: header %.40q", errBadAnswer, h)
+			return 0, nil, false, fmt.Errorf("%w: header %.40q", errBadHTTP, h)
 		}
 		value = bytes.TrimSpace(value)
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 {
-				return 0, nil, false, fmt.Errorf("%w: Content-Length %.20q", errBadAnswer, value)
+				return 0, nil, false, fmt.Errorf("%w: Content-Length %.20q", errBadHTTP, value)
 			}
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			chunked = bytes.EqualFold(value, []byte("chunked"))
@@ -202,7 +202,7 @@ func readChunked(br *bufio.Reader) ([]byte, error) {
 		size, _, _ := bytes.Cut(line, []byte(";"))
 		n, err := strconv.ParseUint(string(bytes.TrimSpace(size)), 16, 31)
 		if err != nil {
-			return nil, fmt.Errorf("%w: chunk size %.20q", errBadAnswer, line)
+			return nil, fmt.Errorf("%w: chunk size %.20q", errBadHTTP, line)
 		}
 		if n == 0 {
 			for { // trailers, then the blank line
@@ -221,7 +221,7 @@ func readChunked(br *bufio.Reader) ([]byte, error) {
 			return nil, err
 		}
 		if crlf, err := readLine(br); err != nil || len(crlf) != 0 {
-			return nil, fmt.Errorf("%w: no CRLF after a chunk", errBadAnswer)
+			return nil, fmt.Errorf("%w: no CRLF after a chunk", errBadHTTP)
 		}
 	}
 }
@@ -232,7 +232,7 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
 	if err != nil {
 		if errors.Is(err, bufio.ErrBufferFull) {
-			return nil, fmt.Errorf("%w: a line longer than %d bytes", errBadAnswer, br.Size())
+			return nil, fmt.Errorf("%w: a line longer than %d bytes", errBadHTTP, br.Size())
 		}
 		return nil, err
 	}

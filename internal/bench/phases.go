@@ -284,6 +284,12 @@ func (r *run) endToEnd(ctx context.Context, res *Result) error {
 	var l load
 	hold := func() bool { return l.accepted.Load()-r.partner.unique() > int64(r.cfg.Backlog) }
 	res.E2EPerS = windowRate(ctx, r.warm(), r.cfg.Duration, r.partner.unique, func(ctx context.Context) {
+		if r.cfg.E2EIntake == IntakeBatch {
+			l.drive(ctx, r.cfg.Clients, r.cfg.BatchSize, hold, func(ctx context.Context, first int64) (int, error) {
+				return r.postBatch(ctx, first, r.cfg.BatchSize)
+			})
+			return
+		}
 		l.drive(ctx, r.cfg.Clients, 1, hold, func(ctx context.Context, k int64) (int, error) {
 			ok, err := r.post(ctx, r.eventID(k))
 			if !ok {
@@ -292,6 +298,9 @@ func (r *run) endToEnd(ctx context.Context, res *Result) error {
 			return 1, nil
 		})
 	})
+	if errors.Is(l.err(), errNoBatch) {
+		return errors.New("the API has no POST /v1/events/batch; measure with --e2e-intake single")
+	}
 	if err := phaseErr(&l, ctx); err != nil {
 		return err
 	}
