@@ -26,9 +26,10 @@ test-short:
 
 ## bench: speed as ratios against baselines measured in the same run, on a
 ## real redis-server started for it; writes BENCHMARKS.md.
-BENCH_DURATION ?= 10s
+BENCH_DURATION ?= 6s
+BENCH_ROUNDS ?= 3
 bench: build
-	@GO=$(GO) scripts/bench.sh $(BIN) $(BENCH_DURATION)
+	@GO=$(GO) scripts/bench.sh $(BIN) $(BENCH_DURATION) $(BENCH_ROUNDS)
 
 ## test-faults: kill -9, SIGTERM, SIGSTOP, flapping partners, Sentinel and
 ## Cluster, on real redis-server and postback processes.

@@ -2,10 +2,11 @@
 # make bench: start a real redis-server on a free loopback port in a temp dir,
 # run `postback bench` against it, run the Go micro-benchmarks, and write
 # BENCHMARKS.md with the machine the figures come from.
-#   usage: scripts/bench.sh BIN [DURATION]
+#   usage: scripts/bench.sh BIN [DURATION [ROUNDS]]
 set -euo pipefail
-BIN=${1:?usage: scripts/bench.sh BIN [DURATION]}
-DURATION=${2:-10s}
+BIN=${1:?usage: scripts/bench.sh BIN [DURATION [ROUNDS]]}
+DURATION=${2:-6s}
+ROUNDS=${3:-3}
 GO=${GO:-go}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
 
@@ -22,8 +23,8 @@ rpid=$!
 trap 'kill $rpid 2>/dev/null; wait $rpid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
-echo "bench: postback bench --duration $DURATION on redis-server 127.0.0.1:$port" >&2
-"$BIN" --redis-url "redis://127.0.0.1:$port/0" --log-format text bench --duration "$DURATION" --json-file "$dir/bench.json" >"$dir/table.md"
+echo "bench: postback bench --duration $DURATION --rounds $ROUNDS on redis-server 127.0.0.1:$port" >&2
+"$BIN" --redis-url "redis://127.0.0.1:$port/0" --log-format text bench --duration "$DURATION" --rounds "$ROUNDS" --json-file "$dir/bench.json" >"$dir/table.md"
 
 echo "bench: go test -bench (templates, httpapi)" >&2
 $GO test -run '^$' -bench . -benchmem -timeout 5m ./templates >"$dir/gobench.txt"
@@ -45,9 +46,11 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo
   echo "Each figure comes with a baseline measured in the same run on the same Redis: raw asynq"
   echo "(\`Client.Enqueue\` + a no-op handler, same payload, same concurrency). On a shared or small"
-  echo "machine the absolute numbers move from run to run; the ratios move much less."
+  echo "machine the absolute numbers move from run to run, and within a run: each round measures every"
+  echo "figure next to its baseline, and the table gives the median over the rounds with the lowest and"
+  echo "highest per-round ratio."
   echo
-  echo "## postback bench --duration $DURATION"
+  echo "## postback bench --duration $DURATION --rounds $ROUNDS"
   echo
   cat "$dir/table.md"
   echo

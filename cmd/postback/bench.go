@@ -28,9 +28,10 @@ func benchCommand() *cli.Command {
 			"through all of them on the Redis of --redis-url, and measures the same things with raw\n" +
 			"asynq (enqueue + no-op handler, same Redis, payload and concurrency), so every figure is\n" +
 			"also a ratio. The Redis database must be empty: bench flushes it between phases and at\n" +
-			"the end. Each timed phase lasts --duration; the whole run about 6× that.",
+			"the end. Each timed phase lasts --duration; the whole run about 7× that per round.",
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "length of each timed phase"},
+			&cli.IntFlag{Name: "rounds", Value: 1, Usage: "run the timed phases this many times, each next to its baseline, and report medians (a shared machine's speed drifts)"},
 			&cli.IntFlag{Name: "concurrency", Value: 100, Usage: "worker concurrency (the asynq baseline's too)"},
 			&cli.IntFlag{Name: "dequeuers", Usage: "the worker's asynq processors (default: concurrency/25, 1 to 8); raw asynq is also measured with as many servers"},
 			&cli.IntFlag{Name: "clients", Value: 32, Usage: "producers sending at once"},
@@ -92,7 +93,7 @@ func benchCommand() *cli.Command {
 			}
 			res, err := bench.Run(ctx, bench.Config{
 				Redis: rdb, RedisName: redactURL(redisURL),
-				Duration: c.Duration("duration"), Concurrency: c.Int("concurrency"), Dequeuers: c.Int("dequeuers"), Clients: c.Int("clients"),
+				Duration: c.Duration("duration"), Rounds: c.Int("rounds"), Concurrency: c.Int("concurrency"), Dequeuers: c.Int("dequeuers"), Clients: c.Int("clients"),
 				BatchSize: c.Int("batch-size"), E2EIntake: c.String("e2e-intake"), MemoryDeliveries: c.Int("memory-deliveries"),
 				APIURL: c.String("api-url"), APIKey: c.String("api-key"), PartnerListen: c.String("partner-listen"),
 				Logger: log, Progress: c.App.ErrWriter, Phases: c.StringSlice("phase"),

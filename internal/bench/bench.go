@@ -41,6 +41,10 @@ type Config struct {
 	Clients int
 	// BatchSize is the number of events per batch request. Default 100.
 	BatchSize int
+	// Rounds is how many times the timed phases run, alternating with
+	// their baselines; rates and ratios are the medians over the rounds.
+	// Default 1.
+	Rounds int
 	// E2EIntake is how the end-to-end phase's producers send events:
 	// "batch" (BatchSize a request, the default) or "single" (one event a
 	// POST). Intake speed has phases of its own; batches keep the
@@ -86,6 +90,7 @@ func (c Config) withDefaults() Config {
 	c.Clients = cmp.Or(c.Clients, 32)
 	c.BatchSize = cmp.Or(c.BatchSize, 100)
 	c.E2EIntake = cmp.Or(c.E2EIntake, IntakeBatch)
+	c.Rounds = cmp.Or(c.Rounds, 1)
 	c.MemoryDeliveries = cmp.Or(c.MemoryDeliveries, 5000)
 	c.Backlog = cmp.Or(c.Backlog, 20*c.Concurrency)
 	c.PollInterval = cmp.Or(c.PollInterval, 20*time.Millisecond)
@@ -105,6 +110,8 @@ func (c Config) validate() error {
 		return errors.New("bench: Config needs Redis")
 	case c.Duration < 100*time.Millisecond:
 		return fmt.Errorf("bench: duration %v is too short to measure anything", c.Duration)
+	case c.Rounds < 1 || c.Rounds > 20:
+		return fmt.Errorf("bench: rounds %d: want 1 to 20", c.Rounds)
 	case c.Concurrency < 1 || c.Clients < 1 || c.BatchSize < 1 || c.MemoryDeliveries < 10:
 		return errors.New("bench: concurrency, clients and batch size must be positive, memory deliveries at least 10")
 	case c.BatchSize > 1000:
@@ -170,6 +177,9 @@ type run struct {
 	load    *loadClient // the producers' HTTP client
 	payload []byte      // a real delivery task's payload, for the raw asynq baselines
 	prefix  string      // makes event ids unique across runs
+	// lastRound is set during the last round, the one that also measures
+	// latency.
+	lastRound bool
 }
 
 // Run measures and returns the result. It stops early, with an error, when
@@ -222,7 +232,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{
 		Redis: cfg.RedisName, RedisVersion: serverVersion(ctx, cfg.Redis),
 		DurationS: cfg.Duration.Seconds(), Concurrency: cfg.Concurrency, Clients: cfg.Clients,
-		BatchSize: cfg.BatchSize, E2EIntake: cfg.E2EIntake, Dequeuers: cfg.Dequeuers, PollIntervalMS: float64(cfg.PollInterval) / float64(time.Millisecond),
+		Rounds: cfg.Rounds, BatchSize: cfg.BatchSize, E2EIntake: cfg.E2EIntake, Dequeuers: cfg.Dequeuers, PollIntervalMS: float64(cfg.PollInterval) / float64(time.Millisecond),
 	}
 	phases := []struct {
 		id, name string
@@ -244,24 +254,42 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 	}
-	for _, ph := range phases {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	// Each round runs every timed phase once, each baseline just before
+	// what it is compared with, so that a machine whose speed drifts (a
+	// shared VM) affects both sides of a ratio alike. The memory phase
+	// runs in the first round, the latency phase in the last.
+	rounds := make([]*Result, 0, cfg.Rounds)
+	for round := range cfg.Rounds {
+		rr := *res
+		r.lastRound = round == cfg.Rounds-1
+		for _, ph := range phases {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if len(cfg.Phases) > 0 && !slices.Contains(cfg.Phases, ph.id) || ph.id == "memory" && round > 0 {
+				continue
+			}
+			if cfg.Rounds > 1 {
+				fmt.Fprintf(cfg.Progress, "bench: round %d/%d: %s\n", round+1, cfg.Rounds, ph.name)
+			} else {
+				fmt.Fprintf(cfg.Progress, "bench: %s\n", ph.name)
+			}
+			if err := flush(ctx, cfg.Redis); err != nil {
+				return nil, fmt.Errorf("bench: flush: %w", err)
+			}
+			p.reset()
+			if err := ph.fn(ctx, &rr); err != nil {
+				return nil, fmt.Errorf("bench: %s: %w", ph.name, err)
+			}
 		}
-		if len(cfg.Phases) > 0 && !slices.Contains(cfg.Phases, ph.id) {
-			continue
-		}
-		fmt.Fprintf(cfg.Progress, "bench: %s\n", ph.name)
-		if err := flush(ctx, cfg.Redis); err != nil {
-			return nil, fmt.Errorf("bench: flush: %w", err)
-		}
-		p.reset()
-		if err := ph.fn(ctx, res); err != nil {
-			return nil, fmt.Errorf("bench: %s: %w", ph.name, err)
+		rr.ratios()
+		rounds = append(rounds, &rr)
+		if round == 0 { // what only the first round measures
+			*res = rr
 		}
 	}
+	res.combine(rounds)
 	res.WorkerRSSMB = rssMB()
-	res.ratios()
 	return res, nil
 }
 

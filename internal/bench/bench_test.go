@@ -89,6 +89,47 @@ func TestRun_refusesNonEmptyDatabase(t *testing.T) {
 	require.Equal(t, "x", v, "nothing flushed")
 }
 
+func TestRun_rounds(t *testing.T) {
+	cfg := setup(t)
+	cfg.Rounds, cfg.Phases = 2, []string{"enqueue-asynq", "enqueue-single", "asynq-noop", "e2e"}
+	res, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Rounds)
+	require.Positive(t, res.E2ERatio)
+	sp, ok := res.Spread["e2e_vs_asynq_noop"]
+	require.True(t, ok, "%v", res.Spread)
+	require.LessOrEqual(t, sp[0], res.E2ERatio)
+	require.GreaterOrEqual(t, sp[1], res.E2ERatio)
+	require.Contains(t, res.Spread, "enqueue_vs_asynq_enqueue")
+	require.Positive(t, res.LatencySamples, "the last round measures latency")
+	require.Equal(t, res.Accepted, res.Delivered)
+
+	cfg.Rounds = 21
+	_, err = Run(context.Background(), cfg)
+	require.ErrorContains(t, err, "rounds")
+}
+
+func TestCombine(t *testing.T) {
+	rounds := []*Result{
+		{E2EPerS: 100, AsynqNoopPerS: 200, Accepted: 10, Delivered: 10, LatencyP99MS: 1},
+		{E2EPerS: 300, AsynqNoopPerS: 300, Accepted: 20, Delivered: 19, LatencyP99MS: 2},
+		{E2EPerS: 200, AsynqNoopPerS: 250, Accepted: 30, Delivered: 30, LatencyP99MS: 3},
+	}
+	for _, r := range rounds {
+		r.ratios()
+	}
+	var res Result
+	res.combine(rounds)
+	require.Equal(t, 200.0, res.E2EPerS, "median rate")
+	require.Equal(t, 250.0, res.AsynqNoopPerS)
+	require.Equal(t, 0.8, res.E2ERatio, "median of the rounds' own ratios (0.5, 1, 0.8), not of the medians' quotient")
+	require.Equal(t, [2]float64{0.5, 1}, res.Spread["e2e_vs_asynq_noop"])
+	require.EqualValues(t, 60, res.Accepted)
+	require.EqualValues(t, 1, res.Lost)
+	require.Equal(t, 3.0, res.LatencyP99MS, "latency is the last round's")
+	require.Equal(t, 2.5, median([]float64{1, 2, 3, 4}))
+}
+
 func TestPercentile(t *testing.T) {
 	var d []time.Duration
 	for i := 1; i <= 100; i++ {

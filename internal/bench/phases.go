@@ -311,6 +311,9 @@ func (r *run) endToEnd(ctx context.Context, res *Result) error {
 	if res.E2EPerS <= 0 {
 		return errors.New("nothing was delivered")
 	}
+	if !r.lastRound {
+		return nil
+	}
 	return r.latency(ctx, res, res.E2EPerS/2)
 }
 

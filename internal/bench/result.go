@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -22,6 +23,7 @@ type Result struct {
 	Redis          string  `json:"redis,omitempty"`
 	RedisVersion   string  `json:"redis_version"`
 	DurationS      float64 `json:"duration_s"`
+	Rounds         int     `json:"rounds"`
 	Concurrency    int     `json:"worker_concurrency"`
 	Clients        int     `json:"clients"`
 	BatchSize      int     `json:"batch_size"`
@@ -68,7 +70,79 @@ type Result struct {
 	Lost       int64 `json:"e2e_lost"`
 	Duplicates int64 `json:"e2e_duplicates"`
 
+	// Spread holds, with more than one round, the lowest and highest
+	// per-round value of each ratio, by its JSON name.
+	Spread map[string][2]float64 `json:"ratio_spread,omitempty"`
+
 	Notes []string `json:"notes,omitempty"`
+}
+
+// combine sets r's rates and ratios to the medians of the rounds' (each
+// ratio is the median of the rounds' own ratios, each against the baseline
+// measured next to it), with their spread, and adds up the e2e counts.
+// The latency figures are the last round's.
+func (r *Result) combine(rounds []*Result) {
+	last := rounds[len(rounds)-1]
+	r.LatencyRatePerS, r.LatencyP50MS, r.LatencyP99MS = last.LatencyRatePerS, last.LatencyP50MS, last.LatencyP99MS
+	r.LatencySamples, r.LatencyLost = last.LatencySamples, last.LatencyLost
+	r.Accepted, r.Delivered, r.Duplicates = 0, 0, 0
+	for _, rr := range rounds {
+		r.Accepted += rr.Accepted
+		r.Delivered += rr.Delivered
+		r.Duplicates += rr.Duplicates
+	}
+	r.Lost = max(0, r.Accepted-r.Delivered)
+	med := func(get func(*Result) *float64) {
+		v := make([]float64, len(rounds))
+		for i, rr := range rounds {
+			v[i] = *get(rr)
+		}
+		slices.Sort(v)
+		*get(r) = median(v)
+	}
+	for _, f := range []func(*Result) *float64{
+		func(x *Result) *float64 { return &x.E2EPerS },
+		func(x *Result) *float64 { return &x.AsynqNoopPerS },
+		func(x *Result) *float64 { return &x.AsynqNoopSameDequeuersPS },
+		func(x *Result) *float64 { return &x.EnqueuePerS },
+		func(x *Result) *float64 { return &x.EnqueueBatchPerS },
+		func(x *Result) *float64 { return &x.ClientEnqueuePerS },
+		func(x *Result) *float64 { return &x.AsynqEnqueuePerS },
+	} {
+		med(f)
+	}
+	for name, f := range map[string]func(*Result) *float64{
+		"e2e_vs_asynq_noop":                func(x *Result) *float64 { return &x.E2ERatio },
+		"e2e_vs_asynq_noop_same_dequeuers": func(x *Result) *float64 { return &x.E2ERatioSameDequeuers },
+		"enqueue_vs_asynq_enqueue":         func(x *Result) *float64 { return &x.EnqueueRatio },
+		"enqueue_batch_vs_asynq_enqueue":   func(x *Result) *float64 { return &x.EnqueueBatchRatio },
+		"client_enqueue_vs_asynq_enqueue":  func(x *Result) *float64 { return &x.ClientRatio },
+	} {
+		med(f)
+		if len(rounds) > 1 && *f(r) > 0 {
+			lo, hi := *f(rounds[0]), *f(rounds[0])
+			for _, rr := range rounds[1:] {
+				lo, hi = min(lo, *f(rr)), max(hi, *f(rr))
+			}
+			if r.Spread == nil {
+				r.Spread = make(map[string][2]float64)
+			}
+			r.Spread[name] = [2]float64{lo, hi}
+		}
+	}
+	r.BytesRatio = ratio(r.RedisBytesPerDelivery, r.AsynqBytesPerTask)
+}
+
+// median of sorted v: the middle value, or the mean of the two middle ones.
+func median(v []float64) float64 {
+	n := len(v)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }
 
 func ratio(a, b float64) float64 {
@@ -98,8 +172,12 @@ func (r *Result) WriteJSON(w io.Writer) error {
 // WriteTable writes r as a Markdown table (readable as plain text too).
 func (r *Result) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Redis %s%s · %gs a phase · worker concurrency %d in %d asynq processor(s) · %d clients · poll %gms · task payload %d B\n\n",
-		r.RedisVersion, paren(r.Redis), r.DurationS, r.Concurrency, r.Dequeuers, r.Clients, r.PollIntervalMS, r.PayloadBytes)
+	rounds := ""
+	if r.Rounds > 1 {
+		rounds = fmt.Sprintf(" · %d rounds, medians (lowest–highest ratio)", r.Rounds)
+	}
+	fmt.Fprintf(&b, "Redis %s%s · %gs a phase%s · worker concurrency %d in %d asynq processor(s) · %d clients · poll %gms · task payload %d B\n\n",
+		r.RedisVersion, paren(r.Redis), r.DurationS, rounds, r.Concurrency, r.Dequeuers, r.Clients, r.PollIntervalMS, r.PayloadBytes)
 	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', 0)
 	fmt.Fprintln(tw, "| metric\t| postback\t| baseline (raw asynq, same run)\t| ratio\t| target\t|")
 	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|")
@@ -110,15 +188,15 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if r.E2EIntake == IntakeSingle {
 		intake = "intake 1/POST"
 	}
-	row("e2e_deliveries_per_s ("+intake+")", num(r.E2EPerS), num(r.AsynqNoopPerS)+" no-op tasks/s", x(r.E2ERatio), check(r.E2ERatio >= TargetE2ERatio, "≥ 0.80×"))
+	row("e2e_deliveries_per_s ("+intake+")", num(r.E2EPerS), num(r.AsynqNoopPerS)+" no-op tasks/s", r.xs("e2e_vs_asynq_noop", r.E2ERatio), check(r.E2ERatio >= TargetE2ERatio, "≥ 0.80×"))
 	if r.AsynqNoopSameDequeuersPS > 0 {
-		row(fmt.Sprintf("e2e_deliveries_per_s vs %d asynq servers", r.Dequeuers), num(r.E2EPerS), num(r.AsynqNoopSameDequeuersPS)+" no-op tasks/s", x(r.E2ERatioSameDequeuers), "")
+		row(fmt.Sprintf("e2e_deliveries_per_s vs %d asynq servers", r.Dequeuers), num(r.E2EPerS), num(r.AsynqNoopSameDequeuersPS)+" no-op tasks/s", r.xs("e2e_vs_asynq_noop_same_dequeuers", r.E2ERatioSameDequeuers), "")
 	}
-	row("enqueue_events_per_s (HTTP, single)", num(r.EnqueuePerS), num(r.AsynqEnqueuePerS)+" Client.Enqueue/s", x(r.EnqueueRatio), "")
+	row("enqueue_events_per_s (HTTP, single)", num(r.EnqueuePerS), num(r.AsynqEnqueuePerS)+" Client.Enqueue/s", r.xs("enqueue_vs_asynq_enqueue", r.EnqueueRatio), "")
 	if r.EnqueueBatchPerS > 0 {
-		row(fmt.Sprintf("enqueue_batch_events_per_s (HTTP, %d/batch)", r.BatchSize), num(r.EnqueueBatchPerS), num(r.AsynqEnqueuePerS)+" Client.Enqueue/s", x(r.EnqueueBatchRatio), "")
+		row(fmt.Sprintf("enqueue_batch_events_per_s (HTTP, %d/batch)", r.BatchSize), num(r.EnqueueBatchPerS), num(r.AsynqEnqueuePerS)+" Client.Enqueue/s", r.xs("enqueue_batch_vs_asynq_enqueue", r.EnqueueBatchRatio), "")
 	}
-	row("client_enqueue_events_per_s (Go client)", num(r.ClientEnqueuePerS), num(r.AsynqEnqueuePerS)+" Client.Enqueue/s", x(r.ClientRatio), "")
+	row("client_enqueue_events_per_s (Go client)", num(r.ClientEnqueuePerS), num(r.AsynqEnqueuePerS)+" Client.Enqueue/s", r.xs("client_enqueue_vs_asynq_enqueue", r.ClientRatio), "")
 	row(fmt.Sprintf("latency_p50_ms (at %s/s)", num(r.LatencyRatePerS)), fmt.Sprintf("%.1f", r.LatencyP50MS), "", "", "")
 	row(fmt.Sprintf("latency_p99_ms (at %s/s)", num(r.LatencyRatePerS)), fmt.Sprintf("%.1f", r.LatencyP99MS), "", "", check(r.LatencyP99MS <= TargetP99MS, "≤ 50 ms"))
 	row("redis_bytes_per_pending_delivery", fmt.Sprintf("%.0f", r.RedisBytesPerDelivery), fmt.Sprintf("%.0f B/task", r.AsynqBytesPerTask), x(r.BytesRatio), check(r.RedisBytesPerDelivery <= TargetBytesPerDeliv, "≤ 1024 B"))
@@ -153,6 +231,15 @@ func num(f float64) string {
 	default:
 		return fmt.Sprintf("%.2f", f)
 	}
+}
+
+// xs is ratio f of the JSON-named figure, with its spread over the rounds.
+func (r *Result) xs(name string, f float64) string {
+	s := x(f)
+	if sp, ok := r.Spread[name]; ok && s != "" {
+		s += fmt.Sprintf(" (%.2f–%.2f)", sp[0], sp[1])
+	}
+	return s
 }
 
 func x(f float64) string {
