@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/postbackhq/postback/dispatcher"
@@ -182,7 +184,22 @@ const (
 	resultUnavailable = "unavailable"
 )
 
-func received(result string) { metrics.EventsReceived.WithLabelValues(result).Inc() }
+// receivedCounters holds the counter of each result, looked up once.
+var receivedCounters = func() map[string]prometheus.Counter {
+	m := make(map[string]prometheus.Counter)
+	for _, r := range []string{resultAccepted, resultDuplicate, resultRejected, resultUnavailable} {
+		m[r] = metrics.EventsReceived.WithLabelValues(r)
+	}
+	return m
+}()
+
+func received(result string) {
+	c, ok := receivedCounters[result]
+	if !ok {
+		c = metrics.EventsReceived.WithLabelValues(result)
+	}
+	c.Inc()
+}
 
 func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
@@ -226,7 +243,17 @@ func isJSON(ct string) bool {
 
 // readBody reads at most limit bytes, answering 413 beyond.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var body []byte
+	var err error
+	if n := r.ContentLength; n > 0 && n <= limit {
+		// The usual case: read exactly what the client announced, into
+		// one buffer of that size (net/http refuses a body that does not
+		// match its Content-Length).
+		body = make([]byte, n)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "request body larger than api.max_body_bytes", "")
@@ -265,7 +292,15 @@ func writeError(w http.ResponseWriter, status int, code, msg, field string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "internal error: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	b = append(b, '\n')
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(b)
 }
