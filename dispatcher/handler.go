@@ -26,10 +26,13 @@ type Handler struct {
 	live   *Live
 	store  *store.Store
 	sender *Sender
-	gate   *Gate // nil: no partner isolation
-	log    *slog.Logger
-	now    func() time.Time
-	rnd    func() float64
+	// clients, when set (by NewWorker), gives each send the guarded
+	// client of the config in force, in place of sender.Client.
+	clients *guardedClients
+	gate    *Gate // nil: no partner isolation
+	log     *slog.Logger
+	now     func() time.Time
+	rnd     func() float64
 }
 
 // HandlerConfig configures a Handler.
@@ -124,7 +127,13 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 	}
 	start := h.now()
-	res, resp := h.sender.Send(ctx, p, req, pl.Delivery)
+	sender := h.sender
+	if h.clients != nil {
+		s := *sender
+		s.Client = h.clients.get(cfg)
+		sender = &s
+	}
+	res, resp := sender.Send(ctx, p, req, pl.Delivery)
 	release(res)
 	dec := p.Success.Classify(res, h.now())
 	a := store.Attempt{

@@ -115,3 +115,37 @@ partners:
 	require.GreaterOrEqual(t, attempts[0].Duration, 300*time.Millisecond)
 	require.Equal(t, "delivered", attempts[1].Outcome)
 }
+
+// TestWorker_ReloadTurnsGuardBackOn: allow_private_networks is the HTTP
+// client's own setting, yet a reload that turns it off applies to the next
+// delivery without a restart, and no connection dialled while it was on
+// is reused.
+func TestWorker_ReloadTurnsGuardBackOn(t *testing.T) {
+	verifyNoLeaks(t)
+	p := stacktest.NewPartner(t)
+	yaml := func(allow bool) string {
+		return fmt.Sprintf(`
+api: {keys: ["${api_key}"]}
+delivery: {allow_private_networks: %v}
+partners:
+  - id: ssrf_reload
+    url: "%s/c?c={click_id}"
+`, allow, p.URL)
+	}
+	b := setupWorker(t, yaml(true), dispatcher.WorkerConfig{})
+
+	first := b.enqueue(t, "evt-reload-1", "ssrf_reload")
+	b.stack.WaitStatus(t, first, store.StatusDelivered, 10*time.Second)
+	require.Len(t, p.Requests(), 1)
+
+	b.stack.Live.Store(b.stack.Parse(t, yaml(false)))
+	second := b.enqueue(t, "evt-reload-2", "ssrf_reload")
+	rec := b.stack.WaitStatus(t, second, store.StatusDead, 10*time.Second)
+	require.Equal(t, "blocked", rec.Reason)
+	require.Len(t, p.Requests(), 1, "nothing more reached the private address")
+
+	b.stack.Live.Store(b.stack.Parse(t, yaml(true)))
+	third := b.enqueue(t, "evt-reload-3", "ssrf_reload")
+	b.stack.WaitStatus(t, third, store.StatusDelivered, 10*time.Second)
+	require.Len(t, p.Requests(), 2)
+}

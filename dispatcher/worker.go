@@ -91,7 +91,7 @@ func SplitConcurrency(total, n int) []int {
 type Worker struct {
 	srvs    []*asynq.Server
 	handler *Handler
-	client  *netguard.Client
+	clients *guardedClients
 	gate    *Gate
 	stats   *statsLoop
 	rdb     redis.UniversalClient
@@ -106,12 +106,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	}
 	cfg = cfg.withDefaults()
 	c := cfg.Config.Load()
-	client := netguard.New(netguard.Config{
-		AllowPrivate: c.Delivery.AllowPrivateNetworks,
-		Timeout:      maxTimeout(c),
-		UserAgent:    "postback/" + Version,
-		Resolver:     cfg.Resolver,
-	})
+	clients := newGuardedClients(netguard.Config{UserAgent: "postback/" + Version, Resolver: cfg.Resolver}, c)
 	gate, err := NewGate(cfg.Isolation)
 	if err != nil {
 		return nil, err
@@ -128,10 +123,11 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	h := NewHandler(HandlerConfig{
 		Config: cfg.Config,
 		Store:  store.New(handlerRedis),
-		Sender: &Sender{Client: client},
+		Sender: &Sender{},
 		Gate:   gate,
 		Logger: cfg.Logger,
 	})
+	h.clients = clients
 	var srvs []*asynq.Server
 	for _, share := range SplitConcurrency(cfg.Concurrency, cfg.Dequeuers) {
 		srvs = append(srvs, asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
@@ -149,7 +145,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	stats := newStatsLoop(statsLoopParams{
 		Redis: cfg.Redis, Live: cfg.Config, Gate: gate, Interval: cfg.StatsInterval, Logger: cfg.Logger,
 	})
-	return &Worker{srvs: srvs, handler: h, client: client, gate: gate, stats: stats, rdb: cfg.Redis, pipe: pipe, log: cfg.Logger}, nil
+	return &Worker{srvs: srvs, handler: h, clients: clients, gate: gate, stats: stats, rdb: cfg.Redis, pipe: pipe, log: cfg.Logger}, nil
 }
 
 // Gate returns the worker's partner isolation (rate limits, concurrency
@@ -190,7 +186,7 @@ func (w *Worker) Shutdown() {
 	}
 	wg.Wait()
 	w.stats.shutdown()
-	w.client.CloseIdleConnections()
+	w.clients.closeIdle()
 	if w.pipe != nil {
 		_ = w.pipe.Close()
 	}

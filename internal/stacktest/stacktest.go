@@ -35,6 +35,7 @@ type Stack struct {
 	Redis  redis.UniversalClient
 	Store  *store.Store
 	Live   *dispatcher.Live
+	env    map[string]string
 	Client *dispatcher.Client
 	Worker *dispatcher.Worker
 	API    *httptest.Server
@@ -65,15 +66,8 @@ func New(t testing.TB, yamlConfig string, o Options) *Stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
-	yamlConfig = strings.ReplaceAll(yamlConfig, "${api_key}", APIKey)
-	cfg, err := config.Parse("test.yaml", []byte(yamlConfig), func(k string) (string, bool) {
-		v, ok := o.Env[k]
-		return v, ok
-	})
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	s := &Stack{Redis: rdb, Store: store.New(rdb), Live: dispatcher.NewLive(cfg), logs: &lockedWriter{}}
+	cfg := parse(t, yamlConfig, o.Env)
+	s := &Stack{env: o.Env, Redis: rdb, Store: store.New(rdb), Live: dispatcher.NewLive(cfg), logs: &lockedWriter{}}
 	logger := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s.Client, err = dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: s.Live})
 	if err != nil {
@@ -110,6 +104,26 @@ func New(t testing.TB, yamlConfig string, o Options) *Stack {
 
 // Post sends body to the API path with the API key and returns the status
 // and the decoded JSON answer.
+// parse parses a test config, ${api_key} standing for APIKey.
+func parse(t testing.TB, yamlConfig string, env map[string]string) *dispatcher.Config {
+	t.Helper()
+	yamlConfig = strings.ReplaceAll(yamlConfig, "${api_key}", APIKey)
+	cfg, err := config.Parse("test.yaml", []byte(yamlConfig), func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return cfg
+}
+
+// Parse parses yamlConfig as New does, for a reload: s.Live.Store(it).
+func (s *Stack) Parse(t testing.TB, yamlConfig string) *dispatcher.Config {
+	t.Helper()
+	return parse(t, yamlConfig, s.env)
+}
+
 func (s *Stack) Post(t testing.TB, path, contentType, body string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.API.URL+path, strings.NewReader(body))
