@@ -311,10 +311,11 @@ func (h *Handler) deferred(ctx context.Context, m store.Meta, pl *payload, p *Pa
 		cause = err
 	}
 	if p.Retry.Expired(pl.first(), h.now().Add(d)) {
+		detail := "max_age reached while deferred: " + cause.Error()
 		h.log.Warn("dead-lettered", "delivery", m.ID, "partner", m.Partner, "outcome", retry.Exhausted.String(),
-			"reason", retry.Exhausted.String(), "error", "max_age reached while deferred: "+cause.Error())
+			"reason", retry.Exhausted.String(), "error", detail)
 		observeOutcome(m.Partner, retry.Exhausted)
-		return h.deadLetter(ctx, m, pl, retry.Exhausted.String())
+		return h.deadLetter(ctx, m, pl, retry.Exhausted.String(), detail)
 	}
 	observeOutcome(m.Partner, retry.Deferred)
 	h.log.Debug("deferred", "delivery", m.ID, "partner", m.Partner, "outcome", retry.Deferred.String(),

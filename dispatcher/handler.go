@@ -246,10 +246,10 @@ func (h *Handler) dead(ctx context.Context, m store.Meta, pl *payload, why retry
 	return nil
 }
 
-func (h *Handler) deadLetter(ctx context.Context, m store.Meta, pl *payload, reason string) error {
+func (h *Handler) deadLetter(ctx context.Context, m store.Meta, pl *payload, reason, detail string) error {
 	raw, err := encodePayload(pl)
 	if err == nil {
-		err = h.store.DeadLetter(ctx, m, reason, raw, h.now())
+		err = h.store.DeadLetter(ctx, m, reason, detail, raw, h.now())
 	}
 	if err != nil {
 		// Not stored in the DLQ: keep the task alive rather than lose it.

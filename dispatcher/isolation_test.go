@@ -334,6 +334,8 @@ partners:
 	rec := b.stack.WaitStatus(t, second, store.StatusDead, 10*time.Second)
 	require.Equal(t, "exhausted", rec.Reason)
 	require.Zero(t, rec.Attempts)
+	require.Contains(t, rec.LastError, "max_age reached while deferred", "the DLQ says why, not only the log")
+	require.Contains(t, rec.LastError, "rate limit")
 	require.Len(t, p.Requests(), 1)
 	require.Contains(t, b.logs.String(), "max_age reached while deferred")
 	require.True(t, strings.Contains(b.logs.String(), "partner rate limit reached"))

@@ -28,7 +28,8 @@ const LatencySamples = 1000
 // ARGV[1] status  ARGV[2] partner  ARGV[3] event id  ARGV[4] now (ms)
 // ARGV[5] retention (ms)  ARGV[6] stats TTL (ms)
 // ARGV[7] attempt JSON ("" = no attempt to record)
-// ARGV[8] attempt time (ms)  ARGV[9] HTTP status  ARGV[10] error  ARGV[11] url
+// ARGV[8] attempt time (ms)  ARGV[9] HTTP status  ARGV[10] error (also
+// without an attempt: why the delivery ended)  ARGV[11] url
 // ARGV[12] latency sample ("" = none: nothing was sent)  ARGV[13] samples kept
 // ARGV[14] "1" when the attempt succeeded
 // ARGV[15] dead-letter reason ("" = not dead)  ARGV[16] task payload
@@ -50,6 +51,8 @@ if ARGV[7] ~= "" then
     redis.call("LTRIM", KEYS[4], 0, tonumber(ARGV[13]) - 1)
     redis.call("PEXPIRE", KEYS[4], ARGV[6])
   end
+elseif ARGV[10] ~= "" then
+  redis.call("HSET", KEYS[1], "error", ARGV[10])
 end
 redis.call("HSET", KEYS[1], "status", ARGV[1], "partner", ARGV[2], "event", ARGV[3], "updated", ARGV[4])
 if ARGV[1] == "delivered" then
@@ -78,6 +81,7 @@ type write struct {
 	retention time.Duration
 	attempt   *Attempt
 	reason    string // dead-letter reason; "" = not dead
+	errText   string // without an attempt: the record's last error
 	payload   []byte
 }
 
@@ -89,6 +93,7 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 		errText, url  string
 		ok            = "0"
 	)
+	errText = w.errText
 	if a := w.attempt; a != nil {
 		b, err := json.Marshal(a)
 		if err != nil {
@@ -143,10 +148,11 @@ func (s *Store) DeadLetterAttempt(ctx context.Context, m Meta, a Attempt, reason
 
 // DeadLetter moves delivery m to its partner's dead-letter queue with
 // reason, keeping payload (the full delivery task) for a replay, without
-// recording an attempt (max_age reached while deferred). The record and
-// history lose their expiry: a dead letter stays until retried or purged.
-func (s *Store) DeadLetter(ctx context.Context, m Meta, reason string, payload []byte, now time.Time) error {
-	if _, err := s.record(ctx, write{m: m, status: StatusDead, now: now, reason: reason, payload: payload}); err != nil {
+// recording an attempt (max_age reached while deferred); detail becomes
+// the record's last error, so the DLQ says why. The record and history
+// lose their expiry: a dead letter stays until retried or purged.
+func (s *Store) DeadLetter(ctx context.Context, m Meta, reason, detail string, payload []byte, now time.Time) error {
+	if _, err := s.record(ctx, write{m: m, status: StatusDead, now: now, reason: reason, errText: detail, payload: payload}); err != nil {
 		return fmt.Errorf("dead-letter %s: %w", m.ID, err)
 	}
 	return nil
