@@ -36,25 +36,33 @@ const LatencySamples = 1000
 // ARGV[17] delivery id
 // Returns the number of attempts recorded (since the last replay).
 var recordScript = redis.NewScript(`
-local n = tonumber(redis.call("HGET", KEYS[1], "attempts") or "0") or 0
+local n
 if ARGV[7] ~= "" then
   redis.call("HSETNX", KEYS[1], "first", ARGV[8])
   n = redis.call("HINCRBY", KEYS[1], "attempts", 1)
-  redis.call("HSET", KEYS[1], "last", ARGV[8], "code", ARGV[9], "error", ARGV[10], "url", ARGV[11])
+  redis.call("HSET", KEYS[1], "last", ARGV[8], "code", ARGV[9], "error", ARGV[10], "url", ARGV[11],
+    "status", ARGV[1], "partner", ARGV[2], "event", ARGV[3], "updated", ARGV[4])
   redis.call("RPUSH", KEYS[2], ARGV[7])
   redis.call("HINCRBY", KEYS[3], "attempts", 1)
   if ARGV[14] == "1" then
     redis.call("HINCRBY", KEYS[3], "ok", 1)
   end
   if ARGV[12] ~= "" then
-    redis.call("LPUSH", KEYS[4], ARGV[12])
-    redis.call("LTRIM", KEYS[4], 0, tonumber(ARGV[13]) - 1)
+    -- Trimmed in steps of 64, not at every push; readers take the first
+    -- ARGV[13].
+    local kept = tonumber(ARGV[13])
+    if redis.call("LPUSH", KEYS[4], ARGV[12]) > kept + 63 then
+      redis.call("LTRIM", KEYS[4], 0, kept - 1)
+    end
     redis.call("PEXPIRE", KEYS[4], ARGV[6])
   end
-elseif ARGV[10] ~= "" then
-  redis.call("HSET", KEYS[1], "error", ARGV[10])
+else
+  n = tonumber(redis.call("HGET", KEYS[1], "attempts") or "0") or 0
+  if ARGV[10] ~= "" then
+    redis.call("HSET", KEYS[1], "error", ARGV[10])
+  end
+  redis.call("HSET", KEYS[1], "status", ARGV[1], "partner", ARGV[2], "event", ARGV[3], "updated", ARGV[4])
 end
-redis.call("HSET", KEYS[1], "status", ARGV[1], "partner", ARGV[2], "event", ARGV[3], "updated", ARGV[4])
 if ARGV[1] == "delivered" then
   redis.call("HINCRBY", KEYS[3], "delivered", 1)
 end

@@ -52,7 +52,7 @@ func atoi64(s string) int64 {
 // Latencies returns the durations of partner's most recent attempts (up
 // to LatencySamples) made at or after since, newest first.
 func (s *Store) Latencies(ctx context.Context, partner string, since time.Time) ([]time.Duration, error) {
-	raw, err := s.rdb.LRange(ctx, LatencyKey(partner), 0, -1).Result()
+	raw, err := s.rdb.LRange(ctx, LatencyKey(partner), 0, LatencySamples-1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read latencies: %w", err)
 	}
