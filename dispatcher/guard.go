@@ -52,7 +52,10 @@ func (g *guardedClients) get(c *Config) *netguard.Client {
 	next := &guardedClient{allowPrivate: allow, timeout: timeout, client: netguard.New(cfg)}
 	g.cur.Store(next)
 	if old != nil {
+		// Requests still under way on the old client put their
+		// connections back when done; by the old timeout they all have.
 		old.client.CloseIdleConnections()
+		time.AfterFunc(old.timeout+time.Second, old.client.CloseIdleConnections)
 	}
 	return next.client
 }

@@ -130,7 +130,10 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	sender := h.sender
 	if h.clients != nil {
 		s := *sender
-		s.Client = h.clients.get(cfg)
+		// The config in force now, not the one this delivery started
+		// with (it may have waited at the gate): deliveries straddling a
+		// reload all take the newest client.
+		s.Client = h.clients.get(h.live.Load())
 		sender = &s
 	}
 	res, resp := sender.Send(ctx, p, req, pl.Delivery)

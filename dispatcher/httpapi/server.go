@@ -242,13 +242,17 @@ func isJSON(ct string) bool {
 }
 
 // readBody reads at most limit bytes, answering 413 beyond.
+// exactBodyMax is the largest body readBody allocates up front.
+const exactBodyMax = 64 << 10
+
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
 	var body []byte
 	var err error
-	if n := r.ContentLength; n > 0 && n <= limit {
+	if n := r.ContentLength; n > 0 && n <= min(limit, exactBodyMax) {
 		// The usual case: read exactly what the client announced, into
 		// one buffer of that size (net/http refuses a body that does not
-		// match its Content-Length).
+		// match its Content-Length). Only for small bodies: a client
+		// announcing a large one gets memory as its bytes arrive.
 		body = make([]byte, n)
 		_, err = io.ReadFull(r.Body, body)
 	} else {

@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -24,6 +26,7 @@ import (
 // connection of its own; there are never more than the producers.
 type loadClient struct {
 	addr    string // host:port
+	base    string // the API URL's path, without a trailing slash
 	host    string // the Host header
 	tls     *tls.Config
 	auth    string // "Bearer …"
@@ -42,7 +45,7 @@ func newLoadClient(apiURL, apiKey string, timeout time.Duration, conns int) (*lo
 	if err != nil {
 		return nil, fmt.Errorf("bench: API URL: %w", err)
 	}
-	lc := &loadClient{host: u.Host, auth: "Bearer " + apiKey, timeout: timeout, idle: make(chan *loadConn, conns)}
+	lc := &loadClient{host: u.Host, base: strings.TrimSuffix(u.Path, "/"), auth: "Bearer " + apiKey, timeout: timeout, idle: make(chan *loadConn, conns)}
 	port := u.Port()
 	switch u.Scheme {
 	case "http":
@@ -66,12 +69,24 @@ func cmpOr(s, def string) string {
 
 // post sends body to path and returns the status code and the answer's
 // body.
+//
+// A kept-alive connection the server closed while it sat idle fails at
+// once; the request is then sent again on a new connection, as net/http's
+// client does. (Resending an event is safe: the API de-duplicates by id.)
 func (lc *loadClient) post(ctx context.Context, path string, body []byte) (int, []byte, error) {
-	c, err := lc.conn(ctx)
+	path = lc.base + path
+	c, reused, err := lc.conn(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
 	code, answer, keep, err := lc.roundTrip(c, path, body)
+	if err != nil && reused && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		_ = c.c.Close()
+		if c, _, err = lc.dial(ctx); err != nil {
+			return 0, nil, err
+		}
+		code, answer, keep, err = lc.roundTrip(c, path, body)
+	}
 	if err != nil || !keep {
 		_ = c.c.Close()
 		if err != nil {
@@ -87,12 +102,17 @@ func (lc *loadClient) post(ctx context.Context, path string, body []byte) (int, 
 	return code, answer, nil
 }
 
-func (lc *loadClient) conn(ctx context.Context) (*loadConn, error) {
+// conn returns an idle connection (reused) or a new one.
+func (lc *loadClient) conn(ctx context.Context) (c *loadConn, reused bool, err error) {
 	select {
 	case c := <-lc.idle:
-		return c, nil
+		return c, true, nil
 	default:
 	}
+	return lc.dial(ctx)
+}
+
+func (lc *loadClient) dial(ctx context.Context) (*loadConn, bool, error) {
 	d := net.Dialer{Timeout: lc.timeout}
 	var c net.Conn
 	var err error
@@ -102,9 +122,9 @@ func (lc *loadClient) conn(ctx context.Context) (*loadConn, error) {
 		c, err = d.DialContext(ctx, "tcp", lc.addr)
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return &loadConn{c: c, br: bufio.NewReaderSize(c, 16<<10)}, nil
+	return &loadConn{c: c, br: bufio.NewReaderSize(c, 16<<10)}, false, nil
 }
 
 // roundTrip writes one request and reads its answer; keep says whether the
@@ -177,6 +197,10 @@ func readAnswer(br *bufio.Reader) (code int, body []byte, keep bool, err error) 
 		}
 	}
 	switch {
+	case code < 200 || code == 204 || code == 304: // no body (RFC 9112 §6.3)
+		if code < 200 {
+			return 0, nil, false, fmt.Errorf("%w: interim answer %d is not supported", errBadHTTP, code)
+		}
 	case chunked:
 		body, err = readChunked(br)
 	case length >= 0:

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -128,4 +129,58 @@ func TestPartner(t *testing.T) {
 
 	p.reset()
 	require.Zero(t, p.unique())
+}
+
+// TestPartner_requestInPieces: a request line that arrives before its
+// headers still counts under its own event id (the reader's buffer is
+// refilled between them).
+func TestPartner_requestInPieces(t *testing.T) {
+	p, err := startPartner("127.0.0.1:0")
+	require.NoError(t, err)
+	defer p.close()
+	c, err := net.Dial("tcp", p.addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, _ = io.WriteString(c, "POST /pb?e=split-1&x=y HTTP/1.1\r\n")
+	time.Sleep(50 * time.Millisecond)
+	_, _ = io.WriteString(c, "Host: x\r\nContent-Length: 5\r\n\r\n")
+	time.Sleep(50 * time.Millisecond)
+	_, _ = io.WriteString(c, "hello")
+	line, err := bufio.NewReader(c).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "HTTP/1.1 200 OK\r\n", line)
+	_, ok := p.firstReceipt("split-1")
+	require.True(t, ok, "counted under its id")
+	require.EqualValues(t, 1, p.unique())
+}
+
+// TestLoadClient_pathAndStaleConnection: an API URL with a path prefixes
+// every request; a kept-alive connection the server dropped while idle is
+// replaced and the request sent again; 204 has no body.
+func TestLoadClient_pathAndStaleConnection(t *testing.T) {
+	var paths []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	lc, err := newLoadClient(srv.URL+"/gw/", "k", 5*time.Second, 2)
+	require.NoError(t, err)
+	defer lc.close()
+	ctx := context.Background()
+	code, answer, err := lc.post(ctx, "/v1/events", []byte("{}"))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusNoContent, code)
+	require.Empty(t, answer)
+
+	srv.CloseClientConnections() // the idle connection dies
+	code, _, err = lc.post(ctx, "/v1/events/batch", []byte("{}"))
+	require.NoError(t, err, "resent on a new connection")
+	require.Equal(t, http.StatusNoContent, code)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{"/gw/v1/events", "/gw/v1/events/batch"}, paths)
 }

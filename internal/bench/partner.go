@@ -31,9 +31,10 @@ type partner struct {
 	received atomic.Int64 // requests, duplicates included
 	wg       sync.WaitGroup
 
-	mu    sync.Mutex
-	first map[string]int64 // event id -> first receipt (Unix ns)
-	conns map[net.Conn]struct{}
+	mu     sync.Mutex
+	first  map[string]int64 // event id -> first receipt (Unix ns)
+	conns  map[net.Conn]struct{}
+	closed bool
 }
 
 func startPartner(listen string) (*partner, error) {
@@ -53,6 +54,11 @@ func (p *partner) accept() {
 			return
 		}
 		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			_ = c.Close()
+			return
+		}
 		p.conns[c] = struct{}{}
 		p.mu.Unlock()
 		p.wg.Go(func() {
@@ -111,6 +117,12 @@ func readPostback(br *bufio.Reader) (id string, keep bool, err error) {
 		return "", false, fmt.Errorf("%w: request line %.60q", errBadHTTP, line)
 	}
 	keep = bytes.Equal(proto, []byte("HTTP/1.1"))
+	// line points into br's buffer, which the reads below may refill:
+	// take the id now.
+	id, err = eventParam(target)
+	if err != nil {
+		return "", false, err
+	}
 	length := 0
 	for {
 		h, err := readLine(br)
@@ -141,6 +153,11 @@ func readPostback(br *bufio.Reader) (id string, keep bool, err error) {
 	if _, err := br.Discard(length); err != nil {
 		return "", false, err
 	}
+	return id, keep, nil
+}
+
+// eventParam returns the `e` query parameter of a request target.
+func eventParam(target []byte) (string, error) {
 	_, query, _ := bytes.Cut(target, []byte("?"))
 	for len(query) > 0 {
 		var kv []byte
@@ -148,12 +165,12 @@ func readPostback(br *bufio.Reader) (id string, keep bool, err error) {
 		if v, ok := bytes.CutPrefix(kv, []byte("e=")); ok {
 			id, err := url.QueryUnescape(string(v))
 			if err != nil {
-				return "", false, fmt.Errorf("%w: e=%.40q", errBadHTTP, v)
+				return "", fmt.Errorf("%w: e=%.40q", errBadHTTP, v)
 			}
-			return id, keep, nil
+			return id, nil
 		}
 	}
-	return "", keep, nil
+	return "", nil
 }
 
 // unique is how many distinct events arrived since the last reset.
@@ -184,6 +201,7 @@ func (p *partner) reset() {
 func (p *partner) close() {
 	_ = p.ln.Close()
 	p.mu.Lock()
+	p.closed = true
 	for c := range p.conns {
 		_ = c.Close()
 	}

@@ -85,13 +85,13 @@ func (r *Result) combine(rounds []*Result) {
 	last := rounds[len(rounds)-1]
 	r.LatencyRatePerS, r.LatencyP50MS, r.LatencyP99MS = last.LatencyRatePerS, last.LatencyP50MS, last.LatencyP99MS
 	r.LatencySamples, r.LatencyLost = last.LatencySamples, last.LatencyLost
-	r.Accepted, r.Delivered, r.Duplicates = 0, 0, 0
+	r.Accepted, r.Delivered, r.Duplicates, r.Lost = 0, 0, 0, 0
 	for _, rr := range rounds {
 		r.Accepted += rr.Accepted
 		r.Delivered += rr.Delivered
 		r.Duplicates += rr.Duplicates
+		r.Lost += rr.Lost // each round's own: one's surplus must not hide another's loss
 	}
-	r.Lost = max(0, r.Accepted-r.Delivered)
 	med := func(get func(*Result) *float64) {
 		v := make([]float64, len(rounds))
 		for i, rr := range rounds {

@@ -102,8 +102,6 @@ func New(t testing.TB, yamlConfig string, o Options) *Stack {
 	return s
 }
 
-// Post sends body to the API path with the API key and returns the status
-// and the decoded JSON answer.
 // parse parses a test config, ${api_key} standing for APIKey.
 func parse(t testing.TB, yamlConfig string, env map[string]string) *dispatcher.Config {
 	t.Helper()
@@ -124,6 +122,8 @@ func (s *Stack) Parse(t testing.TB, yamlConfig string) *dispatcher.Config {
 	return parse(t, yamlConfig, s.env)
 }
 
+// Post sends body to the API path with the API key and returns the status
+// and the decoded JSON answer.
 func (s *Stack) Post(t testing.TB, path, contentType, body string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.API.URL+path, strings.NewReader(body))
