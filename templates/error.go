@@ -25,6 +25,22 @@ type RenderError struct {
 // Error returns "{macro}: message".
 func (e *RenderError) Error() string { return e.Macro + ": " + e.Msg }
 
+// Errors returns the *Error values in err, a Parse error: one, or several
+// joined. Other errors give nil.
+func Errors(err error) []*Error {
+	var out []*Error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, Errors(e)...)
+		}
+		return out
+	}
+	if te, ok := err.(*Error); ok {
+		out = append(out, te)
+	}
+	return out
+}
+
 func errorf(offset int, msg string) *Error { return &Error{Offset: offset, Msg: msg} }
 
 // quoteValue quotes a value for an error message, cut to a readable length.

@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"errors"
 	"slices"
 	"strings"
 )
@@ -68,8 +69,10 @@ type piece struct {
 	m   *node
 }
 
-// Parse parses src as a template whose output goes to ctx. The error, if
-// any, is the first problem found, as an *Error carrying its offset.
+// Parse parses src as a template whose output goes to ctx. A failure is an
+// *Error carrying its offset, or, when several macros are wrong, the
+// errors.Join of one *Error per wrong macro, in order (Errors splits it):
+// a config with two typos in one URL names both at once.
 func Parse(src string, ctx Context) (*Template, error) {
 	if ctx < ContextURL || ctx > ContextText {
 		return nil, errorf(0, "invalid template context "+ctx.String())
@@ -135,6 +138,7 @@ func (t *Template) Params() []string { return slices.Clone(t.params) }
 // literal.
 func lex(src string) ([]piece, error) {
 	var pieces []piece
+	var errs []error
 	start := 0
 	for i := 0; i < len(src); {
 		if src[i] != '{' || i+1 == len(src) {
@@ -155,7 +159,12 @@ func lex(src string) ([]piece, error) {
 			}
 			m, end, err := parseMacro(src, i)
 			if err != nil {
-				return nil, err
+				errs = append(errs, err)
+				if end == 0 { // unclosed: nothing after it can be read
+					return nil, joinErrors(errs)
+				}
+				i, start = end, end
+				continue
 			}
 			pieces = append(pieces, piece{m: m, off: i})
 			i = end
@@ -167,11 +176,24 @@ func lex(src string) ([]piece, error) {
 	if start < len(src) {
 		pieces = append(pieces, piece{lit: src[start:], off: start})
 	}
+	if len(errs) > 0 {
+		return nil, joinErrors(errs)
+	}
 	return pieces, nil
 }
 
+// joinErrors is errs[0] alone, or all of errs joined.
+func joinErrors(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
+}
+
 // parseMacro parses the macro whose '{' is at src[open] and returns it with
-// the offset just past its '}'.
+// the offset just past its '}'. A macro that is closed but wrong (an
+// unknown name or filter) returns its error with that offset too, so the
+// lexer can go on to the next one; an unclosed one returns 0.
 func parseMacro(src string, open int) (*node, int, error) {
 	i := open + 1
 	for i < len(src) && isNameByte(src[i]) {
@@ -221,18 +243,18 @@ func parseMacro(src string, open int) (*node, int, error) {
 	end := i + 1
 	m := &node{macro: true, offset: open, text: src[open:end]}
 	if err := resolveName(m, name); err != nil {
-		return nil, 0, err
+		return nil, end, err
 	}
 	for k, r := range raws {
 		if r.name == "" {
-			return nil, 0, errorf(r.off, "empty filter in "+m.text)
+			return nil, end, errorf(r.off, "empty filter in "+m.text)
 		}
 		f, err := parseFilter(m, k, r.name, r.arg, r.hasArg, r.off)
 		if err != nil {
-			return nil, 0, err
+			return nil, end, err
 		}
 		if (f.kind == filterJSON || f.kind == filterRaw) && k != len(raws)-1 {
-			return nil, 0, errorf(r.off, "filter \""+r.name+"\" must be the last one in "+m.text)
+			return nil, end, errorf(r.off, "filter \""+r.name+"\" must be the last one in "+m.text)
 		}
 		m.filters = append(m.filters, f)
 	}

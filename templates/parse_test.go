@@ -2,6 +2,7 @@ package templates_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -154,4 +155,37 @@ func TestFieldByName(t *testing.T) {
 	require.Equal(t, "Field(0)", templates.Field(0).String())
 	require.True(t, templates.FieldIDFA.Personal())
 	require.False(t, templates.FieldEvent.Personal())
+}
+
+// TestParse_everyWrongMacro: one Parse names every wrong macro of a
+// template, in order, each at its offset; an unclosed one ends the list
+// (what follows it cannot be read).
+func TestParse_everyWrongMacro(t *testing.T) {
+	src := "https://x.example/?a={clik_id}&b={click_id}&c={evnt|lower}&d={event|nope}&e={event"
+	_, err := templates.Parse(src, templates.ContextURL)
+	require.Error(t, err)
+	tes := templates.Errors(err)
+	require.Len(t, tes, 4, "%v", err)
+	for i, want := range []struct {
+		macro string
+		msg   string
+	}{
+		{"{clik_id}", "unknown macro {clik_id}"},
+		{"{evnt|lower}", "unknown macro {evnt}"},
+		{"nope", `unknown filter "nope"`},
+		{"{event", "unclosed macro {event"},
+	} {
+		require.Contains(t, tes[i].Msg, want.msg)
+		require.Equal(t, strings.LastIndex(src, want.macro), tes[i].Offset, tes[i].Msg)
+	}
+	var first *templates.Error
+	require.ErrorAs(t, err, &first)
+	require.Equal(t, tes[0], first)
+
+	// One problem is the *Error itself.
+	_, err = templates.Parse("{evnt}", templates.ContextText)
+	_, ok := err.(*templates.Error)
+	require.True(t, ok, "%T", err)
+	require.Len(t, templates.Errors(err), 1)
+	require.Nil(t, templates.Errors(errors.New("other")))
 }

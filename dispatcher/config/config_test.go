@@ -423,16 +423,19 @@ func TestParse_AllProblemsAtOnce(t *testing.T) {
   keys: ["short"]
 partners:
   - id: b
-    url: "https://x.example/?a={clik_id}"
+    url: "https://x.example/?a={clik_id}&e={evnt}&r={revenue|cent}&c={campaign}"
     retry: {max_attempts: 0}
   - id: a
     url: "https://x.example/?a={click_id|nope}"
     headers: {X-Token: "${env:UNSET}"}
 `)
-	// In file order, across sections and partners.
+	// In file order, across sections and partners, and every wrong macro
+	// of one template.
 	require.Equal(t, []string{
 		`postback.yaml:2:10: api.keys[0]: API key shorter than 16 characters`,
 		`postback.yaml:5:32: partner "b": url: unknown macro {clik_id} (did you mean {click_id}?)`,
+		`postback.yaml:5:44: partner "b": url: unknown macro {evnt} (did you mean {event}?)`,
+		`postback.yaml:5:62: partner "b": url: unknown filter "cent" in {revenue|cent} (did you mean "cents"?)`,
 		`postback.yaml:6:27: partner "b": retry.max_attempts: "0" is not a whole number >= 1`,
 		`postback.yaml:8:42: partner "a": url: unknown filter "nope" in {click_id|nope}`,
 		`postback.yaml:9:24: partner "a": headers.X-Token: environment variable UNSET is not set`,

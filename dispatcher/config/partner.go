@@ -254,16 +254,17 @@ func (l *loader) template(n *yaml.Node, src, partner, field string, ctx template
 	if err == nil {
 		return t
 	}
-	var te *templates.Error
-	if errors.As(err, &te) {
+	tes := templates.Errors(err)
+	if len(tes) == 0 {
+		l.errf(n, partner, field, "%v", err)
+	}
+	for _, te := range tes {
 		off := te.Offset
 		if src != n.Value { // ${env:...} expanded: offsets no longer match the file
 			off = 0
 		}
 		line, col := l.position(n, n.Value, off)
 		l.errAt(line, col, partner, field, te.Msg)
-	} else {
-		l.errf(n, partner, field, "%v", err)
 	}
 	return nil
 }
