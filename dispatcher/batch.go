@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,15 @@ func (c *Client) EnqueueBatch(ctx context.Context, evs []*Event) []BatchResult {
 	}
 
 	errs := c.enqueueAll(ctx, ins)
+	if slices.Contains(errs, nil) {
+		if err := c.replicated(ctx, cfg); err != nil {
+			for j := range errs {
+				if errs[j] == nil {
+					errs[j] = err
+				}
+			}
+		}
+	}
 	for j, in := range ins {
 		if errs[j] != nil {
 			results[at[j]].Err = errs[j]

@@ -59,6 +59,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.BatchConcurrency <= 0 {
 		cfg.BatchConcurrency = DefaultBatchConcurrency
 	}
+	if _, ok := cfg.Redis.(*redis.ClusterClient); ok && cfg.Config.Load().API.WaitReplicas > 0 {
+		return nil, errors.New("dispatcher: api.wait_replicas is not supported on Redis Cluster (WAIT covers one master's writes); use a single server or Sentinel, or set it to 0")
+	}
 	c := &Client{cfg: cfg}
 	rdb := cfg.Redis
 	// On a single server (or a Sentinel-managed one) concurrent enqueues
@@ -113,6 +116,10 @@ type Receipt struct {
 // pipeline. Enqueue answers only after both, so an accepted event is stored
 // whole. A repeat, or an event with skipped deliveries, takes one or two
 // more. On Redis Cluster the claim goes first, then the tasks.
+//
+// With api.wait_replicas set, Enqueue also waits until that many replicas
+// have the event's writes (one more round trip, see store.WaitReplicas),
+// and returns an error wrapping ErrUnavailable when they do not in time.
 func (c *Client) Enqueue(ctx context.Context, ev *Event) (*Receipt, error) {
 	in, err := c.prepare(ev, c.cfg.Config.Load())
 	if err != nil {
@@ -121,7 +128,29 @@ func (c *Client) Enqueue(ctx context.Context, ev *Event) (*Receipt, error) {
 	if err := c.enqueueAll(ctx, []*intake{in})[0]; err != nil {
 		return nil, err
 	}
+	if err := c.replicated(ctx, in.cfg); err != nil {
+		return nil, err
+	}
 	return in.rc, nil
+}
+
+// replicated waits, when cfg asks for it (api.wait_replicas), until that
+// many replicas have every write made so far, so that a failover to one of
+// them keeps what is about to be answered as stored.
+func (c *Client) replicated(ctx context.Context, cfg *Config) error {
+	n := cfg.API.WaitReplicas
+	if n <= 0 {
+		return nil
+	}
+	acked, err := c.store.WaitReplicas(ctx, n, cfg.API.WaitTimeout)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if acked < n {
+		return fmt.Errorf("%w: stored on the Redis master, but %d of %d replicas acknowledged it within %s (api.wait_replicas); "+
+			"a repeat is answered as a duplicate, or stores it again if a failover lost it", ErrUnavailable, acked, n, cfg.API.WaitTimeout)
+	}
+	return nil
 }
 
 // intake is one event on its way in.

@@ -31,6 +31,16 @@ type APIConfig struct {
 	MaxBodyBytes int64
 	// DedupWindow is how long an event id is remembered. Default 24h.
 	DedupWindow time.Duration
+	// WaitReplicas is how many replicas must have an event's writes
+	// before it is answered as accepted (Redis WAIT). Default 0: the
+	// master's answer is enough, and a failover can lose what it had not
+	// yet replicated. Single server or Sentinel only.
+	WaitReplicas int
+	// WaitTimeout bounds that wait. Default 500ms. An event whose writes
+	// were not acknowledged in time is answered as unavailable (503):
+	// the master has it, and a repeat is answered as its duplicate, or
+	// stores it again if a failover lost it.
+	WaitTimeout time.Duration
 }
 
 // DeliveryConfig is the `delivery:` section.
@@ -48,6 +58,8 @@ type DeliveryConfig struct {
 const (
 	DefaultMaxBodyBytes        = 1 << 20
 	DefaultDedupWindow         = 24 * time.Hour
+	DefaultWaitTimeout         = 500 * time.Millisecond
+	MaxWaitTimeout             = 2 * time.Second
 	DefaultTimeout             = 10 * time.Second
 	DefaultAttemptLogRetention = 720 * time.Hour
 )

@@ -89,11 +89,17 @@ type failoverRun struct {
 // then 5 s more; then it requires that 500 new events are all delivered,
 // and counts what reached the partner of the events sent around the
 // failover.
-func runFailover(t *testing.T, extra ...string) failoverRun {
+func runFailover(t *testing.T, apiYAML string, extra ...string) failoverRun {
 	ctx := bound(t, 3*time.Minute)
 	set := startSentinelSet(t, extra...)
 	p := newPartner(t)
 	cfg := writeConfig(t, p.URL, "")
+	if apiYAML != "" {
+		b, err := os.ReadFile(cfg)
+		require.NoError(t, err)
+		b = []byte(strings.Replace(string(b), "  dedup_window: 1h\n", "  dedup_window: 1h\n"+apiYAML, 1))
+		require.NoError(t, os.WriteFile(cfg, b, 0o600))
+	}
 	api := startPostback(t, "api", "api", set.URL(), cfg)
 	startPostback(t, "worker", "worker", set.URL(), cfg, "--concurrency", "50")
 
@@ -152,15 +158,27 @@ func runFailover(t *testing.T, extra ...string) failoverRun {
 // clients send again; at most a write or two that reached the old master in
 // the instant after the promotion is lost (none in most runs).
 func TestSentinelFailover(t *testing.T) {
-	run := runFailover(t, "--min-replicas-to-write", "1", "--min-replicas-max-lag", "2")
+	run := runFailover(t, "", "--min-replicas-to-write", "1", "--min-replicas-max-lag", "2")
 	t.Logf("replica promoted %v after SENTINEL FAILOVER, old master a replica after %v; %d events accepted, answers %v, %d lost, %d seen twice",
 		run.promoted.Round(time.Millisecond), run.converted.Round(time.Millisecond), len(run.accepted), run.statuses,
 		len(run.lost), run.partner.seenTwice())
 	// The master only refuses writes once it notices its replica is gone
 	// (the link drops, or min-replicas-max-lag passes): a write or two can
-	// still land on it after the promotion. Only WAIT 1 in the enqueue path
-	// would close that window; see the README.
+	// still land on it after the promotion. api.wait_replicas closes that
+	// window (TestSentinelFailover_waitReplicas).
 	require.LessOrEqual(t, len(run.lost), max(1, len(run.accepted)/100), "lost %s", sample(run.lost))
+}
+
+// Redis Sentinel with api.wait_replicas: 1. An event is answered 202 only
+// once the replica has its writes, so the replica that the failover
+// promotes has every accepted event: none is lost. What the old master
+// took after the promotion never reaches a replica, and is answered 503.
+func TestSentinelFailover_waitReplicas(t *testing.T) {
+	run := runFailover(t, "  wait_replicas: 1\n  wait_timeout: 500ms\n")
+	t.Logf("replica promoted %v after SENTINEL FAILOVER, old master a replica after %v; %d events accepted, answers %v, %d lost, %d seen twice",
+		run.promoted.Round(time.Millisecond), run.converted.Round(time.Millisecond), len(run.accepted), run.statuses,
+		len(run.lost), run.partner.seenTwice())
+	require.Empty(t, run.lost, "accepted events lost: %s", sample(run.lost))
 }
 
 // Redis Sentinel with plain asynchronous replication. After SENTINEL
@@ -170,7 +188,7 @@ func TestSentinelFailover(t *testing.T) {
 // new master. The test reports the loss; runFailover requires that
 // deliveries go on once the sentinels are done.
 func TestSentinelFailover_asyncReplication(t *testing.T) {
-	run := runFailover(t)
+	run := runFailover(t, "")
 	t.Logf("replica promoted %v after SENTINEL FAILOVER, old master a replica after %v; %d events accepted, answers %v; "+
 		"LOST %d accepted events (written to the old master after the promotion); %d seen twice",
 		run.promoted.Round(time.Millisecond), run.converted.Round(time.Millisecond), len(run.accepted), run.statuses,

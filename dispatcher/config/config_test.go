@@ -56,6 +56,17 @@ func TestParse_Problems(t *testing.T) {
 			want: []string{`postback.yaml:3:46: partner "acme": url: unknown macro {clik_id} (did you mean {click_id}?)`},
 		},
 		{
+			name: "wait settings",
+			src: `api:
+  wait_replicas: -1
+  wait_timeout: 5s
+`,
+			want: []string{
+				`postback.yaml:2:18: api.wait_replicas: "-1" is not a whole number >= 0`,
+				`postback.yaml:3:17: api.wait_timeout: 5s is longer than 2s: the API answers within 3s`,
+			},
+		},
+		{
 			name: "unknown filter",
 			src: `partners:
   - id: acme
@@ -209,7 +220,7 @@ partners:
 `,
 			want: []string{
 				`postback.yaml:1:1: apii: unknown section (want api, delivery or partners)`,
-				`postback.yaml:3:3: api.key: unknown key (want keys, max_body_bytes or dedup_window)`,
+				`postback.yaml:3:3: api.key: unknown key (want keys, max_body_bytes, dedup_window, wait_replicas or wait_timeout)`,
 				`postback.yaml:5:3: delivery.timeot: unknown key (want timeout, allow_private_networks or attempt_log_retention)`,
 				`postback.yaml:9:5: partner "acme": urls: unknown key`,
 				`postback.yaml:10:13: partner "acme": retry.max_attempt: unknown key (want max_attempts, max_age, initial_interval, max_interval, multiplier or jitter)`,
@@ -555,4 +566,17 @@ func TestParse_APIKeyEnvUnset(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"a-literal-key-0123456789"}, cfg.API.Keys)
 	require.Equal(t, []string{"postback.yaml:2:10: api.keys[0]: environment variable NOPE_KEY is not set"}, cfg.API.KeyProblems)
+}
+
+func TestParse_WaitReplicas(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse("postback.yaml", []byte("api:\n  wait_replicas: 2\n  wait_timeout: 250ms\n"), env)
+	require.NoError(t, err)
+	require.Equal(t, 2, cfg.API.WaitReplicas)
+	require.Equal(t, 250*time.Millisecond, cfg.API.WaitTimeout)
+
+	cfg, err = config.Parse("postback.yaml", []byte("api:\n  dedup_window: 1h\n"), env)
+	require.NoError(t, err)
+	require.Zero(t, cfg.API.WaitReplicas, "off by default")
+	require.Equal(t, dispatcher.DefaultWaitTimeout, cfg.API.WaitTimeout)
 }

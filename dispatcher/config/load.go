@@ -58,7 +58,7 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*di
 		l.problems = append(l.problems, yamlProblem(name, err))
 		return nil, l, &Error{Problems: l.problems}
 	}
-	api := dispatcher.APIConfig{MaxBodyBytes: dispatcher.DefaultMaxBodyBytes, DedupWindow: dispatcher.DefaultDedupWindow}
+	api := dispatcher.APIConfig{MaxBodyBytes: dispatcher.DefaultMaxBodyBytes, DedupWindow: dispatcher.DefaultDedupWindow, WaitTimeout: dispatcher.DefaultWaitTimeout}
 	delivery := dispatcher.DeliveryConfig{Timeout: dispatcher.DefaultTimeout, AttemptLogRetention: dispatcher.DefaultAttemptLogRetention}
 	var partners []*dispatcher.Partner
 	if len(doc.Content) == 0 {
@@ -294,8 +294,16 @@ func (l *loader) api(n *yaml.Node, c *dispatcher.APIConfig) {
 		case "dedup_window":
 			l.remember("", f, v)
 			c.DedupWindow = l.duration(v, "", f)
+		case "wait_replicas":
+			c.WaitReplicas = l.integer(v, "", f, 0)
+		case "wait_timeout":
+			if d := l.duration(v, "", f); d > dispatcher.MaxWaitTimeout {
+				l.errf(v, "", f, "%s is longer than %s: the API answers within 3s", shortDuration(d), shortDuration(dispatcher.MaxWaitTimeout))
+			} else if d > 0 {
+				c.WaitTimeout = d
+			}
 		default:
-			l.errf(k, "", f, "unknown key (want keys, max_body_bytes or dedup_window)")
+			l.errf(k, "", f, "unknown key (want keys, max_body_bytes, dedup_window, wait_replicas or wait_timeout)")
 		}
 	})
 }

@@ -37,3 +37,8 @@ func StatsKey(partner string, minute int64) string {
 // LatencyKey holds a partner's most recent attempt durations (list of
 // "unix-ms:microseconds", newest first, capped at LatencySamples).
 func LatencyKey(partner string) string { return Prefix + "lat:" + partner }
+
+// ReplSyncKey is a counter that WaitReplicas increments: a write of its
+// own, whose replication offset is past every write the master had
+// answered before it.
+const ReplSyncKey = Prefix + "replsync"

@@ -299,3 +299,33 @@ func (s *Store) SetStatus(ctx context.Context, m Meta, status Status, reason str
 }
 
 func isNil(err error) bool { return errors.Is(err, redis.Nil) }
+
+// WaitReplicas waits until n replicas have every write the master answered
+// before the call, or timeout passes, and returns how many acknowledged.
+//
+// Redis's WAIT counts the writes of the connection it runs on. Ours ran on
+// other connections (pipelines and the pool's), so the call first makes a
+// write of its own (INCR ReplSyncKey) on one connection and then WAITs
+// there: the replication stream is one sequence, and that write's offset is
+// past everything the master had already answered. One round trip, on a
+// single server or one managed by Sentinel; Redis Cluster is a set of
+// streams, one per master, and is refused.
+func (s *Store) WaitReplicas(ctx context.Context, n int, timeout time.Duration) (int, error) {
+	if _, ok := s.rdb.(*redis.ClusterClient); ok {
+		return 0, errors.New("api.wait_replicas is not supported on Redis Cluster (WAIT covers one master's writes)")
+	}
+	var wait *redis.Cmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Incr(ctx, ReplSyncKey)
+		wait = p.Do(ctx, "wait", n, max(timeout.Milliseconds(), 1))
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("wait for %d replicas: %w", n, err)
+	}
+	acked, err := wait.Int()
+	if err != nil {
+		return 0, fmt.Errorf("wait for %d replicas: %w", n, err)
+	}
+	return acked, nil
+}

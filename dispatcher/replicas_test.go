@@ -1,0 +1,111 @@
+package dispatcher_test
+
+import (
+	"context"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/dispatcher/config"
+	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/redistest"
+	"github.com/postbackhq/postback/internal/stacktest"
+)
+
+const waitReplicasYAML = `
+api:
+  keys: ["${api_key}"]
+  wait_replicas: 1
+  wait_timeout: 200ms
+delivery: {allow_private_networks: true}
+partners:
+  - id: repl
+    url: "https://repl.example/pb?c={click_id}"
+`
+
+func replicationInfo(t *testing.T, rdb *redis.Client, field string) string {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "replication").Result()
+	require.NoError(t, err)
+	for line := range strings.SplitSeq(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// TestClient_Enqueue_waitReplicas: with api.wait_replicas an event is
+// answered as stored only once a replica has it. Without a replica the
+// answer is ErrUnavailable though the master has the event; once a replica
+// has caught up, the repeat is answered as the duplicate it is, and the
+// replica holds the claim and the task. A stalled replica makes a whole
+// batch unavailable.
+func TestClient_Enqueue_waitReplicas(t *testing.T) {
+	if !redistest.Real() {
+		t.Skip("WAIT needs a real redis-server; the embedded one has no replicas")
+	}
+	ctx := context.Background()
+	master := redistest.Own(t, redistest.Options{})
+	s := stacktest.New(t, waitReplicasYAML, stacktest.Options{RedisURL: master.URL(0), NoWorker: true})
+	ev := &dispatcher.Event{ID: "evt-wait-1", Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "c1"}
+	ev.Attribution.Partner = "repl"
+
+	_, err := s.Client.Enqueue(ctx, ev)
+	require.ErrorIs(t, err, dispatcher.ErrUnavailable)
+	require.ErrorContains(t, err, "0 of 1 replicas acknowledged it within 200ms")
+	exists, err := s.Redis.Exists(ctx, store.EventKey(ev.ID)).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, exists, "the master has it all the same")
+
+	host, port, _ := strings.Cut(master.Addr(), ":")
+	replica := redistest.Own(t, redistest.Options{Args: []string{"--replicaof", host, port}})
+	rep := redis.NewClient(&redis.Options{Addr: replica.Addr()})
+	t.Cleanup(func() { _ = rep.Close() })
+	require.Eventually(t, func() bool { return replicationInfo(t, rep, "master_link_status") == "up" },
+		20*time.Second, 50*time.Millisecond, "replica never in sync")
+
+	rc, err := s.Client.Enqueue(ctx, ev)
+	require.NoError(t, err)
+	require.True(t, rc.Duplicate)
+	require.Len(t, rc.Deliveries, 1)
+	n, err := rep.Exists(ctx, store.EventKey(ev.ID)).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "the replica has the claim")
+	keys, err := rep.Keys(ctx, "asynq:*"+rc.Deliveries[0].ID).Result()
+	require.NoError(t, err)
+	require.Len(t, keys, 1, "and the task")
+
+	evs := []*dispatcher.Event{
+		{ID: "evt-wait-2", Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "c2", Attribution: dispatcher.Attribution{Partner: "repl"}},
+		{ID: "evt-wait-3", Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "c3", Attribution: dispatcher.Attribution{Partner: "repl"}},
+	}
+	for _, r := range s.Client.EnqueueBatch(ctx, evs) {
+		require.NoError(t, r.Err)
+	}
+
+	require.NoError(t, replica.Signal(syscall.SIGSTOP))
+	t.Cleanup(func() { _ = replica.Signal(syscall.SIGCONT) })
+	evs[0].ID, evs[1].ID = "evt-wait-4", "evt-wait-5"
+	for _, r := range s.Client.EnqueueBatch(ctx, evs) {
+		require.ErrorIs(t, r.Err, dispatcher.ErrUnavailable)
+		require.ErrorContains(t, r.Err, "0 of 1 replicas")
+	}
+}
+
+// TestNewClient_waitReplicasNotOnCluster: Redis Cluster replicates each
+// master on its own, which one WAIT cannot cover; the client says so at
+// start rather than answer every event 503.
+func TestNewClient_waitReplicasNotOnCluster(t *testing.T) {
+	cfg, err := config.Parse("postback.yaml", []byte("api:\n  wait_replicas: 1\n"), nil)
+	require.NoError(t, err)
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
+	t.Cleanup(func() { _ = rdb.Close() })
+	_, err = dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: dispatcher.NewLive(cfg)})
+	require.ErrorContains(t, err, "api.wait_replicas is not supported on Redis Cluster")
+}
