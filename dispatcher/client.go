@@ -16,6 +16,13 @@ import (
 // failing. Nothing was accepted; the caller should retry later.
 var ErrUnavailable = errors.New("redis unavailable")
 
+// ErrNotReplicated is, along with ErrUnavailable, the error of an event
+// that the Redis master stored but fewer than api.wait_replicas replicas
+// acknowledged in time (see Client.Enqueue). Repeating it is safe: it is
+// answered as a duplicate once replicated, or stored again if a failover
+// lost it.
+var ErrNotReplicated = errors.New("not on enough Redis replicas")
+
 // ClientConfig configures a Client.
 type ClientConfig struct {
 	// Redis is where events are stored. Required.
@@ -147,8 +154,8 @@ func (c *Client) replicated(ctx context.Context, cfg *Config) error {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	if acked < n {
-		return fmt.Errorf("%w: stored on the Redis master, but %d of %d replicas acknowledged it within %s (api.wait_replicas); "+
-			"a repeat is answered as a duplicate, or stores it again if a failover lost it", ErrUnavailable, acked, n, cfg.API.WaitTimeout)
+		return fmt.Errorf("%w: %w: stored on the Redis master, but %d of %d replicas acknowledged it within %s (api.wait_replicas); "+
+			"a repeat is answered as a duplicate, or stores it again if a failover lost it", ErrUnavailable, ErrNotReplicated, acked, n, cfg.API.WaitTimeout)
 	}
 	return nil
 }

@@ -58,6 +58,7 @@ func TestClient_Enqueue_waitReplicas(t *testing.T) {
 
 	_, err := s.Client.Enqueue(ctx, ev)
 	require.ErrorIs(t, err, dispatcher.ErrUnavailable)
+	require.ErrorIs(t, err, dispatcher.ErrNotReplicated)
 	require.ErrorContains(t, err, "0 of 1 replicas acknowledged it within 200ms")
 	exists, err := s.Redis.Exists(ctx, store.EventKey(ev.ID)).Result()
 	require.NoError(t, err)

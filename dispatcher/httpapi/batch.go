@@ -72,7 +72,7 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
 		valid = append(valid, ev)
 		index = append(index, i)
 	}
-	down := false
+	down, replicas := false, false
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.StoreTimeout)
 	defer cancel()
 	for j, res := range s.cfg.Client.EnqueueBatch(ctx, valid) {
@@ -97,10 +97,16 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			down = true
+			replicas = replicas || errors.Is(res.Err, dispatcher.ErrNotReplicated)
 		}
 	}
 	for _, br := range results {
 		received(br.Status)
+	}
+	if replicas {
+		unavailable(w, "events of the batch are on the Redis master but not yet on the replicas api.wait_replicas asks for; "+
+			"retry the batch later (events already stored come back as duplicates)")
+		return
 	}
 	if down {
 		unavailable(w, "some events were not stored: Redis is unavailable; retry the batch later (events already stored come back as duplicates)")

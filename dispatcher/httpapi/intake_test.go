@@ -290,3 +290,38 @@ func TestPostEvent_RedisKilledMidStream(t *testing.T) {
 		require.NoError(t, err, "event %s: its delivery task is queued", id)
 	}
 }
+
+// TestAPI_waitReplicasWithoutReplica: with api.wait_replicas and no
+// replica, /readyz says why every event would be answered 503, and an
+// event is answered 503 with Retry-After though the master stored it; the
+// same event once the setting is lifted is its duplicate.
+func TestAPI_waitReplicasWithoutReplica(t *testing.T) {
+	t.Parallel()
+	const yaml = `
+api:
+  keys: ["${api_key}"]
+  wait_replicas: 1
+  wait_timeout: 50ms
+partners:
+  - id: everyone
+    url: "https://x.example/pb?e={event_id}"
+`
+	s := stacktest.New(t, yaml, stacktest.Options{NoWorker: true})
+	status, body := s.Get(t, "/readyz")
+	require.Equal(t, http.StatusServiceUnavailable, status)
+	require.Contains(t, fmt.Sprint(body), "api.wait_replicas is 1 but the Redis master has 0 connected replica(s)")
+
+	status, body = s.Post(t, "/v1/events", "application/json", `{"id":"w-1","name":"install"}`)
+	require.Equal(t, http.StatusServiceUnavailable, status, body)
+	require.Contains(t, fmt.Sprint(body), "on the Redis master but not yet on the replicas api.wait_replicas asks for")
+	status, body = s.Post(t, "/v1/events/batch", "application/json", `[{"id":"w-2","name":"install"}]`)
+	require.Equal(t, http.StatusServiceUnavailable, status, body)
+	require.Contains(t, fmt.Sprint(body), "not yet on the replicas")
+
+	s.Live.Store(s.Parse(t, strings.Replace(yaml, "wait_replicas: 1", "wait_replicas: 0", 1)))
+	status, body = s.Post(t, "/v1/events", "application/json", `{"id":"w-1","name":"install"}`)
+	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, true, body["duplicate"])
+	status, _ = s.Get(t, "/readyz")
+	require.Equal(t, http.StatusOK, status)
+}

@@ -163,8 +163,17 @@ func (s *Server) enqueueFailed(w http.ResponseWriter, err error) {
 	}
 	received(resultUnavailable)
 	s.cfg.Logger.Error("enqueue failed", "err", err)
+	if errors.Is(err, dispatcher.ErrNotReplicated) {
+		unavailable(w, notReplicated)
+		return
+	}
 	unavailable(w, "the event was not stored: Redis is unavailable; retry later")
 }
+
+// notReplicated is the 503 message of an event fewer than api.wait_replicas
+// replicas acknowledged in time.
+const notReplicated = "the event is on the Redis master but not yet on the replicas api.wait_replicas asks for; retry later: " +
+	"a repeat is answered as its duplicate, or stores it again if a failover lost it"
 
 // unavailable answers 503 with Retry-After.
 func unavailable(w http.ResponseWriter, msg string) {
@@ -230,7 +239,29 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		unavailable(w, "Redis is unreachable")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "partners": len(s.cfg.Config.Load().Partners)})
+	cfg := s.cfg.Config.Load()
+	if n := cfg.API.WaitReplicas; n > 0 {
+		// Every event would be answered 503: say why here too.
+		if have, err := connectedReplicas(ctx, s.cfg.Redis); err == nil && have < n {
+			unavailable(w, fmt.Sprintf("api.wait_replicas is %d but the Redis master has %d connected replica(s): events are answered 503 until enough are", n, have))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "partners": len(cfg.Partners)})
+}
+
+// connectedReplicas reads connected_slaves from INFO replication.
+func connectedReplicas(ctx context.Context, rdb redis.UniversalClient) (int, error) {
+	info, err := rdb.Info(ctx, "replication").Result()
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, errors.New("INFO replication has no connected_slaves")
 }
 
 func isJSON(ct string) bool {
@@ -241,10 +272,10 @@ func isJSON(ct string) bool {
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
-// readBody reads at most limit bytes, answering 413 beyond.
 // exactBodyMax is the largest body readBody allocates up front.
 const exactBodyMax = 64 << 10
 
+// readBody reads at most limit bytes, answering 413 beyond.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
 	var body []byte
 	var err error
