@@ -53,6 +53,7 @@ type Client struct {
 	store *store.Store
 	queue *asynq.Client
 	pipe  *autoPipeline // nil when commands go straight to cfg.Redis
+	repl  *replWaiter   // api.wait_replicas
 }
 
 // NewClient returns a Client. Close it when done.
@@ -80,6 +81,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		rdb = c.pipe.rdb
 	}
 	c.store, c.queue = store.New(rdb), asynq.NewClientFromRedisClient(rdb)
+	c.repl = &replWaiter{store: c.store}
 	return c, nil
 }
 
@@ -149,7 +151,7 @@ func (c *Client) replicated(ctx context.Context, cfg *Config) error {
 	if n <= 0 {
 		return nil
 	}
-	acked, err := c.store.WaitReplicas(ctx, n, cfg.API.WaitTimeout)
+	acked, err := c.repl.wait(ctx, n, cfg.API.WaitTimeout)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}

@@ -2,6 +2,7 @@ package dispatcher_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,4 +110,38 @@ func TestNewClient_waitReplicasNotOnCluster(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	_, err = dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: dispatcher.NewLive(cfg)})
 	require.ErrorContains(t, err, "api.wait_replicas is not supported on Redis Cluster")
+}
+
+// TestClient_waitReplicas_coalesced: concurrent enqueues share replica
+// waits (group commit). With no replica each wait lasts the whole
+// wait_timeout; the 19 enqueues that finish their writes while the first
+// one's wait runs are all answered by a single second round: two WAITs
+// (two writes of the counter) for twenty events, however many connections
+// they came on.
+func TestClient_waitReplicas_coalesced(t *testing.T) {
+	if !redistest.Real() {
+		t.Skip("WAIT needs a real redis-server")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	yaml := strings.Replace(waitReplicasYAML, "wait_timeout: 200ms", "wait_timeout: 1s", 1)
+	s := stacktest.New(t, yaml, stacktest.Options{NoWorker: true})
+	enqueue := func(i int) error {
+		ev := &dispatcher.Event{ID: fmt.Sprintf("evt-co-%d", i), Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "c",
+			Attribution: dispatcher.Attribution{Partner: "repl"}}
+		_, err := s.Client.Enqueue(ctx, ev)
+		return err
+	}
+	errs := make(chan error, 20)
+	go func() { errs <- enqueue(0) }()
+	require.Eventually(t, func() bool { return s.Redis.Get(ctx, store.ReplSyncKey).Val() == "1" },
+		5*time.Second, 5*time.Millisecond, "the first round never began")
+	for i := 1; i < 20; i++ {
+		go func() { errs <- enqueue(i) }()
+	}
+	for range 20 {
+		err := <-errs
+		require.ErrorIs(t, err, dispatcher.ErrNotReplicated)
+	}
+	require.Equal(t, "2", s.Redis.Get(ctx, store.ReplSyncKey).Val(), "one round for the first event, one for the other 19")
 }
