@@ -58,7 +58,13 @@ func (c *Client) EnqueueBatch(ctx context.Context, evs []*Event) []BatchResult {
 
 	errs := c.enqueueAll(ctx, ins)
 	if slices.Contains(errs, nil) {
-		if err := c.replicated(ctx, cfg); err != nil {
+		var ids []string
+		for j, in := range ins {
+			if errs[j] == nil {
+				ids = append(ids, in.ev.ID)
+			}
+		}
+		if err := c.replicated(ctx, cfg, ids...); err != nil {
 			for j := range errs {
 				if errs[j] == nil {
 					errs[j] = err

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -137,7 +138,7 @@ func (c *Client) Enqueue(ctx context.Context, ev *Event) (*Receipt, error) {
 	if err := c.enqueueAll(ctx, []*intake{in})[0]; err != nil {
 		return nil, err
 	}
-	if err := c.replicated(ctx, in.cfg); err != nil {
+	if err := c.replicated(ctx, in.cfg, in.ev.ID); err != nil {
 		return nil, err
 	}
 	return in.rc, nil
@@ -145,19 +146,29 @@ func (c *Client) Enqueue(ctx context.Context, ev *Event) (*Receipt, error) {
 
 // replicated waits, when cfg asks for it (api.wait_replicas), until that
 // many replicas have every write made so far, so that a failover to one of
-// them keeps what is about to be answered as stored.
-func (c *Client) replicated(ctx context.Context, cfg *Config) error {
+// them keeps what is about to be answered as stored. events are the ids
+// of the events to answer: their claims must be on the master that
+// answers the wait. Every failure wraps ErrNotReplicated too: the writes
+// themselves were answered.
+func (c *Client) replicated(ctx context.Context, cfg *Config, events ...string) error {
 	n := cfg.API.WaitReplicas
 	if n <= 0 {
 		return nil
 	}
-	acked, err := c.repl.wait(ctx, n, cfg.API.WaitTimeout)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	timeout := cmp.Or(cfg.API.WaitTimeout, DefaultWaitTimeout)
+	keys := make([]string, len(events))
+	for i, id := range events {
+		keys[i] = store.EventKey(id)
 	}
-	if acked < n {
+	a, err := c.repl.wait(ctx, n, timeout, keys)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %w: stored on the Redis master, but waiting for %d replica(s) failed: %v", ErrUnavailable, ErrNotReplicated, n, err)
+	case !a.present:
+		return fmt.Errorf("%w: %w: the Redis master that answered the wait does not have the event (a failover moved the master meanwhile)", ErrUnavailable, ErrNotReplicated)
+	case a.acked < n:
 		return fmt.Errorf("%w: %w: stored on the Redis master, but %d of %d replicas acknowledged it within %s (api.wait_replicas); "+
-			"a repeat is answered as a duplicate, or stores it again if a failover lost it", ErrUnavailable, ErrNotReplicated, acked, n, cfg.API.WaitTimeout)
+			"a repeat is answered as a duplicate, or stores it again if a failover lost it", ErrUnavailable, ErrNotReplicated, a.acked, n, timeout)
 	}
 	return nil
 }

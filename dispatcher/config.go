@@ -56,10 +56,12 @@ type DeliveryConfig struct {
 
 // Defaults of the config file.
 const (
-	DefaultMaxBodyBytes        = 1 << 20
-	DefaultDedupWindow         = 24 * time.Hour
-	DefaultWaitTimeout         = 500 * time.Millisecond
-	MaxWaitTimeout             = 2 * time.Second
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultDedupWindow  = 24 * time.Hour
+	DefaultWaitTimeout  = 500 * time.Millisecond
+	// MaxWaitTimeout keeps a wait, which may follow the round already
+	// under way, inside the API's 3s store timeout.
+	MaxWaitTimeout             = time.Second
 	DefaultTimeout             = 10 * time.Second
 	DefaultAttemptLogRetention = 720 * time.Hour
 )

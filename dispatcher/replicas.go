@@ -26,18 +26,21 @@ type replWaiter struct {
 type replWait struct {
 	n       int
 	timeout time.Duration
+	keys    []string // must be on the master the round runs on
 	done    chan replAck
 }
 
 type replAck struct {
-	acked int
-	err   error
+	acked   int
+	present bool // keys were on the round's master
+	err     error
 }
 
 // wait returns how many replicas have every write answered before the
-// call, waiting up to timeout for n of them (see store.WaitReplicas).
-func (w *replWaiter) wait(ctx context.Context, n int, timeout time.Duration) (int, error) {
-	r := replWait{n: n, timeout: timeout, done: make(chan replAck, 1)}
+// call, waiting up to timeout for n of them, and whether keys were on the
+// master that answered (see store.WaitReplicas).
+func (w *replWaiter) wait(ctx context.Context, n int, timeout time.Duration, keys []string) (replAck, error) {
+	r := replWait{n: n, timeout: timeout, keys: keys, done: make(chan replAck, 1)}
 	w.mu.Lock()
 	w.pending = append(w.pending, r)
 	if !w.running {
@@ -47,9 +50,9 @@ func (w *replWaiter) wait(ctx context.Context, n int, timeout time.Duration) (in
 	w.mu.Unlock()
 	select {
 	case a := <-r.done:
-		return a.acked, a.err
+		return a, a.err
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return replAck{}, ctx.Err()
 	}
 }
 
@@ -66,14 +69,20 @@ func (w *replWaiter) rounds() {
 		}
 		w.mu.Unlock()
 		n, timeout := 0, time.Duration(0)
-		for _, r := range batch {
+		witnesses := make([][]string, len(batch))
+		for i, r := range batch {
 			n, timeout = max(n, r.n), max(timeout, r.timeout)
+			witnesses[i] = r.keys
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout+2*time.Second)
-		acked, err := w.store.WaitReplicas(ctx, n, timeout)
+		acked, present, err := w.store.WaitReplicas(ctx, n, timeout, witnesses)
 		cancel()
-		for _, r := range batch {
-			r.done <- replAck{acked: acked, err: err}
+		for i, r := range batch {
+			a := replAck{acked: acked, err: err}
+			if err == nil {
+				a.present = present[i]
+			}
+			r.done <- a
 		}
 	}
 }

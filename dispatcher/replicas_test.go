@@ -145,3 +145,28 @@ func TestClient_waitReplicas_coalesced(t *testing.T) {
 	}
 	require.Equal(t, "2", s.Redis.Get(ctx, store.ReplSyncKey).Val(), "one round for the first event, one for the other 19")
 }
+
+// TestStore_WaitReplicas_witnesses: the wait also reads, on the same
+// connection, whether each caller's keys are on the master that answers
+// it; around a failover the writes and the wait can reach different
+// masters, and a caller whose event is not there must not be told it is
+// replicated.
+func TestStore_WaitReplicas_witnesses(t *testing.T) {
+	ctx := context.Background()
+	rdb, err := dispatcher.OpenRedis(redistest.DB(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	if !redistest.Real() {
+		t.Skip("WAIT needs a real redis-server")
+	}
+	require.NoError(t, rdb.Set(ctx, store.EventKey("here"), "x", time.Minute).Err())
+	require.NoError(t, rdb.Set(ctx, store.EventKey("here-too"), "x", time.Minute).Err())
+	acked, present, err := store.New(rdb).WaitReplicas(ctx, 0, 10*time.Millisecond, [][]string{
+		{store.EventKey("here"), store.EventKey("here-too")},
+		{store.EventKey("here"), store.EventKey("gone")},
+		nil,
+	})
+	require.NoError(t, err)
+	require.Zero(t, acked)
+	require.Equal(t, []bool{true, false, true}, present)
+}

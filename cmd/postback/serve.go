@@ -56,6 +56,9 @@ func setup(c *cli.Context, embedded bool) (*runtime, error) {
 	}
 	rt.live = dispatcher.NewLive(cfg)
 	redisURL := c.String("redis-url")
+	if embedded && cfg.API.WaitReplicas > 0 {
+		return nil, usageError("api.wait_replicas is %d, but the embedded Redis has no replicas: every event would be answered 503; set it to 0 or use --redis-url", cfg.API.WaitReplicas)
+	}
 	if embedded {
 		rt.mini, err = startEmbedded(c.String("embedded-redis-addr"))
 		if err != nil {

@@ -63,7 +63,7 @@ func TestParse_Problems(t *testing.T) {
 `,
 			want: []string{
 				`postback.yaml:2:18: api.wait_replicas: "-1" is not a whole number >= 0`,
-				`postback.yaml:3:17: api.wait_timeout: 5s is longer than 2s: the API answers within 3s`,
+				`postback.yaml:3:17: api.wait_timeout: 5s is longer than 1s: the API answers within 3s`,
 			},
 		},
 		{

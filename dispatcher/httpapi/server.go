@@ -242,7 +242,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	cfg := s.cfg.Config.Load()
 	if n := cfg.API.WaitReplicas; n > 0 {
 		// Every event would be answered 503: say why here too.
-		if have, err := connectedReplicas(ctx, s.cfg.Redis); err == nil && have < n {
+		have, err := connectedReplicas(ctx, s.cfg.Redis)
+		switch {
+		case err != nil:
+			unavailable(w, fmt.Sprintf("api.wait_replicas is %d but the Redis replication state cannot be read: %v", n, err))
+			return
+		case have < n:
 			unavailable(w, fmt.Sprintf("api.wait_replicas is %d but the Redis master has %d connected replica(s): events are answered 503 until enough are", n, have))
 			return
 		}

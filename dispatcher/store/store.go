@@ -302,30 +302,44 @@ func isNil(err error) bool { return errors.Is(err, redis.Nil) }
 
 // WaitReplicas waits until n replicas have every write the master answered
 // before the call, or timeout passes, and returns how many acknowledged.
+// witnesses are key sets that must all be on the master the wait runs on;
+// present[i] tells whether witnesses[i] were.
 //
 // Redis's WAIT counts the writes of the connection it runs on. Ours ran on
 // other connections (pipelines and the pool's), so the call first makes a
 // write of its own (INCR ReplSyncKey) on one connection and then WAITs
 // there: the replication stream is one sequence, and that write's offset is
-// past everything the master had already answered. One round trip, on a
-// single server or one managed by Sentinel; Redis Cluster is a set of
-// streams, one per master, and is refused.
-func (s *Store) WaitReplicas(ctx context.Context, n int, timeout time.Duration) (int, error) {
+// past everything the master had already answered. Around a Sentinel
+// failover, though, the writes and the wait can reach different masters
+// (a pooled connection to the old one, a new one to the new); the
+// witnesses, read in the same pipeline, tell. One round trip, on a single
+// server or one managed by Sentinel; Redis Cluster is a set of streams, one
+// per master, and is refused.
+func (s *Store) WaitReplicas(ctx context.Context, n int, timeout time.Duration, witnesses [][]string) (acked int, present []bool, err error) {
 	if _, ok := s.rdb.(*redis.ClusterClient); ok {
-		return 0, errors.New("api.wait_replicas is not supported on Redis Cluster (WAIT covers one master's writes)")
+		return 0, nil, errors.New("api.wait_replicas is not supported on Redis Cluster (WAIT covers one master's writes)")
 	}
+	exists := make([]*redis.IntCmd, len(witnesses))
 	var wait *redis.Cmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, keys := range witnesses {
+			if len(keys) > 0 {
+				exists[i] = p.Exists(ctx, keys...)
+			}
+		}
 		p.Incr(ctx, ReplSyncKey)
 		wait = p.Do(ctx, "wait", n, max(timeout.Milliseconds(), 1))
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("wait for %d replicas: %w", n, err)
+		return 0, nil, fmt.Errorf("wait for %d replicas: %w", n, err)
 	}
-	acked, err := wait.Int()
-	if err != nil {
-		return 0, fmt.Errorf("wait for %d replicas: %w", n, err)
+	if acked, err = wait.Int(); err != nil {
+		return 0, nil, fmt.Errorf("wait for %d replicas: %w", n, err)
 	}
-	return acked, nil
+	present = make([]bool, len(witnesses))
+	for i, keys := range witnesses {
+		present[i] = exists[i] == nil || exists[i].Val() == int64(len(keys))
+	}
+	return acked, present, nil
 }
