@@ -22,7 +22,7 @@ const waitReplicasYAML = `
 api:
   keys: ["${api_key}"]
   wait_replicas: 1
-  wait_timeout: 200ms
+  wait_timeout: 1s
 delivery: {allow_private_networks: true}
 partners:
   - id: repl
@@ -60,7 +60,7 @@ func TestClient_Enqueue_waitReplicas(t *testing.T) {
 	_, err := s.Client.Enqueue(ctx, ev)
 	require.ErrorIs(t, err, dispatcher.ErrUnavailable)
 	require.ErrorIs(t, err, dispatcher.ErrNotReplicated)
-	require.ErrorContains(t, err, "0 of 1 replicas acknowledged it within 200ms")
+	require.ErrorContains(t, err, "0 of 1 replicas acknowledged it within 1s")
 	exists, err := s.Redis.Exists(ctx, store.EventKey(ev.ID)).Result()
 	require.NoError(t, err)
 	require.EqualValues(t, 1, exists, "the master has it all the same")
@@ -71,6 +71,12 @@ func TestClient_Enqueue_waitReplicas(t *testing.T) {
 	t.Cleanup(func() { _ = rep.Close() })
 	require.Eventually(t, func() bool { return replicationInfo(t, rep, "master_link_status") == "up" },
 		20*time.Second, 50*time.Millisecond, "replica never in sync")
+	// The replica's link is up before the master counts its acks: wait
+	// until a WAIT of our own is acknowledged.
+	require.Eventually(t, func() bool {
+		n, err := s.Redis.Do(ctx, "wait", 1, 100).Int()
+		return err == nil && n == 1
+	}, 20*time.Second, 50*time.Millisecond, "the master never counted the replica")
 
 	rc, err := s.Client.Enqueue(ctx, ev)
 	require.NoError(t, err)
@@ -124,8 +130,7 @@ func TestClient_waitReplicas_coalesced(t *testing.T) {
 	}
 	t.Parallel()
 	ctx := context.Background()
-	yaml := strings.Replace(waitReplicasYAML, "wait_timeout: 200ms", "wait_timeout: 1s", 1)
-	s := stacktest.New(t, yaml, stacktest.Options{NoWorker: true})
+	s := stacktest.New(t, waitReplicasYAML, stacktest.Options{NoWorker: true})
 	enqueue := func(i int) error {
 		ev := &dispatcher.Event{ID: fmt.Sprintf("evt-co-%d", i), Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "c",
 			Attribution: dispatcher.Attribution{Partner: "repl"}}
