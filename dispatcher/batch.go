@@ -3,7 +3,6 @@ package dispatcher
 import (
 	"context"
 	"hash/fnv"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,21 +56,6 @@ func (c *Client) EnqueueBatch(ctx context.Context, evs []*Event) []BatchResult {
 	}
 
 	errs := c.enqueueAll(ctx, ins)
-	if slices.Contains(errs, nil) {
-		var ids []string
-		for j, in := range ins {
-			if errs[j] == nil {
-				ids = append(ids, in.ev.ID)
-			}
-		}
-		if err := c.replicated(ctx, cfg, ids...); err != nil {
-			for j := range errs {
-				if errs[j] == nil {
-					errs[j] = err
-				}
-			}
-		}
-	}
 	for j, in := range ins {
 		if errs[j] != nil {
 			results[at[j]].Err = errs[j]

@@ -138,9 +138,6 @@ func (c *Client) Enqueue(ctx context.Context, ev *Event) (*Receipt, error) {
 	if err := c.enqueueAll(ctx, []*intake{in})[0]; err != nil {
 		return nil, err
 	}
-	if err := c.replicated(ctx, in.cfg, in.ev.ID); err != nil {
-		return nil, err
-	}
 	return in.rc, nil
 }
 
@@ -152,7 +149,7 @@ func (c *Client) Enqueue(ctx context.Context, ev *Event) (*Receipt, error) {
 // themselves were answered.
 func (c *Client) replicated(ctx context.Context, cfg *Config, events ...string) error {
 	n := cfg.API.WaitReplicas
-	if n <= 0 {
+	if n <= 0 || len(events) == 0 {
 		return nil
 	}
 	timeout := cmp.Or(cfg.API.WaitTimeout, DefaultWaitTimeout)

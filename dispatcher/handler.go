@@ -26,13 +26,10 @@ type Handler struct {
 	live   *Live
 	store  *store.Store
 	sender *Sender
-	// clients, when set (by NewWorker), gives each send the guarded
-	// client of the config in force, in place of sender.Client.
-	clients *guardedClients
-	gate    *Gate // nil: no partner isolation
-	log     *slog.Logger
-	now     func() time.Time
-	rnd     func() float64
+	gate   *Gate // nil: no partner isolation
+	log    *slog.Logger
+	now    func() time.Time
+	rnd    func() float64
 }
 
 // HandlerConfig configures a Handler.
@@ -127,16 +124,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 	}
 	start := h.now()
-	sender := h.sender
-	if h.clients != nil {
-		s := *sender
-		// The config in force now, not the one this delivery started
-		// with (it may have waited at the gate): deliveries straddling a
-		// reload all take the newest client.
-		s.Client = h.clients.get(h.live.Load())
-		sender = &s
-	}
-	res, resp := sender.Send(ctx, p, req, pl.Delivery)
+	res, resp := h.sender.Send(ctx, p, req, pl.Delivery)
 	release(res)
 	dec := p.Success.Classify(res, h.now())
 	a := store.Attempt{

@@ -95,9 +95,21 @@ func (c *Client) enqueueAll(ctx context.Context, ins []*intake) []error {
 		}
 	}
 	later := c.storeAll(ctx, rest, func(Route) bool { return true })
-	for j := range rest {
+	var stored []string // ids of the events to answer as stored
+	for j, in := range ins {
 		if rest[j] != nil && later[j] != nil {
 			errs[j] = later[j]
+		}
+		if errs[j] == nil {
+			stored = append(stored, in.ev.ID)
+		}
+	}
+	// With api.wait_replicas, none is answered before replicas have it.
+	if err := c.replicated(ctx, ins[0].cfg, stored...); err != nil {
+		for j := range errs {
+			if errs[j] == nil {
+				errs[j] = err
+			}
 		}
 	}
 	return errs

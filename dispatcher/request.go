@@ -76,6 +76,22 @@ type Sender struct {
 	Client *netguard.Client
 	// Now stamps signatures; default time.Now.
 	Now func() time.Time
+
+	// guard and live, when set (by NewWorker), replace Client with the
+	// guarded client of the config in force at each send.
+	guard *guardedClients
+	live  *Live
+}
+
+// client is the guarded client for this send.
+func (s *Sender) client() *netguard.Client {
+	if s.guard != nil {
+		// The config in force now, not the one the delivery started with
+		// (it may have waited at the gate): deliveries straddling a
+		// reload all take the newest client.
+		return s.guard.get(s.live.Load())
+	}
+	return s.Client
 }
 
 // Send signs r for partner p (when it signs), sends it within p's timeout
@@ -101,7 +117,7 @@ func (s *Sender) Send(ctx context.Context, p *Partner, r *Request, deliveryID st
 		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
 		defer cancel()
 	}
-	resp, err := s.Client.Do(ctx, req)
+	resp, err := s.client().Do(ctx, req)
 	res := retry.Result{Err: err}
 	if resp != nil {
 		res.StatusCode, res.Header, res.Body = resp.StatusCode, resp.Header, resp.Body

@@ -123,11 +123,10 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	h := NewHandler(HandlerConfig{
 		Config: cfg.Config,
 		Store:  store.New(handlerRedis),
-		Sender: &Sender{},
+		Sender: &Sender{guard: clients, live: cfg.Config},
 		Gate:   gate,
 		Logger: cfg.Logger,
 	})
-	h.clients = clients
 	var srvs []*asynq.Server
 	for _, share := range SplitConcurrency(cfg.Concurrency, cfg.Dequeuers) {
 		srvs = append(srvs, asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{

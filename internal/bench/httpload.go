@@ -169,42 +169,20 @@ func readAnswer(br *bufio.Reader) (code int, body []byte, keep bool, err error) 
 		return 0, nil, false, fmt.Errorf("%w: status line %.40q", errBadHTTP, line)
 	}
 	keep = line[7] == '1'
-	length, chunked := -1, false
-	for {
-		h, err := readLine(br)
-		if err != nil {
-			return 0, nil, false, err
-		}
-		if len(h) == 0 {
-			break
-		}
-		name, value, ok := bytes.Cut(h, []byte(":"))
-		if !ok {
-			return 0, nil, false, fmt.Errorf("%w: header %.40q", errBadHTTP, h)
-		}
-		value = bytes.TrimSpace(value)
-		switch {
-		case bytes.EqualFold(name, []byte("Content-Length")):
-			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 {
-				return 0, nil, false, fmt.Errorf("%w: Content-Length %.20q", errBadHTTP, value)
-			}
-		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			chunked = bytes.EqualFold(value, []byte("chunked"))
-		case bytes.EqualFold(name, []byte("Connection")):
-			if bytes.EqualFold(value, []byte("close")) {
-				keep = false
-			}
-		}
+	h, err := readHeaders(br)
+	if err != nil {
+		return 0, nil, false, err
 	}
+	keep = keep && !h.close
 	switch {
 	case code < 200 || code == 204 || code == 304: // no body (RFC 9112 §6.3)
 		if code < 200 {
 			return 0, nil, false, fmt.Errorf("%w: interim answer %d is not supported", errBadHTTP, code)
 		}
-	case chunked:
+	case h.chunked:
 		body, err = readChunked(br)
-	case length >= 0:
-		body = make([]byte, length)
+	case h.length >= 0:
+		body = make([]byte, h.length)
 		_, err = io.ReadFull(br, body)
 	default: // the body runs to the end of the connection
 		body, err = io.ReadAll(br)
@@ -246,6 +224,44 @@ func readChunked(br *bufio.Reader) ([]byte, error) {
 		}
 		if crlf, err := readLine(br); err != nil || len(crlf) != 0 {
 			return nil, fmt.Errorf("%w: no CRLF after a chunk", errBadHTTP)
+		}
+	}
+}
+
+// headers is what the load client and the partner read of a header
+// block.
+type headers struct {
+	length  int  // Content-Length; -1 when absent
+	encoded bool // a Transfer-Encoding header is present
+	chunked bool // ... and says chunked
+	close   bool // Connection: close
+}
+
+// readHeaders reads header lines up to the blank line that ends them.
+func readHeaders(br *bufio.Reader) (headers, error) {
+	h := headers{length: -1}
+	for {
+		line, err := readLine(br)
+		if err != nil {
+			return h, err
+		}
+		if len(line) == 0 {
+			return h, nil
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return h, fmt.Errorf("%w: header %.40q", errBadHTTP, line)
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if h.length, err = strconv.Atoi(string(value)); err != nil || h.length < 0 {
+				return h, fmt.Errorf("%w: Content-Length %.20q", errBadHTTP, value)
+			}
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			h.encoded, h.chunked = true, bytes.EqualFold(value, []byte("chunked"))
+		case bytes.EqualFold(name, []byte("Connection")):
+			h.close = h.close || bytes.EqualFold(value, []byte("close"))
 		}
 	}
 }

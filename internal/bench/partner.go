@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,33 +122,15 @@ func readPostback(br *bufio.Reader) (id string, keep bool, err error) {
 	if err != nil {
 		return "", false, err
 	}
-	length := 0
-	for {
-		h, err := readLine(br)
-		if err != nil {
-			return "", false, err
-		}
-		if len(h) == 0 {
-			break
-		}
-		name, value, ok := bytes.Cut(h, []byte(":"))
-		if !ok {
-			return "", false, fmt.Errorf("%w: header %.40q", errBadHTTP, h)
-		}
-		value = bytes.TrimSpace(value)
-		switch {
-		case bytes.EqualFold(name, []byte("Content-Length")):
-			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 {
-				return "", false, fmt.Errorf("%w: Content-Length %.20q", errBadHTTP, value)
-			}
-		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			return "", false, fmt.Errorf("%w: chunked requests are not supported", errBadHTTP)
-		case bytes.EqualFold(name, []byte("Connection")):
-			if bytes.EqualFold(value, []byte("close")) {
-				keep = false
-			}
-		}
+	h, err := readHeaders(br)
+	switch {
+	case err != nil:
+		return "", false, err
+	case h.encoded:
+		return "", false, fmt.Errorf("%w: chunked requests are not supported", errBadHTTP)
 	}
+	keep = keep && !h.close
+	length := max(h.length, 0)
 	if _, err := br.Discard(length); err != nil {
 		return "", false, err
 	}
