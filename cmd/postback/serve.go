@@ -216,7 +216,8 @@ func runProcess(c *cli.Context, withAPI, withWorker, embedded bool) error {
 		rt.log.Info("worker started", "concurrency", c.Int("concurrency"), "dequeuers", worker.Dequeuers(), "partners", len(rt.live.Load().Partners))
 	}
 
-	var srv, metricsSrv *http.Server
+	var api *httpapi.Server
+	var metricsSrv *http.Server
 	errc := make(chan error, 2)
 	if addr := c.String("metrics-listen"); addr != "" {
 		ln, err := net.Listen("tcp", addr)
@@ -237,7 +238,7 @@ func runProcess(c *cli.Context, withAPI, withWorker, embedded bool) error {
 		if err != nil {
 			return err
 		}
-		api, err := httpapi.New(httpapi.Config{
+		api, err = httpapi.New(httpapi.Config{
 			Client: client, Config: rt.live, Redis: rt.rdb, InsecureNoAuth: c.Bool("insecure-no-auth"), Logger: rt.log,
 		})
 		if err != nil {
@@ -253,8 +254,7 @@ func runProcess(c *cli.Context, withAPI, withWorker, embedded bool) error {
 			}
 			return fmt.Errorf("listen on %s: %w", c.String("listen"), err)
 		}
-		srv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
-		go func() { errc <- srv.Serve(ln) }()
+		go func() { errc <- api.Serve(ln) }()
 		rt.log.Info("API listening", "addr", ln.Addr().String())
 	}
 
@@ -263,12 +263,13 @@ func runProcess(c *cli.Context, withAPI, withWorker, embedded bool) error {
 		rt.log.Info("shutting down")
 	case err = <-errc:
 	}
-	for _, s := range []*http.Server{srv, metricsSrv} {
-		if s != nil {
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_ = s.Shutdown(sctx)
-			cancel()
-		}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if api != nil {
+		_ = api.Shutdown(sctx)
+	}
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(sctx)
 	}
 	if worker != nil {
 		worker.Shutdown()

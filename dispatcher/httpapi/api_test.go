@@ -32,11 +32,25 @@ type bundle struct {
 	partner *stacktest.Partner
 }
 
-func setup(t *testing.T) bundle {
+func setup(t *testing.T) bundle { return setupOn(t, false) }
+
+// setupOn serves the API on net/http when netHTTP is set, else as
+// `postback api` does (see stacktest.Transports).
+func setupOn(t *testing.T, netHTTP bool) bundle {
 	t.Helper()
 	p := stacktest.NewPartner(t)
-	s := stacktest.New(t, strings.ReplaceAll(configYAML, "PARTNER", p.URL), stacktest.Options{})
+	s := stacktest.New(t, strings.ReplaceAll(configYAML, "PARTNER", p.URL), stacktest.Options{NetHTTP: netHTTP})
 	return bundle{stack: s, partner: p}
+}
+
+// onBoth runs test once on each way the API is served.
+func onBoth(t *testing.T, test func(t *testing.T, netHTTP bool)) {
+	for _, tr := range stacktest.Transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			t.Parallel()
+			test(t, tr.NetHTTP)
+		})
+	}
 }
 
 func TestPostEvent_DeliversExactURLOnce(t *testing.T) {
@@ -103,7 +117,11 @@ func TestPostEvent_DuplicateIsNotSentTwice(t *testing.T) {
 
 func TestPostEvent_BadInput(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	onBoth(t, testPostEventBadInput)
+}
+
+func testPostEventBadInput(t *testing.T, netHTTP bool) {
+	b := setupOn(t, netHTTP)
 	cases := []struct {
 		name, ct, body string
 		status         int
@@ -135,7 +153,11 @@ func TestPostEvent_BadInput(t *testing.T) {
 
 func TestAuth_WrongOrMissingKey(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	onBoth(t, testAuthWrongOrMissingKey)
+}
+
+func testAuthWrongOrMissingKey(t *testing.T, netHTTP bool) {
+	b := setupOn(t, netHTTP)
 	for _, auth := range []string{"", "Bearer wrong", "Basic " + stacktest.APIKey, "Bearer " + stacktest.APIKey + "x"} {
 		req, _ := http.NewRequest(http.MethodPost, b.stack.API.URL+"/v1/events", nil)
 		if auth != "" {

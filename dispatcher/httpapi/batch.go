@@ -26,15 +26,14 @@ type batchResult struct {
 // order. When Redis fails for any event the whole answer is 503: repeating
 // the batch is safe, since the events already stored come back as
 // duplicates.
-func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
-	cfg := s.cfg.Config.Load()
-	ct := r.Header.Get("Content-Type")
+func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
+	ct := x.header("Content-Type")
 	ndjson := isNDJSON(ct)
 	if !ndjson && !isJSON(ct) {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json or application/x-ndjson", "")
+		writeError(x, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json or application/x-ndjson", "")
 		return
 	}
-	body, ok := readBody(w, r, cfg.API.MaxBodyBytes)
+	body, ok := readBody(x, cfg.API.MaxBodyBytes)
 	if !ok {
 		return
 	}
@@ -47,13 +46,13 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case err != nil:
-		writeError(w, http.StatusBadRequest, "invalid_batch", err.Error(), "")
+		writeError(x, http.StatusBadRequest, "invalid_batch", err.Error(), "")
 		return
 	case len(raws) == 0:
-		writeError(w, http.StatusBadRequest, "invalid_batch", "the batch holds no events", "")
+		writeError(x, http.StatusBadRequest, "invalid_batch", "the batch holds no events", "")
 		return
 	case len(raws) > dispatcher.MaxBatch:
-		writeError(w, http.StatusBadRequest, "batch_too_large",
+		writeError(x, http.StatusBadRequest, "batch_too_large",
 			fmt.Sprintf("%d events: a batch holds at most %d", len(raws), dispatcher.MaxBatch), "")
 		return
 	}
@@ -73,7 +72,7 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
 		index = append(index, i)
 	}
 	down, replicas := false, false
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.StoreTimeout)
+	ctx, cancel := context.WithTimeout(x.context(), s.cfg.StoreTimeout)
 	defer cancel()
 	for j, res := range s.cfg.Client.EnqueueBatch(ctx, valid) {
 		br := &results[index[j]]
@@ -90,7 +89,7 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
 		default:
 			br.Status = resultUnavailable
 			if !down {
-				if r.Context().Err() != nil { // the client hung up: not Redis's fault
+				if x.gone() { // the client hung up: not Redis's fault
 					s.cfg.Logger.Debug("batch abandoned by the client", "event", valid[j].ID, "err", res.Err)
 				} else {
 					s.cfg.Logger.Error("batch enqueue failed", "event", valid[j].ID, "err", res.Err)
@@ -104,15 +103,15 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
 		received(br.Status)
 	}
 	if replicas {
-		unavailable(w, "events of the batch are on the Redis master but not yet on the replicas api.wait_replicas asks for; "+
+		unavailable(x, "events of the batch are on the Redis master but not yet on the replicas api.wait_replicas asks for; "+
 			"retry the batch later (events already stored come back as duplicates)")
 		return
 	}
 	if down {
-		unavailable(w, "some events were not stored: Redis is unavailable; retry the batch later (events already stored come back as duplicates)")
+		unavailable(x, "some events were not stored: Redis is unavailable; retry the batch later (events already stored come back as duplicates)")
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
+	writeJSON(x, http.StatusOK, struct {
 		Results []batchResult `json:"results"`
 	}{results})
 }

@@ -138,7 +138,11 @@ func TestPostBatch_FormsAndResults(t *testing.T) {
 
 func TestPostBatch_Limits(t *testing.T) {
 	t.Parallel()
-	s, _, _ := setupTwo(t, stacktest.Options{NoWorker: true})
+	onBoth(t, testPostBatchLimits)
+}
+
+func testPostBatchLimits(t *testing.T, netHTTP bool) {
+	s, _, _ := setupTwo(t, stacktest.Options{NoWorker: true, NetHTTP: netHTTP})
 	var tooMany strings.Builder
 	for i := range dispatcher.MaxBatch + 1 {
 		fmt.Fprintf(&tooMany, "{\"id\":\"%d\"}\n", i)

@@ -76,7 +76,11 @@ func (c *contract) check(t *testing.T, method, path, contentType, body string, a
 
 func TestOpenAPI_ResponsesMatchTheDocument(t *testing.T) {
 	t.Parallel()
-	s, _, _ := setupTwo(t, stacktest.Options{})
+	onBoth(t, testOpenAPIResponses)
+}
+
+func testOpenAPIResponses(t *testing.T, netHTTP bool) {
+	s, _, _ := setupTwo(t, stacktest.Options{NetHTTP: netHTTP})
 	c := newContract(t, s)
 	const json = "application/json"
 	ev := `{"id":"oa-1","name":"purchase","click_id":"c","attribution":{"partner":"acme_ads"},"revenue":{"amount":1.5,"currency":"USD"}}`

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -54,6 +53,8 @@ type Server struct {
 	cfg   Config
 	store *store.Store
 	mux   *http.ServeMux
+
+	fast fastServer // Serve's
 }
 
 // New returns the API handler.
@@ -72,11 +73,15 @@ func New(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, store: store.New(cfg.Redis), mux: http.NewServeMux()}
-	s.mux.Handle("POST /v1/events", s.auth(http.HandlerFunc(s.postEvent)))
-	s.mux.Handle("POST /v1/events/batch", s.auth(http.HandlerFunc(s.postBatch)))
-	s.mux.Handle("GET /v1/deliveries/{id}", s.auth(http.HandlerFunc(s.getDelivery)))
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	s.mux.HandleFunc("POST /v1/events", func(w http.ResponseWriter, r *http.Request) { s.intake(stdExchange{w, r}, s.postEvent) })
+	s.mux.HandleFunc("POST /v1/events/batch", func(w http.ResponseWriter, r *http.Request) { s.intake(stdExchange{w, r}, s.postBatch) })
+	s.mux.HandleFunc("GET /v1/deliveries/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if x := (stdExchange{w, r}); s.authorized(x) {
+			s.getDelivery(x, r.PathValue("id"))
+		}
+	})
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(stdExchange{w, r}, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", metrics.Handler())
@@ -88,22 +93,27 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// auth checks the bearer key in constant time against every configured key.
-func (s *Server) auth(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		keys := s.cfg.Config.Load().API.Keys
-		if len(keys) == 0 && s.cfg.InsecureNoAuth {
-			next.ServeHTTP(w, r)
-			return
-		}
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !validKey(token, keys) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="postback"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong API key (Authorization: Bearer <key>)", "")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+// intake runs an intake route: a POST of events, after the key check.
+func (s *Server) intake(x exchange, route func(exchange, *dispatcher.Config)) {
+	if s.authorized(x) {
+		route(x, s.cfg.Config.Load())
+	}
+}
+
+// authorized checks the bearer key in constant time against every
+// configured key, answering 401 when it does not match.
+func (s *Server) authorized(x exchange) bool {
+	keys := s.cfg.Config.Load().API.Keys
+	if len(keys) == 0 && s.cfg.InsecureNoAuth {
+		return true
+	}
+	token, ok := strings.CutPrefix(x.header("Authorization"), "Bearer ")
+	if !ok || !validKey(token, keys) {
+		x.setHeader("WWW-Authenticate", `Bearer realm="postback"`)
+		writeError(x, http.StatusUnauthorized, "unauthorized", "missing or wrong API key (Authorization: Bearer <key>)", "")
+		return false
+	}
+	return true
 }
 
 // validKey compares SHA-256 digests, so neither the keys' lengths nor
@@ -119,27 +129,26 @@ func validKey(token string, keys []string) bool {
 	return found == 1
 }
 
-func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
-	cfg := s.cfg.Config.Load()
-	if !isJSON(r.Header.Get("Content-Type")) {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json", "")
+func (s *Server) postEvent(x exchange, cfg *dispatcher.Config) {
+	if !isJSON(x.header("Content-Type")) {
+		writeError(x, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json", "")
 		return
 	}
-	body, ok := readBody(w, r, cfg.API.MaxBodyBytes)
+	body, ok := readBody(x, cfg.API.MaxBodyBytes)
 	if !ok {
 		return
 	}
 	ev, err := dispatcher.DecodeEvent(body, s.cfg.Now())
 	if err != nil {
 		received(resultRejected)
-		writeEventError(w, err)
+		writeEventError(x, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.StoreTimeout)
+	ctx, cancel := context.WithTimeout(x.context(), s.cfg.StoreTimeout)
 	defer cancel()
 	rc, err := s.cfg.Client.Enqueue(ctx, ev)
 	if err != nil {
-		s.enqueueFailed(w, err)
+		s.enqueueFailed(x, err)
 		return
 	}
 	status := http.StatusAccepted
@@ -149,25 +158,25 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	} else {
 		received(resultAccepted)
 	}
-	writeJSON(w, status, rc)
+	writeJSON(x, status, rc)
 }
 
 // enqueueFailed answers a failed Enqueue: 400 for an invalid event, else
 // 503: nothing is reported accepted that was not stored.
-func (s *Server) enqueueFailed(w http.ResponseWriter, err error) {
+func (s *Server) enqueueFailed(x exchange, err error) {
 	var fe *dispatcher.FieldError
 	if errors.As(err, &fe) {
 		received(resultRejected)
-		writeEventError(w, err)
+		writeEventError(x, err)
 		return
 	}
 	received(resultUnavailable)
 	s.cfg.Logger.Error("enqueue failed", "err", err)
 	if errors.Is(err, dispatcher.ErrNotReplicated) {
-		unavailable(w, notReplicated)
+		unavailable(x, notReplicated)
 		return
 	}
-	unavailable(w, "the event was not stored: Redis is unavailable; retry later")
+	unavailable(x, "the event was not stored: Redis is unavailable; retry later")
 }
 
 // notReplicated is the 503 message of an event fewer than api.wait_replicas
@@ -176,9 +185,9 @@ const notReplicated = "the event is on the Redis master but not yet on the repli
 	"a repeat is answered as its duplicate, or stores it again if a failover lost it"
 
 // unavailable answers 503 with Retry-After.
-func unavailable(w http.ResponseWriter, msg string) {
-	w.Header().Set("Retry-After", retryAfterSeconds)
-	writeError(w, http.StatusServiceUnavailable, "unavailable", msg, "")
+func unavailable(x exchange, msg string) {
+	x.setHeader("Retry-After", retryAfterSeconds)
+	writeError(x, http.StatusServiceUnavailable, "unavailable", msg, "")
 }
 
 // retryAfterSeconds is the Retry-After of a 503: Redis outages that a
@@ -210,33 +219,33 @@ func received(result string) {
 	c.Inc()
 }
 
-func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	rec, err := s.store.Get(r.Context(), id)
+func (s *Server) getDelivery(x exchange, id string) {
+	rec, err := s.store.Get(x.context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not_found", "no delivery "+id, "")
+		writeError(x, http.StatusNotFound, "not_found", "no delivery "+id, "")
 		return
 	}
 	if err != nil {
-		unavailable(w, "Redis is unavailable")
+		unavailable(x, "Redis is unavailable")
 		return
 	}
-	attempts, err := s.store.Attempts(r.Context(), id)
+	attempts, err := s.store.Attempts(x.context(), id)
 	if err != nil {
-		unavailable(w, "Redis is unavailable")
+		unavailable(x, "Redis is unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
+	writeJSON(x, http.StatusOK, struct {
 		*store.Record
 		History []store.Attempt `json:"attempts_history"`
 	}{rec, attempts})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	x := stdExchange{w, r}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.cfg.Redis.Ping(ctx).Err(); err != nil {
-		unavailable(w, "Redis is unreachable")
+		unavailable(x, "Redis is unreachable")
 		return
 	}
 	cfg := s.cfg.Config.Load()
@@ -245,14 +254,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		have, err := connectedReplicas(ctx, s.cfg.Redis)
 		switch {
 		case err != nil:
-			unavailable(w, fmt.Sprintf("api.wait_replicas is %d but the Redis replication state cannot be read: %v", n, err))
+			unavailable(x, fmt.Sprintf("api.wait_replicas is %d but the Redis replication state cannot be read: %v", n, err))
 			return
 		case have < n:
-			unavailable(w, fmt.Sprintf("api.wait_replicas is %d but the Redis master has %d connected replica(s): events are answered 503 until enough are", n, have))
+			unavailable(x, fmt.Sprintf("api.wait_replicas is %d but the Redis master has %d connected replica(s): events are answered 503 until enough are", n, have))
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "partners": len(cfg.Partners)})
+	writeJSON(x, http.StatusOK, map[string]any{"status": "ready", "partners": len(cfg.Partners)})
 }
 
 // connectedReplicas reads connected_slaves from INFO replication.
@@ -277,42 +286,27 @@ func isJSON(ct string) bool {
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
-// exactBodyMax is the largest body readBody allocates up front.
-const exactBodyMax = 64 << 10
-
-// readBody reads at most limit bytes, answering 413 beyond.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
-	var body []byte
-	var err error
-	if n := r.ContentLength; n > 0 && n <= min(limit, exactBodyMax) {
-		// The usual case: read exactly what the client announced, into
-		// one buffer of that size (net/http refuses a body that does not
-		// match its Content-Length). Only for small bodies: a client
-		// announcing a large one gets memory as its bytes arrive.
-		body = make([]byte, n)
-		_, err = io.ReadFull(r.Body, body)
-	} else {
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	}
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "request body larger than api.max_body_bytes", "")
+// readBody reads the body, at most limit bytes, answering 413 beyond.
+func readBody(x exchange, limit int64) ([]byte, bool) {
+	body, err := x.body(limit)
+	if errors.Is(err, errTooLarge) {
+		writeError(x, http.StatusRequestEntityTooLarge, "body_too_large", errTooLarge.Error(), "")
 		return nil, false
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "could not read the request body", "")
+		writeError(x, http.StatusBadRequest, "bad_request", "could not read the request body", "")
 		return nil, false
 	}
 	return body, true
 }
 
-func writeEventError(w http.ResponseWriter, err error) {
+func writeEventError(x exchange, err error) {
 	var fe *dispatcher.FieldError
 	if errors.As(err, &fe) {
-		writeError(w, http.StatusBadRequest, "invalid_event", fe.Error(), fe.Field)
+		writeError(x, http.StatusBadRequest, "invalid_event", fe.Error(), fe.Field)
 		return
 	}
-	writeError(w, http.StatusBadRequest, "invalid_event", err.Error(), "")
+	writeError(x, http.StatusBadRequest, "invalid_event", err.Error(), "")
 }
 
 // errorDetail is one error: a stable code, a message for people and the
@@ -327,20 +321,18 @@ type errorBody struct {
 	Error errorDetail `json:"error"`
 }
 
-func writeError(w http.ResponseWriter, status int, code, msg, field string) {
-	writeJSON(w, status, errorBody{errorDetail{code, msg, field}})
+func writeError(x exchange, status int, code, msg, field string) {
+	writeJSON(x, status, errorBody{errorDetail{code, msg, field}})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON answers status with v in JSON.
+func writeJSON(x exchange, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		http.Error(w, "internal error: "+err.Error(), http.StatusInternalServerError)
-		return
+		// Only a bug makes an answer unmarshalable; say so in the shape
+		// every error has.
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(errorBody{errorDetail{Code: "internal", Message: "internal error: " + err.Error()}})
 	}
-	b = append(b, '\n')
-	h := w.Header()
-	h["Content-Type"] = []string{"application/json"}
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	x.answer(status, append(b, '\n'))
 }

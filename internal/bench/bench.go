@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -303,13 +302,12 @@ func (r *run) startAPI() (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: API listen: %w", err)
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	go func() { _ = api.Serve(ln) }() // as `postback api` serves it
 	r.apiURL = "http://" + ln.Addr().String()
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(ctx)
+		_ = api.Shutdown(ctx)
 	}, nil
 }
 

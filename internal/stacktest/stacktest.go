@@ -1,6 +1,7 @@
 // Package stacktest assembles a whole postback for integration tests: a
 // real Redis (from redistest), the config, the enqueue Client, a Worker and
-// the HTTP API on an httptest server. Partners are real httptest servers
+// the HTTP API as `postback api` serves it (httpapi.Server.Serve), or on
+// net/http (Options.NetHTTP). Partners are real httptest servers
 // too (Partner records what each receives).
 package stacktest
 
@@ -10,6 +11,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,7 +40,7 @@ type Stack struct {
 	env    map[string]string
 	Client *dispatcher.Client
 	Worker *dispatcher.Worker
-	API    *httptest.Server
+	API    API
 	logs   *lockedWriter
 }
 
@@ -50,7 +52,22 @@ type Options struct {
 	NoWorker bool
 	// Env resolves ${env:NAME} in the config; default: none set.
 	Env map[string]string
+	// NetHTTP serves the API on net/http (httpapi.Server as an
+	// http.Handler, as a Go program embeds it) instead of Serve.
+	NetHTTP bool
 }
+
+// API is a stack's running HTTP API.
+type API struct {
+	URL string // http://127.0.0.1:port
+}
+
+// Transports are the two ways the API is served, for tests that run on
+// both: Serve (fasthttp, what `postback api` runs) and net/http.
+var Transports = []struct {
+	Name    string
+	NetHTTP bool
+}{{"serve", false}, {"net_http", true}}
 
 // New starts a stack on yamlConfig. "${api_key}" in it is replaced by
 // APIKey; the config should set delivery.allow_private_networks to reach
@@ -92,8 +109,29 @@ func New(t testing.TB, yamlConfig string, o Options) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.API = httptest.NewServer(api)
-	t.Cleanup(s.API.Close)
+	if o.NetHTTP {
+		srv := httptest.NewServer(api)
+		t.Cleanup(srv.Close)
+		s.API.URL = srv.URL
+	} else {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- api.Serve(ln) }()
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := api.Shutdown(ctx); err != nil {
+				t.Errorf("API shutdown: %v", err)
+			}
+			if err := <-done; err != nil {
+				t.Errorf("API Serve: %v", err)
+			}
+		})
+		s.API.URL = "http://" + ln.Addr().String()
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("postback logs:\n%s", s.Logs())

@@ -1,0 +1,127 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/postbackhq/postback/internal/stacktest"
+)
+
+// streamBody posts body without a Content-Length (chunked), so the server
+// cannot read it before the handler runs.
+func streamBody(t *testing.T, s *stacktest.Stack, path, body string) (int, map[string]any) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	go func() {
+		for chunk := range strings.SplitSeq(body, "\n") {
+			if _, err := io.WriteString(pw, chunk+"\n"); err != nil {
+				return
+			}
+		}
+		pw.Close()
+	}()
+	req, err := http.NewRequest(http.MethodPost, s.API.URL+path, pr)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+stacktest.APIKey)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	var out map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	return resp.StatusCode, out
+}
+
+// Bodies of unknown length, and bodies longer than what the server reads
+// before its handler runs, are read up to api.max_body_bytes, on both
+// servers.
+func TestAPI_StreamedBodies(t *testing.T) {
+	t.Parallel()
+	onBoth(t, func(t *testing.T, netHTTP bool) {
+		s, _, _ := setupTwo(t, stacktest.Options{NoWorker: true, NetHTTP: netHTTP})
+		var batch strings.Builder
+		for i := range 500 { // about 60 KiB: under the limit of 64 KiB, over one read buffer
+			fmt.Fprintf(&batch, `{"id":"st-%03d","name":"install","params":{"pad":"%s"}}`+"\n", i, strings.Repeat("p", 60))
+		}
+		require.Greater(t, batch.Len(), 32<<10)
+		require.Less(t, batch.Len(), 64<<10)
+		status, body := streamBody(t, s, "/v1/events/batch", strings.TrimSuffix(batch.String(), "\n"))
+		require.Equal(t, http.StatusOK, status, body)
+		results := body["results"].([]any)
+		require.Len(t, results, 500)
+		for _, r := range results {
+			require.Equal(t, "accepted", r.(map[string]any)["status"], r)
+		}
+
+		batch.WriteString(strings.Repeat(`{"id":"over","name":"install"}`+"\n", 600))
+		status, body = streamBody(t, s, "/v1/events/batch", batch.String())
+		require.Equal(t, http.StatusRequestEntityTooLarge, status, body)
+		require.Equal(t, "body_too_large", body["error"].(map[string]any)["code"])
+	})
+}
+
+// rawExchange writes request on a new connection and reads the answer.
+func rawExchange(t *testing.T, s *stacktest.Stack, request string) (*http.Response, map[string]any) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.API.URL, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.WriteString(conn, request)
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	if resp.Header.Get("Content-Type") == "application/json" {
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out), "answer of %q", request)
+	}
+	return resp, out
+}
+
+// Requests Serve cannot read are answered in the API's error shape, not
+// in fasthttp's plain text.
+func TestServe_UnreadableRequests(t *testing.T) {
+	t.Parallel()
+	s, _, _ := setupTwo(t, stacktest.Options{NoWorker: true})
+
+	resp, body := rawExchange(t, s, "POST /v1/events HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("h", 20<<10)+"\r\n\r\n")
+	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
+	require.Equal(t, "headers_too_large", body["error"].(map[string]any)["code"])
+
+	resp, body = rawExchange(t, s, "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n")
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Equal(t, "bad_request", body["error"].(map[string]any)["code"])
+	require.Empty(t, resp.Header.Get("Server"), "no server banner")
+
+	// A keep-alive connection carries requests one after another.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.API.URL, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for i := range 3 {
+		ev := fmt.Sprintf(`{"id":"ka-%d","name":"install"}`, i)
+		_, err := fmt.Fprintf(conn, "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", stacktest.APIKey, len(ev), ev)
+		require.NoError(t, err)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusAccepted, resp.StatusCode, string(b))
+	}
+
+	// A route that is not an intake one goes through net/http's handler.
+	resp, _ = rawExchange(t, s, "GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+}
