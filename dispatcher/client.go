@@ -57,6 +57,17 @@ type Client struct {
 	repl  *replWaiter   // api.wait_replicas
 }
 
+// CheckWaitReplicas reports why cfg's api.wait_replicas cannot work on
+// rdb, or nil. On Redis Cluster each master replicates on its own, which
+// one WAIT cannot cover: every event would be answered 503. Call it on a
+// config before putting it in force (a reload), as NewClient does at start.
+func CheckWaitReplicas(rdb redis.UniversalClient, cfg *Config) error {
+	if _, ok := rdb.(*redis.ClusterClient); ok && cfg.API.WaitReplicas > 0 {
+		return errors.New("api.wait_replicas is not supported on Redis Cluster (WAIT covers one master's writes); use a single server or Sentinel, or set it to 0")
+	}
+	return nil
+}
+
 // NewClient returns a Client. Close it when done.
 func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Redis == nil || cfg.Config == nil {
@@ -68,8 +79,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.BatchConcurrency <= 0 {
 		cfg.BatchConcurrency = DefaultBatchConcurrency
 	}
-	if _, ok := cfg.Redis.(*redis.ClusterClient); ok && cfg.Config.Load().API.WaitReplicas > 0 {
-		return nil, errors.New("dispatcher: api.wait_replicas is not supported on Redis Cluster (WAIT covers one master's writes); use a single server or Sentinel, or set it to 0")
+	if err := CheckWaitReplicas(cfg.Redis, cfg.Config.Load()); err != nil {
+		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
 	c := &Client{cfg: cfg}
 	rdb := cfg.Redis

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/postbackhq/postback/dispatcher"
@@ -235,4 +237,50 @@ func (l *childLogs) all() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.raw.String()
+}
+
+// TestRuntime_ReloadRefusesWaitReplicasWhereItCannotWork: a reload that
+// turns api.wait_replicas on where no WAIT can succeed (the embedded
+// Redis, Redis Cluster) is refused as the same file would be at start,
+// instead of answering every event 503 from then on.
+func TestRuntime_ReloadRefusesWaitReplicasWhereItCannotWork(t *testing.T) {
+	t.Parallel()
+	withWait := strings.Replace(reloadConfig("https://p.example", ""), "api:\n", "api:\n  wait_replicas: 1\n", 1)
+	for _, tc := range []struct {
+		name string
+		rt   func(t *testing.T) *runtime
+		want string
+	}{
+		{"embedded", func(t *testing.T) *runtime {
+			mini := miniredis.RunT(t)
+			rdb := redis.NewClient(&redis.Options{Addr: mini.Addr()})
+			t.Cleanup(func() { _ = rdb.Close() })
+			return &runtime{mini: mini, rdb: rdb}
+		}, "the embedded Redis has no replicas"},
+		{"cluster", func(t *testing.T) *runtime {
+			rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
+			t.Cleanup(func() { _ = rdb.Close() })
+			return &runtime{rdb: rdb}
+		}, "not supported on Redis Cluster"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := partnersFile(t, "postback.yaml", reloadConfig("https://p.example", ""))
+			cfg, err := config.Load(path)
+			require.NoError(t, err)
+			var logs bytes.Buffer
+			rt := tc.rt(t)
+			rt.log, rt.live, rt.cfgPath = slog.New(slog.NewTextHandler(&logs, nil)), dispatcher.NewLive(cfg), path
+
+			require.NoError(t, os.WriteFile(path, []byte(withWait), 0o600))
+			require.ErrorContains(t, rt.reload(), tc.want)
+			require.Same(t, cfg, rt.live.Load(), "the running config stays")
+			require.Contains(t, logs.String(), `msg="config reload refused; the running config stays"`)
+			require.Contains(t, logs.String(), tc.want)
+
+			// Without the setting the same runtime reloads.
+			require.NoError(t, os.WriteFile(path, []byte(reloadConfig("https://p.example", reloadPartnerC)), 0o600))
+			require.NoError(t, rt.reload())
+			require.Equal(t, []string{"a", "c"}, partnerIDs(rt.live.Load()))
+		})
+	}
 }

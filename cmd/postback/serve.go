@@ -57,7 +57,7 @@ func setup(c *cli.Context, embedded bool) (*runtime, error) {
 	rt.live = dispatcher.NewLive(cfg)
 	redisURL := c.String("redis-url")
 	if embedded && cfg.API.WaitReplicas > 0 {
-		return nil, usageError("api.wait_replicas is %d, but the embedded Redis has no replicas: every event would be answered 503; set it to 0 or use --redis-url", cfg.API.WaitReplicas)
+		return nil, usageError("%s", embeddedWaitReplicas(cfg))
 	}
 	if embedded {
 		rt.mini, err = startEmbedded(c.String("embedded-redis-addr"))
@@ -134,6 +134,9 @@ func (rt *runtime) reloadOnHUP(ctx context.Context) {
 // stays.
 func (rt *runtime) reload() error {
 	cfg, err := config.Load(rt.cfgPath)
+	if err == nil {
+		err = rt.fits(cfg)
+	}
 	if err != nil {
 		rt.log.Error("config reload refused; the running config stays", "file", rt.cfgPath, "problems", err.Error())
 		return err
@@ -141,6 +144,22 @@ func (rt *runtime) reload() error {
 	rt.live.Store(cfg)
 	rt.log.Info("config reloaded", "file", rt.cfgPath, "partners", len(cfg.Partners))
 	return nil
+}
+
+// fits reports why cfg cannot run on this process's Redis, as setup would
+// refuse it at start, or nil.
+func (rt *runtime) fits(cfg *dispatcher.Config) error {
+	if rt.mini != nil && cfg.API.WaitReplicas > 0 {
+		return errors.New(embeddedWaitReplicas(cfg))
+	}
+	if rt.rdb != nil {
+		return dispatcher.CheckWaitReplicas(rt.rdb, cfg)
+	}
+	return nil
+}
+
+func embeddedWaitReplicas(cfg *dispatcher.Config) string {
+	return fmt.Sprintf("api.wait_replicas is %d, but the embedded Redis has no replicas: every event would be answered 503; set it to 0 or use --redis-url", cfg.API.WaitReplicas)
 }
 
 var (
