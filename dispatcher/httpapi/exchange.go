@@ -85,22 +85,28 @@ func (x fastExchange) setHeader(name, value string) { x.c.Response.Header.Set(na
 // connection.
 func (x fastExchange) gone() bool { return false }
 
+// body reads the request's body stream (Serve streams every body, so
+// that api.max_body_bytes, which a reload can change, is the limit).
 func (x fastExchange) body(limit int64) ([]byte, error) {
 	if !x.c.Request.IsBodyStream() {
-		// The server read the whole body (it is at most its
-		// MaxRequestBodySize, see Serve); the config may allow less.
-		b := x.c.PostBody()
+		b := x.c.PostBody() // no body
 		if int64(len(b)) > limit {
 			return nil, errTooLarge
 		}
 		return b, nil
 	}
-	// A body larger than the server reads up front, streamed.
-	b, err := io.ReadAll(io.LimitReader(x.c.RequestBodyStream(), limit+1))
-	if int64(len(b)) > limit {
-		return nil, errTooLarge
+	stream := x.c.RequestBodyStream()
+	switch n := int64(x.c.Request.Header.ContentLength()); {
+	case n > limit:
+		return nil, errTooLarge // the server drains or drops the rest
+	case n >= 0:
+		b := make([]byte, n)
+		_, err := io.ReadFull(stream, b)
+		return b, err
 	}
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	// Chunked: no length to trust.
+	b, err := io.ReadAll(io.LimitReader(stream, limit+1))
+	if int64(len(b)) > limit || errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		return nil, errTooLarge
 	}
 	return b, err

@@ -28,8 +28,10 @@ const (
 
 // fastServer is the fasthttp server of Serve.
 type fastServer struct {
-	mu  sync.Mutex
-	srv *fasthttp.Server
+	mu     sync.Mutex
+	srv    *fasthttp.Server
+	ln     net.Listener
+	closed bool // Shutdown was called: Serve does not start, or returns
 }
 
 // Serve serves the API on ln until Shutdown, and returns nil then.
@@ -45,9 +47,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	slow := fasthttpadaptor.NewFastHTTPHandler(s.mux)
 	srv := &fasthttp.Server{
 		Handler: func(c *fasthttp.RequestCtx) {
+			x := fastExchange{c, context.Background()}
 			if c.IsPost() {
-				x := fastExchange{c, context.Background()}
-				switch string(c.Path()) {
+				// The path as sent, as net/http's mux matches it: fasthttp's
+				// Path is decoded and normalized (//v1/./events would match).
+				switch string(c.URI().PathOriginal()) {
 				case "/v1/events":
 					s.intake(x, s.postEvent)
 					return
@@ -56,44 +60,73 @@ func (s *Server) Serve(ln net.Listener) error {
 					return
 				}
 			}
+			if c.Request.IsBodyStream() {
+				// fasthttpadaptor would read the whole stream, of any
+				// length, before the route (and its key check) runs.
+				body, ok := readBody(x, s.cfg.Config.Load().API.MaxBodyBytes)
+				if !ok {
+					return
+				}
+				c.Request.SetBodyRaw(body)
+			}
 			slow(c)
 		},
-		ErrorHandler:          s.fastError,
-		Logger:                fastLogger{s.cfg.Logger},
+		ErrorHandler: s.fastError,
+		Logger:       fastLogger{s.cfg.Logger},
+		// fasthttp's messages about unreadable requests otherwise quote
+		// the request, API key and event included.
+		SecureErrorLogMessage: true,
 		NoDefaultServerHeader: true,
-		NoDefaultDate:         false,
 		ReadTimeout:           serveReadTimeout,
 		WriteTimeout:          serveWriteTimeout,
 		IdleTimeout:           serveIdleTimeout,
 		ReadBufferSize:        serveHeaderMax,
-		// Bodies up to exactBodyMax are read before the handler runs;
-		// longer ones reach it as a stream, which fastExchange.body reads
-		// up to api.max_body_bytes (reloadable, unlike a server setting).
+		// Every body reaches the handler as a stream, which
+		// fastExchange.body reads up to api.max_body_bytes (a reload can
+		// change it; a server setting could not follow).
 		MaxRequestBodySize:           exactBodyMax,
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
 		CloseOnShutdown:              true,
 	}
 	s.fast.mu.Lock()
-	if s.fast.srv != nil {
+	switch {
+	case s.fast.closed:
+		s.fast.mu.Unlock()
+		_ = ln.Close()
+		return nil
+	case s.fast.srv != nil:
 		s.fast.mu.Unlock()
 		return errors.New("httpapi: Serve is already running")
 	}
-	s.fast.srv = srv
+	s.fast.srv, s.fast.ln = srv, ln
 	s.fast.mu.Unlock()
-	return srv.Serve(ln)
+	err := srv.Serve(ln)
+	s.fast.mu.Lock()
+	closed := s.fast.closed
+	s.fast.mu.Unlock()
+	if closed {
+		return nil // the listener's close error, from Shutdown
+	}
+	return err
 }
 
 // Shutdown stops Serve: it stops accepting, lets the requests under way
-// finish until ctx ends, then closes the connections.
+// finish until ctx ends, then closes the connections. Called before Serve,
+// it makes Serve return at once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.fast.mu.Lock()
-	srv := s.fast.srv
+	s.fast.closed = true
+	srv, ln := s.fast.srv, s.fast.ln
 	s.fast.mu.Unlock()
 	if srv == nil {
 		return nil
 	}
-	return srv.ShutdownWithContext(ctx)
+	err := srv.ShutdownWithContext(ctx)
+	// fasthttp's Shutdown does nothing until its Serve has taken the
+	// listener; closing it here ends a Serve that is just starting, too.
+	_ = ln.Close()
+	return err
 }
 
 // fastError answers a request fasthttp could not read, in the API's error

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/postbackhq/postback/dispatcher/httpapi"
 	"github.com/postbackhq/postback/internal/stacktest"
 )
 
@@ -104,6 +106,14 @@ func TestServe_UnreadableRequests(t *testing.T) {
 	require.Equal(t, "bad_request", body["error"].(map[string]any)["code"])
 	require.Empty(t, resp.Header.Get("Server"), "no server banner")
 
+	// fasthttp's message about an unreadable request would quote it, the
+	// API key included.
+	resp, _ = rawExchange(t, s, "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+stacktest.APIKey+
+		"\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}")
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Eventually(t, func() bool { return strings.Contains(s.Logs(), "http: ") }, 5*time.Second, 10*time.Millisecond, "fasthttp logged the error")
+	require.NotContains(t, s.Logs(), stacktest.APIKey)
+
 	// A keep-alive connection carries requests one after another.
 	conn, err := net.Dial("tcp", strings.TrimPrefix(s.API.URL, "http://"))
 	require.NoError(t, err)
@@ -124,4 +134,73 @@ func TestServe_UnreadableRequests(t *testing.T) {
 	// A route that is not an intake one goes through net/http's handler.
 	resp, _ = rawExchange(t, s, "GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
 	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+}
+
+// Intake routes match the path as sent, as net/http's mux does: a path
+// that only normalizes to an intake route is not one.
+func TestAPI_PathsAsSent(t *testing.T) {
+	t.Parallel()
+	onBoth(t, func(t *testing.T, netHTTP bool) {
+		s, _, _ := setupTwo(t, stacktest.Options{NoWorker: true, NetHTTP: netHTTP})
+		for i, path := range []string{"//v1/events", "/v1/./events", "/v1/x/../events", "/v1%2Fevents", "/v1/events/"} {
+			req, err := http.NewRequest(http.MethodPost, s.API.URL+"/", strings.NewReader(fmt.Sprintf(`{"id":"path-%d","name":"install"}`, i)))
+			require.NoError(t, err)
+			req.URL.Opaque = path // sent as is
+			req.Header.Set("Authorization", "Bearer "+stacktest.APIKey)
+			req.Header.Set("Content-Type", "application/json")
+			noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := noRedirect.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.NotEqual(t, http.StatusAccepted, resp.StatusCode, path)
+		}
+		status, body := s.Post(t, "/v1/events?source=test", "application/json", `{"id":"path-q","name":"install"}`)
+		require.Equal(t, http.StatusAccepted, status, body)
+	})
+}
+
+// A body sent to a route other than intake is read up to
+// api.max_body_bytes too, before the route's own checks.
+func TestServe_OtherRoutesBodyLimit(t *testing.T) {
+	t.Parallel()
+	s, _, _ := setupTwo(t, stacktest.Options{NoWorker: true})
+	// 96 KiB of a chunked body that never ends, over the limit of 64 KiB:
+	// the answer must come without the rest.
+	var req strings.Builder
+	req.WriteString("POST /nope HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+	for range 3 {
+		fmt.Fprintf(&req, "%x\r\n%s\r\n", 32<<10, strings.Repeat("x", 32<<10))
+	}
+	resp, body := rawExchange(t, s, req.String())
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	require.Equal(t, "body_too_large", body["error"].(map[string]any)["code"])
+
+	status, _ := s.Get(t, "/healthz")
+	require.Equal(t, http.StatusOK, status)
+}
+
+// Shutdown right after Serve starts, or before, still ends Serve.
+func TestServe_ShutdownAtStart(t *testing.T) {
+	t.Parallel()
+	s, _, _ := setupTwo(t, stacktest.Options{NoWorker: true})
+	for i := range 50 {
+		api, err := httpapi.New(httpapi.Config{Client: s.Client, Config: s.Live, Redis: s.Redis})
+		require.NoError(t, err)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		if i%2 == 0 {
+			go func() { done <- api.Serve(ln) }()
+			require.NoError(t, api.Shutdown(context.Background()))
+		} else {
+			require.NoError(t, api.Shutdown(context.Background()))
+			go func() { done <- api.Serve(ln) }()
+		}
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: Serve still running after Shutdown", i)
+		}
+	}
 }
