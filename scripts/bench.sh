@@ -62,6 +62,11 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo
   echo "## Go micro-benchmarks"
   echo
+  echo "Template rendering against fasttemplate and text/template, and API intake against raw"
+  echo "asynq. BenchmarkIntake drives the API with net/http's client, which on the same cores costs"
+  echo "about as much CPU as the server it measures; \`postback bench\` above drives it with a lean"
+  echo "HTTP/1.1 client, as a real sender on another machine would not compete for these cores."
+  echo
   echo '```'
   cat "$dir/gobench.txt"
   echo '```'
