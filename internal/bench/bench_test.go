@@ -47,6 +47,14 @@ func TestRun(t *testing.T) {
 	require.Zero(t, res.LatencyLost)
 	require.LessOrEqual(t, res.LatencyP50MS, res.LatencyP99MS)
 	require.InDelta(t, res.E2EPerS/res.AsynqNoopPerS, res.E2ERatio, 1e-9)
+	for name, c := range map[string]CPUCost{"e2e": res.E2ECPU, "asynq no-op": res.AsynqNoopCPU} {
+		require.Positive(t, c.Process, name)
+		if redistest.Real() {
+			require.Positive(t, c.Redis, name)
+		}
+		require.InDelta(t, c.Process+c.Redis, c.Total, 1e-9, name)
+	}
+	require.InDelta(t, res.E2ECPU.Total/res.AsynqNoopCPU.Total, res.E2ECPURatio, 1e-9)
 
 	n, err := dbSize(context.Background(), cfg.Redis)
 	require.NoError(t, err)
@@ -54,7 +62,7 @@ func TestRun(t *testing.T) {
 
 	var table bytes.Buffer
 	require.NoError(t, res.WriteTable(&table))
-	for _, want := range []string{"e2e_deliveries_per_s", "enqueue_events_per_s", "latency_p99_ms", "redis_bytes_per_pending_delivery", "worker_rss_mb"} {
+	for _, want := range []string{"e2e_deliveries_per_s", "e2e_cpu_us_per_delivery", "enqueue_events_per_s", "latency_p99_ms", "redis_bytes_per_pending_delivery", "worker_rss_mb"} {
 		require.Contains(t, table.String(), want)
 	}
 	var js bytes.Buffer
@@ -138,4 +146,10 @@ func TestPercentile(t *testing.T) {
 	require.Equal(t, 50*time.Millisecond, percentile(d, 0.50))
 	require.Equal(t, 99*time.Millisecond, percentile(d, 0.99))
 	require.Equal(t, time.Duration(0), percentile(nil, 0.99))
+}
+
+func TestRedisCPU(t *testing.T) {
+	info := "# CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:2.250000\r\nused_cpu_sys_children:9.000000\r\nused_cpu_user_main_thread:2.000000\r\n"
+	require.Equal(t, 3750*time.Millisecond, redisCPU(info))
+	require.Zero(t, redisCPU("# CPU\r\n"))
 }

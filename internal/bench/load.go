@@ -150,18 +150,38 @@ func (l *load) err() error {
 // windowRate runs fn (which produces load until its context ends) for
 // warm+d and returns how much counter grew per second during d.
 func windowRate(ctx context.Context, warm, d time.Duration, counter func() int64, fn func(context.Context)) float64 {
+	rate, _ := windowCost(ctx, warm, d, counter, nil, fn)
+	return rate
+}
+
+// windowCost is windowRate that also returns the CPU that cpu (when not
+// nil) counts during d, per unit of counter.
+func windowCost(ctx context.Context, warm, d time.Duration, counter func() int64, cpu func() cpuTimes, fn func(context.Context)) (float64, cpuTimes) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); fn(ctx) }()
 	defer func() { cancel(); <-done }()
 	if !sleep(ctx, warm) {
-		return 0
+		return 0, cpuTimes{}
+	}
+	var c0 cpuTimes
+	if cpu != nil {
+		c0 = cpu()
 	}
 	start, t0 := counter(), time.Now()
 	if !sleep(ctx, d) {
-		return 0
+		return 0, cpuTimes{}
 	}
-	return float64(counter()-start) / time.Since(t0).Seconds()
+	n := counter() - start
+	rate := float64(n) / time.Since(t0).Seconds()
+	if cpu == nil || n == 0 {
+		return rate, cpuTimes{}
+	}
+	c1 := cpu()
+	return rate, cpuTimes{
+		Process: (c1.Process - c0.Process) / time.Duration(n),
+		Redis:   (c1.Redis - c0.Redis) / time.Duration(n),
+	}
 }
 
 // sleep waits d or until ctx ends, reporting whether d passed.

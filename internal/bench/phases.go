@@ -217,8 +217,9 @@ func (r *run) enqueueBatch(ctx context.Context, res *Result) error {
 // asynqNoop measures raw asynq end to end: producers enqueue, a server
 // with the same concurrency runs a handler that does nothing.
 func (r *run) asynqNoop(ctx context.Context, res *Result) error {
-	rate, err := r.noop(ctx, 1)
+	rate, cpu, err := r.noop(ctx, 1)
 	res.AsynqNoopPerS = rate
+	res.setCPU(&res.AsynqNoopCPU, cpu)
 	return err
 }
 
@@ -228,12 +229,12 @@ func (r *run) asynqNoopSameDequeuers(ctx context.Context, res *Result) error {
 	if r.cfg.Dequeuers <= 1 {
 		return nil
 	}
-	rate, err := r.noop(ctx, r.cfg.Dequeuers)
+	rate, _, err := r.noop(ctx, r.cfg.Dequeuers)
 	res.AsynqNoopSameDequeuersPS = rate
 	return err
 }
 
-func (r *run) noop(ctx context.Context, servers int) (float64, error) {
+func (r *run) noop(ctx context.Context, servers int) (float64, cpuTimes, error) {
 	var processed atomic.Int64
 	for _, share := range dispatcher.SplitConcurrency(r.cfg.Concurrency, servers) {
 		srv := asynq.NewServerFromRedisClient(r.cfg.Redis, asynq.Config{
@@ -247,14 +248,14 @@ func (r *run) noop(ctx context.Context, servers int) (float64, error) {
 			processed.Add(1)
 			return nil
 		})); err != nil {
-			return 0, err
+			return 0, cpuTimes{}, err
 		}
 		defer srv.Shutdown()
 	}
 	aq := asynq.NewClientFromRedisClient(r.cfg.Redis)
 	var l load
 	hold := func() bool { return l.accepted.Load()-processed.Load() > int64(r.cfg.Backlog) }
-	rate := windowRate(ctx, r.warm(), r.cfg.Duration, processed.Load, func(ctx context.Context) {
+	rate, cpu := windowCost(ctx, r.warm(), r.cfg.Duration, processed.Load, r.cpuNow, func(ctx context.Context) {
 		l.drive(ctx, r.cfg.Clients, 1, hold, func(ctx context.Context, _ int64) (int, error) {
 			if _, err := aq.EnqueueContext(ctx, asynq.NewTask(rawType, r.payload, asynq.Queue(rawQueue))); err != nil {
 				return 0, err
@@ -262,7 +263,7 @@ func (r *run) noop(ctx context.Context, servers int) (float64, error) {
 			return 1, nil
 		})
 	})
-	return rate, phaseErr(&l, ctx)
+	return rate, cpu, phaseErr(&l, ctx)
 }
 
 // endToEnd measures deliveries per second through the whole pipeline,
@@ -283,7 +284,8 @@ func (r *run) endToEnd(ctx context.Context, res *Result) error {
 
 	var l load
 	hold := func() bool { return l.accepted.Load()-r.partner.unique() > int64(r.cfg.Backlog) }
-	res.E2EPerS = windowRate(ctx, r.warm(), r.cfg.Duration, r.partner.unique, func(ctx context.Context) {
+	var cpu cpuTimes
+	res.E2EPerS, cpu = windowCost(ctx, r.warm(), r.cfg.Duration, r.partner.unique, r.cpuNow, func(ctx context.Context) {
 		if r.cfg.E2EIntake == IntakeBatch {
 			l.drive(ctx, r.cfg.Clients, r.cfg.BatchSize, hold, func(ctx context.Context, first int64) (int, error) {
 				return r.postBatch(ctx, first, r.cfg.BatchSize)
@@ -301,6 +303,7 @@ func (r *run) endToEnd(ctx context.Context, res *Result) error {
 	if errors.Is(l.err(), errNoBatch) {
 		return errors.New("the API has no POST /v1/events/batch; measure with --e2e-intake single")
 	}
+	res.setCPU(&res.E2ECPU, cpu)
 	if err := phaseErr(&l, ctx); err != nil {
 		return err
 	}

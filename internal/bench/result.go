@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // Targets on a 2-core machine (issue 7).
@@ -38,6 +39,14 @@ type Result struct {
 	// than one, raw asynq is measured a second time with as many servers
 	// sharing the same concurrency: the baseline with the same dequeue
 	// parallelism.
+	// E2ECPU and AsynqNoopCPU are the CPU time, in µs, that one delivery
+	// and one raw no-op task cost over the measuring window: this whole
+	// process (with --api-url, without the API) plus the Redis server.
+	// On a shared machine they move less than the rates do.
+	E2ECPU       CPUCost `json:"e2e_cpu_us_per_delivery"`
+	AsynqNoopCPU CPUCost `json:"asynq_noop_cpu_us_per_task"`
+	E2ECPURatio  float64 `json:"e2e_cpu_vs_asynq_noop,omitempty"`
+
 	Dequeuers                int     `json:"worker_dequeuers"`
 	AsynqNoopSameDequeuersPS float64 `json:"asynq_noop_same_dequeuers_tasks_per_s,omitempty"`
 	E2ERatioSameDequeuers    float64 `json:"e2e_vs_asynq_noop_same_dequeuers,omitempty"`
@@ -77,6 +86,19 @@ type Result struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
+// CPUCost is CPU time per operation, in µs.
+type CPUCost struct {
+	Total   float64 `json:"total"`
+	Process float64 `json:"process"` // this process: Go
+	Redis   float64 `json:"redis"`   // the Redis server; 0 when INFO cpu was not readable
+}
+
+func (r *Result) setCPU(dst *CPUCost, c cpuTimes) {
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	*dst = CPUCost{Process: us(c.Process), Redis: us(c.Redis)}
+	dst.Total = dst.Process + dst.Redis
+}
+
 // combine sets r's rates and ratios to the medians of the rounds' (each
 // ratio is the median of the rounds' own ratios, each against the baseline
 // measured next to it), with their spread, and adds up the e2e counts.
@@ -108,11 +130,18 @@ func (r *Result) combine(rounds []*Result) {
 		func(x *Result) *float64 { return &x.EnqueueBatchPerS },
 		func(x *Result) *float64 { return &x.ClientEnqueuePerS },
 		func(x *Result) *float64 { return &x.AsynqEnqueuePerS },
+		func(x *Result) *float64 { return &x.E2ECPU.Total },
+		func(x *Result) *float64 { return &x.E2ECPU.Process },
+		func(x *Result) *float64 { return &x.E2ECPU.Redis },
+		func(x *Result) *float64 { return &x.AsynqNoopCPU.Total },
+		func(x *Result) *float64 { return &x.AsynqNoopCPU.Process },
+		func(x *Result) *float64 { return &x.AsynqNoopCPU.Redis },
 	} {
 		med(f)
 	}
 	for name, f := range map[string]func(*Result) *float64{
 		"e2e_vs_asynq_noop":                func(x *Result) *float64 { return &x.E2ERatio },
+		"e2e_cpu_vs_asynq_noop":            func(x *Result) *float64 { return &x.E2ECPURatio },
 		"e2e_vs_asynq_noop_same_dequeuers": func(x *Result) *float64 { return &x.E2ERatioSameDequeuers },
 		"enqueue_vs_asynq_enqueue":         func(x *Result) *float64 { return &x.EnqueueRatio },
 		"enqueue_batch_vs_asynq_enqueue":   func(x *Result) *float64 { return &x.EnqueueBatchRatio },
@@ -155,6 +184,7 @@ func ratio(a, b float64) float64 {
 func (r *Result) ratios() {
 	r.E2ERatio = ratio(r.E2EPerS, r.AsynqNoopPerS)
 	r.E2ERatioSameDequeuers = ratio(r.E2EPerS, r.AsynqNoopSameDequeuersPS)
+	r.E2ECPURatio = ratio(r.E2ECPU.Total, r.AsynqNoopCPU.Total)
 	r.EnqueueRatio = ratio(r.EnqueuePerS, r.AsynqEnqueuePerS)
 	r.EnqueueBatchRatio = ratio(r.EnqueueBatchPerS, r.AsynqEnqueuePerS)
 	r.ClientRatio = ratio(r.ClientEnqueuePerS, r.AsynqEnqueuePerS)
@@ -192,6 +222,12 @@ func (r *Result) WriteTable(w io.Writer) error {
 	// shown as zero against its target.
 	if r.E2EPerS > 0 || r.AsynqNoopPerS > 0 {
 		row("e2e_deliveries_per_s ("+intake+")", num(r.E2EPerS), num(r.AsynqNoopPerS)+" no-op tasks/s", r.xs("e2e_vs_asynq_noop", r.E2ERatio), check(r.E2ERatio >= TargetE2ERatio, "≥ 0.80×"))
+	}
+	if r.E2ECPU.Total > 0 || r.AsynqNoopCPU.Total > 0 {
+		cost := func(c CPUCost) string {
+			return fmt.Sprintf("%.0f (Go %.0f + Redis %.0f)", c.Total, c.Process, c.Redis)
+		}
+		row("e2e_cpu_us_per_delivery (lower is better)", cost(r.E2ECPU), cost(r.AsynqNoopCPU)+" a no-op task", r.xs("e2e_cpu_vs_asynq_noop", r.E2ECPURatio), "")
 	}
 	if r.AsynqNoopSameDequeuersPS > 0 {
 		row(fmt.Sprintf("e2e_deliveries_per_s vs %d asynq servers", r.Dequeuers), num(r.E2EPerS), num(r.AsynqNoopSameDequeuersPS)+" no-op tasks/s", r.xs("e2e_vs_asynq_noop_same_dequeuers", r.E2ERatioSameDequeuers), "")
