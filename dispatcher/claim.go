@@ -1,9 +1,12 @@
 package dispatcher
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 )
 
@@ -12,17 +15,27 @@ import (
 // the whole dedup window, so it is kept small: one line per delivery, the
 // partner id (which config keeps to [a-z0-9_-]) and, for a skipped delivery,
 // a tab and the reason (on one line). Delivery ids
-// are DeliveryID(event id, partner) and are not stored. The first form, a
-// JSON array of Delivery, starts with '[' and is still read.
-const claimV1 = '\x01'
+// are DeliveryID(event id, partner) and are not stored.
+//
+// The version byte is followed by a nonce of claimNonceLen random bytes,
+// so that a claim tells the call that wrote it from a repeat of the event
+// (see ownClaim). Earlier forms are still read: version 1, the same
+// without a nonce, and the first, a JSON array of Delivery, which starts
+// with '['.
+const (
+	claimV1       = '\x01'
+	claimV2       = '\x02'
+	claimNonceLen = 8
+)
 
 func encodeClaim(ds []Delivery) []byte {
-	n := 1
+	n := 1 + claimNonceLen
 	for _, d := range ds {
 		n += len(d.Partner) + len(d.Reason) + 2
 	}
-	b := make([]byte, 1, n)
-	b[0] = claimV1
+	b := make([]byte, 1+claimNonceLen, n)
+	b[0] = claimV2
+	binary.LittleEndian.PutUint64(b[1:], rand.Uint64())
 	for i, d := range ds {
 		if i > 0 {
 			b = append(b, '\n')
@@ -47,12 +60,19 @@ func decodeClaim(eventID string, b []byte) ([]Delivery, error) {
 			return nil, err
 		}
 		return ds, nil
-	case b[0] != claimV1:
+	case b[0] == claimV2 && len(b) < 1+claimNonceLen:
+		return nil, fmt.Errorf("claim of %d bytes is shorter than its nonce", len(b))
+	case b[0] != claimV1 && b[0] != claimV2:
 		return nil, fmt.Errorf("unknown claim version %#x (written by a newer postback?)", b[0])
-	case len(b) == 1:
+	}
+	body := b[1:]
+	if b[0] == claimV2 {
+		body = b[1+claimNonceLen:]
+	}
+	if len(body) == 0 {
 		return []Delivery{}, nil // routed to no partner
 	}
-	lines := strings.Split(string(b[1:]), "\n")
+	lines := strings.Split(string(body), "\n")
 	ds := make([]Delivery, len(lines))
 	for i, line := range lines {
 		partner, reason, skipped := strings.Cut(line, "\t")
@@ -65,4 +85,14 @@ func decodeClaim(eventID string, b []byte) ([]Delivery, error) {
 		}
 	}
 	return ds, nil
+}
+
+// ownClaim reports whether prior, the claim an event's SET NX found, is
+// mine, the claim this call was writing: the same bytes, nonce included.
+// That happens when a write whose answer was lost (a timeout, a dropped
+// connection) is sent again within the call, as go-redis retries it: the
+// first write did land, and the event is new, not a repeat. A caller's own
+// repeat makes a claim with a nonce of its own, and is a repeat.
+func ownClaim(prior, mine []byte) bool {
+	return len(mine) >= 1+claimNonceLen && mine[0] == claimV2 && bytes.Equal(prior, mine)
 }

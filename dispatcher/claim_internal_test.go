@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/postbackhq/postback/dispatcher/store"
 )
 
 func TestClaimRoundTrip(t *testing.T) {
@@ -60,6 +62,55 @@ func TestClaimRefusesCorruption(t *testing.T) {
 	} {
 		if _, err := decodeClaim("e", []byte(c.b)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("decodeClaim(%q) = %v, want %q", c.b, err, c.want)
+		}
+	}
+}
+
+// Claims of version 1 (no nonce) are still read.
+func TestClaimReadsVersion1(t *testing.T) {
+	got, err := decodeClaim("e", []byte("\x01acme\nbig\twhen: no"))
+	want := []Delivery{
+		{ID: DeliveryID("e", "acme"), Partner: "acme", Status: "queued"},
+		{ID: DeliveryID("e", "big"), Partner: "big", Status: "skipped", Reason: "when: no"},
+	}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("version 1 claim = %+v, %v", got, err)
+	}
+	if got, err := decodeClaim("e", []byte("\x01")); err != nil || len(got) != 0 {
+		t.Fatalf("empty version 1 claim = %+v, %v", got, err)
+	}
+	if _, err := decodeClaim("e", []byte("\x02abc")); err == nil {
+		t.Fatal("a version 2 claim shorter than its nonce was read")
+	}
+}
+
+// A claim found by the write that made it (its answer lost, the write
+// sent again) is the call's own: the event is new. The same deliveries
+// claimed by another call (another nonce), or a claim without a nonce,
+// make a repeat.
+func TestIntakeDecide_ownClaim(t *testing.T) {
+	ds := []Delivery{{ID: DeliveryID("e", "acme"), Partner: "acme", Status: "queued"}}
+	mine := encodeClaim(ds)
+	other := encodeClaim(ds)
+	if string(mine[1+claimNonceLen:]) != string(other[1+claimNonceLen:]) || string(mine) == string(other) {
+		t.Fatalf("two claims of the same deliveries: %q, %q: want the same lines and different nonces", mine, other)
+	}
+	cfg := &Config{}
+	for _, tc := range []struct {
+		name  string
+		prior []byte
+		dup   bool
+	}{
+		{"own write, sent again", mine, false},
+		{"another call's claim", other, true},
+		{"version 1 claim", []byte("\x01acme"), true},
+	} {
+		in := &intake{ev: &Event{ID: "e"}, cfg: cfg, rc: &Receipt{EventID: "e", Deliveries: ds}, claim: mine}
+		if err := in.decide(store.Claim{Deliveries: tc.prior}); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if in.rc.Duplicate != tc.dup {
+			t.Errorf("%s: duplicate = %v, want %v", tc.name, in.rc.Duplicate, tc.dup)
 		}
 	}
 }

@@ -221,7 +221,7 @@ func (c *Client) prepare(ev *Event, cfg *Config) (*intake, error) {
 // deliveries: a repeat never adds a delivery the first call did not
 // promise.
 func (in *intake) decide(claim store.Claim) error {
-	if claim.New {
+	if claim.New || ownClaim(claim.Deliveries, in.claim) {
 		return nil
 	}
 	in.rc.Duplicate = true

@@ -116,12 +116,14 @@ func TestClient_Enqueue_DuplicateReturnsFirstDeliveries(t *testing.T) {
 	require.True(t, again.Duplicate)
 	require.Equal(t, first.Deliveries, again.Deliveries)
 	require.Len(t, b.taskIDs(t), 2)
-	// The dedup key is compact: a version byte and the receipt's partners
-	// (delivery ids derive from them), with a TTL.
+	// The dedup key is compact: a version byte, an 8-byte nonce and the
+	// receipt's partners (delivery ids derive from them), with a TTL.
 	key := store.EventKey("evt-d")
 	stored, err := b.rdb.Get(ctx, key).Result()
 	require.NoError(t, err)
-	require.Equal(t, "\x01acme_ads\neveryone\nbig_spenders\twhen: condition is false", stored)
+	require.Greater(t, len(stored), 9)
+	require.Equal(t, byte(2), stored[0])
+	require.Equal(t, "acme_ads\neveryone\nbig_spenders\twhen: condition is false", stored[9:])
 	ttl, err := b.rdb.PTTL(ctx, key).Result()
 	require.NoError(t, err)
 	require.Greater(t, ttl, 23*time.Hour)

@@ -71,7 +71,7 @@ func (s *Store) ClaimEvent(ctx context.Context, id string, deliveries []byte, wi
 // EventClaim is one event for ClaimEvents.
 type EventClaim struct {
 	ID         string
-	Deliveries []byte // JSON
+	Deliveries []byte // the encoded claim (dispatcher's encodeClaim)
 }
 
 // ClaimEvents claims each event as ClaimEvent would, in one pipeline: one

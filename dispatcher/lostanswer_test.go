@@ -1,0 +1,150 @@
+package dispatcher_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/redistest"
+)
+
+// cutProxy forwards TCP to a Redis server. The first time the client
+// sends bytes holding cutAt, it forwards them, lets Redis run them, then
+// drops both connections without passing the answer on: a write that
+// landed and whose answer was lost, as a timeout or a broken connection
+// leaves it. Later connections pass everything.
+type cutProxy struct {
+	ln    net.Listener
+	cutAt []byte
+	cut   atomic.Bool
+	wg    sync.WaitGroup
+}
+
+func newCutProxy(t *testing.T, target string, cutAt []byte) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &cutProxy{ln: ln, cutAt: cutAt}
+	p.wg.Go(func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			p.wg.Go(func() { p.pipe(client, server) })
+		}
+	})
+	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
+	return p
+}
+
+func (p *cutProxy) pipe(client, server net.Conn) {
+	defer client.Close()
+	defer server.Close()
+	var dropping atomic.Bool // this connection's answers are not passed on
+	go func() {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := server.Read(buf)
+			if n > 0 && !dropping.Load() {
+				if _, err := client.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+			if err != nil {
+				client.Close()
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := client.Read(buf)
+		if n > 0 {
+			cutting := bytes.Contains(buf[:n], p.cutAt) && p.cut.CompareAndSwap(false, true)
+			if cutting {
+				dropping.Store(true)
+			}
+			if _, err := server.Write(buf[:n]); err != nil {
+				return
+			}
+			if cutting {
+				time.Sleep(100 * time.Millisecond) // Redis runs the writes
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// TestClient_Enqueue_lostAnswerIsNotADuplicate: when the answer to an
+// event's claim is lost after Redis stored it, go-redis sends the claim
+// again, which then finds itself. The event is still new: answered
+// accepted, not as a duplicate of itself, and its task stored.
+func TestClient_Enqueue_lostAnswerIsNotADuplicate(t *testing.T) {
+	t.Parallel()
+	if !redistest.Real() {
+		t.Skip("needs redis-server")
+	}
+	for _, batch := range []bool{false, true} {
+		name := map[bool]string{false: "single", true: "batch"}[batch]
+		t.Run(name, func(t *testing.T) {
+			srv := redistest.Own(t, redistest.Options{})
+			opt, err := redis.ParseURL(srv.URL(0))
+			require.NoError(t, err)
+			id := "evt-lost-" + name
+			proxy := newCutProxy(t, opt.Addr, []byte(store.EventKey(id)))
+			opt.Addr = proxy.ln.Addr().String()
+			rdb := redis.NewClient(opt)
+			t.Cleanup(func() { _ = rdb.Close() })
+			c, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: dispatcher.NewLive(mustConfig(t, clientYAML))})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = c.Close() })
+
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			ev := &dispatcher.Event{ID: id, Name: "install", Attribution: dispatcher.Attribution{Partner: "acme_ads"}}
+			var rc *dispatcher.Receipt
+			if batch {
+				res := c.EnqueueBatch(ctx, []*dispatcher.Event{ev})
+				require.NoError(t, res[0].Err)
+				rc = res[0].Receipt
+			} else {
+				rc, err = c.Enqueue(ctx, ev)
+				require.NoError(t, err)
+			}
+			require.True(t, proxy.cut.Load(), "the claim's answer was cut")
+			require.False(t, rc.Duplicate, "a first-time event answered as a duplicate of itself")
+			require.Len(t, rc.Deliveries, 3) // acme_ads, everyone, big_spenders skipped
+
+			direct, err := dispatcher.OpenRedis(srv.URL(0))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = direct.Close() })
+			n, err := direct.Exists(ctx, store.EventKey(id)).Result()
+			require.NoError(t, err)
+			require.EqualValues(t, 1, n, "the claim is stored")
+
+			// A real repeat is still a duplicate.
+			again, err := c.Enqueue(ctx, ev)
+			require.NoError(t, err)
+			require.True(t, again.Duplicate)
+			require.Equal(t, rc.Deliveries, again.Deliveries)
+		})
+	}
+}
