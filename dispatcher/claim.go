@@ -22,6 +22,11 @@ import (
 // (see ownClaim). Earlier forms are still read: version 1, the same
 // without a nonce, and the first, a JSON array of Delivery, which starts
 // with '['.
+// ErrNewerClaim is a repeat of an event whose claim a newer postback wrote,
+// in a form this one cannot read: during an upgrade, an API not yet
+// upgraded cannot answer it (503; an upgraded one can).
+var ErrNewerClaim = errors.New("the event was first received by a newer postback, whose record of it this one cannot read")
+
 const (
 	claimV1       = '\x01'
 	claimV2       = '\x02'
@@ -63,7 +68,7 @@ func decodeClaim(eventID string, b []byte) ([]Delivery, error) {
 	case b[0] == claimV2 && len(b) < 1+claimNonceLen:
 		return nil, fmt.Errorf("claim of %d bytes is shorter than its nonce", len(b))
 	case b[0] != claimV1 && b[0] != claimV2:
-		return nil, fmt.Errorf("unknown claim version %#x (written by a newer postback?)", b[0])
+		return nil, fmt.Errorf("%w (claim version %#x)", ErrNewerClaim, b[0])
 	}
 	body := b[1:]
 	if b[0] == claimV2 {

@@ -56,7 +56,7 @@ func TestClaimRefusesCorruption(t *testing.T) {
 		want string
 	}{
 		{"", "empty claim"},
-		{"\x09acme", "unknown claim version 0x9"},
+		{"\x09acme", "claim version 0x9"},
 		{"\x01acme\n\tno partner", "claim line 2 has no partner"},
 		{"[{", "unexpected end of JSON input"},
 	} {

@@ -255,12 +255,12 @@ func TestRuntime_ReloadRefusesWaitReplicasWhereItCannotWork(t *testing.T) {
 			mini := miniredis.RunT(t)
 			rdb := redis.NewClient(&redis.Options{Addr: mini.Addr()})
 			t.Cleanup(func() { _ = rdb.Close() })
-			return &runtime{mini: mini, rdb: rdb}
+			return &runtime{mini: mini, rdb: rdb, api: true}
 		}, "the embedded Redis has no replicas"},
 		{"cluster", func(t *testing.T) *runtime {
 			rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
 			t.Cleanup(func() { _ = rdb.Close() })
-			return &runtime{rdb: rdb}
+			return &runtime{rdb: rdb, api: true}
 		}, "not supported on Redis Cluster"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -276,6 +276,15 @@ func TestRuntime_ReloadRefusesWaitReplicasWhereItCannotWork(t *testing.T) {
 			require.Same(t, cfg, rt.live.Load(), "the running config stays")
 			require.Contains(t, logs.String(), `msg="config reload refused; the running config stays"`)
 			require.Contains(t, logs.String(), tc.want)
+
+			if rt.mini == nil {
+				// A worker alone on Cluster never waits for replicas: it
+				// takes the file, as it starts with it.
+				rt.api = false
+				require.NoError(t, rt.reload())
+				require.Equal(t, 1, rt.live.Load().API.WaitReplicas)
+				rt.api, rt.live = true, dispatcher.NewLive(cfg)
+			}
 
 			// Without the setting the same runtime reloads.
 			require.NoError(t, os.WriteFile(path, []byte(reloadConfig("https://p.example", reloadPartnerC)), 0o600))

@@ -30,6 +30,7 @@ type runtime struct {
 	rdb     redis.UniversalClient
 	mini    *miniredis.Miniredis
 	cfgPath string
+	api     bool // the process runs the API: api.wait_replicas applies to it
 }
 
 func (rt *runtime) close() {
@@ -146,13 +147,14 @@ func (rt *runtime) reload() error {
 	return nil
 }
 
-// fits reports why cfg cannot run on this process's Redis, as setup would
-// refuse it at start, or nil.
+// fits reports why cfg cannot run on this process's Redis, as start-up
+// would refuse it, or nil. api.wait_replicas concerns only a process that
+// runs the API (a worker alone never waits for replicas).
 func (rt *runtime) fits(cfg *dispatcher.Config) error {
 	if rt.mini != nil && cfg.API.WaitReplicas > 0 {
 		return errors.New(embeddedWaitReplicas(cfg))
 	}
-	if rt.rdb != nil {
+	if rt.api && rt.rdb != nil {
 		return dispatcher.CheckWaitReplicas(rt.rdb, cfg)
 	}
 	return nil
@@ -217,6 +219,7 @@ func runProcess(c *cli.Context, withAPI, withWorker, embedded bool) error {
 		return err
 	}
 	defer rt.close()
+	rt.api = withAPI
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rt.reloadOnHUP(ctx)

@@ -71,7 +71,7 @@ func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
 		valid = append(valid, ev)
 		index = append(index, i)
 	}
-	down, replicas := false, false
+	down, replicas, newer := false, false, false
 	ctx, cancel := context.WithTimeout(x.context(), s.cfg.StoreTimeout)
 	defer cancel()
 	for j, res := range s.cfg.Client.EnqueueBatch(ctx, valid) {
@@ -97,6 +97,7 @@ func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
 			}
 			down = true
 			replicas = replicas || errors.Is(res.Err, dispatcher.ErrNotReplicated)
+			newer = newer || errors.Is(res.Err, dispatcher.ErrNewerClaim)
 		}
 	}
 	for _, br := range results {
@@ -105,6 +106,11 @@ func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
 	if replicas {
 		unavailable(x, "events of the batch are on the Redis master but not yet on the replicas api.wait_replicas asks for; "+
 			"retry the batch later (events already stored come back as duplicates)")
+		return
+	}
+	if newer {
+		unavailable(x, "events of the batch were first received by a newer postback whose record of them this API cannot read; "+
+			"retry the batch later: an upgraded API answers it (events already stored come back as duplicates)")
 		return
 	}
 	if down {

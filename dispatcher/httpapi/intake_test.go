@@ -329,3 +329,19 @@ partners:
 	status, _ = s.Get(t, "/readyz")
 	require.Equal(t, http.StatusOK, status)
 }
+
+// TestPostEvent_repeatOfANewerPostbacksEvent: during an upgrade, a repeat
+// whose claim a newer postback wrote, in a form this one cannot read, is
+// answered 503 saying so (not "Redis is unavailable"), single or in a
+// batch; the client's retry reaches an upgraded API.
+func TestPostEvent_repeatOfANewerPostbacksEvent(t *testing.T) {
+	t.Parallel()
+	s, _, _ := setupTwo(t, stacktest.Options{NoWorker: true})
+	require.NoError(t, s.Redis.Set(context.Background(), store.EventKey("from-the-future"), "\x09acme_ads", time.Hour).Err())
+	status, body := s.Post(t, "/v1/events", "application/json", `{"id":"from-the-future","name":"install"}`)
+	require.Equal(t, http.StatusServiceUnavailable, status, body)
+	require.Contains(t, body["error"].(map[string]any)["message"], "newer postback")
+	status, body = s.Post(t, "/v1/events/batch", "application/json", `[{"id":"from-the-future","name":"install"},{"id":"today","name":"install"}]`)
+	require.Equal(t, http.StatusServiceUnavailable, status, body)
+	require.Contains(t, body["error"].(map[string]any)["message"], "newer postback")
+}

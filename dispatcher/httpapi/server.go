@@ -176,6 +176,10 @@ func (s *Server) enqueueFailed(x exchange, err error) {
 		unavailable(x, notReplicated)
 		return
 	}
+	if errors.Is(err, dispatcher.ErrNewerClaim) {
+		unavailable(x, newerClaim)
+		return
+	}
 	unavailable(x, "the event was not stored: Redis is unavailable; retry later")
 }
 
@@ -183,6 +187,10 @@ func (s *Server) enqueueFailed(x exchange, err error) {
 // replicas acknowledged in time.
 const notReplicated = "the event is on the Redis master but not yet on the replicas api.wait_replicas asks for; retry later: " +
 	"a repeat is answered as its duplicate, or stores it again if a failover lost it"
+
+// newerClaim is the 503 message of a repeat whose claim a newer postback
+// wrote (during an upgrade).
+const newerClaim = "this event was first received by a newer postback whose record of it this API cannot read; retry later: an upgraded API answers it"
 
 // unavailable answers 503 with Retry-After.
 func unavailable(x exchange, msg string) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,4 +153,40 @@ func TestRedisCPU(t *testing.T) {
 	info := "# CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:2.250000\r\nused_cpu_sys_children:9.000000\r\nused_cpu_user_main_thread:2.000000\r\n"
 	require.Equal(t, 3750*time.Millisecond, redisCPU(info))
 	require.Zero(t, redisCPU("# CPU\r\n"))
+}
+
+// A Redis whose INFO cpu cannot be read at either end of the window leaves
+// the Redis part and the total out, never a negative figure; the combined
+// cost is one round's, so its parts add up.
+func TestCPUCost_unreadableRedisAndMedians(t *testing.T) {
+	calls := 0
+	readings := []cpuTimes{{Process: time.Second, Redis: 5 * time.Second}, {Process: 2 * time.Second, Redis: -1}}
+	var n atomic.Int64
+	_, per := windowCost(context.Background(), time.Millisecond, 20*time.Millisecond, n.Load, func() cpuTimes {
+		c := readings[min(calls, 1)]
+		calls++
+		return c
+	}, func(ctx context.Context) {
+		for ctx.Err() == nil {
+			n.Add(1)
+			time.Sleep(time.Millisecond)
+		}
+	})
+	require.Equal(t, 2, calls)
+	require.Positive(t, per.Process)
+	require.Equal(t, time.Duration(-1), per.Redis)
+	var res Result
+	res.setCPU(&res.E2ECPU, per)
+	require.Positive(t, res.E2ECPU.Process)
+	require.Zero(t, res.E2ECPU.Redis)
+	require.Zero(t, res.E2ECPU.Total, "no total without Redis's part")
+
+	rounds := []*Result{
+		{E2ECPU: CPUCost{Total: 100, Process: 90, Redis: 10}},
+		{E2ECPU: CPUCost{Total: 300, Process: 100, Redis: 200}},
+		{E2ECPU: CPUCost{Total: 200, Process: 150, Redis: 50}},
+	}
+	var r Result
+	r.combine(rounds)
+	require.Equal(t, CPUCost{Total: 200, Process: 150, Redis: 50}, r.E2ECPU)
 }

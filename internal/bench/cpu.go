@@ -12,7 +12,7 @@ import (
 // load, or raw asynq's producers and server) and by the Redis server.
 type cpuTimes struct {
 	Process time.Duration
-	Redis   time.Duration // 0 when INFO cpu cannot be read
+	Redis   time.Duration // -1 when INFO cpu could not be read
 }
 
 // cpuNow reads both counters: getrusage for this process, INFO cpu
@@ -25,6 +25,7 @@ func (r *run) cpuNow() cpuTimes {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	c.Redis = -1
 	if info, err := r.cfg.Redis.Info(ctx, "cpu").Result(); err == nil {
 		c.Redis = redisCPU(info)
 	}

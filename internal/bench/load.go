@@ -178,10 +178,11 @@ func windowCost(ctx context.Context, warm, d time.Duration, counter func() int64
 		return rate, cpuTimes{}
 	}
 	c1 := cpu()
-	return rate, cpuTimes{
-		Process: (c1.Process - c0.Process) / time.Duration(n),
-		Redis:   (c1.Redis - c0.Redis) / time.Duration(n),
+	per := cpuTimes{Process: (c1.Process - c0.Process) / time.Duration(n), Redis: -1}
+	if c0.Redis >= 0 && c1.Redis >= 0 {
+		per.Redis = (c1.Redis - c0.Redis) / time.Duration(n)
 	}
+	return rate, per
 }
 
 // sleep waits d or until ctx ends, reporting whether d passed.

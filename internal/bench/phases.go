@@ -303,7 +303,11 @@ func (r *run) endToEnd(ctx context.Context, res *Result) error {
 	if errors.Is(l.err(), errNoBatch) {
 		return errors.New("the API has no POST /v1/events/batch; measure with --e2e-intake single")
 	}
-	res.setCPU(&res.E2ECPU, cpu)
+	if r.cfg.APIURL == "" {
+		res.setCPU(&res.E2ECPU, cpu)
+	} else if r.lastRound {
+		res.Notes = append(res.Notes, "e2e CPU per delivery not measured: the API runs in another process (--api-url)")
+	}
 	if err := phaseErr(&l, ctx); err != nil {
 		return err
 	}

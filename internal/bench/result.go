@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -86,17 +87,32 @@ type Result struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
-// CPUCost is CPU time per operation, in µs.
+// CPUCost is CPU time per operation, in µs. Total is 0 (and no ratio is
+// given) when Redis's part could not be read.
 type CPUCost struct {
 	Total   float64 `json:"total"`
 	Process float64 `json:"process"` // this process: Go
-	Redis   float64 `json:"redis"`   // the Redis server; 0 when INFO cpu was not readable
+	Redis   float64 `json:"redis"`   // the Redis server
 }
 
 func (r *Result) setCPU(dst *CPUCost, c cpuTimes) {
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-	*dst = CPUCost{Process: us(c.Process), Redis: us(c.Redis)}
-	dst.Total = dst.Process + dst.Redis
+	*dst = CPUCost{Process: us(c.Process)}
+	if c.Redis >= 0 {
+		dst.Redis = us(c.Redis)
+		dst.Total = dst.Process + dst.Redis
+	}
+}
+
+// medianCost is the cost of the round whose total is the median (lower
+// median): its parts add up, as separate medians would not.
+func medianCost(rounds []*Result, get func(*Result) CPUCost) CPUCost {
+	cs := make([]CPUCost, len(rounds))
+	for i, rr := range rounds {
+		cs[i] = get(rr)
+	}
+	slices.SortFunc(cs, func(a, b CPUCost) int { return cmp.Compare(a.Total, b.Total) })
+	return cs[(len(cs)-1)/2]
 }
 
 // combine sets r's rates and ratios to the medians of the rounds' (each
@@ -130,15 +146,11 @@ func (r *Result) combine(rounds []*Result) {
 		func(x *Result) *float64 { return &x.EnqueueBatchPerS },
 		func(x *Result) *float64 { return &x.ClientEnqueuePerS },
 		func(x *Result) *float64 { return &x.AsynqEnqueuePerS },
-		func(x *Result) *float64 { return &x.E2ECPU.Total },
-		func(x *Result) *float64 { return &x.E2ECPU.Process },
-		func(x *Result) *float64 { return &x.E2ECPU.Redis },
-		func(x *Result) *float64 { return &x.AsynqNoopCPU.Total },
-		func(x *Result) *float64 { return &x.AsynqNoopCPU.Process },
-		func(x *Result) *float64 { return &x.AsynqNoopCPU.Redis },
 	} {
 		med(f)
 	}
+	r.E2ECPU = medianCost(rounds, func(x *Result) CPUCost { return x.E2ECPU })
+	r.AsynqNoopCPU = medianCost(rounds, func(x *Result) CPUCost { return x.AsynqNoopCPU })
 	for name, f := range map[string]func(*Result) *float64{
 		"e2e_vs_asynq_noop":                func(x *Result) *float64 { return &x.E2ERatio },
 		"e2e_cpu_vs_asynq_noop":            func(x *Result) *float64 { return &x.E2ECPURatio },
