@@ -1,7 +1,6 @@
 package dispatcher
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -9,6 +8,11 @@ import (
 	"math/rand/v2"
 	"strings"
 )
+
+// ErrNewerClaim is a repeat of an event whose claim a newer postback wrote,
+// in a form this one cannot read: during an upgrade, an API not yet
+// upgraded cannot answer it (503; an upgraded one can).
+var ErrNewerClaim = errors.New("the event was first received by a newer postback, whose record of it this one cannot read")
 
 // An event's claim (the dedup key of DESIGN decision 4) holds its first
 // receipt, so that a repeat answers with the same deliveries. It lives for
@@ -19,14 +23,9 @@ import (
 //
 // The version byte is followed by a nonce of claimNonceLen random bytes,
 // so that a claim tells the call that wrote it from a repeat of the event
-// (see ownClaim). Earlier forms are still read: version 1, the same
+// (see intake.decide). Earlier forms are still read: version 1, the same
 // without a nonce, and the first, a JSON array of Delivery, which starts
 // with '['.
-// ErrNewerClaim is a repeat of an event whose claim a newer postback wrote,
-// in a form this one cannot read: during an upgrade, an API not yet
-// upgraded cannot answer it (503; an upgraded one can).
-var ErrNewerClaim = errors.New("the event was first received by a newer postback, whose record of it this one cannot read")
-
 const (
 	claimV1       = '\x01'
 	claimV2       = '\x02'
@@ -90,14 +89,4 @@ func decodeClaim(eventID string, b []byte) ([]Delivery, error) {
 		}
 	}
 	return ds, nil
-}
-
-// ownClaim reports whether prior, the claim an event's SET NX found, is
-// mine, the claim this call was writing: the same bytes, nonce included.
-// That happens when a write whose answer was lost (a timeout, a dropped
-// connection) is sent again within the call, as go-redis retries it: the
-// first write did land, and the event is new, not a repeat. A caller's own
-// repeat makes a claim with a nonce of its own, and is a repeat.
-func ownClaim(prior, mine []byte) bool {
-	return len(mine) >= 1+claimNonceLen && mine[0] == claimV2 && bytes.Equal(prior, mine)
 }

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -220,8 +221,13 @@ func (c *Client) prepare(ev *Event, cfg *Config) (*intake, error) {
 // whatever this call routed, and its routes become the first receipt's
 // deliveries: a repeat never adds a delivery the first call did not
 // promise.
+//
+// A claim byte for byte the one this call was writing (nonce included) is
+// its own: a write whose answer was lost (a timeout, a dropped connection)
+// and that go-redis sent again. The first write landed; the event is new.
+// A caller's own repeat makes a claim with a nonce of its own.
 func (in *intake) decide(claim store.Claim) error {
-	if claim.New || ownClaim(claim.Deliveries, in.claim) {
+	if claim.New || bytes.Equal(claim.Deliveries, in.claim) {
 		return nil
 	}
 	in.rc.Duplicate = true

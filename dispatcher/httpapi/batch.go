@@ -71,7 +71,7 @@ func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
 		valid = append(valid, ev)
 		index = append(index, i)
 	}
-	down, replicas, newer := false, false, false
+	down, why := false, len(unstored)-1
 	ctx, cancel := context.WithTimeout(x.context(), s.cfg.StoreTimeout)
 	defer cancel()
 	for j, res := range s.cfg.Client.EnqueueBatch(ctx, valid) {
@@ -96,25 +96,14 @@ func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
 				}
 			}
 			down = true
-			replicas = replicas || errors.Is(res.Err, dispatcher.ErrNotReplicated)
-			newer = newer || errors.Is(res.Err, dispatcher.ErrNewerClaim)
+			why = min(why, whyUnstored(res.Err))
 		}
 	}
 	for _, br := range results {
 		received(br.Status)
 	}
-	if replicas {
-		unavailable(x, "events of the batch are on the Redis master but not yet on the replicas api.wait_replicas asks for; "+
-			"retry the batch later (events already stored come back as duplicates)")
-		return
-	}
-	if newer {
-		unavailable(x, "events of the batch were first received by a newer postback whose record of them this API cannot read; "+
-			"retry the batch later: an upgraded API answers it (events already stored come back as duplicates)")
-		return
-	}
 	if down {
-		unavailable(x, "some events were not stored: Redis is unavailable; retry the batch later (events already stored come back as duplicates)")
+		unavailable(x, unstored[why].batch)
 		return
 	}
 	writeJSON(x, http.StatusOK, struct {

@@ -70,12 +70,10 @@ func (x stdExchange) answer(status int, body []byte) {
 }
 
 // fastExchange is an exchange on fasthttp.
-type fastExchange struct {
-	c   *fasthttp.RequestCtx
-	ctx context.Context
-}
+type fastExchange struct{ c *fasthttp.RequestCtx }
 
-func (x fastExchange) context() context.Context { return x.ctx }
+// context is not the request's: fasthttp cancels none (see gone).
+func (x fastExchange) context() context.Context { return context.Background() }
 func (x fastExchange) header(name string) string {
 	return string(x.c.Request.Header.Peek(name))
 }
@@ -89,11 +87,7 @@ func (x fastExchange) gone() bool { return false }
 // that api.max_body_bytes, which a reload can change, is the limit).
 func (x fastExchange) body(limit int64) ([]byte, error) {
 	if !x.c.Request.IsBodyStream() {
-		b := x.c.PostBody() // no body
-		if int64(len(b)) > limit {
-			return nil, errTooLarge
-		}
-		return b, nil
+		return nil, nil // no body: Serve streams every one
 	}
 	stream := x.c.RequestBodyStream()
 	switch n := int64(x.c.Request.Header.ContentLength()); {
@@ -106,7 +100,7 @@ func (x fastExchange) body(limit int64) ([]byte, error) {
 	}
 	// Chunked: no length to trust.
 	b, err := io.ReadAll(io.LimitReader(stream, limit+1))
-	if int64(len(b)) > limit || errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	if int64(len(b)) > limit {
 		return nil, errTooLarge
 	}
 	return b, err

@@ -47,7 +47,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	slow := fasthttpadaptor.NewFastHTTPHandler(s.mux)
 	srv := &fasthttp.Server{
 		Handler: func(c *fasthttp.RequestCtx) {
-			x := fastExchange{c, context.Background()}
+			x := fastExchange{c}
 			if c.IsPost() {
 				// The path as sent, as net/http's mux matches it: fasthttp's
 				// Path is decoded and normalized (//v1/./events would match).
@@ -132,7 +132,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // fastError answers a request fasthttp could not read, in the API's error
 // shape.
 func (s *Server) fastError(c *fasthttp.RequestCtx, err error) {
-	x := fastExchange{c, context.Background()}
+	x := fastExchange{c}
 	var big *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.As(err, &big):

@@ -204,3 +204,24 @@ func TestServe_ShutdownAtStart(t *testing.T) {
 		}
 	}
 }
+
+// A body longer than what the server reads before its handler runs, and
+// under api.max_body_bytes, is taken whole on both servers, chunked or
+// with a Content-Length.
+func TestAPI_LargeBodiesUnderTheLimit(t *testing.T) {
+	t.Parallel()
+	onBoth(t, func(t *testing.T, netHTTP bool) {
+		b := setupOn(t, netHTTP) // max_body_bytes: the default 1 MiB
+		var batch strings.Builder
+		for i := range 1000 {
+			fmt.Fprintf(&batch, `{"id":"big-%04d","name":"install","params":{"pad":"%s"}}`+"\n", i, strings.Repeat("p", 120))
+		}
+		require.Greater(t, batch.Len(), 128<<10)
+		status, body := streamBody(t, b.stack, "/v1/events/batch", strings.TrimSuffix(batch.String(), "\n"))
+		require.Equal(t, http.StatusOK, status, body)
+		require.Len(t, body["results"], 1000)
+		status, body = b.stack.Post(t, "/v1/events/batch", "application/x-ndjson", strings.ReplaceAll(batch.String(), "big-", "cl-"))
+		require.Equal(t, http.StatusOK, status, body)
+		require.Len(t, body["results"], 1000)
+	})
+}

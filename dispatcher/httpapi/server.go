@@ -76,7 +76,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /v1/events", func(w http.ResponseWriter, r *http.Request) { s.intake(stdExchange{w, r}, s.postEvent) })
 	s.mux.HandleFunc("POST /v1/events/batch", func(w http.ResponseWriter, r *http.Request) { s.intake(stdExchange{w, r}, s.postBatch) })
 	s.mux.HandleFunc("GET /v1/deliveries/{id}", func(w http.ResponseWriter, r *http.Request) {
-		if x := (stdExchange{w, r}); s.authorized(x) {
+		if x := (stdExchange{w, r}); s.authorized(x, s.cfg.Config.Load().API.Keys) {
 			s.getDelivery(x, r.PathValue("id"))
 		}
 	})
@@ -95,15 +95,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 
 // intake runs an intake route: a POST of events, after the key check.
 func (s *Server) intake(x exchange, route func(exchange, *dispatcher.Config)) {
-	if s.authorized(x) {
-		route(x, s.cfg.Config.Load())
+	if cfg := s.cfg.Config.Load(); s.authorized(x, cfg.API.Keys) {
+		route(x, cfg)
 	}
 }
 
 // authorized checks the bearer key in constant time against every
 // configured key, answering 401 when it does not match.
-func (s *Server) authorized(x exchange) bool {
-	keys := s.cfg.Config.Load().API.Keys
+func (s *Server) authorized(x exchange, keys []string) bool {
 	if len(keys) == 0 && s.cfg.InsecureNoAuth {
 		return true
 	}
@@ -172,25 +171,39 @@ func (s *Server) enqueueFailed(x exchange, err error) {
 	}
 	received(resultUnavailable)
 	s.cfg.Logger.Error("enqueue failed", "err", err)
-	if errors.Is(err, dispatcher.ErrNotReplicated) {
-		unavailable(x, notReplicated)
-		return
-	}
-	if errors.Is(err, dispatcher.ErrNewerClaim) {
-		unavailable(x, newerClaim)
-		return
-	}
-	unavailable(x, "the event was not stored: Redis is unavailable; retry later")
+	unavailable(x, unstored[whyUnstored(err)].single)
 }
 
-// notReplicated is the 503 message of an event fewer than api.wait_replicas
-// replicas acknowledged in time.
-const notReplicated = "the event is on the Redis master but not yet on the replicas api.wait_replicas asks for; retry later: " +
-	"a repeat is answered as its duplicate, or stores it again if a failover lost it"
+// unstored says why intake answers 503, in the words of a single event's
+// answer and of a batch's, the most specific reason first; the last one
+// is any other failure.
+var unstored = []struct {
+	err           error
+	single, batch string
+}{
+	{dispatcher.ErrNotReplicated,
+		"the event is on the Redis master but not yet on the replicas api.wait_replicas asks for; retry later: " +
+			"a repeat is answered as its duplicate, or stores it again if a failover lost it",
+		"events of the batch are on the Redis master but not yet on the replicas api.wait_replicas asks for; " +
+			"retry the batch later (events already stored come back as duplicates)"},
+	{dispatcher.ErrNewerClaim,
+		"this event was first received by a newer postback whose record of it this API cannot read; retry later: an upgraded API answers it",
+		"events of the batch were first received by a newer postback whose record of them this API cannot read; " +
+			"retry the batch later: an upgraded API answers it (events already stored come back as duplicates)"},
+	{nil,
+		"the event was not stored: Redis is unavailable; retry later",
+		"some events were not stored: Redis is unavailable; retry the batch later (events already stored come back as duplicates)"},
+}
 
-// newerClaim is the 503 message of a repeat whose claim a newer postback
-// wrote (during an upgrade).
-const newerClaim = "this event was first received by a newer postback whose record of it this API cannot read; retry later: an upgraded API answers it"
+// whyUnstored is the index in unstored of the reason for err.
+func whyUnstored(err error) int {
+	for i, u := range unstored {
+		if u.err == nil || errors.Is(err, u.err) {
+			return i
+		}
+	}
+	return len(unstored) - 1
+}
 
 // unavailable answers 503 with Retry-After.
 func unavailable(x exchange, msg string) {

@@ -176,7 +176,7 @@ func TestCPUCost_unreadableRedisAndMedians(t *testing.T) {
 	require.Positive(t, per.Process)
 	require.Equal(t, time.Duration(-1), per.Redis)
 	var res Result
-	res.setCPU(&res.E2ECPU, per)
+	res.E2ECPU = costOf(per)
 	require.Positive(t, res.E2ECPU.Process)
 	require.Zero(t, res.E2ECPU.Redis)
 	require.Zero(t, res.E2ECPU.Total, "no total without Redis's part")

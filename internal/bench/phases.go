@@ -219,7 +219,7 @@ func (r *run) enqueueBatch(ctx context.Context, res *Result) error {
 func (r *run) asynqNoop(ctx context.Context, res *Result) error {
 	rate, cpu, err := r.noop(ctx, 1)
 	res.AsynqNoopPerS = rate
-	res.setCPU(&res.AsynqNoopCPU, cpu)
+	res.AsynqNoopCPU = costOf(cpu)
 	return err
 }
 
@@ -304,7 +304,7 @@ func (r *run) endToEnd(ctx context.Context, res *Result) error {
 		return errors.New("the API has no POST /v1/events/batch; measure with --e2e-intake single")
 	}
 	if r.cfg.APIURL == "" {
-		res.setCPU(&res.E2ECPU, cpu)
+		res.E2ECPU = costOf(cpu)
 	} else if r.lastRound {
 		res.Notes = append(res.Notes, "e2e CPU per delivery not measured: the API runs in another process (--api-url)")
 	}

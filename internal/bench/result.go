@@ -95,13 +95,15 @@ type CPUCost struct {
 	Redis   float64 `json:"redis"`   // the Redis server
 }
 
-func (r *Result) setCPU(dst *CPUCost, c cpuTimes) {
+// costOf is the CPUCost of c, one operation's share of a window.
+func costOf(c cpuTimes) CPUCost {
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-	*dst = CPUCost{Process: us(c.Process)}
+	cost := CPUCost{Process: us(c.Process)}
 	if c.Redis >= 0 {
-		dst.Redis = us(c.Redis)
-		dst.Total = dst.Process + dst.Redis
+		cost.Redis = us(c.Redis)
+		cost.Total = cost.Process + cost.Redis
 	}
+	return cost
 }
 
 // medianCost is the cost of the round whose total is the median (lower
