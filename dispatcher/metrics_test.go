@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,11 +62,19 @@ partners:
 	b.stack.WaitStatus(t, bad, store.StatusDead, 10*time.Second)
 	b.stack.WaitStatus(t, later, store.StatusRetrying, 10*time.Second)
 
-	require.Equal(t, delivered0+1, testutil.ToFloat64(metrics.DeliveryAttempts.WithLabelValues(partner, "delivered")))
-	require.Equal(t, rejected0+1, testutil.ToFloat64(metrics.DeliveryAttempts.WithLabelValues(partner, "rejected")))
-	require.Equal(t, retry0+1, testutil.ToFloat64(metrics.DeliveryAttempts.WithLabelValues(partner, "retry")))
-	require.Equal(t, dead0+1, testutil.ToFloat64(metrics.Deliveries.WithLabelValues(partner, "dead")))
-	require.Equal(t, done0+1, testutil.ToFloat64(metrics.Deliveries.WithLabelValues(partner, "delivered")))
+	// The worker counts an attempt just after it records the attempt's
+	// status, which is what WaitStatus saw: wait for the counters too.
+	counts := func() []float64 {
+		return []float64{
+			testutil.ToFloat64(metrics.DeliveryAttempts.WithLabelValues(partner, "delivered")),
+			testutil.ToFloat64(metrics.DeliveryAttempts.WithLabelValues(partner, "rejected")),
+			testutil.ToFloat64(metrics.DeliveryAttempts.WithLabelValues(partner, "retry")),
+			testutil.ToFloat64(metrics.Deliveries.WithLabelValues(partner, "dead")),
+			testutil.ToFloat64(metrics.Deliveries.WithLabelValues(partner, "delivered")),
+		}
+	}
+	want := []float64{delivered0 + 1, rejected0 + 1, retry0 + 1, dead0 + 1, done0 + 1}
+	require.Eventually(t, func() bool { return slices.Equal(counts(), want) }, 10*time.Second, 10*time.Millisecond)
 
 	// The refresher sees the dead letter and the scheduled retry.
 	require.Eventually(t, func() bool {
