@@ -133,7 +133,7 @@ const (
 )
 
 // PhaseNames are the phases of a run, in the order they run.
-var PhaseNames = []string{"memory", "enqueue-asynq", "enqueue-client", "enqueue-single", "enqueue-batch", "asynq-noop", "asynq-noop-dequeuers", "e2e"}
+var PhaseNames = []string{"memory", "enqueue-asynq", "enqueue-client", "enqueue-single", "enqueue-batch", "asynq-noop", "asynq-http", "asynq-noop-dequeuers", "e2e"}
 
 // ErrNotEmpty is returned when the Redis database already holds keys.
 var ErrNotEmpty = errors.New("the Redis database is not empty; bench flushes it between phases, so give it an empty one (for example redis://host:6379/15)")
@@ -243,6 +243,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		{"enqueue-single", "enqueue: HTTP API, one event a request", r.enqueueSingle},
 		{"enqueue-batch", "enqueue: HTTP API, batches", r.enqueueBatch},
 		{"asynq-noop", "throughput: raw asynq no-op", r.asynqNoop},
+		{"asynq-http", "throughput: raw asynq, each task one GET to the partner", r.asynqHTTP},
 		{"asynq-noop-dequeuers", "throughput: raw asynq no-op, as many servers as the worker's processors", r.asynqNoopSameDequeuers},
 		{"e2e", "throughput: end to end, then latency at half of it", r.endToEnd},
 	}

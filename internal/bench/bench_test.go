@@ -36,6 +36,7 @@ func TestRun(t *testing.T) {
 	for name, v := range map[string]float64{
 		"e2e": res.E2EPerS, "asynq no-op": res.AsynqNoopPerS, "enqueue": res.EnqueuePerS,
 		"batch": res.EnqueueBatchPerS, "client": res.ClientEnqueuePerS, "asynq enqueue": res.AsynqEnqueuePerS,
+		"asynq + GET": res.AsynqHTTPPerS,
 		"bytes": res.RedisBytesPerDelivery, "asynq bytes": res.AsynqBytesPerTask, "rss": res.WorkerRSSMB,
 	} {
 		require.Positive(t, v, name)
@@ -48,7 +49,9 @@ func TestRun(t *testing.T) {
 	require.Zero(t, res.LatencyLost)
 	require.LessOrEqual(t, res.LatencyP50MS, res.LatencyP99MS)
 	require.InDelta(t, res.E2EPerS/res.AsynqNoopPerS, res.E2ERatio, 1e-9)
-	for name, c := range map[string]CPUCost{"e2e": res.E2ECPU, "asynq no-op": res.AsynqNoopCPU} {
+	require.InDelta(t, res.AsynqHTTPPerS/res.AsynqNoopPerS, res.AsynqHTTPRatio, 1e-9)
+	require.InDelta(t, res.E2EPerS/res.AsynqHTTPPerS, res.E2ERatioHTTP, 1e-9)
+	for name, c := range map[string]CPUCost{"e2e": res.E2ECPU, "asynq no-op": res.AsynqNoopCPU, "asynq + GET": res.AsynqHTTPCPU} {
 		require.Positive(t, c.Process, name)
 		if redistest.Real() {
 			require.Positive(t, c.Redis, name)
@@ -56,6 +59,9 @@ func TestRun(t *testing.T) {
 		require.InDelta(t, c.Process+c.Redis, c.Total, 1e-9, name)
 	}
 	require.InDelta(t, res.E2ECPU.Total/res.AsynqNoopCPU.Total, res.E2ECPURatio, 1e-9)
+	if redistest.Real() {
+		require.InDelta(t, res.E2ECPU.Total/res.AsynqHTTPCPU.Total, res.E2ECPURatioHTTP, 1e-9)
+	}
 
 	n, err := dbSize(context.Background(), cfg.Redis)
 	require.NoError(t, err)
@@ -63,7 +69,7 @@ func TestRun(t *testing.T) {
 
 	var table bytes.Buffer
 	require.NoError(t, res.WriteTable(&table))
-	for _, want := range []string{"e2e_deliveries_per_s", "e2e_cpu_us_per_delivery", "enqueue_events_per_s", "latency_p99_ms", "redis_bytes_per_pending_delivery", "worker_rss_mb"} {
+	for _, want := range []string{"e2e_deliveries_per_s", "e2e_cpu_us_per_delivery", "asynq_http_tasks_per_s", "enqueue_events_per_s", "latency_p99_ms", "redis_bytes_per_pending_delivery", "worker_rss_mb"} {
 		require.Contains(t, table.String(), want)
 	}
 	var js bytes.Buffer
@@ -72,6 +78,7 @@ func TestRun(t *testing.T) {
 	require.NoError(t, json.Unmarshal(js.Bytes(), &back))
 	require.Contains(t, back, "e2e_vs_asynq_noop")
 	require.Contains(t, back, "asynq_noop_tasks_per_s")
+	require.Contains(t, back, "e2e_vs_asynq_http")
 }
 
 func TestRun_singleIntake(t *testing.T) {

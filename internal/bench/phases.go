@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -234,7 +237,46 @@ func (r *run) asynqNoopSameDequeuers(ctx context.Context, res *Result) error {
 	return err
 }
 
+// asynqHTTP measures raw asynq whose handler makes the one HTTP request a
+// postback is: a GET to the same loopback partner, with net/http's client
+// and nothing else (no template, no record, no intake). It is the ceiling
+// of any asynq worker that sends over HTTP on this machine; e2e's ratio to
+// it is postback's own cost.
+func (r *run) asynqHTTP(ctx context.Context, res *Result) error {
+	tr := &http.Transport{MaxIdleConnsPerHost: r.cfg.Concurrency, IdleConnTimeout: time.Minute}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	base := "http://" + r.partner.addr + "/pb?e=" + r.prefix + "h"
+	var n atomic.Int64
+	rate, cpu, err := r.rawAsynq(ctx, 1, func(ctx context.Context, _ *asynq.Task) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+strconv.FormatInt(n.Add(1), 10), nil)
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("bench partner answered %s", resp.Status)
+		}
+		return nil
+	})
+	res.AsynqHTTPPerS = rate
+	res.AsynqHTTPCPU = costOf(cpu)
+	return err
+}
+
 func (r *run) noop(ctx context.Context, servers int) (float64, cpuTimes, error) {
+	return r.rawAsynq(ctx, servers, func(context.Context, *asynq.Task) error { return nil })
+}
+
+// rawAsynq measures raw asynq end to end with handler: producers enqueue
+// with Client.Enqueue, servers sharing the worker's concurrency run the
+// tasks, and a task counts when handler returns nil.
+func (r *run) rawAsynq(ctx context.Context, servers int, handler func(context.Context, *asynq.Task) error) (float64, cpuTimes, error) {
 	var processed atomic.Int64
 	for _, share := range dispatcher.SplitConcurrency(r.cfg.Concurrency, servers) {
 		srv := asynq.NewServerFromRedisClient(r.cfg.Redis, asynq.Config{
@@ -244,7 +286,10 @@ func (r *run) noop(ctx context.Context, servers int) (float64, cpuTimes, error) 
 			LogLevel:          asynq.ErrorLevel,
 			Logger:            asynqLogger{r.cfg.Logger},
 		})
-		if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
+		if err := srv.Start(asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+			if err := handler(ctx, t); err != nil {
+				return err
+			}
 			processed.Add(1)
 			return nil
 		})); err != nil {

@@ -48,6 +48,15 @@ type Result struct {
 	AsynqNoopCPU CPUCost `json:"asynq_noop_cpu_us_per_task"`
 	E2ECPURatio  float64 `json:"e2e_cpu_vs_asynq_noop,omitempty"`
 
+	// AsynqHTTPPerS is raw asynq whose handler sends one GET to the same
+	// loopback partner with net/http: what the e2e target (a ratio to the
+	// no-op) leaves for everything postback does besides that request.
+	AsynqHTTPPerS   float64 `json:"asynq_http_tasks_per_s,omitempty"`
+	AsynqHTTPCPU    CPUCost `json:"asynq_http_cpu_us_per_task"`
+	AsynqHTTPRatio  float64 `json:"asynq_http_vs_asynq_noop,omitempty"`
+	E2ERatioHTTP    float64 `json:"e2e_vs_asynq_http,omitempty"`
+	E2ECPURatioHTTP float64 `json:"e2e_cpu_vs_asynq_http,omitempty"`
+
 	Dequeuers                int     `json:"worker_dequeuers"`
 	AsynqNoopSameDequeuersPS float64 `json:"asynq_noop_same_dequeuers_tasks_per_s,omitempty"`
 	E2ERatioSameDequeuers    float64 `json:"e2e_vs_asynq_noop_same_dequeuers,omitempty"`
@@ -144,6 +153,7 @@ func (r *Result) combine(rounds []*Result) {
 		func(x *Result) *float64 { return &x.E2EPerS },
 		func(x *Result) *float64 { return &x.AsynqNoopPerS },
 		func(x *Result) *float64 { return &x.AsynqNoopSameDequeuersPS },
+		func(x *Result) *float64 { return &x.AsynqHTTPPerS },
 		func(x *Result) *float64 { return &x.EnqueuePerS },
 		func(x *Result) *float64 { return &x.EnqueueBatchPerS },
 		func(x *Result) *float64 { return &x.ClientEnqueuePerS },
@@ -153,10 +163,14 @@ func (r *Result) combine(rounds []*Result) {
 	}
 	r.E2ECPU = medianCost(rounds, func(x *Result) CPUCost { return x.E2ECPU })
 	r.AsynqNoopCPU = medianCost(rounds, func(x *Result) CPUCost { return x.AsynqNoopCPU })
+	r.AsynqHTTPCPU = medianCost(rounds, func(x *Result) CPUCost { return x.AsynqHTTPCPU })
 	for name, f := range map[string]func(*Result) *float64{
 		"e2e_vs_asynq_noop":                func(x *Result) *float64 { return &x.E2ERatio },
 		"e2e_cpu_vs_asynq_noop":            func(x *Result) *float64 { return &x.E2ECPURatio },
 		"e2e_vs_asynq_noop_same_dequeuers": func(x *Result) *float64 { return &x.E2ERatioSameDequeuers },
+		"asynq_http_vs_asynq_noop":         func(x *Result) *float64 { return &x.AsynqHTTPRatio },
+		"e2e_vs_asynq_http":                func(x *Result) *float64 { return &x.E2ERatioHTTP },
+		"e2e_cpu_vs_asynq_http":            func(x *Result) *float64 { return &x.E2ECPURatioHTTP },
 		"enqueue_vs_asynq_enqueue":         func(x *Result) *float64 { return &x.EnqueueRatio },
 		"enqueue_batch_vs_asynq_enqueue":   func(x *Result) *float64 { return &x.EnqueueBatchRatio },
 		"client_enqueue_vs_asynq_enqueue":  func(x *Result) *float64 { return &x.ClientRatio },
@@ -199,6 +213,9 @@ func (r *Result) ratios() {
 	r.E2ERatio = ratio(r.E2EPerS, r.AsynqNoopPerS)
 	r.E2ERatioSameDequeuers = ratio(r.E2EPerS, r.AsynqNoopSameDequeuersPS)
 	r.E2ECPURatio = ratio(r.E2ECPU.Total, r.AsynqNoopCPU.Total)
+	r.AsynqHTTPRatio = ratio(r.AsynqHTTPPerS, r.AsynqNoopPerS)
+	r.E2ERatioHTTP = ratio(r.E2EPerS, r.AsynqHTTPPerS)
+	r.E2ECPURatioHTTP = ratio(r.E2ECPU.Total, r.AsynqHTTPCPU.Total)
 	r.EnqueueRatio = ratio(r.EnqueuePerS, r.AsynqEnqueuePerS)
 	r.EnqueueBatchRatio = ratio(r.EnqueueBatchPerS, r.AsynqEnqueuePerS)
 	r.ClientRatio = ratio(r.ClientEnqueuePerS, r.AsynqEnqueuePerS)
@@ -242,6 +259,13 @@ func (r *Result) WriteTable(w io.Writer) error {
 			return fmt.Sprintf("%.0f (Go %.0f + Redis %.0f)", c.Total, c.Process, c.Redis)
 		}
 		row("e2e_cpu_us_per_delivery (lower is better)", cost(r.E2ECPU), cost(r.AsynqNoopCPU)+" a no-op task", r.xs("e2e_cpu_vs_asynq_noop", r.E2ECPURatio), "")
+	}
+	if r.AsynqHTTPPerS > 0 {
+		row("asynq_http_tasks_per_s (raw asynq + one GET, no postback)", num(r.AsynqHTTPPerS), num(r.AsynqNoopPerS)+" no-op tasks/s", r.xs("asynq_http_vs_asynq_noop", r.AsynqHTTPRatio), "")
+		row("e2e_deliveries_per_s vs raw asynq + one GET", num(r.E2EPerS), num(r.AsynqHTTPPerS)+" tasks/s", r.xs("e2e_vs_asynq_http", r.E2ERatioHTTP), "")
+	}
+	if r.E2ECPU.Total > 0 && r.AsynqHTTPCPU.Total > 0 {
+		row("e2e_cpu_us_per_delivery vs raw asynq + one GET", fmt.Sprintf("%.0f", r.E2ECPU.Total), fmt.Sprintf("%.0f (Go %.0f + Redis %.0f)", r.AsynqHTTPCPU.Total, r.AsynqHTTPCPU.Process, r.AsynqHTTPCPU.Redis), r.xs("e2e_cpu_vs_asynq_http", r.E2ECPURatioHTTP), "")
 	}
 	if r.AsynqNoopSameDequeuersPS > 0 {
 		row(fmt.Sprintf("e2e_deliveries_per_s vs %d asynq servers", r.Dequeuers), num(r.E2EPerS), num(r.AsynqNoopSameDequeuersPS)+" no-op tasks/s", r.xs("e2e_vs_asynq_noop_same_dequeuers", r.E2ERatioSameDequeuers), "")
