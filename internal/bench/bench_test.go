@@ -37,7 +37,7 @@ func TestRun(t *testing.T) {
 		"e2e": res.E2EPerS, "asynq no-op": res.AsynqNoopPerS, "enqueue": res.EnqueuePerS,
 		"batch": res.EnqueueBatchPerS, "client": res.ClientEnqueuePerS, "asynq enqueue": res.AsynqEnqueuePerS,
 		"asynq + GET": res.AsynqHTTPPerS,
-		"bytes": res.RedisBytesPerDelivery, "asynq bytes": res.AsynqBytesPerTask, "rss": res.WorkerRSSMB,
+		"bytes":       res.RedisBytesPerDelivery, "asynq bytes": res.AsynqBytesPerTask, "rss": res.WorkerRSSMB,
 	} {
 		require.Positive(t, v, name)
 	}
