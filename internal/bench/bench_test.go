@@ -36,8 +36,8 @@ func TestRun(t *testing.T) {
 	for name, v := range map[string]float64{
 		"e2e": res.E2EPerS, "asynq no-op": res.AsynqNoopPerS, "enqueue": res.EnqueuePerS,
 		"batch": res.EnqueueBatchPerS, "client": res.ClientEnqueuePerS, "asynq enqueue": res.AsynqEnqueuePerS,
-		"asynq + GET": res.AsynqHTTPPerS,
-		"bytes":       res.RedisBytesPerDelivery, "asynq bytes": res.AsynqBytesPerTask, "rss": res.WorkerRSSMB,
+		"asynq + GET": res.AsynqHTTPPerS, "bytes": res.RedisBytesPerDelivery, "asynq bytes": res.AsynqBytesPerTask,
+		"rss": res.WorkerRSSMB,
 	} {
 		require.Positive(t, v, name)
 	}
