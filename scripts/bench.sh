@@ -48,7 +48,8 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "(\`Client.Enqueue\` + a no-op handler, same payload, same concurrency). On a shared or small"
   echo "machine the absolute numbers move from run to run, and within a run: each round measures every"
   echo "figure next to its baseline, and the table gives the median over the rounds with the lowest and"
-  echo "highest per-round ratio."
+  echo "highest per-round ratio. A second baseline, raw asynq whose handler sends one GET to the same"
+  echo "loopback partner with net/http, is what any asynq worker sending over HTTP here can reach."
   echo
   echo "## postback bench --duration $DURATION --rounds $ROUNDS"
   echo
