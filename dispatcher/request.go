@@ -3,8 +3,10 @@ package dispatcher
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -99,6 +101,12 @@ func (s *Sender) client() *netguard.Client {
 func (s *Sender) Send(ctx context.Context, p *Partner, r *Request, deliveryID string) (retry.Result, *netguard.Response) {
 	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bytes.NewReader(r.Body))
 	if err != nil {
+		// url.Parse's error quotes the whole URL, partner tokens and
+		// personal data in its query included; records and logs get the
+		// reason only.
+		if urlErr, ok := errors.AsType[*url.Error](err); ok {
+			err = urlErr.Err
+		}
 		return retry.Result{Err: fmt.Errorf("build request: %w", err)}, nil
 	}
 	req.Header = r.Header.Clone()
