@@ -152,9 +152,10 @@ partners:
 
 func TestWorkerDequeuers(t *testing.T) {
 	require.Equal(t, 1, dispatcher.DefaultDequeuers(1))
-	require.Equal(t, 1, dispatcher.DefaultDequeuers(49))
-	require.Equal(t, 4, dispatcher.DefaultDequeuers(100))
-	require.Equal(t, 8, dispatcher.DefaultDequeuers(10_000))
+	require.Equal(t, 1, dispatcher.DefaultDequeuers(11))
+	require.Equal(t, 8, dispatcher.DefaultDequeuers(49))
+	require.Equal(t, 16, dispatcher.DefaultDequeuers(100))
+	require.Equal(t, 16, dispatcher.DefaultDequeuers(10_000))
 	require.Equal(t, []int{4, 3, 3}, dispatcher.SplitConcurrency(10, 3))
 	require.Equal(t, []int{25, 25, 25, 25}, dispatcher.SplitConcurrency(100, 4))
 	live := dispatcher.NewLive(mustConfig(t, clientYAML))
@@ -162,7 +163,7 @@ func TestWorkerDequeuers(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	for _, c := range []struct{ concurrency, asked, want int }{
-		{100, 0, 4}, {10, 3, 3}, {2, 5, 2}, {10, -1, 1},
+		{100, 0, 16}, {10, 3, 3}, {2, 5, 2}, {10, -1, 1},
 	} {
 		w, err := dispatcher.NewWorker(dispatcher.WorkerConfig{Redis: rdb, Config: live, Concurrency: c.concurrency, Dequeuers: c.asked})
 		require.NoError(t, err)
