@@ -74,9 +74,9 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 // DefaultDequeuers is WorkerConfig.Dequeuers's default: one asynq
 // processor per 6 deliveries in flight, at least 1 and at most 16.
 //
-// Measured with `postback bench` on 2 cores, concurrency 100, in 6
+// Measured with `postback bench` on 2 cores, concurrency 100, in 10
 // alternating pairs: 16 processors delivered 0.73× of raw asynq's no-op
-// (median) against 0.59× with 4, and each delivery cost 1.49× a no-op
+// (median) against 0.59× with 4, and each delivery cost 1.52× a no-op
 // task's CPU against 1.79×: with more tasks in flight, the handlers'
 // auto-pipeline carries more commands per round trip. 32 did no better
 // than 16. Idle, each processor polls Redis every PollInterval: measured
