@@ -104,6 +104,11 @@ type CPUCost struct {
 	Redis   float64 `json:"redis"`   // the Redis server
 }
 
+// String is the cost as the table shows it: the total and its parts.
+func (c CPUCost) String() string {
+	return fmt.Sprintf("%.0f (Go %.0f + Redis %.0f)", c.Total, c.Process, c.Redis)
+}
+
 // costOf is the CPUCost of c, one operation's share of a window.
 func costOf(c cpuTimes) CPUCost {
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
@@ -255,17 +260,14 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row("e2e_deliveries_per_s ("+intake+")", num(r.E2EPerS), num(r.AsynqNoopPerS)+" no-op tasks/s", r.xs("e2e_vs_asynq_noop", r.E2ERatio), check(r.E2ERatio >= TargetE2ERatio, "≥ 0.80×"))
 	}
 	if r.E2ECPU.Total > 0 || r.AsynqNoopCPU.Total > 0 {
-		cost := func(c CPUCost) string {
-			return fmt.Sprintf("%.0f (Go %.0f + Redis %.0f)", c.Total, c.Process, c.Redis)
-		}
-		row("e2e_cpu_us_per_delivery (lower is better)", cost(r.E2ECPU), cost(r.AsynqNoopCPU)+" a no-op task", r.xs("e2e_cpu_vs_asynq_noop", r.E2ECPURatio), "")
+		row("e2e_cpu_us_per_delivery (lower is better)", r.E2ECPU.String(), r.AsynqNoopCPU.String()+" a no-op task", r.xs("e2e_cpu_vs_asynq_noop", r.E2ECPURatio), "")
 	}
 	if r.AsynqHTTPPerS > 0 {
 		row("asynq_http_tasks_per_s (raw asynq + one GET, no postback)", num(r.AsynqHTTPPerS), num(r.AsynqNoopPerS)+" no-op tasks/s", r.xs("asynq_http_vs_asynq_noop", r.AsynqHTTPRatio), "")
 		row("e2e_deliveries_per_s vs raw asynq + one GET", num(r.E2EPerS), num(r.AsynqHTTPPerS)+" tasks/s", r.xs("e2e_vs_asynq_http", r.E2ERatioHTTP), "")
 	}
 	if r.E2ECPU.Total > 0 && r.AsynqHTTPCPU.Total > 0 {
-		row("e2e_cpu_us_per_delivery vs raw asynq + one GET", fmt.Sprintf("%.0f", r.E2ECPU.Total), fmt.Sprintf("%.0f (Go %.0f + Redis %.0f)", r.AsynqHTTPCPU.Total, r.AsynqHTTPCPU.Process, r.AsynqHTTPCPU.Redis), r.xs("e2e_cpu_vs_asynq_http", r.E2ECPURatioHTTP), "")
+		row("e2e_cpu_us_per_delivery vs raw asynq + one GET", fmt.Sprintf("%.0f", r.E2ECPU.Total), r.AsynqHTTPCPU.String(), r.xs("e2e_cpu_vs_asynq_http", r.E2ECPURatioHTTP), "")
 	}
 	if r.AsynqNoopSameDequeuersPS > 0 {
 		row(fmt.Sprintf("e2e_deliveries_per_s vs %d asynq servers", r.Dequeuers), num(r.E2EPerS), num(r.AsynqNoopSameDequeuersPS)+" no-op tasks/s", r.xs("e2e_vs_asynq_noop_same_dequeuers", r.E2ERatioSameDequeuers), "")
