@@ -41,6 +41,11 @@ type ClientConfig struct {
 	// Enqueue calls leave together as pipelines on the Client's own
 	// connections (same address and options as Redis).
 	NoAutoPipeline bool
+	// BundleSize is how many deliveries to the same partner, of events
+	// enqueued together (EnqueueBatch), may share one asynq task (see
+	// TypeDeliverBundle). Default DefaultBundleSize; 1 gives every
+	// delivery its own task.
+	BundleSize int
 }
 
 // DefaultBatchConcurrency is the default of ClientConfig.BatchConcurrency.
@@ -80,6 +85,10 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.BatchConcurrency <= 0 {
 		cfg.BatchConcurrency = DefaultBatchConcurrency
 	}
+	if cfg.BundleSize <= 0 {
+		cfg.BundleSize = DefaultBundleSize
+	}
+	cfg.BundleSize = min(cfg.BundleSize, MaxBatch)
 	if err := CheckWaitReplicas(cfg.Redis, cfg.Config.Load()); err != nil {
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
@@ -301,14 +310,35 @@ func (c *Client) storeRoute(ctx context.Context, in *intake, r Route) error {
 		return nil
 	}
 	ctx = inOrder(ctx, in.ev.ID) // behind the event's claim (see enqueueAll)
-	pl := &payload{Delivery: r.DeliveryID, Partner: r.Partner.ID, Enqueued: in.now.UnixMilli(), Event: in.ev.redactedFor(r.Partner)}
-	task, err := newTask(pl, r.Partner, QueueDefault)
+	task, err := newTask(in.payload(r), r.Partner, QueueDefault)
 	if err != nil {
 		return err
 	}
 	_, err = c.queue.EnqueueContext(ctx, task)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("%w: enqueue %s: %v", ErrUnavailable, r.DeliveryID, err)
+	}
+	return nil
+}
+
+// payload is what delivery r of the event carries in its task.
+func (in *intake) payload(r Route) *payload {
+	return &payload{Delivery: r.DeliveryID, Partner: r.Partner.ID, Enqueued: in.now.UnixMilli(), Event: in.ev.redactedFor(r.Partner)}
+}
+
+// storeBundle enqueues the deliveries rs, all to one partner, as one
+// bundle task (see TypeDeliverBundle).
+func (c *Client) storeBundle(ctx context.Context, ins []*intake, rs []bundled) error {
+	pls := make([]*payload, len(rs))
+	for k, b := range rs {
+		pls[k] = ins[b.in].payload(b.r)
+	}
+	task, err := newBundleTask(pls, rs[0].r.Partner, QueueDefault)
+	if err != nil {
+		return err
+	}
+	if _, err := c.queue.EnqueueContext(ctx, task); err != nil {
+		return fmt.Errorf("%w: enqueue a bundle of %d deliveries to %s: %v", ErrUnavailable, len(rs), rs[0].r.Partner.ID, err)
 	}
 	return nil
 }

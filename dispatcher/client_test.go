@@ -246,7 +246,32 @@ func TestClient_EnqueueBatch(t *testing.T) {
 		require.Equal(t, evs[i].ID, res[i].Receipt.EventID)
 		require.Equal(t, dispatcher.DeliveryID(evs[i].ID, "everyone"), res[i].Receipt.Deliveries[0].ID)
 	}
-	require.Len(t, b.taskIDs(t), 1+1+60, "seen, b0 and the 60 others: one task each (big_spenders is skipped)")
+	// b0's and the 60 others' deliveries to everyone share bundles of at
+	// most DefaultBundleSize; the repeat of seen has its own task, whose id
+	// conflicts with the first call's (acme_ads and big_spenders skip).
+	want := []string{dispatcher.DeliveryID("b0", "everyone")}
+	for i := range 60 {
+		want = append(want, dispatcher.DeliveryID(fmt.Sprintf("many-%d", i), "everyone"))
+	}
+	tasks, err := b.insp.ListPendingTasks(dispatcher.QueueDefault, asynq.PageSize(1000))
+	require.NoError(t, err)
+	var bundled []string
+	var sizes []int
+	for _, tk := range tasks {
+		ids, err := dispatcher.TaskDeliveries(tk.Type, tk.Payload)
+		require.NoError(t, err)
+		if tk.Type == dispatcher.TypeDeliver {
+			require.Equal(t, []string{tk.ID}, ids, "a delivery's task id is its delivery id")
+			require.Equal(t, dispatcher.DeliveryID("seen", "everyone"), tk.ID)
+			continue
+		}
+		require.Equal(t, dispatcher.TypeDeliverBundle, tk.Type)
+		sizes = append(sizes, len(ids))
+		bundled = append(bundled, ids...)
+	}
+	require.ElementsMatch(t, []int{dispatcher.DefaultBundleSize, 61 - dispatcher.DefaultBundleSize}, sizes)
+	require.ElementsMatch(t, want, bundled)
+	require.Len(t, tasks, 3)
 }
 
 // TestClient_Enqueue_NoConsentStoresNoIdentifiers checks SPEC §4's

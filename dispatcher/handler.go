@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -30,6 +31,11 @@ type Handler struct {
 	log    *slog.Logger
 	now    func() time.Time
 	rnd    func() float64
+	queue  *asynq.Client // where bundles hand deliveries off to
+	slots  chan struct{} // nil: no cap of its own
+
+	stopping chan struct{} // closed by Stop: start no more deliveries
+	stopOnce sync.Once
 }
 
 // HandlerConfig configures a Handler.
@@ -46,11 +52,21 @@ type HandlerConfig struct {
 	Now func() time.Time
 	// Rand draws jitter in [0,1); default math/rand/v2.
 	Rand func() float64
+	// Queue is where a bundle hands the deliveries that need another run
+	// to their own tasks (see TypeDeliverBundle). Required for bundles.
+	Queue *asynq.Client
+	// Concurrency caps the deliveries this handler runs at once, bundled
+	// or not. Default 0: only asynq's concurrency caps the tasks.
+	Concurrency int
 }
 
 // NewHandler returns a Handler.
 func NewHandler(cfg HandlerConfig) *Handler {
-	h := &Handler{live: cfg.Config, store: cfg.Store, sender: cfg.Sender, gate: cfg.Gate, log: cfg.Logger, now: cfg.Now, rnd: cfg.Rand}
+	h := &Handler{live: cfg.Config, store: cfg.Store, sender: cfg.Sender, gate: cfg.Gate, log: cfg.Logger, now: cfg.Now, rnd: cfg.Rand, queue: cfg.Queue}
+	if cfg.Concurrency > 0 {
+		h.slots = make(chan struct{}, cfg.Concurrency)
+	}
+	h.stopping = make(chan struct{})
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -71,6 +87,23 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		// keeps it visible to `asynq` tooling.
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
+	release, err := h.slot(ctx)
+	if err != nil {
+		return retry.Defer(0, err)
+	}
+	defer release()
+	return h.deliver(ctx, pl, taskQueue(ctx), false)
+}
+
+// deliver makes one attempt of delivery pl, taken from queue, and records
+// it. It returns nil when the delivery needs nothing more from this task,
+// or a retry.After or retry.Defer error that says when to try again.
+//
+// In a bundle, a delivery that was attempted before (the bundle runs again
+// after a crash, and the delivery's own task may already be scheduled) is
+// not attempted: deliver returns errHandOff, and the bundle hands it to
+// its own task.
+func (h *Handler) deliver(ctx context.Context, pl *payload, queue string, bundled bool) error {
 	m := store.Meta{ID: pl.Delivery, Partner: pl.Partner, EventID: pl.Event.ID}
 	rec, claim, err := h.store.GetForAttempt(ctx, pl.Delivery, pl.Event.ID)
 	switch {
@@ -78,7 +111,9 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return retry.Defer(time.Second, err) // Redis trouble: try again without spending an attempt
 	case rec != nil && rec.Status.Final():
 		return nil // already delivered, dead or skipped: a duplicate task sends nothing
-	case rec != nil && rec.Replays > 0 && taskQueue(ctx) == QueueDefault:
+	case bundled && rec != nil && rec.Attempts > 0:
+		return errHandOff
+	case rec != nil && rec.Replays > 0 && queue == QueueDefault:
 		// A replayed delivery's task is in the replay queue; this one
 		// came with a repeat of the event, before its claim said so.
 		h.log.Info("dropped", "delivery", pl.Delivery, "partner", pl.Partner, "reason", "the delivery is being replayed")

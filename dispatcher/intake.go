@@ -126,51 +126,79 @@ func skipped(routes []Route) []Route {
 	return out
 }
 
+// bundled is one delivery of a batch: route r of intake in.
+type bundled struct {
+	in int
+	r  Route
+}
+
 // storeAll stores the routes that keep selects of every non-nil intake,
 // BatchConcurrency at a time (they leave together in pipelines on a single
 // server), and returns the first error of each intake.
+//
+// The tasks of new events to the same partner share bundle tasks of up to
+// BundleSize deliveries. A duplicate's deliveries get their own tasks:
+// their task ids conflict with any still queued from the first call, so a
+// repeat does not queue a delivery twice.
 func (c *Client) storeAll(ctx context.Context, ins []*intake, keep func(Route) bool) []error {
-	type item struct {
-		in int
-		r  Route
-	}
-	var items []item
+	var units [][]bundled       // each stored in one write: a task, a bundle or a skip record
+	bundles := map[string]int{} // partner → its open bundle in units
 	for j, in := range ins {
 		if in == nil {
 			continue
 		}
 		for _, r := range in.routes {
-			if keep(r) {
-				items = append(items, item{j, r})
+			if !keep(r) {
+				continue
 			}
+			it := bundled{j, r}
+			if r.Skip != "" || in.rc.Duplicate || c.cfg.BundleSize < 2 {
+				units = append(units, []bundled{it})
+				continue
+			}
+			u, ok := bundles[r.Partner.ID]
+			if !ok || len(units[u]) == c.cfg.BundleSize {
+				u = len(units)
+				bundles[r.Partner.ID] = u
+				units = append(units, make([]bundled, 0, c.cfg.BundleSize))
+			}
+			units[u] = append(units[u], it)
 		}
 	}
 	errs := make([]error, len(ins))
-	if len(items) == 0 {
+	if len(units) == 0 {
 		return errs
 	}
-	itemErrs := make([]error, len(items))
-	if len(items) == 1 {
-		itemErrs[0] = c.storeRoute(ctx, ins[items[0].in], items[0].r)
+	store := func(u []bundled) error {
+		if len(u) == 1 {
+			return c.storeRoute(ctx, ins[u[0].in], u[0].r)
+		}
+		return c.storeBundle(ctx, ins, u)
+	}
+	unitErrs := make([]error, len(units))
+	if len(units) == 1 {
+		unitErrs[0] = store(units[0])
 	} else {
 		var next atomic.Int64
 		var wg sync.WaitGroup
-		for range min(c.cfg.BatchConcurrency, len(items)) {
+		for range min(c.cfg.BatchConcurrency, len(units)) {
 			wg.Go(func() {
 				for {
 					k := int(next.Add(1)) - 1
-					if k >= len(items) {
+					if k >= len(units) {
 						return
 					}
-					itemErrs[k] = c.storeRoute(ctx, ins[items[k].in], items[k].r)
+					unitErrs[k] = store(units[k])
 				}
 			})
 		}
 		wg.Wait()
 	}
-	for k, it := range items {
-		if itemErrs[k] != nil && errs[it.in] == nil {
-			errs[it.in] = itemErrs[k]
+	for k, u := range units {
+		for _, it := range u {
+			if unitErrs[k] != nil && errs[it.in] == nil {
+				errs[it.in] = unitErrs[k]
+			}
 		}
 	}
 	return errs

@@ -131,19 +131,19 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 }
 
 // scanQueues splits the delivery queues' pending, scheduled, retry and
-// active tasks by partner into byID.
+// active tasks by partner into byID, counting each delivery of a bundle.
 func scanQueues(ctx context.Context, rdb redis.UniversalClient, now time.Time, byID map[string]*PartnerStats) (truncated bool, err error) {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	const page = 1000
 	type lister func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error)
 	states := []struct {
 		list lister
-		add  func(*PartnerStats)
+		add  func(p *PartnerStats, deliveries int)
 	}{
-		{insp.ListPendingTasks, func(p *PartnerStats) { p.Pending++ }},
-		{insp.ListScheduledTasks, func(p *PartnerStats) { p.Scheduled++ }},
-		{insp.ListRetryTasks, func(p *PartnerStats) { p.Scheduled++ }},
-		{insp.ListActiveTasks, func(p *PartnerStats) { p.InFlight++ }},
+		{insp.ListPendingTasks, func(p *PartnerStats, n int) { p.Pending += n }},
+		{insp.ListScheduledTasks, func(p *PartnerStats, n int) { p.Scheduled += n }},
+		{insp.ListRetryTasks, func(p *PartnerStats, n int) { p.Scheduled += n }},
+		{insp.ListActiveTasks, func(p *PartnerStats, n int) { p.InFlight += n }},
 	}
 	oldest := map[string]int64{}
 	for _, q := range []string{QueueDefault, QueueReplay} {
@@ -164,12 +164,12 @@ func scanQueues(ctx context.Context, rdb redis.UniversalClient, now time.Time, b
 					return truncated, fmt.Errorf("read queue %s: %w", q, err)
 				}
 				for _, t := range tasks {
-					partner, enqueued, ok := payloadHead(t.Payload)
+					partner, enqueued, n, ok := taskHead(t.Type, t.Payload)
 					ps := byID[partner]
 					if !ok || ps == nil {
 						continue
 					}
-					s.add(ps)
+					s.add(ps, n)
 					if o, ok := oldest[partner]; enqueued > 0 && (!ok || enqueued < o) {
 						oldest[partner] = enqueued
 					}

@@ -28,20 +28,17 @@ const taskMaxRetry = 1 << 20
 // room for rendering and recording around the HTTP attempt.
 const taskTimeoutSlack = 15 * time.Second
 
-// newTask builds the asynq task of one delivery.
+// newTask builds the asynq task of one delivery; p may be nil (a partner
+// no longer in the config).
 func newTask(pl *payload, p *Partner, queue string) (*asynq.Task, error) {
 	b, err := encodePayload(pl)
 	if err != nil {
 		return nil, err
 	}
-	timeout := p.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
 	return asynq.NewTask(TypeDeliver, b,
 		asynq.TaskID(pl.Delivery),
 		asynq.Queue(queue),
 		asynq.MaxRetry(taskMaxRetry),
-		asynq.Timeout(timeout+taskTimeoutSlack),
+		asynq.Timeout(partnerTimeout(p)+taskTimeoutSlack),
 	), nil
 }

@@ -138,6 +138,9 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		Sender: &Sender{guard: clients, live: cfg.Config},
 		Gate:   gate,
 		Logger: cfg.Logger,
+		// A bundle's hand-offs are asynq's own writes: the plain client.
+		Queue:       asynq.NewClientFromRedisClient(cfg.Redis),
+		Concurrency: cfg.Concurrency,
 	})
 	var srvs []*asynq.Server
 	for _, share := range SplitConcurrency(cfg.Concurrency, cfg.Dequeuers) {
@@ -176,6 +179,7 @@ func (w *Worker) Start() error {
 	w.warnDurability()
 	mux := asynq.NewServeMux()
 	mux.Handle(TypeDeliver, w.handler)
+	mux.HandleFunc(TypeDeliverBundle, w.handler.ProcessBundle)
 	for i, srv := range w.srvs {
 		if err := srv.Start(mux); err != nil {
 			for _, started := range w.srvs[:i] {
@@ -191,6 +195,7 @@ func (w *Worker) Start() error {
 // Shutdown stops taking deliveries and waits for those in flight (up to
 // ShutdownTimeout; unfinished ones go back to the queue).
 func (w *Worker) Shutdown() {
+	w.handler.Stop()
 	var wg sync.WaitGroup
 	for _, srv := range w.srvs {
 		wg.Go(srv.Shutdown) // at once: each waits up to ShutdownTimeout

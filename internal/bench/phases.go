@@ -369,12 +369,17 @@ func (r *run) endToEnd(ctx context.Context, res *Result) error {
 	return r.latency(ctx, res, res.E2EPerS/2)
 }
 
-// latency sends events at rate (open loop) for Duration and measures, per
+// latency sends events at rate (open loop) for Duration, one by one or in
+// batches as the throughput phase did (Config.E2EIntake), and measures, per
 // event, the time from the start of its POST to its arrival at the partner.
 func (r *run) latency(ctx context.Context, res *Result, rate float64) error {
 	r.partner.reset()
 	res.LatencyRatePerS = rate
 	base := int64(2_000_000_000)
+	unit := 1 // events per request: as the throughput phase sends them
+	if r.cfg.E2EIntake == IntakeBatch {
+		unit = r.cfg.BatchSize
+	}
 	tokens := make(chan int64, r.cfg.Clients)
 	go func() {
 		defer close(tokens)
@@ -388,10 +393,10 @@ func (r *run) latency(ctx context.Context, res *Result, rate float64) error {
 				return
 			case <-tick.C:
 			}
-			want := int64(rate * time.Since(start).Seconds())
+			want := int64(rate * time.Since(start).Seconds() / float64(unit))
 			for ; emitted < want; emitted++ {
 				select {
-				case tokens <- base + emitted:
+				case tokens <- base + emitted*int64(unit):
 				case <-ctx.Done():
 					return
 				}
@@ -404,10 +409,20 @@ func (r *run) latency(ctx context.Context, res *Result, rate float64) error {
 	var wg sync.WaitGroup
 	for range r.cfg.Clients {
 		wg.Go(func() {
-			for k := range tokens {
-				id := r.eventID(k)
+			for first := range tokens {
 				t0 := time.Now()
-				ok, err := r.post(ctx, id)
+				var ok bool
+				var err error
+				if unit == 1 {
+					ok, err = r.post(ctx, r.eventID(first))
+				} else {
+					var n int
+					n, err = r.postBatch(ctx, first, unit)
+					ok = err == nil && n == unit
+					if err == nil && !ok {
+						err = fmt.Errorf("latency: a batch of %d had %d accepted", unit, n)
+					}
+				}
 				if !ok {
 					if err != nil && l.err() == nil {
 						l.errMu.Lock()
@@ -417,7 +432,9 @@ func (r *run) latency(ctx context.Context, res *Result, rate float64) error {
 					continue
 				}
 				mu.Lock()
-				sent[id] = t0
+				for i := range int64(unit) {
+					sent[r.eventID(first+i)] = t0
+				}
 				mu.Unlock()
 			}
 		})

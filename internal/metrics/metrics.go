@@ -57,10 +57,12 @@ var (
 		Help: "Dead letters waiting per partner.",
 	}, []string{"partner"})
 
-	// QueuePending is the number of deliveries waiting to run.
+	// QueuePending is the number of delivery tasks waiting to run. It is
+	// read from asynq's queue sizes, so a bundle counts once, however many
+	// deliveries it carries; `postback stats` counts deliveries.
 	QueuePending = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "postback_queue_pending",
-		Help: "Deliveries waiting in the queues (pending and scheduled retries).",
+		Help: "Delivery tasks waiting in the queues (pending and scheduled retries); a bundle of deliveries enqueued together counts once.",
 	})
 
 	// CircuitOpen is 1 while a partner's circuit breaker is open.

@@ -7,6 +7,7 @@ package stacktest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -55,6 +56,8 @@ type Options struct {
 	// NetHTTP serves the API on net/http (httpapi.Server as an
 	// http.Handler, as a Go program embeds it) instead of Serve.
 	NetHTTP bool
+	// Concurrency is the worker's; default 20.
+	Concurrency int
 }
 
 // API is a stack's running HTTP API.
@@ -93,7 +96,7 @@ func New(t testing.TB, yamlConfig string, o Options) *Stack {
 	t.Cleanup(func() { _ = s.Client.Close() })
 	if !o.NoWorker {
 		s.Worker, err = dispatcher.NewWorker(dispatcher.WorkerConfig{
-			Redis: rdb, Config: s.Live, Concurrency: 20, Logger: logger,
+			Redis: rdb, Config: s.Live, Concurrency: cmp.Or(o.Concurrency, 20), Logger: logger,
 			PollInterval: 10 * time.Millisecond, ScheduleInterval: 200 * time.Millisecond,
 			ShutdownTimeout: 5 * time.Second,
 		})

@@ -1,0 +1,269 @@
+package dispatcher
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/postbackhq/postback/retry"
+)
+
+// A bundle is one asynq task that carries several deliveries to the same
+// partner, made when a batch of events reaches intake together. asynq
+// takes one task per Redis round trip and writes it three times (enqueue,
+// dequeue, done); a bundle of n pays that once for n deliveries.
+//
+// Every delivery in a bundle keeps what a delivery has: its id, record,
+// attempts, Idempotency-Key, retries and dead letter. A bundle only makes
+// first attempts. Whatever is left to do after them (a retry, a deferral)
+// is handed to the delivery's own task, with the delay it asked for and
+// the delivery id as the task id, exactly the task intake would have made.
+// So a bundle that runs again (the worker died under it) re-sends only what
+// had no answer recorded: delivered ones are final, and ones attempted
+// before are handed off again, which conflicts harmlessly with the task
+// handed off the first time.
+const (
+	// TypeDeliverBundle is the asynq task type of a bundle of deliveries.
+	TypeDeliverBundle = "postback:deliver-bundle"
+	// DefaultBundleSize is ClientConfig.BundleSize's default.
+	DefaultBundleSize = 50
+	// bundleV1 is the version byte of a bundle's payload:
+	//
+	//	version byte (bundleV1)
+	//	count   uvarint
+	//	count × (uvarint length, delivery payload as encodePayload writes it)
+	//
+	// It is unlike any delivery payload's first byte, so that one is never
+	// read as the other.
+	bundleV1 = 0xb1
+)
+
+// errHandOff: the delivery was attempted before; its own task goes on.
+var errHandOff = errors.New("attempted before: handed to the delivery's own task")
+
+func encodeBundle(pls []*payload) ([]byte, error) {
+	b := []byte{bundleV1}
+	b = binary.AppendUvarint(b, uint64(len(pls)))
+	for _, pl := range pls {
+		one, err := encodePayload(pl)
+		if err != nil {
+			return nil, err
+		}
+		b = binary.AppendUvarint(b, uint64(len(one)))
+		b = append(b, one...)
+	}
+	return b, nil
+}
+
+func decodeBundle(b []byte) ([]*payload, error) {
+	if len(b) == 0 || b[0] != bundleV1 {
+		if len(b) == 0 {
+			return nil, errors.New("decode bundle: empty payload")
+		}
+		return nil, fmt.Errorf("decode bundle: unknown version %#x (written by a newer postback?)", b[0])
+	}
+	b = b[1:]
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n == 0 || n > MaxBatch {
+		return nil, fmt.Errorf("decode bundle: bad delivery count")
+	}
+	b = b[k:]
+	pls := make([]*payload, 0, n)
+	for i := range n {
+		size, k := binary.Uvarint(b)
+		if k <= 0 || size > uint64(len(b)-k) {
+			return nil, fmt.Errorf("decode bundle: delivery %d of %d: %w", i+1, n, errPayloadShort)
+		}
+		pl, err := decodePayload(b[k : k+int(size)])
+		if err != nil {
+			return nil, fmt.Errorf("decode bundle: delivery %d of %d: %w", i+1, n, err)
+		}
+		pls = append(pls, pl)
+		b = b[k+int(size):]
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("decode bundle: %d bytes after the last delivery", len(b))
+	}
+	return pls, nil
+}
+
+// newBundleTask builds the asynq task of deliveries pls, all to partner p.
+// Its deadline leaves room for a wait for the worker's concurrency and one
+// attempt after it; a delivery that cannot start in time is handed off.
+func newBundleTask(pls []*payload, p *Partner, queue string) (*asynq.Task, error) {
+	b, err := encodeBundle(pls)
+	if err != nil {
+		return nil, err
+	}
+	return asynq.NewTask(TypeDeliverBundle, b,
+		asynq.Queue(queue),
+		asynq.MaxRetry(taskMaxRetry),
+		asynq.Timeout(2*partnerTimeout(p)+taskTimeoutSlack),
+	), nil
+}
+
+func partnerTimeout(p *Partner) time.Duration {
+	if p == nil || p.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return p.Timeout
+}
+
+// handOffTimeout bounds the writes that hand a bundle's deliveries to
+// their own tasks, which go on after the bundle's context is done.
+const handOffTimeout = 5 * time.Second
+
+// ProcessBundle is the asynq handler of bundle tasks: it attempts every
+// delivery of the bundle at once (each holds one of the worker's
+// concurrency slots while it runs) and hands each one that needs another
+// run to its own task. It fails, to be run again without spending an
+// attempt, only when a hand-off could not be stored.
+func (h *Handler) ProcessBundle(ctx context.Context, t *asynq.Task) error {
+	pls, err := decodeBundle(t.Payload())
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	queue := cmp.Or(taskQueue(ctx), QueueDefault)
+	// A delivery that has not started by start-by waits for its own task
+	// instead, so that the ones that start have their whole timeout.
+	startBy := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		startBy, cancel = context.WithDeadline(ctx, dl.Add(-partnerTimeout(h.live.Load().Partner(pls[0].Partner))-time.Second))
+		defer cancel()
+	}
+	errs := make([]error, len(pls))
+	var wg sync.WaitGroup
+	for i, pl := range pls {
+		wg.Go(func() {
+			release, err := h.slot(startBy)
+			if err != nil {
+				errs[i] = retry.Defer(0, err)
+				return
+			}
+			defer release()
+			errs[i] = h.deliver(ctx, pl, queue, true)
+		})
+	}
+	wg.Wait()
+
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handOffTimeout)
+	defer cancel()
+	var failed []error
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		delay, _, _ := retry.DelayOf(err) // errHandOff: 0, at once
+		if herr := h.handOff(hctx, pls[i], queue, delay); herr != nil {
+			failed = append(failed, herr)
+		}
+	}
+	if len(failed) > 0 {
+		return retry.Defer(time.Second, fmt.Errorf("%d of %d deliveries not handed to their own tasks: %w", len(failed), len(pls), failed[0]))
+	}
+	return nil
+}
+
+// handOff enqueues delivery pl's own task to run after delay. A task of
+// the delivery that already exists stays as it is: it was handed off
+// before, or a repeat of the event made it.
+func (h *Handler) handOff(ctx context.Context, pl *payload, queue string, delay time.Duration) error {
+	if h.queue == nil {
+		return errors.New("the handler has no queue to hand deliveries off to")
+	}
+	task, err := newTask(pl, h.live.Load().Partner(pl.Partner), queue)
+	if err != nil {
+		return err
+	}
+	_, err = h.queue.EnqueueContext(ctx, task, asynq.ProcessIn(delay))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("hand off %s: %w", pl.Delivery, err)
+	}
+	return nil
+}
+
+// errStopping: the worker is shutting down and starts no more deliveries.
+var errStopping = errors.New("the worker is shutting down")
+
+// Stop makes the handler start no more deliveries: those of a bundle that
+// have not started are handed to their own tasks, and a delivery task that
+// waits for a slot goes back to the queue, neither spending an attempt.
+// Deliveries under way finish. Worker.Shutdown calls it first.
+func (h *Handler) Stop() { h.stopOnce.Do(func() { close(h.stopping) }) }
+
+// slot waits for one of the handler's concurrency slots; release frees it.
+// Without slots (Concurrency not set) it never waits, but still refuses
+// once the handler is stopping.
+func (h *Handler) slot(ctx context.Context) (release func(), err error) {
+	select {
+	case <-h.stopping:
+		return nil, errStopping
+	default:
+	}
+	if h.slots == nil {
+		return func() {}, nil
+	}
+	select {
+	case h.slots <- struct{}{}:
+		return func() { <-h.slots }, nil
+	case <-h.stopping:
+		return nil, errStopping
+	case <-ctx.Done():
+		return nil, fmt.Errorf("no free concurrency slot in time: %w", context.Cause(ctx))
+	}
+}
+
+// TaskDeliveries returns the ids of the deliveries an asynq task of
+// postback's carries: one for a delivery task, several for a bundle. Ops
+// tools use it to see into queued tasks.
+func TaskDeliveries(taskType string, payload []byte) ([]string, error) {
+	switch taskType {
+	case TypeDeliver:
+		pl, err := decodePayload(payload)
+		if err != nil {
+			return nil, err
+		}
+		return []string{pl.Delivery}, nil
+	case TypeDeliverBundle:
+		pls, err := decodeBundle(payload)
+		if err != nil {
+			return nil, err
+		}
+		ids := make([]string, len(pls))
+		for i, pl := range pls {
+			ids[i] = pl.Delivery
+		}
+		return ids, nil
+	}
+	return nil, fmt.Errorf("task type %q is not postback's", taskType)
+}
+
+// taskHead reads a postback task's partner, first-enqueued time and number
+// of deliveries without decoding its events.
+func taskHead(taskType string, b []byte) (partner string, enqueued int64, n int, ok bool) {
+	if taskType != TypeDeliverBundle {
+		partner, enqueued, ok = payloadHead(b)
+		return partner, enqueued, 1, ok
+	}
+	if len(b) == 0 || b[0] != bundleV1 {
+		return "", 0, 0, false
+	}
+	count, k := binary.Uvarint(b[1:])
+	if k <= 0 || count == 0 || count > MaxBatch {
+		return "", 0, 0, false
+	}
+	b = b[1+k:]
+	size, k := binary.Uvarint(b) // the first delivery's: all share partner and time
+	if k <= 0 || size > uint64(len(b)-k) {
+		return "", 0, 0, false
+	}
+	partner, enqueued, ok = payloadHead(b[k : k+int(size)])
+	return partner, enqueued, int(count), ok
+}

@@ -1,0 +1,351 @@
+package dispatcher_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/stretchr/testify/require"
+
+	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/stacktest"
+	"github.com/postbackhq/postback/retry"
+)
+
+const bundleYAML = `
+api:
+  keys: ["${api_key}"]
+delivery:
+  allow_private_networks: true
+partners:
+  - id: p1
+    match: all
+    url: "PARTNER/c?e={event_id}&n={attempt}&k={delivery_id}"
+    timeout: 2s
+    retry: {max_attempts: 3, initial_interval: 100ms, max_interval: 200ms, multiplier: 2}
+`
+
+func bundleEvents(prefix string, n int) []*dispatcher.Event {
+	evs := make([]*dispatcher.Event, n)
+	for i := range evs {
+		evs[i] = &dispatcher.Event{ID: fmt.Sprintf("%s-%d", prefix, i), Name: "install"}
+	}
+	return evs
+}
+
+func enqueueBatch(t *testing.T, s *stacktest.Stack, evs []*dispatcher.Event) []string {
+	t.Helper()
+	var ids []string
+	for i, res := range s.Client.EnqueueBatch(context.Background(), evs) {
+		require.NoError(t, res.Err, "event %d", i)
+		for _, d := range res.Receipt.Deliveries {
+			ids = append(ids, d.ID)
+		}
+	}
+	return ids
+}
+
+// byEvent counts the partner's requests per event id, and keeps the
+// attempt numbers each one carried.
+func byEvent(reqs []stacktest.Received) map[string][]string {
+	out := map[string][]string{}
+	for _, r := range reqs {
+		u, _ := url.ParseRequestURI(r.URL)
+		q := u.Query()
+		out[q.Get("e")] = append(out[q.Get("e")], q.Get("n"))
+	}
+	return out
+}
+
+// TestBundle_OnlyFailuresAreRetried: a batch's deliveries travel in
+// bundles; a delivery that fails in its bundle is retried alone, in its
+// own task, with its attempt count, and the ones delivered are not sent
+// again.
+func TestBundle_OnlyFailuresAreRetried(t *testing.T) {
+	t.Parallel()
+	p := stacktest.NewPartner(t)
+	p.Respond = func(_ int, w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		switch {
+		case strings.HasPrefix(q.Get("e"), "flaky") && q.Get("n") == "1":
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case strings.HasPrefix(q.Get("e"), "bad"):
+			w.WriteHeader(http.StatusBadRequest) // rejected: dead letter at once
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	}
+	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{})
+	evs := append(bundleEvents("ok", 70), bundleEvents("flaky", 5)...)
+	evs = append(evs, bundleEvents("bad", 3)...)
+	ids := enqueueBatch(t, s, evs)
+	require.Len(t, ids, 78)
+
+	for i, id := range ids {
+		want := store.StatusDelivered
+		if strings.HasPrefix(evs[i].ID, "bad") {
+			want = store.StatusDead
+		}
+		rec := s.WaitStatus(t, id, want, 20*time.Second)
+		wantAttempts := 1
+		if strings.HasPrefix(evs[i].ID, "flaky") {
+			wantAttempts = 2
+		}
+		require.Equal(t, wantAttempts, rec.Attempts, evs[i].ID)
+	}
+	got := byEvent(p.Requests())
+	for _, ev := range evs {
+		want := []string{"1"}
+		if strings.HasPrefix(ev.ID, "flaky") {
+			want = []string{"1", "2"}
+		}
+		require.Equal(t, want, got[ev.ID], "requests of %s", ev.ID)
+	}
+	n, err := s.Store.DLQSize(context.Background(), "p1")
+	require.NoError(t, err)
+	require.EqualValues(t, 3, n, "the rejected ones are dead letters")
+}
+
+// bundleTask returns the one bundle task s's client queued.
+func bundleTask(t *testing.T, s *stacktest.Stack) *asynq.Task {
+	t.Helper()
+	insp := asynq.NewInspectorFromRedisClient(s.Redis)
+	tasks, err := insp.ListPendingTasks(dispatcher.QueueDefault)
+	require.NoError(t, err)
+	require.Len(t, tasks, 1)
+	require.Equal(t, dispatcher.TypeDeliverBundle, tasks[0].Type)
+	require.NoError(t, insp.DeleteTask(dispatcher.QueueDefault, tasks[0].ID))
+	return asynq.NewTask(tasks[0].Type, tasks[0].Payload)
+}
+
+// ownTasks returns the delivery tasks queued or scheduled, by id.
+func ownTasks(t *testing.T, s *stacktest.Stack) map[string]string {
+	t.Helper()
+	insp := asynq.NewInspectorFromRedisClient(s.Redis)
+	out := map[string]string{}
+	for state, list := range map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+		"pending": insp.ListPendingTasks, "scheduled": insp.ListScheduledTasks,
+	} {
+		tasks, err := list(dispatcher.QueueDefault)
+		require.NoError(t, err)
+		for _, tk := range tasks {
+			require.Equal(t, dispatcher.TypeDeliver, tk.Type)
+			out[tk.ID] = state
+		}
+	}
+	return out
+}
+
+// idleWorker is a worker that is not started: tests run its handler by
+// hand.
+func idleWorker(t *testing.T, s *stacktest.Stack, concurrency int) *dispatcher.Worker {
+	t.Helper()
+	w, err := dispatcher.NewWorker(dispatcher.WorkerConfig{Redis: s.Redis, Config: s.Live, Concurrency: concurrency})
+	require.NoError(t, err)
+	return w
+}
+
+// TestBundle_RunAgainSendsOnlyWhatHadNoAnswer runs one bundle twice, as
+// asynq does when a worker dies under it: the second run sends nothing
+// that was delivered, and does not re-attempt the delivery that failed:
+// that one's own task, handed off by the first run, goes on.
+func TestBundle_RunAgainSendsOnlyWhatHadNoAnswer(t *testing.T) {
+	t.Parallel()
+	p := stacktest.NewPartner(t)
+	p.Respond = func(_ int, w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("e") == "again-2" {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	ids := enqueueBatch(t, s, bundleEvents("again", 4))
+	task := bundleTask(t, s)
+	h := idleWorker(t, s, 10).Handler()
+
+	require.NoError(t, h.ProcessBundle(context.Background(), task))
+	require.Len(t, p.Requests(), 4)
+	require.Equal(t, map[string]string{ids[2]: "scheduled"}, ownTasks(t, s), "the failed delivery's own task, its retry")
+	rec, err := s.Store.Get(context.Background(), ids[2])
+	require.NoError(t, err)
+	require.Equal(t, store.StatusRetrying, rec.Status)
+
+	require.NoError(t, h.ProcessBundle(context.Background(), task), "the bundle again")
+	require.Len(t, p.Requests(), 4, "nothing sent twice")
+	require.Equal(t, map[string]string{ids[2]: "scheduled"}, ownTasks(t, s), "the retry kept its schedule")
+	for i, id := range ids {
+		if i == 2 {
+			continue
+		}
+		rec := s.WaitStatus(t, id, store.StatusDelivered, time.Second)
+		require.Equal(t, 1, rec.Attempts)
+	}
+}
+
+// TestBundle_ConcurrencyCapsDeliveries: a worker's concurrency caps the
+// requests in flight, however many deliveries one bundle carries; those
+// that cannot start before the bundle's deadline go to their own tasks
+// without spending an attempt.
+func TestBundle_ConcurrencyCapsDeliveries(t *testing.T) {
+	t.Parallel()
+	var inFlight, most atomic.Int32
+	release := make(chan struct{})
+	var once sync.Once
+	p := stacktest.NewPartner(t)
+	p.Respond = func(_ int, w http.ResponseWriter, _ *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		<-release
+		w.WriteHeader(http.StatusOK)
+	}
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	ids := enqueueBatch(t, s, bundleEvents("cap", 12))
+	task := bundleTask(t, s)
+	h := idleWorker(t, s, 3).Handler()
+
+	// The partner answers once 3 requests wait. The bundle's deadline
+	// leaves no time to start the other 9 after those: they are handed
+	// off (the partner's timeout, 2s, and a second before the deadline).
+	go func() {
+		require.Eventually(t, func() bool { return inFlight.Load() == 3 }, 10*time.Second, 5*time.Millisecond)
+		time.Sleep(1500 * time.Millisecond)
+		once.Do(func() { close(release) })
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+	defer cancel()
+	require.NoError(t, h.ProcessBundle(ctx, task))
+	require.EqualValues(t, 3, most.Load(), "never more than the worker's concurrency in flight")
+
+	handed := ownTasks(t, s)
+	require.Len(t, handed, 9, "the ones that could not start")
+	for _, id := range ids {
+		rec, err := s.Store.Get(context.Background(), id)
+		if _, ok := handed[id]; ok {
+			require.Equal(t, "pending", handed[id], "to run at once")
+			require.ErrorIs(t, err, store.ErrNotFound, "no attempt spent on %s", id)
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, store.StatusDelivered, rec.Status)
+	}
+}
+
+// TestBundle_HandOffFailsWithoutLoss: when Redis refuses a hand-off, the
+// bundle fails as a deferral (asynq runs it again, spending no attempt);
+// the run after that hands off what is left and sends nothing twice.
+func TestBundle_HandOffFailsWithoutLoss(t *testing.T) {
+	t.Parallel()
+	p := stacktest.NewPartner(t)
+	p.Respond = func(_ int, w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("e") == "hand-1" {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	ids := enqueueBatch(t, s, bundleEvents("hand", 3))
+	task := bundleTask(t, s)
+	h := idleWorker(t, s, 10).Handler()
+
+	gone := asynq.NewClient(asynq.RedisClientOpt{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond})
+	defer gone.Close()
+	h.SetQueue(gone)
+	err := h.ProcessBundle(context.Background(), task)
+	require.ErrorContains(t, err, "1 of 3 deliveries not handed to their own tasks: hand off "+ids[1])
+	_, deferral, ok := retry.DelayOf(err)
+	require.True(t, ok && deferral, "runs again without spending an attempt: %v", err)
+	require.Empty(t, ownTasks(t, s))
+
+	h.SetQueue(asynq.NewClientFromRedisClient(s.Redis))
+	require.NoError(t, h.ProcessBundle(context.Background(), task))
+	require.Len(t, p.Requests(), 3, "nothing sent twice")
+	require.Equal(t, map[string]string{ids[1]: "pending"}, ownTasks(t, s), "its own task, at once: the retry's delay was lost with the hand-off")
+	rec, err := s.Store.Get(context.Background(), ids[1])
+	require.NoError(t, err)
+	require.Equal(t, store.StatusRetrying, rec.Status)
+	require.Equal(t, 1, rec.Attempts)
+}
+
+// TestBundle_StatsCountDeliveries: `postback stats` counts each delivery
+// of a queued bundle, not the bundle.
+func TestBundle_StatsCountDeliveries(t *testing.T) {
+	t.Parallel()
+	p := stacktest.NewPartner(t)
+	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	enqueueBatch(t, s, bundleEvents("count", 7))
+	s.EnqueueMany(t, "count-single", "install", 2)
+
+	st, err := dispatcher.ReadStats(context.Background(), s.Redis, s.Live.Load(), "p1", time.Now().Add(time.Minute))
+	require.NoError(t, err)
+	require.Len(t, st.Partners, 1)
+	require.Equal(t, 9, st.Partners[0].Pending)
+	require.NotNil(t, st.Partners[0].OldestPendingAge)
+	require.GreaterOrEqual(t, *st.Partners[0].OldestPendingAge, 59.0)
+}
+
+// TestBundle_StopHandsOffWhatHasNotStarted: at shutdown the requests under
+// way finish, and a bundle's deliveries that have not started go to their
+// own tasks, spending no attempt; so does a delivery task still waiting.
+func TestBundle_StopHandsOffWhatHasNotStarted(t *testing.T) {
+	t.Parallel()
+	var inFlight atomic.Int32
+	release := make(chan struct{})
+	p := stacktest.NewPartner(t)
+	p.Respond = func(_ int, w http.ResponseWriter, _ *http.Request) {
+		inFlight.Add(1)
+		<-release
+		w.WriteHeader(http.StatusOK)
+	}
+	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	ids := enqueueBatch(t, s, bundleEvents("stop", 6))
+	task := bundleTask(t, s)
+	h := idleWorker(t, s, 2).Handler()
+
+	done := make(chan error, 1)
+	go func() { done <- h.ProcessBundle(context.Background(), task) }()
+	require.Eventually(t, func() bool { return inFlight.Load() == 2 }, 10*time.Second, 5*time.Millisecond)
+	h.Stop()
+	close(release)
+	require.NoError(t, <-done)
+	require.Len(t, p.Requests(), 2, "only the two under way were sent")
+
+	handed := ownTasks(t, s)
+	require.Len(t, handed, 4)
+	for _, id := range ids {
+		if _, ok := handed[id]; ok {
+			_, err := s.Store.Get(context.Background(), id)
+			require.ErrorIs(t, err, store.ErrNotFound, "no attempt spent on %s", id)
+			continue
+		}
+		s.WaitStatus(t, id, store.StatusDelivered, time.Second)
+	}
+
+	var own *asynq.TaskInfo
+	for id := range handed {
+		own, _ = asynq.NewInspectorFromRedisClient(s.Redis).GetTaskInfo(dispatcher.QueueDefault, id)
+		break
+	}
+	require.NotNil(t, own)
+	err := h.ProcessTask(context.Background(), asynq.NewTask(own.Type, own.Payload))
+	require.ErrorContains(t, err, "the worker is shutting down")
+	_, deferral, ok := retry.DelayOf(err)
+	require.True(t, ok && deferral, "back to the queue without spending an attempt")
+	require.Len(t, p.Requests(), 2)
+}
