@@ -52,7 +52,8 @@ func TestKillWorker(t *testing.T) {
 
 	const n = 3000
 	l := newLoader(t, api.URL, "kill")
-	l.sendN(ctx, n, 16)
+	l.sendN(ctx, n/3, 16)        // one by one: a task per delivery
+	l.sendBatches(ctx, n, 8, 50) // in batches: bundles of deliveries
 	accepted := l.Accepted()
 	require.Len(t, accepted, n, "statuses: %v", l.Statuses())
 	eventually(t, time.Minute, func() bool { return p.inflight.Load() >= 1000 }, func() string {
@@ -87,7 +88,8 @@ func TestTermWorker(t *testing.T) {
 
 	const n = 500
 	l := newLoader(t, api.URL, "term")
-	l.sendN(ctx, n, 8)
+	l.sendN(ctx, n/2, 8)
+	l.sendBatches(ctx, n, 4, 50)
 	accepted := l.Accepted()
 	require.Len(t, accepted, n)
 	eventually(t, time.Minute, func() bool { return p.inflight.Load() >= 40 }, func() string {
@@ -230,7 +232,8 @@ func TestTwoWorkers(t *testing.T) {
 
 	const n = 2000
 	l := newLoader(t, api.URL, "two")
-	l.sendN(ctx, n, 16)
+	l.sendN(ctx, n/2, 16)
+	l.sendBatches(ctx, n, 8, 20)
 	accepted := l.Accepted()
 	require.Len(t, accepted, n)
 	c := waitDelivered(t, p, accepted, 2*time.Minute)

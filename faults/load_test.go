@@ -134,6 +134,112 @@ func (l *loader) sendN(ctx context.Context, n, clients int) {
 	l.seq.Add(-int64(clients)) // the overshoot
 }
 
+// storeBatch sends events ids in one batch until the API stores them all
+// or ctx ends; a 503 or no answer sends the batch again (the events stored
+// before then come back as duplicates, with their deliveries).
+func (l *loader) storeBatch(ctx context.Context, ids []string) {
+	body := []byte(`{"events":[`)
+	for i, id := range ids {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, eventBody(id)...)
+	}
+	body = append(body, "]}"...)
+	for ctx.Err() == nil {
+		status, answer := l.postBatch(ctx, body)
+		if status == http.StatusOK {
+			l.keepBatch(ids, answer)
+			return
+		}
+		if status != 0 && status != http.StatusServiceUnavailable {
+			l.t.Errorf("POST /v1/events/batch: %d %s", status, answer)
+			return
+		}
+		sleepCtx(ctx, 200*time.Millisecond)
+	}
+}
+
+func (l *loader) postBatch(ctx context.Context, body []byte) (int, []byte) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url+"/v1/events/batch", bytes.NewReader(body))
+	if err != nil {
+		l.t.Error(err)
+		return 0, nil
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	start := time.Now()
+	resp, err := l.http.Do(req)
+	l.mu.Lock()
+	l.slowest = max(l.slowest, time.Since(start))
+	l.mu.Unlock()
+	if err != nil {
+		l.tally(0)
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	l.tally(resp.StatusCode)
+	return resp.StatusCode, b
+}
+
+// keepBatch records the deliveries to acme of a batch's answer; every
+// event must have been stored.
+func (l *loader) keepBatch(ids []string, answer []byte) {
+	var out struct {
+		Results []struct {
+			Index      int    `json:"index"`
+			Status     string `json:"status"`
+			Deliveries []struct {
+				ID      string `json:"id"`
+				Partner string `json:"partner"`
+			} `json:"deliveries"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(answer, &out); err != nil || len(out.Results) != len(ids) {
+		l.t.Errorf("POST /v1/events/batch: answer %.200s (%v)", answer, err)
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range out.Results {
+		if r.Status != "accepted" && r.Status != "duplicate" {
+			l.t.Errorf("POST /v1/events/batch: event %s: %s", ids[r.Index], r.Status)
+			continue
+		}
+		for _, d := range r.Deliveries {
+			if d.Partner == "acme" {
+				l.accepted[ids[r.Index]] = d.ID
+			}
+		}
+	}
+}
+
+// sendBatches stores new events in batches of size, with clients senders,
+// until n events (counting those stored before) are.
+func (l *loader) sendBatches(ctx context.Context, n, clients, size int) {
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				last := l.seq.Add(int64(size))
+				first := last - int64(size) + 1
+				last = min(last, int64(n))
+				if first > last {
+					return
+				}
+				ids := make([]string, 0, last-first+1)
+				for k := first; k <= last; k++ {
+					ids = append(ids, fmt.Sprintf("%s-%d", l.prefix, k))
+				}
+				l.storeBatch(ctx, ids)
+			}
+		})
+	}
+	wg.Wait()
+	l.seq.Store(int64(n))
+}
+
 // sendFor keeps clients senders storing new events, each at most every
 // pause, until stop ends; an event under way then is still stored (until
 // ctx ends).

@@ -34,6 +34,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "rounds", Value: 1, Usage: "run the timed phases this many times, each next to its baseline, and report medians (a shared machine's speed drifts)"},
 			&cli.IntFlag{Name: "concurrency", Value: 100, Usage: "worker concurrency (the asynq baseline's too)"},
 			&cli.IntFlag{Name: "dequeuers", Usage: "the worker's asynq processors (default: concurrency/6, 1 to 16); raw asynq is also measured with as many servers"},
+			&cli.IntFlag{Name: "bundle-size", Value: dispatcher.DefaultBundleSize, Usage: "deliveries of a batch to one partner that share an asynq task (1: a task each)"},
 			&cli.IntFlag{Name: "clients", Value: 32, Usage: "producers sending at once"},
 			&cli.IntFlag{Name: "batch-size", Value: 100, Usage: "events per batch request"},
 			&cli.StringFlag{Name: "e2e-intake", Value: bench.IntakeBatch, Usage: "how the end-to-end phase sends events: batch (--batch-size a request) or single (one a POST)"},
@@ -93,7 +94,7 @@ func benchCommand() *cli.Command {
 			}
 			res, err := bench.Run(ctx, bench.Config{
 				Redis: rdb, RedisName: redactURL(redisURL),
-				Duration: c.Duration("duration"), Rounds: c.Int("rounds"), Concurrency: c.Int("concurrency"), Dequeuers: c.Int("dequeuers"), Clients: c.Int("clients"),
+				Duration: c.Duration("duration"), Rounds: c.Int("rounds"), Concurrency: c.Int("concurrency"), Dequeuers: c.Int("dequeuers"), BundleSize: c.Int("bundle-size"), Clients: c.Int("clients"),
 				BatchSize: c.Int("batch-size"), E2EIntake: c.String("e2e-intake"), MemoryDeliveries: c.Int("memory-deliveries"),
 				APIURL: c.String("api-url"), APIKey: c.String("api-key"), PartnerListen: c.String("partner-listen"),
 				Logger: log, Progress: c.App.ErrWriter, Phases: c.StringSlice("phase"),

@@ -36,6 +36,10 @@ type Config struct {
 	// Dequeuers is the worker's number of asynq processors (see
 	// dispatcher.WorkerConfig). Default dispatcher.DefaultDequeuers.
 	Dequeuers int
+	// BundleSize is the client's (dispatcher.ClientConfig.BundleSize):
+	// how many deliveries of a batch to one partner share a task. Default
+	// dispatcher.DefaultBundleSize; 1 gives each its own.
+	BundleSize int
 	// Clients is how many producers send at once, in every phase. Default 32.
 	Clients int
 	// BatchSize is the number of events per batch request. Default 100.
@@ -86,6 +90,7 @@ func (c Config) withDefaults() Config {
 		c.Dequeuers = dispatcher.DefaultDequeuers(c.Concurrency)
 	}
 	c.Dequeuers = min(c.Dequeuers, c.Concurrency)
+	c.BundleSize = cmp.Or(c.BundleSize, dispatcher.DefaultBundleSize)
 	c.Clients = cmp.Or(c.Clients, 32)
 	c.BatchSize = cmp.Or(c.BatchSize, 100)
 	c.E2EIntake = cmp.Or(c.E2EIntake, IntakeBatch)
@@ -211,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		apiURL: cfg.APIURL, apiKey: cmp.Or(cfg.APIKey, apiKey),
 		prefix: "b" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "-",
 	}
-	r.client, err = dispatcher.NewClient(dispatcher.ClientConfig{Redis: cfg.Redis, Config: r.live})
+	r.client, err = dispatcher.NewClient(dispatcher.ClientConfig{Redis: cfg.Redis, Config: r.live, BundleSize: cfg.BundleSize})
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +236,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{
 		Redis: cfg.RedisName, RedisVersion: serverVersion(ctx, cfg.Redis),
 		DurationS: cfg.Duration.Seconds(), Concurrency: cfg.Concurrency, Clients: cfg.Clients,
-		Rounds: cfg.Rounds, BatchSize: cfg.BatchSize, E2EIntake: cfg.E2EIntake, Dequeuers: cfg.Dequeuers, PollIntervalMS: float64(cfg.PollInterval) / float64(time.Millisecond),
+		Rounds: cfg.Rounds, BatchSize: cfg.BatchSize, E2EIntake: cfg.E2EIntake, Dequeuers: cfg.Dequeuers, BundleSize: cfg.BundleSize, PollIntervalMS: float64(cfg.PollInterval) / float64(time.Millisecond),
 	}
 	phases := []struct {
 		id, name string
