@@ -162,8 +162,11 @@ func (h *Handler) ProcessBundle(ctx context.Context, t *asynq.Task) error {
 		}
 		delay, _, _ := retry.DelayOf(err) // errHandOff: 0, at once
 		if herr := h.handOff(hctx, pls[i], queue, delay); herr != nil {
+			h.log.Warn("not handed off", "delivery", pls[i].Delivery, "partner", pls[i].Partner, "err", herr)
 			failed = append(failed, herr)
+			continue
 		}
+		h.log.Debug("handed off", "delivery", pls[i].Delivery, "partner", pls[i].Partner, "in", delay.String(), "reason", redactText(err.Error()))
 	}
 	if len(failed) > 0 {
 		return retry.Defer(time.Second, fmt.Errorf("%d of %d deliveries not handed to their own tasks: %w", len(failed), len(pls), failed[0]))

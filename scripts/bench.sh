@@ -49,7 +49,8 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "machine the absolute numbers move from run to run, and within a run: each round measures every"
   echo "figure next to its baseline, and the table gives the median over the rounds with the lowest and"
   echo "highest per-round ratio. A second baseline, raw asynq whose handler sends one GET to the same"
-  echo "loopback partner with net/http, is what any asynq worker sending over HTTP here can reach."
+  echo "loopback partner with net/http, is what any asynq worker that sends one task per request"
+  echo "can reach here; postback's bundles carry several deliveries a task, and can pass it."
   echo
   echo "## postback bench --duration $DURATION --rounds $ROUNDS"
   echo

@@ -45,6 +45,7 @@ func TestRun(t *testing.T) {
 	require.Equal(t, res.Accepted, res.Delivered, "every accepted event reaches the partner")
 	require.Zero(t, res.Lost)
 	require.Equal(t, IntakeBatch, res.E2EIntake)
+	require.Equal(t, dispatcher.DefaultBundleSize, res.BundleSize)
 	require.Positive(t, res.LatencySamples)
 	require.Zero(t, res.LatencyLost)
 	require.LessOrEqual(t, res.LatencyP50MS, res.LatencyP99MS)
@@ -79,6 +80,8 @@ func TestRun(t *testing.T) {
 	require.Contains(t, back, "e2e_vs_asynq_noop")
 	require.Contains(t, back, "asynq_noop_tasks_per_s")
 	require.Contains(t, back, "e2e_vs_asynq_http")
+	require.EqualValues(t, dispatcher.DefaultBundleSize, back["bundle_size"])
+	require.Contains(t, table.String(), "deliveries bundled by up to 50")
 }
 
 func TestRun_singleIntake(t *testing.T) {

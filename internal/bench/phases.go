@@ -240,8 +240,8 @@ func (r *run) asynqNoopSameDequeuers(ctx context.Context, res *Result) error {
 // asynqHTTP measures raw asynq whose handler makes the one HTTP request a
 // postback is: a GET to the same loopback partner, with net/http's client
 // and nothing else (no template, no record, no intake). It is the ceiling
-// of any asynq worker that sends over HTTP on this machine; e2e's ratio to
-// it is postback's own cost.
+// of any asynq worker that sends one task per request on this machine;
+// bundles, several deliveries a task, can pass it.
 func (r *run) asynqHTTP(ctx context.Context, res *Result) error {
 	tr := &http.Transport{MaxIdleConnsPerHost: r.cfg.Concurrency, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
