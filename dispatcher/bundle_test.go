@@ -112,6 +112,63 @@ func TestBundle_OnlyFailuresAreRetried(t *testing.T) {
 	n, err := s.Store.DLQSize(context.Background(), "p1")
 	require.NoError(t, err)
 	require.EqualValues(t, 3, n, "the rejected ones are dead letters")
+	for _, id := range ids {
+		n, err := s.Redis.Exists(context.Background(), store.LeaseKey(id)).Result()
+		require.NoError(t, err)
+		require.Zero(t, n, "every outcome write freed its delivery's lease")
+	}
+}
+
+// TestBundle_OneAttemptAtATime: a repeat of a batch event whose bundle is
+// queued gets the delivery's own task; when both run at once, only one
+// sends, and the other waits and then finds the delivery final.
+func TestBundle_OneAttemptAtATime(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var held atomic.Int32
+	p := stacktest.NewPartner(t)
+	p.Respond = func(_ int, w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("e") == "once-0" {
+			held.Add(1)
+			<-release
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	ids := enqueueBatch(t, s, bundleEvents("once", 3))
+	task := bundleTask(t, s)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	rc, err := s.Client.Enqueue(context.Background(), &dispatcher.Event{ID: "once-0", Name: "install"})
+	require.NoError(t, err)
+	require.True(t, rc.Duplicate)
+	own := ownTasks(t, s)
+	require.Equal(t, map[string]string{ids[0]: "pending"}, own, "the repeat's own task")
+	info, err := asynq.NewInspectorFromRedisClient(s.Redis).GetTaskInfo(dispatcher.QueueDefault, ids[0])
+	require.NoError(t, err)
+	h := idleWorker(t, s, 10).Handler()
+
+	done := make(chan error, 1)
+	go func() { done <- h.ProcessBundle(context.Background(), task) }()
+	require.Eventually(t, func() bool { return held.Load() == 1 }, 10*time.Second, 5*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // without the lease, it would send and hang
+	err = h.ProcessTask(ctx, asynq.NewTask(info.Type, info.Payload))
+	cancel()
+	require.ErrorIs(t, err, dispatcher.ErrAttemptUnderWay)
+	_, deferral, ok := retry.DelayOf(err)
+	require.True(t, ok && deferral, "spends no attempt")
+	close(release)
+	require.NoError(t, <-done)
+
+	require.NoError(t, h.ProcessTask(context.Background(), asynq.NewTask(info.Type, info.Payload)), "then final: nothing to do")
+	require.Equal(t, []string{"1"}, byEvent(p.Requests())["once-0"], "sent once")
+	rec := s.WaitStatus(t, ids[0], store.StatusDelivered, time.Second)
+	require.Equal(t, 1, rec.Attempts)
 }
 
 // bundleTask returns the one bundle task s's client queued.

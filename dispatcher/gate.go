@@ -304,7 +304,7 @@ func breakerVerdict(r retry.Result) error {
 // it runs again after the gate's delay without spending an attempt, unless
 // that would start it past the partner's max_age: then it is dead-lettered
 // as exhausted (SPEC §9: deferrals are still bound by max_age).
-func (h *Handler) deferred(ctx context.Context, m store.Meta, pl *payload, p *Partner, err error) error {
+func (h *Handler) deferred(ctx context.Context, m *store.Meta, pl *payload, p *Partner, err error) error {
 	d, _, _ := retry.DelayOf(err)
 	cause := errors.Unwrap(err)
 	if cause == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -104,13 +105,46 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // not attempted: deliver returns errHandOff, and the bundle hands it to
 // its own task.
 func (h *Handler) deliver(ctx context.Context, pl *payload, queue string, bundled bool) error {
-	m := store.Meta{ID: pl.Delivery, Partner: pl.Partner, EventID: pl.Event.ID}
-	rec, claim, err := h.store.GetForAttempt(ctx, pl.Delivery, pl.Event.ID)
+	cfg := h.live.Load()
+	lease := store.Lease{Token: leaseToken(), TTL: partnerTimeout(cfg.Partner(pl.Partner)) + taskTimeoutSlack}
+	rec, claim, busy, err := h.store.GetForAttempt(ctx, pl.Delivery, pl.Event.ID, lease)
 	switch {
 	case err != nil:
 		return retry.Defer(time.Second, err) // Redis trouble: try again without spending an attempt
 	case rec != nil && rec.Status.Final():
 		return nil // already delivered, dead or skipped: a duplicate task sends nothing
+	case busy > 0:
+		// Another task of the delivery is attempting it (a bundle's and
+		// the delivery's own, after a repeat of the event): look again
+		// soon; by then it is final, or failed and scheduled its retry.
+		h.log.Debug("deferred", "delivery", pl.Delivery, "partner", pl.Partner, "outcome", retry.Deferred.String(),
+			"reason", ErrAttemptUnderWay.Error())
+		return retry.Defer(min(busy, 2*time.Second)+time.Duration(h.rnd()*float64(250*time.Millisecond)), ErrAttemptUnderWay)
+	}
+	m := &store.Meta{ID: pl.Delivery, Partner: pl.Partner, EventID: pl.Event.ID, Lease: lease.Token}
+	err = h.attempt(ctx, pl, queue, bundled, rec, claim, m, cfg)
+	if m.Lease != "" {
+		// No outcome write freed the lease: the delivery was deferred,
+		// dropped or skipped, or Redis failed (then it expires).
+		if rerr := h.store.Release(context.WithoutCancel(ctx), pl.Delivery, m.Lease); rerr != nil {
+			h.log.Debug("lease not released", "delivery", pl.Delivery, "err", rerr)
+		}
+	}
+	return err
+}
+
+// ErrAttemptUnderWay defers a delivery task while another task of the
+// same delivery is attempting it.
+var ErrAttemptUnderWay = errors.New("another attempt of the delivery is under way")
+
+// leaseToken names one attempt's lease.
+func leaseToken() string { return strconv.FormatUint(rand.Uint64(), 36) }
+
+// attempt is deliver's part once the delivery is held (m.Lease): the
+// checks, the send and the outcome write. A successful outcome write frees
+// the lease and clears m.Lease.
+func (h *Handler) attempt(ctx context.Context, pl *payload, queue string, bundled bool, rec *store.Record, claim []byte, m *store.Meta, cfg *Config) error {
+	switch {
 	case bundled && rec != nil && rec.Attempts > 0:
 		return errHandOff
 	case rec != nil && rec.Replays > 0 && queue == QueueDefault:
@@ -125,7 +159,6 @@ func (h *Handler) deliver(ctx context.Context, pl *payload, queue string, bundle
 		h.log.Info("dropped", "delivery", pl.Delivery, "partner", pl.Partner, "reason", "not in the event's first receipt")
 		return nil
 	}
-	cfg := h.live.Load()
 	retention := cfg.Delivery.AttemptLogRetention
 	p := cfg.Partner(pl.Partner)
 	if p == nil || !p.Enabled {
@@ -178,8 +211,10 @@ func (h *Handler) deliver(ctx context.Context, pl *payload, queue string, bundle
 
 	switch dec.Outcome {
 	case retry.Delivered:
-		if _, err := h.store.AddAttempt(ctx, m, a, store.StatusDelivered, retention); err != nil {
+		if _, err := h.store.AddAttempt(ctx, *m, a, store.StatusDelivered, retention); err != nil {
 			log.Error("delivered but not recorded", "err", err)
+		} else {
+			m.Lease = ""
 		}
 		log.Info("delivered")
 		observeFinal(p.ID, store.StatusDelivered, pl.first(), h.now())
@@ -193,8 +228,10 @@ func (h *Handler) deliver(ctx context.Context, pl *payload, queue string, bundle
 			observeOutcome(p.ID, retry.Exhausted)
 			return h.dead(ctx, m, pl, retry.Exhausted, a, retention)
 		}
-		if _, err := h.store.AddAttempt(ctx, m, a, store.StatusRetrying, retention); err != nil {
+		if _, err := h.store.AddAttempt(ctx, *m, a, store.StatusRetrying, retention); err != nil {
 			log.Error("attempt not recorded", "err", err)
+		} else {
+			m.Lease = ""
 		}
 		if dec.RetryAfter > 0 {
 			delay = wholeSecondDue(h.now(), delay)
@@ -247,9 +284,9 @@ func (a attemptLog) Warn(msg string, args ...any)  { a.log(slog.LevelWarn, msg, 
 func (a attemptLog) Error(msg string, args ...any) { a.log(slog.LevelError, msg, args...) }
 
 // skip records a delivery that will not be sent, and why.
-func (h *Handler) skip(ctx context.Context, m store.Meta, reason string, retention time.Duration) error {
+func (h *Handler) skip(ctx context.Context, m *store.Meta, reason string, retention time.Duration) error {
 	h.log.Info("skipped", "delivery", m.ID, "partner", m.Partner, "reason", reason)
-	if err := h.store.SetStatus(ctx, m, store.StatusSkipped, reason, h.now(), retention); err != nil {
+	if err := h.store.SetStatus(ctx, *m, store.StatusSkipped, reason, h.now(), retention); err != nil {
 		return retry.Defer(time.Second, err)
 	}
 	observeOutcome(m.Partner, retry.Skipped)
@@ -258,29 +295,31 @@ func (h *Handler) skip(ctx context.Context, m store.Meta, reason string, retenti
 }
 
 // dead records attempt a and moves the delivery to the partner's DLQ.
-func (h *Handler) dead(ctx context.Context, m store.Meta, pl *payload, why retry.Outcome, a store.Attempt, retention time.Duration) error {
+func (h *Handler) dead(ctx context.Context, m *store.Meta, pl *payload, why retry.Outcome, a store.Attempt, retention time.Duration) error {
 	raw, err := encodePayload(pl)
 	if err == nil {
-		_, err = h.store.DeadLetterAttempt(ctx, m, a, why.String(), raw, h.now())
+		_, err = h.store.DeadLetterAttempt(ctx, *m, a, why.String(), raw, h.now())
 	}
 	if err != nil {
 		// Not stored in the DLQ: keep the task alive rather than lose it.
 		// The attempt is not recorded either, so it is made again.
 		return retry.Defer(time.Second, err)
 	}
+	m.Lease = "" // freed by the write
 	observeFinal(m.Partner, store.StatusDead, time.Time{}, h.now())
 	return nil
 }
 
-func (h *Handler) deadLetter(ctx context.Context, m store.Meta, pl *payload, reason, detail string) error {
+func (h *Handler) deadLetter(ctx context.Context, m *store.Meta, pl *payload, reason, detail string) error {
 	raw, err := encodePayload(pl)
 	if err == nil {
-		err = h.store.DeadLetter(ctx, m, reason, detail, raw, h.now())
+		err = h.store.DeadLetter(ctx, *m, reason, detail, raw, h.now())
 	}
 	if err != nil {
 		// Not stored in the DLQ: keep the task alive rather than lose it.
 		return retry.Defer(time.Second, err)
 	}
+	m.Lease = "" // freed by the write
 	observeFinal(m.Partner, store.StatusDead, time.Time{}, h.now())
 	return nil
 }

@@ -34,6 +34,7 @@ const LatencySamples = 1000
 // ARGV[14] "1" when the attempt succeeded
 // ARGV[15] dead-letter reason ("" = not dead)  ARGV[16] task payload
 // ARGV[17] delivery id
+// KEYS[7] lease key  ARGV[18] lease token ("" = none): freed if it holds it
 // Returns the number of attempts recorded (since the last replay).
 var recordScript = redis.NewScript(`
 local n
@@ -78,6 +79,9 @@ else
   redis.call("PEXPIRE", KEYS[2], ARGV[5])
 end
 redis.call("PEXPIRE", KEYS[3], ARGV[6])
+if ARGV[18] ~= "" and redis.call("GET", KEYS[7]) == ARGV[18] then
+  redis.call("DEL", KEYS[7])
+end
 return n
 `)
 
@@ -118,13 +122,13 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 	keys := []string{
 		DeliveryKey(w.m.ID), AttemptsKey(w.m.ID),
 		StatsKey(w.m.Partner, w.now.Unix()/60), LatencyKey(w.m.Partner),
-		DLQKey(w.m.Partner), DLQPartnersKey,
+		DLQKey(w.m.Partner), DLQPartnersKey, LeaseKey(w.m.ID),
 	}
 	n, err := recordScript.Run(ctx, s.rdb, keys,
 		string(w.status), w.m.Partner, w.m.EventID, w.now.UnixMilli(),
 		w.retention.Milliseconds(), statsTTL.Milliseconds(),
 		aJSON, at, code, errText, url, sample, LatencySamples, ok,
-		w.reason, w.payload, w.m.ID).Int()
+		w.reason, w.payload, w.m.ID, w.m.Lease).Int()
 	if err != nil {
 		return 0, err
 	}

@@ -20,6 +20,10 @@ func DeliveryKey(id string) string { return Prefix + "d:" + id }
 // AttemptsKey is a delivery's attempt history (list of JSON Attempt).
 func AttemptsKey(id string) string { return Prefix + "a:" + id }
 
+// LeaseKey is held by the attempt of delivery id under way, so that no
+// two attempts of one delivery run at once (see Store.GetForAttempt).
+func LeaseKey(id string) string { return Prefix + "l:" + id }
+
 // DLQKey indexes a partner's dead letters (sorted set of delivery ids,
 // scored by the time they died in Unix milliseconds).
 func DLQKey(partner string) string { return Prefix + "dlq:" + partner }

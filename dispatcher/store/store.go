@@ -188,41 +188,91 @@ func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
 	return parseRecord(id, m), nil
 }
 
+// Lease asks GetForAttempt to hold a delivery for one attempt: Token
+// names the holder, TTL bounds how long a holder that dies keeps it.
+type Lease struct {
+	Token string
+	TTL   time.Duration
+}
+
 // GetForAttempt returns what a worker reads before an attempt, in one round
 // trip: delivery id's record (nil when it has none yet) and the claim of
 // its event (nil when there is none, or it expired with the dedup window).
-func (s *Store) GetForAttempt(ctx context.Context, id, eventID string) (*Record, []byte, error) {
-	// One command, so that it joins an auto-pipeline as one (both keys
+//
+// Unless the record is final, it also takes lease (when lease.Token is
+// set): then busy is 0 and the caller holds the delivery until an outcome
+// write for m.Lease (AddAttempt, DeadLetterAttempt, DeadLetter) or Release
+// frees it. When another attempt of the delivery holds it, busy is how
+// long that lease has left, and the caller must not attempt. Two tasks of
+// one delivery (a bundle's and the delivery's own, say) thus never send at
+// once.
+func (s *Store) GetForAttempt(ctx context.Context, id, eventID string, lease Lease) (rec *Record, claim []byte, busy time.Duration, err error) {
+	// One command, so that it joins an auto-pipeline as one (the keys
 	// share the {pb} hash tag).
-	v, err := readForAttemptScript.Run(ctx, s.rdb, []string{DeliveryKey(id), EventKey(eventID)}).Slice()
+	v, err := readForAttemptScript.Run(ctx, s.rdb, []string{DeliveryKey(id), EventKey(eventID), LeaseKey(id)},
+		lease.Token, lease.TTL.Milliseconds()).Slice()
 	if err != nil {
-		return nil, nil, fmt.Errorf("get delivery: %w", err)
+		return nil, nil, 0, fmt.Errorf("get delivery: %w", err)
 	}
-	if len(v) != 2 {
-		return nil, nil, fmt.Errorf("get delivery: %d values from the script, want 2", len(v))
+	if len(v) != 3 {
+		return nil, nil, 0, fmt.Errorf("get delivery: %d values from the script, want 3", len(v))
 	}
-	var r *Record
 	if fields, _ := v[0].([]any); len(fields) > 0 {
 		m := make(map[string]string, len(fields)/2)
 		for i := 0; i+1 < len(fields); i += 2 {
 			k, _ := fields[i].(string)
 			m[k], _ = fields[i+1].(string)
 		}
-		r = parseRecord(id, m)
+		rec = parseRecord(id, m)
 	}
-	var claim []byte
 	if c, ok := v[1].(string); ok {
 		claim = []byte(c)
 	}
-	return r, claim, nil
+	if ms, ok := v[2].(int64); ok && ms != 0 {
+		busy = max(time.Duration(ms)*time.Millisecond, time.Millisecond)
+	}
+	return rec, claim, busy, nil
 }
 
-// readForAttemptScript reads a delivery's record and its event's claim.
+// readForAttemptScript reads a delivery's record and its event's claim,
+// and takes the delivery's lease unless its record is final.
 //
-// KEYS[1] delivery key  KEYS[2] event key
-// Returns {HGETALL of the record, the claim or false}.
+// KEYS[1] delivery key  KEYS[2] event key  KEYS[3] lease key
+// ARGV[1] lease token ("" = take none)  ARGV[2] lease TTL (ms)
+// Returns {HGETALL of the record, the claim or false, 0 or the holder's
+// lease's PTTL in ms (at least 1) when another holds it}.
 var readForAttemptScript = redis.NewScript(`
-return {redis.call("HGETALL", KEYS[1]), redis.call("GET", KEYS[2])}
+local rec = redis.call("HGETALL", KEYS[1])
+local busy = 0
+if ARGV[1] ~= "" then
+  local st = ""
+  for i = 1, #rec, 2 do
+    if rec[i] == "status" then st = rec[i + 1] end
+  end
+  if st ~= "delivered" and st ~= "dead" and st ~= "skipped" and st ~= "purged" then
+    if not redis.call("SET", KEYS[3], ARGV[1], "NX", "PX", ARGV[2]) then
+      busy = math.max(redis.call("PTTL", KEYS[3]), 1)
+    end
+  end
+end
+return {rec, redis.call("GET", KEYS[2]), busy}
+`)
+
+// Release frees delivery id's lease if token still holds it: for an
+// attempt that ends without an outcome write (deferred, dropped, skipped).
+func (s *Store) Release(ctx context.Context, id, token string) error {
+	if err := releaseScript.Run(ctx, s.rdb, []string{LeaseKey(id)}, token).Err(); err != nil && !isNil(err) {
+		return fmt.Errorf("release delivery %s: %w", id, err)
+	}
+	return nil
+}
+
+// releaseScript deletes KEYS[1] if it holds ARGV[1].
+var releaseScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  return redis.call("DEL", KEYS[1])
+end
+return 0
 `)
 
 func parseRecord(id string, m map[string]string) *Record {
@@ -273,6 +323,9 @@ type Meta struct {
 	ID      string
 	Partner string
 	EventID string
+	// Lease is the token of the attempt's lease (see GetForAttempt); an
+	// outcome write frees it. "" = none.
+	Lease string
 }
 
 // statusScript sets a delivery's status and reason, keeping its history.
