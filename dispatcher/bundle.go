@@ -30,7 +30,13 @@ import (
 // handed off the first time.
 const (
 	// TypeDeliverBundle is the asynq task type of a bundle of deliveries.
-	TypeDeliverBundle = "postback:deliver-bundle"
+	//
+	// It must not start with TypeDeliver: asynq's ServeMux routes a type to
+	// the longest registered prefix, and a worker older than bundles would
+	// hand bundles to its delivery handler, which archives what it cannot
+	// read. Unrouted, a bundle is retried until a worker that knows it
+	// takes it.
+	TypeDeliverBundle = "postback:bundle"
 	// DefaultBundleSize is ClientConfig.BundleSize's default.
 	DefaultBundleSize = 50
 	// bundleV1 is the version byte of a bundle's payload:
@@ -66,7 +72,7 @@ func decodeBundle(b []byte) ([]*payload, error) {
 		if len(b) == 0 {
 			return nil, errors.New("decode bundle: empty payload")
 		}
-		return nil, fmt.Errorf("decode bundle: unknown version %#x (written by a newer postback?)", b[0])
+		return nil, fmt.Errorf("decode bundle: unknown version %#x (%w)", b[0], errNewerFormat)
 	}
 	b = b[1:]
 	n, k := binary.Uvarint(b)
@@ -104,8 +110,24 @@ func newBundleTask(pls []*payload, p *Partner, queue string) (*asynq.Task, error
 	return asynq.NewTask(TypeDeliverBundle, b,
 		asynq.Queue(queue),
 		asynq.MaxRetry(taskMaxRetry),
-		asynq.Timeout(2*partnerTimeout(p)+taskTimeoutSlack),
+		asynq.Timeout(2*partnerTimeout(p)+taskTimeoutSlack+startSlack),
 	), nil
+}
+
+// startSlack is what a delivery that starts late keeps, beyond its
+// partner's timeout, before its task's deadline: for its reads, the gate,
+// and its outcome write.
+const startSlack = 10 * time.Second
+
+// startDeadline is ctx with the deadline by which a delivery to a partner
+// with timeout must start (a slot wait ends there): the task's deadline
+// less timeout and startSlack.
+func startDeadline(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, dl.Add(-timeout-startSlack))
 }
 
 func partnerTimeout(p *Partner) time.Duration {
@@ -115,63 +137,78 @@ func partnerTimeout(p *Partner) time.Duration {
 	return p.Timeout
 }
 
-// handOffTimeout bounds the writes that hand a bundle's deliveries to
-// their own tasks, which go on after the bundle's context is done.
+// handOffTimeout bounds the write that hands a bundle's delivery to its
+// own task, which goes on after the bundle's context is done.
 const handOffTimeout = 5 * time.Second
 
 // ProcessBundle is the asynq handler of bundle tasks: it attempts every
 // delivery of the bundle at once (each holds one of the worker's
 // concurrency slots while it runs) and hands each one that needs another
-// run to its own task. It fails, to be run again without spending an
-// attempt, only when a hand-off could not be stored.
+// run to its own task as soon as its attempt ends. It fails, to be run
+// again without spending an attempt, when a hand-off could not be stored
+// (and, like any task, when it outlives its deadline).
 func (h *Handler) ProcessBundle(ctx context.Context, t *asynq.Task) error {
 	pls, err := decodeBundle(t.Payload())
 	if err != nil {
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		return undecodable(err)
+	}
+	if h.queue == nil {
+		return retry.Defer(time.Minute, errNoQueue)
 	}
 	queue := cmp.Or(taskQueue(ctx), QueueDefault)
-	// A delivery that has not started by start-by waits for its own task
+	// A delivery that has not started by then waits for its own task
 	// instead, so that the ones that start have their whole timeout.
-	startBy := ctx
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		startBy, cancel = context.WithDeadline(ctx, dl.Add(-partnerTimeout(h.live.Load().Partner(pls[0].Partner))-time.Second))
-		defer cancel()
-	}
-	errs := make([]error, len(pls))
-	var wg sync.WaitGroup
-	for i, pl := range pls {
+	startBy, cancel := startDeadline(ctx, partnerTimeout(h.live.Load().Partner(pls[0].Partner)))
+	defer cancel()
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed []error
+	)
+	for _, pl := range pls {
 		wg.Go(func() {
-			release, err := h.slot(startBy)
-			if err != nil {
-				errs[i] = retry.Defer(0, err)
+			err := h.bundled(ctx, startBy, pl, queue)
+			if err == nil {
 				return
 			}
-			defer release()
-			errs[i] = h.deliver(ctx, pl, queue, true)
+			delay, _, _ := retry.DelayOf(err) // errHandOff: 0, at once
+			if herr := h.handOff(ctx, pl, queue, delay); herr != nil {
+				h.log.Warn("not handed off", "delivery", pl.Delivery, "partner", pl.Partner, "err", herr)
+				mu.Lock()
+				failed = append(failed, herr)
+				mu.Unlock()
+				return
+			}
+			h.log.Debug("handed off", "delivery", pl.Delivery, "partner", pl.Partner, "in", delay.String(), "reason", redactText(err.Error()))
 		})
 	}
 	wg.Wait()
-
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handOffTimeout)
-	defer cancel()
-	var failed []error
-	for i, err := range errs {
-		if err == nil {
-			continue
-		}
-		delay, _, _ := retry.DelayOf(err) // errHandOff: 0, at once
-		if herr := h.handOff(hctx, pls[i], queue, delay); herr != nil {
-			h.log.Warn("not handed off", "delivery", pls[i].Delivery, "partner", pls[i].Partner, "err", herr)
-			failed = append(failed, herr)
-			continue
-		}
-		h.log.Debug("handed off", "delivery", pls[i].Delivery, "partner", pls[i].Partner, "in", delay.String(), "reason", redactText(err.Error()))
-	}
 	if len(failed) > 0 {
 		return retry.Defer(time.Second, fmt.Errorf("%d of %d deliveries not handed to their own tasks: %w", len(failed), len(pls), failed[0]))
 	}
 	return nil
+}
+
+// errNoQueue: a bundle cannot run on a handler that cannot hand off.
+var errNoQueue = errors.New("dispatcher: the handler has no queue to hand a bundle's deliveries off to (HandlerConfig.Queue)")
+
+// bundled runs one delivery of a bundle: a slot (until startBy), then
+// deliver. A panic becomes a deferral of that delivery, handed to its own
+// task (where asynq's recovery applies), rather than the worker's end: the
+// deliveries run on goroutines of their own.
+func (h *Handler) bundled(ctx, startBy context.Context, pl *payload, queue string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			h.log.Error("panic in a delivery", "delivery", pl.Delivery, "partner", pl.Partner, "panic", fmt.Sprint(r))
+			err = retry.Defer(time.Second, fmt.Errorf("panic: %v", r))
+		}
+	}()
+	release, err := h.slot(startBy)
+	if err != nil {
+		return retry.Defer(0, err)
+	}
+	defer release()
+	return h.deliver(ctx, pl, queue, true)
 }
 
 // handOff enqueues delivery pl's own task to run after delay. A task of
@@ -185,6 +222,8 @@ func (h *Handler) handOff(ctx context.Context, pl *payload, queue string, delay 
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handOffTimeout)
+	defer cancel()
 	_, err = h.queue.EnqueueContext(ctx, task, asynq.ProcessIn(delay))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("hand off %s: %w", pl.Delivery, err)
@@ -210,6 +249,9 @@ func (h *Handler) slot(ctx context.Context) (release func(), err error) {
 		return nil, errStopping
 	default:
 	}
+	if err := ctx.Err(); err != nil { // a free slot must not win over a passed deadline
+		return nil, fmt.Errorf("no free concurrency slot in time: %w", context.Cause(ctx))
+	}
 	if h.slots == nil {
 		return func() {}, nil
 	}
@@ -224,8 +266,8 @@ func (h *Handler) slot(ctx context.Context) (release func(), err error) {
 }
 
 // TaskDeliveries returns the ids of the deliveries an asynq task of
-// postback's carries: one for a delivery task, several for a bundle. Ops
-// tools use it to see into queued tasks.
+// postback's carries: one for a delivery task, several for a bundle, to
+// see into queued tasks with asynq's Inspector.
 func TaskDeliveries(taskType string, payload []byte) ([]string, error) {
 	switch taskType {
 	case TypeDeliver:
@@ -263,7 +305,7 @@ func taskHead(taskType string, b []byte) (partner string, enqueued int64, n int,
 		return "", 0, 0, false
 	}
 	b = b[1+k:]
-	size, k := binary.Uvarint(b) // the first delivery's: all share partner and time
+	size, k := binary.Uvarint(b) // the first delivery's: all share the partner, and were enqueued together
 	if k <= 0 || size > uint64(len(b)-k) {
 		return "", 0, 0, false
 	}

@@ -156,7 +156,7 @@ func TestBundle_OneAttemptAtATime(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- h.ProcessBundle(context.Background(), task) }()
 	require.Eventually(t, func() bool { return held.Load() == 1 }, 10*time.Second, 5*time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // without the lease, it would send and hang
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // without the lease, it would send and hang
 	err = h.ProcessTask(ctx, asynq.NewTask(info.Type, info.Payload))
 	cancel()
 	require.ErrorIs(t, err, dispatcher.ErrAttemptUnderWay)
@@ -278,13 +278,14 @@ func TestBundle_ConcurrencyCapsDeliveries(t *testing.T) {
 
 	// The partner answers once 3 requests wait. The bundle's deadline
 	// leaves no time to start the other 9 after those: they are handed
-	// off (the partner's timeout, 2s, and a second before the deadline).
+	// off (deliveries start by the deadline less the partner's timeout,
+	// 2s, and 10s of slack: 1.5s from now).
 	go func() {
 		require.Eventually(t, func() bool { return inFlight.Load() == 3 }, 10*time.Second, 5*time.Millisecond)
 		time.Sleep(1500 * time.Millisecond)
 		once.Do(func() { close(release) })
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 13500*time.Millisecond)
 	defer cancel()
 	require.NoError(t, h.ProcessBundle(ctx, task))
 	require.EqualValues(t, 3, most.Load(), "never more than the worker's concurrency in flight")
@@ -405,4 +406,94 @@ func TestBundle_StopHandsOffWhatHasNotStarted(t *testing.T) {
 	_, deferral, ok := retry.DelayOf(err)
 	require.True(t, ok && deferral, "back to the queue without spending an attempt")
 	require.Len(t, p.Requests(), 2)
+}
+
+// TestBundle_HandlerRoutes: bundles have a type no older worker routes to
+// its delivery handler (asynq's ServeMux matches by prefix), and a Handler
+// used on its own runs them through ProcessTask.
+func TestBundle_HandlerRoutes(t *testing.T) {
+	t.Parallel()
+	p := stacktest.NewPartner(t)
+	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	ids := enqueueBatch(t, s, bundleEvents("route", 3))
+	task := bundleTask(t, s)
+
+	old := asynq.NewServeMux()
+	old.HandleFunc(dispatcher.TypeDeliver, func(context.Context, *asynq.Task) error { return nil })
+	_, pattern := old.Handler(task)
+	require.Empty(t, pattern, "a worker that only knows delivery tasks does not take bundles")
+
+	h := idleWorker(t, s, 10).Handler()
+	require.NoError(t, h.ProcessTask(context.Background(), task))
+	for _, id := range ids {
+		s.WaitStatus(t, id, store.StatusDelivered, time.Second)
+	}
+}
+
+// TestBundle_UnreadableTasks: a task in a form a newer postback wrote goes
+// back to the queue for a newer worker, spending no attempt; a corrupt one
+// is archived (asynq.SkipRetry). A handler without a queue to hand off to
+// refuses bundles before sending anything.
+func TestBundle_UnreadableTasks(t *testing.T) {
+	t.Parallel()
+	p := stacktest.NewPartner(t)
+	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	h := idleWorker(t, s, 10).Handler()
+	ctx := context.Background()
+	for name, task := range map[string]*asynq.Task{
+		"newer delivery": asynq.NewTask(dispatcher.TypeDeliver, []byte{0x09, 1, 2}),
+		"newer bundle":   asynq.NewTask(dispatcher.TypeDeliverBundle, []byte{0x07, 1, 2}),
+	} {
+		err := h.ProcessTask(ctx, task)
+		_, deferral, ok := retry.DelayOf(err)
+		require.True(t, ok && deferral, "%s: %v", name, err)
+		require.NotErrorIs(t, err, asynq.SkipRetry, name)
+		require.ErrorContains(t, err, "written by a newer postback?", name)
+	}
+	for name, task := range map[string]*asynq.Task{
+		"corrupt delivery": asynq.NewTask(dispatcher.TypeDeliver, []byte{0x01, 200}),
+		"corrupt bundle":   asynq.NewTask(dispatcher.TypeDeliverBundle, []byte{0xb1, 1, 3, 1, 2}),
+	} {
+		require.ErrorIs(t, h.ProcessTask(ctx, task), asynq.SkipRetry, name)
+	}
+
+	enqueueBatch(t, s, bundleEvents("noqueue", 2))
+	task := bundleTask(t, s)
+	h.SetQueue(nil)
+	err := h.ProcessBundle(ctx, task)
+	require.ErrorContains(t, err, "no queue to hand a bundle's deliveries off to")
+	_, deferral, _ := retry.DelayOf(err)
+	require.True(t, deferral)
+	require.Empty(t, p.Requests(), "nothing sent")
+}
+
+// TestBundle_SlotWaitEndsInTime: a delivery task waits for a concurrency
+// slot only while its partner's whole timeout still fits before the
+// task's deadline; then it goes back to the queue unsent.
+func TestBundle_SlotWaitEndsInTime(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	p := stacktest.NewPartner(t)
+	p.Respond = func(_ int, w http.ResponseWriter, _ *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusOK)
+	}
+	t.Cleanup(func() { close(release) })
+	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	s.EnqueueMany(t, "wait", "install", 2)
+	tasks, err := asynq.NewInspectorFromRedisClient(s.Redis).ListPendingTasks(dispatcher.QueueDefault)
+	require.NoError(t, err)
+	require.Len(t, tasks, 2)
+	h := idleWorker(t, s, 1).Handler()
+
+	go func() { _ = h.ProcessTask(context.Background(), asynq.NewTask(tasks[0].Type, tasks[0].Payload)) }()
+	require.Eventually(t, func() bool { return len(p.Requests()) == 1 }, 10*time.Second, 5*time.Millisecond)
+	// Partner timeout 2s + 10s of slack: the slot wait ends after 300ms.
+	ctx, cancel := context.WithTimeout(context.Background(), 12300*time.Millisecond)
+	defer cancel()
+	err = h.ProcessTask(ctx, asynq.NewTask(tasks[1].Type, tasks[1].Payload))
+	require.ErrorContains(t, err, "no free concurrency slot in time")
+	_, deferral, _ := retry.DelayOf(err)
+	require.True(t, deferral, "spends no attempt")
+	require.Len(t, p.Requests(), 1, "not sent")
 }

@@ -337,7 +337,9 @@ func (c *Client) storeBundle(ctx context.Context, ins []*intake, rs []bundled) e
 	if err != nil {
 		return err
 	}
-	if _, err := c.queue.EnqueueContext(ctx, task); err != nil {
+	// A conflict is this very bundle, sent again by go-redis after a lost
+	// answer: it is stored.
+	if _, err := c.queue.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("%w: enqueue a bundle of %d deliveries to %s: %v", ErrUnavailable, len(rs), rs[0].r.Partner.ID, err)
 	}
 	return nil

@@ -17,6 +17,10 @@ import (
 	"github.com/postbackhq/postback/templates"
 )
 
+// outcomeWriteTimeout bounds an attempt's outcome write, which does not
+// end with the task's context.
+const outcomeWriteTimeout = 5 * time.Second
+
 // maxResponseKept is how much of a partner's answer an attempt records.
 const maxResponseKept = 2 << 10
 
@@ -81,19 +85,36 @@ func NewHandler(cfg HandlerConfig) *Handler {
 }
 
 // ProcessTask implements asynq.Handler.
+// A bundle's task goes to ProcessBundle, so that a Handler used on its
+// own (not through Worker's ServeMux) runs both.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	if t.Type() == TypeDeliverBundle {
+		return h.ProcessBundle(ctx, t)
+	}
 	pl, err := decodePayload(t.Payload())
 	if err != nil {
-		// A task we cannot read cannot be replayed either; asynq's archive
-		// keeps it visible to `asynq` tooling.
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		return undecodable(err)
 	}
-	release, err := h.slot(ctx)
+	cfg := h.live.Load()
+	startBy, cancel := startDeadline(ctx, partnerTimeout(cfg.Partner(pl.Partner)))
+	release, err := h.slot(startBy)
+	cancel()
 	if err != nil {
 		return retry.Defer(0, err)
 	}
 	defer release()
 	return h.deliver(ctx, pl, taskQueue(ctx), false)
+}
+
+// undecodable is the error of a task that cannot be read. One that a newer
+// postback wrote goes back to the queue, without spending an attempt, for
+// a newer worker (a deployment mid-upgrade). Anything else cannot be
+// replayed either: asynq's archive keeps it visible to `asynq` tooling.
+func undecodable(err error) error {
+	if errors.Is(err, errNewerFormat) {
+		return retry.Defer(time.Minute, err)
+	}
+	return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 }
 
 // deliver makes one attempt of delivery pl, taken from queue, and records
@@ -194,6 +215,10 @@ func (h *Handler) attempt(ctx context.Context, pl *payload, queue string, bundle
 	start := h.now()
 	res, resp := h.sender.Send(ctx, p, req, pl.Delivery)
 	release(res)
+	// The outcome is written even if the task's deadline passed during the
+	// send: unrecorded, a delivered request would be sent again.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWriteTimeout)
+	defer cancel()
 	dec := p.Success.Classify(res, h.now())
 	a := store.Attempt{
 		N: attempt, At: start, Duration: h.now().Sub(start), Status: res.StatusCode,
@@ -211,7 +236,7 @@ func (h *Handler) attempt(ctx context.Context, pl *payload, queue string, bundle
 
 	switch dec.Outcome {
 	case retry.Delivered:
-		if _, err := h.store.AddAttempt(ctx, *m, a, store.StatusDelivered, retention); err != nil {
+		if _, err := h.store.AddAttempt(wctx, *m, a, store.StatusDelivered, retention); err != nil {
 			log.Error("delivered but not recorded", "err", err)
 		} else {
 			m.Lease = ""
@@ -226,9 +251,9 @@ func (h *Handler) attempt(ctx context.Context, pl *payload, queue string, bundle
 		if exhausted {
 			log.Warn("dead-lettered", "reason", retry.Exhausted.String(), "error", redactText(dec.Reason))
 			observeOutcome(p.ID, retry.Exhausted)
-			return h.dead(ctx, m, pl, retry.Exhausted, a, retention)
+			return h.dead(wctx, m, pl, retry.Exhausted, a, retention)
 		}
-		if _, err := h.store.AddAttempt(ctx, *m, a, store.StatusRetrying, retention); err != nil {
+		if _, err := h.store.AddAttempt(wctx, *m, a, store.StatusRetrying, retention); err != nil {
 			log.Error("attempt not recorded", "err", err)
 		} else {
 			m.Lease = ""
@@ -240,7 +265,7 @@ func (h *Handler) attempt(ctx context.Context, pl *payload, queue string, bundle
 		return retry.After(delay, errors.New(dec.Reason))
 	default: // rejected, blocked
 		log.Warn("dead-lettered", "reason", dec.Outcome.String(), "error", redactText(dec.Reason))
-		return h.dead(ctx, m, pl, dec.Outcome, a, retention)
+		return h.dead(wctx, m, pl, dec.Outcome, a, retention)
 	}
 }
 

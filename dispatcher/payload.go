@@ -108,6 +108,10 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// errNewerFormat: a task in a form this build does not know, which a
+// newer postback wrote. It is not corrupt: a newer worker can run it.
+var errNewerFormat = errors.New("written by a newer postback?")
+
 // errPayloadShort: the payload ends inside a field.
 var errPayloadShort = errors.New("truncated")
 
@@ -125,7 +129,7 @@ func decodePayload(b []byte) (*payload, error) {
 			return nil, fmt.Errorf("decode delivery task: %w", err)
 		}
 	default:
-		return nil, fmt.Errorf("decode delivery task: unknown payload version %#x (written by a newer postback?)", b[0])
+		return nil, fmt.Errorf("decode delivery task: unknown payload version %#x (%w)", b[0], errNewerFormat)
 	}
 	if p.Delivery == "" || p.Partner == "" || p.Event == nil {
 		return nil, fmt.Errorf("decode delivery task: missing delivery, partner or event")
