@@ -158,8 +158,16 @@ func (h *Handler) ProcessBundle(ctx context.Context, t *asynq.Task) error {
 	queue := cmp.Or(taskQueue(ctx), QueueDefault)
 	// A delivery that has not started by then waits for its own task
 	// instead, so that the ones that start have their whole timeout.
-	startBy, cancel := startDeadline(ctx, partnerTimeout(h.live.Load().Partner(pls[0].Partner)))
+	p := h.live.Load().Partner(pls[0].Partner)
+	startBy, cancel := startDeadline(ctx, partnerTimeout(p))
 	defer cancel()
+	// A partner's concurrency cap is the gate's, which would defer what
+	// goes over it; the bundle's own deliveries take turns under it
+	// instead of spending hand-offs on each other.
+	var turns chan struct{}
+	if p != nil && p.Concurrency > 0 && p.Concurrency < len(pls) {
+		turns = make(chan struct{}, p.Concurrency)
+	}
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
@@ -167,7 +175,7 @@ func (h *Handler) ProcessBundle(ctx context.Context, t *asynq.Task) error {
 	)
 	for _, pl := range pls {
 		wg.Go(func() {
-			err := h.bundled(ctx, startBy, pl, queue)
+			err := h.bundled(ctx, startBy, turns, pl, queue)
 			if err == nil {
 				return
 			}
@@ -192,17 +200,28 @@ func (h *Handler) ProcessBundle(ctx context.Context, t *asynq.Task) error {
 // errNoQueue: a bundle cannot run on a handler that cannot hand off.
 var errNoQueue = errors.New("dispatcher: the handler has no queue to hand a bundle's deliveries off to (HandlerConfig.Queue)")
 
-// bundled runs one delivery of a bundle: a slot (until startBy), then
-// deliver. A panic becomes a deferral of that delivery, handed to its own
+// bundled runs one delivery of a bundle: a turn under the partner's
+// concurrency cap (turns, nil for none) and a slot, both until startBy,
+// then deliver. A panic becomes a deferral of that delivery, handed to its own
 // task (where asynq's recovery applies), rather than the worker's end: the
 // deliveries run on goroutines of their own.
-func (h *Handler) bundled(ctx, startBy context.Context, pl *payload, queue string) (err error) {
+func (h *Handler) bundled(ctx, startBy context.Context, turns chan struct{}, pl *payload, queue string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			h.log.Error("panic in a delivery", "delivery", pl.Delivery, "partner", pl.Partner, "panic", fmt.Sprint(r))
 			err = retry.Defer(time.Second, fmt.Errorf("panic: %v", r))
 		}
 	}()
+	if turns != nil {
+		select {
+		case turns <- struct{}{}:
+			defer func() { <-turns }()
+		case <-h.stopping:
+			return retry.Defer(0, errStopping)
+		case <-startBy.Done():
+			return retry.Defer(0, fmt.Errorf("no turn under the partner's concurrency in time: %w", context.Cause(startBy)))
+		}
+	}
 	release, err := h.slot(startBy)
 	if err != nil {
 		return retry.Defer(0, err)

@@ -497,3 +497,32 @@ func TestBundle_SlotWaitEndsInTime(t *testing.T) {
 	require.True(t, deferral, "spends no attempt")
 	require.Len(t, p.Requests(), 1, "not sent")
 }
+
+// TestBundle_TakesTurnsUnderPartnerConcurrency: a bundle larger than its
+// partner's concurrency cap sends in turns under it, rather than having
+// the gate defer (and hand off) what goes over.
+func TestBundle_TakesTurnsUnderPartnerConcurrency(t *testing.T) {
+	t.Parallel()
+	var inFlight, most atomic.Int32
+	p := stacktest.NewPartner(t)
+	p.Respond = func(_ int, w http.ResponseWriter, _ *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(30 * time.Millisecond)
+		w.WriteHeader(http.StatusOK)
+	}
+	yaml := strings.ReplaceAll(bundleYAML, "PARTNER", p.URL) + "    concurrency: 2\n"
+	s := stacktest.New(t, yaml, stacktest.Options{NoWorker: true})
+	ids := enqueueBatch(t, s, bundleEvents("turns", 7))
+	task := bundleTask(t, s)
+	h := idleWorker(t, s, 20).Handler()
+
+	require.NoError(t, h.ProcessBundle(context.Background(), task))
+	require.Empty(t, ownTasks(t, s), "nothing deferred by the gate, nothing handed off")
+	require.EqualValues(t, 2, most.Load())
+	for _, id := range ids {
+		s.WaitStatus(t, id, store.StatusDelivered, time.Second)
+	}
+}
