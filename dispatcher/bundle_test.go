@@ -171,6 +171,20 @@ func TestBundle_OneAttemptAtATime(t *testing.T) {
 	require.Equal(t, 1, rec.Attempts)
 }
 
+// failingOn is a partner that answers code to event id and 200 to the
+// others.
+func failingOn(t *testing.T, id string, code int) *stacktest.Partner {
+	p := stacktest.NewPartner(t)
+	p.Respond = func(_ int, w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("e") == id {
+			w.WriteHeader(code)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	return p
+}
+
 // bundleTask returns the one bundle task s's client queued.
 func bundleTask(t *testing.T, s *stacktest.Stack) *asynq.Task {
 	t.Helper()
@@ -216,14 +230,7 @@ func idleWorker(t *testing.T, s *stacktest.Stack, concurrency int) *dispatcher.W
 // that one's own task, handed off by the first run, goes on.
 func TestBundle_RunAgainSendsOnlyWhatHadNoAnswer(t *testing.T) {
 	t.Parallel()
-	p := stacktest.NewPartner(t)
-	p.Respond = func(_ int, w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("e") == "again-2" {
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	}
+	p := failingOn(t, "again-2", http.StatusInternalServerError)
 	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
 	ids := enqueueBatch(t, s, bundleEvents("again", 4))
 	task := bundleTask(t, s)
@@ -309,14 +316,7 @@ func TestBundle_ConcurrencyCapsDeliveries(t *testing.T) {
 // the run after that hands off what is left and sends nothing twice.
 func TestBundle_HandOffFailsWithoutLoss(t *testing.T) {
 	t.Parallel()
-	p := stacktest.NewPartner(t)
-	p.Respond = func(_ int, w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("e") == "hand-1" {
-			w.WriteHeader(http.StatusBadGateway)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	}
+	p := failingOn(t, "hand-1", http.StatusBadGateway)
 	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
 	ids := enqueueBatch(t, s, bundleEvents("hand", 3))
 	task := bundleTask(t, s)

@@ -48,30 +48,15 @@ func eventBody(id string) []byte {
 
 // post sends event id once and returns the status and the delivery id.
 func (l *loader) post(ctx context.Context, id string) (int, string) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url+"/v1/events", bytes.NewReader(eventBody(id)))
-	if err != nil {
-		l.t.Error(err)
+	status, b := l.send(ctx, "/v1/events", eventBody(id))
+	if status == 0 {
 		return 0, ""
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	start := time.Now()
-	resp, err := l.http.Do(req)
-	l.mu.Lock()
-	l.slowest = max(l.slowest, time.Since(start))
-	l.mu.Unlock()
-	if err != nil {
-		l.tally(0)
-		return 0, ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	l.tally(resp.StatusCode)
-	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusOK {
-		if resp.StatusCode != http.StatusServiceUnavailable {
-			l.t.Errorf("POST /v1/events %s: %d %s", id, resp.StatusCode, b)
+	if status != http.StatusAccepted && status != http.StatusOK {
+		if status != http.StatusServiceUnavailable {
+			l.t.Errorf("POST /v1/events %s: %d %s", id, status, b)
 		}
-		return resp.StatusCode, ""
+		return status, ""
 	}
 	var rc struct {
 		Deliveries []struct {
@@ -81,15 +66,15 @@ func (l *loader) post(ctx context.Context, id string) (int, string) {
 	}
 	if err := json.Unmarshal(b, &rc); err != nil {
 		l.t.Errorf("POST /v1/events %s: answer %s (%v)", id, b, err)
-		return resp.StatusCode, ""
+		return status, ""
 	}
 	for _, d := range rc.Deliveries {
 		if d.Partner == "acme" {
-			return resp.StatusCode, d.ID
+			return status, d.ID
 		}
 	}
 	l.t.Errorf("POST /v1/events %s: no delivery to acme in %s", id, b)
-	return resp.StatusCode, ""
+	return status, ""
 }
 
 func (l *loader) tally(status int) {
@@ -147,7 +132,7 @@ func (l *loader) storeBatch(ctx context.Context, ids []string) {
 	}
 	body = append(body, "]}"...)
 	for ctx.Err() == nil {
-		status, answer := l.postBatch(ctx, body)
+		status, answer := l.send(ctx, "/v1/events/batch", body)
 		if status == http.StatusOK {
 			l.keepBatch(ids, answer)
 			return
@@ -160,8 +145,10 @@ func (l *loader) storeBatch(ctx context.Context, ids []string) {
 	}
 }
 
-func (l *loader) postBatch(ctx context.Context, body []byte) (int, []byte) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url+"/v1/events/batch", bytes.NewReader(body))
+// send POSTs body to path and returns the status (0: no answer) and the
+// answer.
+func (l *loader) send(ctx context.Context, path string, body []byte) (int, []byte) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url+path, bytes.NewReader(body))
 	if err != nil {
 		l.t.Error(err)
 		return 0, nil
