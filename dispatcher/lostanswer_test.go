@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
@@ -147,4 +148,51 @@ func TestClient_Enqueue_lostAnswerIsNotADuplicate(t *testing.T) {
 			require.Equal(t, rc.Deliveries, again.Deliveries)
 		})
 	}
+}
+
+// TestClient_EnqueueBatch_lostAnswerOfABundle: when the answer to a
+// bundle's enqueue is lost after Redis stored it, go-redis sends it again
+// and it conflicts with itself: the batch is still accepted, and the
+// bundle is stored once.
+func TestClient_EnqueueBatch_lostAnswerOfABundle(t *testing.T) {
+	t.Parallel()
+	if !redistest.Real() {
+		t.Skip("needs redis-server")
+	}
+	srv := redistest.Own(t, redistest.Options{})
+	opt, err := redis.ParseURL(srv.URL(0))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// A first bundle, straight to Redis, loads the scripts: then the cut
+	// one runs by EVALSHA at once, rather than after a NOSCRIPT answer.
+	direct := redis.NewClient(opt)
+	t.Cleanup(func() { _ = direct.Close() })
+	warm, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: direct, Config: dispatcher.NewLive(mustConfig(t, clientYAML))})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = warm.Close() })
+	for _, res := range warm.EnqueueBatch(ctx, []*dispatcher.Event{{ID: "warm-0", Name: "sign_up"}, {ID: "warm-1", Name: "sign_up"}}) {
+		require.NoError(t, res.Err)
+	}
+	require.NoError(t, direct.FlushDB(ctx).Err())
+	proxy := newCutProxy(t, opt.Addr, []byte(dispatcher.TypeDeliverBundle))
+	opt.Addr = proxy.ln.Addr().String()
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	c, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: dispatcher.NewLive(mustConfig(t, clientYAML))})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+
+	evs := []*dispatcher.Event{{ID: "lost-b0", Name: "sign_up"}, {ID: "lost-b1", Name: "sign_up"}, {ID: "lost-b2", Name: "sign_up"}}
+	for i, res := range c.EnqueueBatch(ctx, evs) {
+		require.NoError(t, res.Err, "event %d", i)
+		require.False(t, res.Receipt.Duplicate)
+	}
+	require.True(t, proxy.cut.Load(), "the bundle's answer was lost")
+	tasks, err := asynq.NewInspectorFromRedisClient(rdb).ListPendingTasks(dispatcher.QueueDefault)
+	require.NoError(t, err)
+	require.Len(t, tasks, 1, "one bundle")
+	ids, err := dispatcher.TaskDeliveries(tasks[0].Type, tasks[0].Payload)
+	require.NoError(t, err)
+	require.Len(t, ids, 3)
 }
