@@ -227,6 +227,9 @@ func (h *Handler) bundled(ctx, startBy context.Context, turns chan struct{}, pl 
 		return retry.Defer(0, err)
 	}
 	defer release()
+	if h.beforeBundled != nil {
+		h.beforeBundled(pl)
+	}
 	return h.deliver(ctx, pl, queue, true)
 }
 

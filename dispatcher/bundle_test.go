@@ -526,3 +526,28 @@ func TestBundle_TakesTurnsUnderPartnerConcurrency(t *testing.T) {
 		s.WaitStatus(t, id, store.StatusDelivered, time.Second)
 	}
 }
+
+// TestBundle_PanicIsHandedOff: a panic in one delivery of a bundle ends
+// neither the worker nor the others: that delivery goes to its own task,
+// unsent, spending no attempt.
+func TestBundle_PanicIsHandedOff(t *testing.T) {
+	t.Parallel()
+	p := stacktest.NewPartner(t)
+	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	ids := enqueueBatch(t, s, bundleEvents("panic", 3))
+	task := bundleTask(t, s)
+	h := idleWorker(t, s, 10).Handler()
+	h.BeforeBundled(func(id string) {
+		if id == "panic-1" {
+			panic("boom")
+		}
+	})
+
+	require.NoError(t, h.ProcessBundle(context.Background(), task))
+	require.Equal(t, map[string]string{ids[1]: "scheduled"}, ownTasks(t, s), "its own task, a second later")
+	_, err := s.Store.Get(context.Background(), ids[1])
+	require.ErrorIs(t, err, store.ErrNotFound, "no attempt spent")
+	s.WaitStatus(t, ids[0], store.StatusDelivered, time.Second)
+	s.WaitStatus(t, ids[2], store.StatusDelivered, time.Second)
+	require.Len(t, p.Requests(), 2)
+}

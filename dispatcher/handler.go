@@ -41,6 +41,8 @@ type Handler struct {
 
 	stopping chan struct{} // closed by Stop: start no more deliveries
 	stopOnce sync.Once
+
+	beforeBundled func(*payload) // tests: runs before a bundled delivery
 }
 
 // HandlerConfig configures a Handler.
