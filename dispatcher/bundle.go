@@ -68,10 +68,26 @@ func encodeBundle(pls []*payload) ([]byte, error) {
 }
 
 func decodeBundle(b []byte) ([]*payload, error) {
-	if len(b) == 0 || b[0] != bundleV1 {
-		if len(b) == 0 {
-			return nil, errors.New("decode bundle: empty payload")
+	raws, err := splitBundle(b)
+	if err != nil {
+		return nil, err
+	}
+	pls := make([]*payload, len(raws))
+	for i, raw := range raws {
+		if pls[i], err = decodePayload(raw); err != nil {
+			return nil, fmt.Errorf("decode bundle: delivery %d of %d: %w", i+1, len(raws), err)
 		}
+	}
+	return pls, nil
+}
+
+// splitBundle returns the encoded delivery payloads of bundle b, without
+// decoding them.
+func splitBundle(b []byte) ([][]byte, error) {
+	if len(b) == 0 {
+		return nil, errors.New("decode bundle: empty payload")
+	}
+	if b[0] != bundleV1 {
 		return nil, fmt.Errorf("decode bundle: unknown version %#x (%w)", b[0], errNewerFormat)
 	}
 	b = b[1:]
@@ -80,23 +96,19 @@ func decodeBundle(b []byte) ([]*payload, error) {
 		return nil, fmt.Errorf("decode bundle: bad delivery count")
 	}
 	b = b[k:]
-	pls := make([]*payload, 0, n)
+	raws := make([][]byte, 0, n)
 	for i := range n {
 		size, k := binary.Uvarint(b)
 		if k <= 0 || size > uint64(len(b)-k) {
 			return nil, fmt.Errorf("decode bundle: delivery %d of %d: %w", i+1, n, errPayloadShort)
 		}
-		pl, err := decodePayload(b[k : k+int(size)])
-		if err != nil {
-			return nil, fmt.Errorf("decode bundle: delivery %d of %d: %w", i+1, n, err)
-		}
-		pls = append(pls, pl)
+		raws = append(raws, b[k:k+int(size)])
 		b = b[k+int(size):]
 	}
 	if len(b) != 0 {
 		return nil, fmt.Errorf("decode bundle: %d bytes after the last delivery", len(b))
 	}
-	return pls, nil
+	return raws, nil
 }
 
 // newBundleTask builds the asynq task of deliveries pls, all to partner p.
@@ -201,8 +213,8 @@ func (h *Handler) ProcessBundle(ctx context.Context, t *asynq.Task) error {
 var errNoQueue = errors.New("dispatcher: the handler has no queue to hand a bundle's deliveries off to (HandlerConfig.Queue)")
 
 // bundled runs one delivery of a bundle: a turn under the partner's
-// concurrency cap (turns, nil for none) and a slot, both until startBy,
-// then deliver. A panic becomes a deferral of that delivery, handed to its own
+// concurrency cap (turns, nil for none) and one of the handler's slots,
+// both until startBy, then deliver. A panic becomes a deferral of that delivery, handed to its own
 // task (where asynq's recovery applies), rather than the worker's end: the
 // deliveries run on goroutines of their own.
 func (h *Handler) bundled(ctx, startBy context.Context, turns chan struct{}, pl *payload, queue string) (err error) {
@@ -212,17 +224,12 @@ func (h *Handler) bundled(ctx, startBy context.Context, turns chan struct{}, pl 
 			err = retry.Defer(time.Second, fmt.Errorf("panic: %v", r))
 		}
 	}()
-	if turns != nil {
-		select {
-		case turns <- struct{}{}:
-			defer func() { <-turns }()
-		case <-h.stopping:
-			return retry.Defer(0, errStopping)
-		case <-startBy.Done():
-			return retry.Defer(0, fmt.Errorf("no turn under the partner's concurrency in time: %w", context.Cause(startBy)))
-		}
+	turn, err := h.take(startBy, turns, "turn under the partner's concurrency")
+	if err != nil {
+		return retry.Defer(0, err)
 	}
-	release, err := h.slot(startBy)
+	defer turn()
+	release, err := h.take(startBy, h.slots, "free concurrency slot")
 	if err != nil {
 		return retry.Defer(0, err)
 	}
@@ -237,9 +244,6 @@ func (h *Handler) bundled(ctx, startBy context.Context, turns chan struct{}, pl 
 // the delivery that already exists stays as it is: it was handed off
 // before, or a repeat of the event made it.
 func (h *Handler) handOff(ctx context.Context, pl *payload, queue string, delay time.Duration) error {
-	if h.queue == nil {
-		return errors.New("the handler has no queue to hand deliveries off to")
-	}
 	task, err := newTask(pl, h.live.Load().Partner(pl.Partner), queue)
 	if err != nil {
 		return err
@@ -262,28 +266,29 @@ var errStopping = errors.New("the worker is shutting down")
 // Deliveries under way finish. Worker.Shutdown calls it first.
 func (h *Handler) Stop() { h.stopOnce.Do(func() { close(h.stopping) }) }
 
-// slot waits for one of the handler's concurrency slots; release frees it.
-// Without slots (Concurrency not set) it never waits, but still refuses
-// once the handler is stopping.
-func (h *Handler) slot(ctx context.Context) (release func(), err error) {
+// take waits for a place in sem (what names it in the error); release
+// frees it. A nil sem never waits. Either way it refuses once the handler
+// is stopping, or when ctx is done, even if a place is free.
+func (h *Handler) take(ctx context.Context, sem chan struct{}, what string) (release func(), err error) {
+	late := func() error { return fmt.Errorf("no %s in time: %w", what, context.Cause(ctx)) }
 	select {
 	case <-h.stopping:
 		return nil, errStopping
 	default:
 	}
-	if err := ctx.Err(); err != nil { // a free slot must not win over a passed deadline
-		return nil, fmt.Errorf("no free concurrency slot in time: %w", context.Cause(ctx))
+	if ctx.Err() != nil { // a free place must not win over a passed deadline
+		return nil, late()
 	}
-	if h.slots == nil {
+	if sem == nil {
 		return func() {}, nil
 	}
 	select {
-	case h.slots <- struct{}{}:
-		return func() { <-h.slots }, nil
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
 	case <-h.stopping:
 		return nil, errStopping
 	case <-ctx.Done():
-		return nil, fmt.Errorf("no free concurrency slot in time: %w", context.Cause(ctx))
+		return nil, late()
 	}
 }
 
@@ -319,18 +324,11 @@ func taskHead(taskType string, b []byte) (partner string, enqueued int64, n int,
 		partner, enqueued, ok = payloadHead(b)
 		return partner, enqueued, 1, ok
 	}
-	if len(b) == 0 || b[0] != bundleV1 {
+	raws, err := splitBundle(b)
+	if err != nil {
 		return "", 0, 0, false
 	}
-	count, k := binary.Uvarint(b[1:])
-	if k <= 0 || count == 0 || count > MaxBatch {
-		return "", 0, 0, false
-	}
-	b = b[1+k:]
-	size, k := binary.Uvarint(b) // the first delivery's: all share the partner, and were enqueued together
-	if k <= 0 || size > uint64(len(b)-k) {
-		return "", 0, 0, false
-	}
-	partner, enqueued, ok = payloadHead(b[k : k+int(size)])
-	return partner, enqueued, int(count), ok
+	// The first delivery's: all share the partner, and were enqueued together.
+	partner, enqueued, ok = payloadHead(raws[0])
+	return partner, enqueued, len(raws), ok
 }

@@ -134,7 +134,7 @@ func TestBundle_OneAttemptAtATime(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	}
-	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	s := idleStack(t, p, "")
 	ids := enqueueBatch(t, s, bundleEvents("once", 3))
 	task := bundleTask(t, s)
 	t.Cleanup(func() {
@@ -185,6 +185,39 @@ func failingOn(t *testing.T, id string, code int) *stacktest.Partner {
 	return p
 }
 
+// peak counts a partner's requests in flight and their most at once.
+type peak struct{ inFlight, most atomic.Int32 }
+
+// peakPartner is a partner that answers 200 once hold returns, counting
+// the requests in flight.
+func peakPartner(t *testing.T, hold func()) (*stacktest.Partner, *peak) {
+	var load peak
+	p := stacktest.NewPartner(t)
+	p.Respond = func(_ int, w http.ResponseWriter, _ *http.Request) {
+		n := load.inFlight.Add(1)
+		defer load.inFlight.Add(-1)
+		for m := load.most.Load(); n > m && !load.most.CompareAndSwap(m, n); m = load.most.Load() {
+		}
+		hold()
+		w.WriteHeader(http.StatusOK)
+	}
+	return p, &load
+}
+
+// idleStack is a stack on bundleYAML, with extra lines for partner p1 and
+// the partner at p, and no worker: tests run bundles by hand.
+func idleStack(t *testing.T, p *stacktest.Partner, extra string) *stacktest.Stack {
+	return stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL)+extra, stacktest.Options{NoWorker: true})
+}
+
+// waitAll waits until every delivery of ids has status.
+func waitAll(t *testing.T, s *stacktest.Stack, ids []string, status store.Status) {
+	t.Helper()
+	for _, id := range ids {
+		s.WaitStatus(t, id, status, time.Second)
+	}
+}
+
 // bundleTask returns the one bundle task s's client queued.
 func bundleTask(t *testing.T, s *stacktest.Stack) *asynq.Task {
 	t.Helper()
@@ -231,7 +264,7 @@ func idleWorker(t *testing.T, s *stacktest.Stack, concurrency int) *dispatcher.W
 func TestBundle_RunAgainSendsOnlyWhatHadNoAnswer(t *testing.T) {
 	t.Parallel()
 	p := failingOn(t, "again-2", http.StatusInternalServerError)
-	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	s := idleStack(t, p, "")
 	ids := enqueueBatch(t, s, bundleEvents("again", 4))
 	task := bundleTask(t, s)
 	h := idleWorker(t, s, 10).Handler()
@@ -261,24 +294,11 @@ func TestBundle_RunAgainSendsOnlyWhatHadNoAnswer(t *testing.T) {
 // without spending an attempt.
 func TestBundle_ConcurrencyCapsDeliveries(t *testing.T) {
 	t.Parallel()
-	var inFlight, most atomic.Int32
 	release := make(chan struct{})
 	var once sync.Once
-	p := stacktest.NewPartner(t)
-	p.Respond = func(_ int, w http.ResponseWriter, _ *http.Request) {
-		n := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		for {
-			m := most.Load()
-			if n <= m || most.CompareAndSwap(m, n) {
-				break
-			}
-		}
-		<-release
-		w.WriteHeader(http.StatusOK)
-	}
+	p, load := peakPartner(t, func() { <-release })
 	t.Cleanup(func() { once.Do(func() { close(release) }) })
-	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	s := idleStack(t, p, "")
 	ids := enqueueBatch(t, s, bundleEvents("cap", 12))
 	task := bundleTask(t, s)
 	h := idleWorker(t, s, 3).Handler()
@@ -288,14 +308,14 @@ func TestBundle_ConcurrencyCapsDeliveries(t *testing.T) {
 	// off (deliveries start by the deadline less the partner's timeout,
 	// 2s, and 10s of slack: 1.5s from now).
 	go func() {
-		require.Eventually(t, func() bool { return inFlight.Load() == 3 }, 10*time.Second, 5*time.Millisecond)
+		require.Eventually(t, func() bool { return load.inFlight.Load() == 3 }, 10*time.Second, 5*time.Millisecond)
 		time.Sleep(1500 * time.Millisecond)
 		once.Do(func() { close(release) })
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 13500*time.Millisecond)
 	defer cancel()
 	require.NoError(t, h.ProcessBundle(ctx, task))
-	require.EqualValues(t, 3, most.Load(), "never more than the worker's concurrency in flight")
+	require.EqualValues(t, 3, load.most.Load(), "never more than the worker's concurrency in flight")
 
 	handed := ownTasks(t, s)
 	require.Len(t, handed, 9, "the ones that could not start")
@@ -317,7 +337,7 @@ func TestBundle_ConcurrencyCapsDeliveries(t *testing.T) {
 func TestBundle_HandOffFailsWithoutLoss(t *testing.T) {
 	t.Parallel()
 	p := failingOn(t, "hand-1", http.StatusBadGateway)
-	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	s := idleStack(t, p, "")
 	ids := enqueueBatch(t, s, bundleEvents("hand", 3))
 	task := bundleTask(t, s)
 	h := idleWorker(t, s, 10).Handler()
@@ -346,7 +366,7 @@ func TestBundle_HandOffFailsWithoutLoss(t *testing.T) {
 func TestBundle_StatsCountDeliveries(t *testing.T) {
 	t.Parallel()
 	p := stacktest.NewPartner(t)
-	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	s := idleStack(t, p, "")
 	enqueueBatch(t, s, bundleEvents("count", 7))
 	s.EnqueueMany(t, "count-single", "install", 2)
 
@@ -371,7 +391,7 @@ func TestBundle_StopHandsOffWhatHasNotStarted(t *testing.T) {
 		<-release
 		w.WriteHeader(http.StatusOK)
 	}
-	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	s := idleStack(t, p, "")
 	ids := enqueueBatch(t, s, bundleEvents("stop", 6))
 	task := bundleTask(t, s)
 	h := idleWorker(t, s, 2).Handler()
@@ -414,7 +434,7 @@ func TestBundle_StopHandsOffWhatHasNotStarted(t *testing.T) {
 func TestBundle_HandlerRoutes(t *testing.T) {
 	t.Parallel()
 	p := stacktest.NewPartner(t)
-	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	s := idleStack(t, p, "")
 	ids := enqueueBatch(t, s, bundleEvents("route", 3))
 	task := bundleTask(t, s)
 
@@ -425,9 +445,7 @@ func TestBundle_HandlerRoutes(t *testing.T) {
 
 	h := idleWorker(t, s, 10).Handler()
 	require.NoError(t, h.ProcessTask(context.Background(), task))
-	for _, id := range ids {
-		s.WaitStatus(t, id, store.StatusDelivered, time.Second)
-	}
+	waitAll(t, s, ids, store.StatusDelivered)
 }
 
 // TestBundle_UnreadableTasks: a task in a form a newer postback wrote goes
@@ -437,7 +455,7 @@ func TestBundle_HandlerRoutes(t *testing.T) {
 func TestBundle_UnreadableTasks(t *testing.T) {
 	t.Parallel()
 	p := stacktest.NewPartner(t)
-	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	s := idleStack(t, p, "")
 	h := idleWorker(t, s, 10).Handler()
 	ctx := context.Background()
 	for name, task := range map[string]*asynq.Task{
@@ -479,7 +497,7 @@ func TestBundle_SlotWaitEndsInTime(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}
 	t.Cleanup(func() { close(release) })
-	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	s := idleStack(t, p, "")
 	s.EnqueueMany(t, "wait", "install", 2)
 	tasks, err := asynq.NewInspectorFromRedisClient(s.Redis).ListPendingTasks(dispatcher.QueueDefault)
 	require.NoError(t, err)
@@ -503,28 +521,16 @@ func TestBundle_SlotWaitEndsInTime(t *testing.T) {
 // the gate defer (and hand off) what goes over.
 func TestBundle_TakesTurnsUnderPartnerConcurrency(t *testing.T) {
 	t.Parallel()
-	var inFlight, most atomic.Int32
-	p := stacktest.NewPartner(t)
-	p.Respond = func(_ int, w http.ResponseWriter, _ *http.Request) {
-		n := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
-		}
-		time.Sleep(30 * time.Millisecond)
-		w.WriteHeader(http.StatusOK)
-	}
-	yaml := strings.ReplaceAll(bundleYAML, "PARTNER", p.URL) + "    concurrency: 2\n"
-	s := stacktest.New(t, yaml, stacktest.Options{NoWorker: true})
+	p, load := peakPartner(t, func() { time.Sleep(30 * time.Millisecond) })
+	s := idleStack(t, p, "    concurrency: 2\n")
 	ids := enqueueBatch(t, s, bundleEvents("turns", 7))
 	task := bundleTask(t, s)
 	h := idleWorker(t, s, 20).Handler()
 
 	require.NoError(t, h.ProcessBundle(context.Background(), task))
 	require.Empty(t, ownTasks(t, s), "nothing deferred by the gate, nothing handed off")
-	require.EqualValues(t, 2, most.Load())
-	for _, id := range ids {
-		s.WaitStatus(t, id, store.StatusDelivered, time.Second)
-	}
+	require.EqualValues(t, 2, load.most.Load())
+	waitAll(t, s, ids, store.StatusDelivered)
 }
 
 // TestBundle_PanicIsHandedOff: a panic in one delivery of a bundle ends
@@ -533,7 +539,7 @@ func TestBundle_TakesTurnsUnderPartnerConcurrency(t *testing.T) {
 func TestBundle_PanicIsHandedOff(t *testing.T) {
 	t.Parallel()
 	p := stacktest.NewPartner(t)
-	s := stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL), stacktest.Options{NoWorker: true})
+	s := idleStack(t, p, "")
 	ids := enqueueBatch(t, s, bundleEvents("panic", 3))
 	task := bundleTask(t, s)
 	h := idleWorker(t, s, 10).Handler()
@@ -550,4 +556,60 @@ func TestBundle_PanicIsHandedOff(t *testing.T) {
 	s.WaitStatus(t, ids[0], store.StatusDelivered, time.Second)
 	s.WaitStatus(t, ids[2], store.StatusDelivered, time.Second)
 	require.Len(t, p.Requests(), 2)
+}
+
+// TestBundle_SkipFreesTheLease: a delivery skipped at attempt time (here a
+// required macro is missing) frees its lease with the skip record.
+func TestBundle_SkipFreesTheLease(t *testing.T) {
+	t.Parallel()
+	p := stacktest.NewPartner(t)
+	s := idleStack(t, p, "    require: [click_id]\n")
+	ids := enqueueBatch(t, s, bundleEvents("skip", 2))
+	task := bundleTask(t, s)
+	h := idleWorker(t, s, 10).Handler()
+
+	require.NoError(t, h.ProcessBundle(context.Background(), task))
+	for _, id := range ids {
+		s.WaitStatus(t, id, store.StatusSkipped, time.Second)
+		n, err := s.Redis.Exists(context.Background(), store.LeaseKey(id)).Result()
+		require.NoError(t, err)
+		require.Zero(t, n, "the skip record freed the lease")
+	}
+	require.Empty(t, p.Requests())
+}
+
+// TestHandler_OutcomeOutlivesTheTask: when the task's context ends during
+// the send (asynq's deadline or shutdown), the attempt is still recorded,
+// and the lease freed: unrecorded, a delivered request would be sent
+// again. (A write under the ended context goes out or not at random, as
+// the pipeline's select finds it; 8 deliveries make a miss show.)
+func TestHandler_OutcomeOutlivesTheTask(t *testing.T) {
+	t.Parallel()
+	arrived := make(chan struct{}, 1)
+	p := stacktest.NewPartner(t)
+	p.Respond = func(_ int, w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done() // until the worker gives up
+	}
+	s := idleStack(t, p, "")
+	ids := s.EnqueueMany(t, "cut", "install", 8)
+	insp := asynq.NewInspectorFromRedisClient(s.Redis)
+	h := idleWorker(t, s, 10).Handler()
+
+	for _, id := range ids {
+		info, err := insp.GetTaskInfo(dispatcher.QueueDefault, id)
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { <-arrived; cancel() }()
+		err = h.ProcessTask(ctx, asynq.NewTask(info.Type, info.Payload))
+		_, deferral, ok := retry.DelayOf(err)
+		require.True(t, ok && !deferral, "a failed attempt, retried later: %v", err)
+		rec, err := s.Store.Get(context.Background(), id)
+		require.NoError(t, err, "the attempt is recorded")
+		require.Equal(t, store.StatusRetrying, rec.Status)
+		require.Equal(t, 1, rec.Attempts)
+		n, err := s.Redis.Exists(context.Background(), store.LeaseKey(id)).Result()
+		require.NoError(t, err)
+		require.Zero(t, n)
+	}
 }

@@ -99,7 +99,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	cfg := h.live.Load()
 	startBy, cancel := startDeadline(ctx, partnerTimeout(cfg.Partner(pl.Partner)))
-	release, err := h.slot(startBy)
+	release, err := h.take(startBy, h.slots, "free concurrency slot")
 	cancel()
 	if err != nil {
 		return retry.Defer(0, err)
@@ -129,7 +129,8 @@ func undecodable(err error) error {
 // its own task.
 func (h *Handler) deliver(ctx context.Context, pl *payload, queue string, bundled bool) error {
 	cfg := h.live.Load()
-	lease := store.Lease{Token: leaseToken(), TTL: partnerTimeout(cfg.Partner(pl.Partner)) + taskTimeoutSlack}
+	p := cfg.Partner(pl.Partner) // nil: removed from the config since
+	lease := store.Lease{Token: leaseToken(), TTL: partnerTimeout(p) + taskTimeoutSlack}
 	rec, claim, busy, err := h.store.GetForAttempt(ctx, pl.Delivery, pl.Event.ID, lease)
 	switch {
 	case err != nil:
@@ -145,10 +146,10 @@ func (h *Handler) deliver(ctx context.Context, pl *payload, queue string, bundle
 		return retry.Defer(min(busy, 2*time.Second)+time.Duration(h.rnd()*float64(250*time.Millisecond)), ErrAttemptUnderWay)
 	}
 	m := &store.Meta{ID: pl.Delivery, Partner: pl.Partner, EventID: pl.Event.ID, Lease: lease.Token}
-	err = h.attempt(ctx, pl, queue, bundled, rec, claim, m, cfg)
+	err = h.attempt(ctx, pl, queue, bundled, rec, claim, m, cfg, p)
 	if m.Lease != "" {
-		// No outcome write freed the lease: the delivery was deferred,
-		// dropped or skipped, or Redis failed (then it expires).
+		// No outcome write freed the lease: the delivery was deferred or
+		// dropped, or Redis failed (then it expires).
 		if rerr := h.store.Release(context.WithoutCancel(ctx), pl.Delivery, m.Lease); rerr != nil {
 			h.log.Debug("lease not released", "delivery", pl.Delivery, "err", rerr)
 		}
@@ -166,7 +167,7 @@ func leaseToken() string { return strconv.FormatUint(rand.Uint64(), 36) }
 // attempt is deliver's part once the delivery is held (m.Lease): the
 // checks, the send and the outcome write. A successful outcome write frees
 // the lease and clears m.Lease.
-func (h *Handler) attempt(ctx context.Context, pl *payload, queue string, bundled bool, rec *store.Record, claim []byte, m *store.Meta, cfg *Config) error {
+func (h *Handler) attempt(ctx context.Context, pl *payload, queue string, bundled bool, rec *store.Record, claim []byte, m *store.Meta, cfg *Config, p *Partner) error {
 	switch {
 	case bundled && rec != nil && rec.Attempts > 0:
 		return errHandOff
@@ -183,7 +184,6 @@ func (h *Handler) attempt(ctx context.Context, pl *payload, queue string, bundle
 		return nil
 	}
 	retention := cfg.Delivery.AttemptLogRetention
-	p := cfg.Partner(pl.Partner)
 	if p == nil || !p.Enabled {
 		reason := "partner removed from config"
 		if p != nil {
@@ -316,6 +316,7 @@ func (h *Handler) skip(ctx context.Context, m *store.Meta, reason string, retent
 	if err := h.store.SetStatus(ctx, *m, store.StatusSkipped, reason, h.now(), retention); err != nil {
 		return retry.Defer(time.Second, err)
 	}
+	m.Lease = "" // freed by the write
 	observeOutcome(m.Partner, retry.Skipped)
 	observeFinal(m.Partner, store.StatusSkipped, time.Time{}, h.now())
 	return nil

@@ -94,6 +94,18 @@ func (p *cutProxy) pipe(client, server net.Conn) {
 	}
 }
 
+// clientOn returns a Client with clientYAML on a Redis client for opt.
+func clientOn(t *testing.T, opt *redis.Options) (*dispatcher.Client, *redis.Client) {
+	t.Helper()
+	o := *opt // go-redis keeps the options it is given
+	rdb := redis.NewClient(&o)
+	t.Cleanup(func() { _ = rdb.Close() })
+	c, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: dispatcher.NewLive(mustConfig(t, clientYAML))})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c, rdb
+}
+
 // TestClient_Enqueue_lostAnswerIsNotADuplicate: when the answer to an
 // event's claim is lost after Redis stored it, go-redis sends the claim
 // again, which then finds itself. The event is still new: answered
@@ -112,11 +124,7 @@ func TestClient_Enqueue_lostAnswerIsNotADuplicate(t *testing.T) {
 			id := "evt-lost-" + name
 			proxy := newCutProxy(t, opt.Addr, []byte(store.EventKey(id)))
 			opt.Addr = proxy.ln.Addr().String()
-			rdb := redis.NewClient(opt)
-			t.Cleanup(func() { _ = rdb.Close() })
-			c, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: dispatcher.NewLive(mustConfig(t, clientYAML))})
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = c.Close() })
+			c, _ := clientOn(t, opt)
 
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -166,22 +174,14 @@ func TestClient_EnqueueBatch_lostAnswerOfABundle(t *testing.T) {
 	defer cancel()
 	// A first bundle, straight to Redis, loads the scripts: then the cut
 	// one runs by EVALSHA at once, rather than after a NOSCRIPT answer.
-	direct := redis.NewClient(opt)
-	t.Cleanup(func() { _ = direct.Close() })
-	warm, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: direct, Config: dispatcher.NewLive(mustConfig(t, clientYAML))})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = warm.Close() })
+	warm, direct := clientOn(t, opt)
 	for _, res := range warm.EnqueueBatch(ctx, []*dispatcher.Event{{ID: "warm-0", Name: "sign_up"}, {ID: "warm-1", Name: "sign_up"}}) {
 		require.NoError(t, res.Err)
 	}
 	require.NoError(t, direct.FlushDB(ctx).Err())
 	proxy := newCutProxy(t, opt.Addr, []byte(dispatcher.TypeDeliverBundle))
 	opt.Addr = proxy.ln.Addr().String()
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { _ = rdb.Close() })
-	c, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: dispatcher.NewLive(mustConfig(t, clientYAML))})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
+	c, rdb := clientOn(t, opt)
 
 	evs := []*dispatcher.Event{{ID: "lost-b0", Name: "sign_up"}, {ID: "lost-b1", Name: "sign_up"}, {ID: "lost-b2", Name: "sign_up"}}
 	for i, res := range c.EnqueueBatch(ctx, evs) {

@@ -201,8 +201,8 @@ type Lease struct {
 //
 // Unless the record is final, it also takes lease (when lease.Token is
 // set): then busy is 0 and the caller holds the delivery until an outcome
-// write for m.Lease (AddAttempt, DeadLetterAttempt, DeadLetter) or Release
-// frees it. When another attempt of the delivery holds it, busy is how
+// write for m.Lease (AddAttempt, DeadLetterAttempt, DeadLetter, SetStatus)
+// or Release frees it. When another attempt of the delivery holds it, busy is how
 // long that lease has left, and the caller must not attempt. Two tasks of
 // one delivery (a bundle's and the delivery's own, say) thus never send at
 // once.
@@ -249,6 +249,7 @@ if ARGV[1] ~= "" then
   for i = 1, #rec, 2 do
     if rec[i] == "status" then st = rec[i + 1] end
   end
+  -- Status.Final's statuses
   if st ~= "delivered" and st ~= "dead" and st ~= "skipped" and st ~= "purged" then
     if not redis.call("SET", KEYS[3], ARGV[1], "NX", "PX", ARGV[2]) then
       busy = math.max(redis.call("PTTL", KEYS[3]), 1)
@@ -259,7 +260,7 @@ return {rec, redis.call("GET", KEYS[2]), busy}
 `)
 
 // Release frees delivery id's lease if token still holds it: for an
-// attempt that ends without an outcome write (deferred, dropped, skipped).
+// attempt that ends without an outcome write (deferred, dropped).
 func (s *Store) Release(ctx context.Context, id, token string) error {
 	if err := releaseScript.Run(ctx, s.rdb, []string{LeaseKey(id)}, token).Err(); err != nil && !isNil(err) {
 		return fmt.Errorf("release delivery %s: %w", id, err)
@@ -330,21 +331,25 @@ type Meta struct {
 
 // statusScript sets a delivery's status and reason, keeping its history.
 //
-// KEYS[1] delivery key
+// KEYS[1] delivery key  KEYS[2] lease key
 // ARGV[1] status ARGV[2] reason ARGV[3] partner ARGV[4] event id
 // ARGV[5] now (ms) ARGV[6] retention (ms)
+// ARGV[7] lease token ("" = none): freed if it holds it
 var statusScript = redis.NewScript(`
 redis.call("HSET", KEYS[1], "status", ARGV[1], "reason", ARGV[2], "partner", ARGV[3],
   "event", ARGV[4], "updated", ARGV[5])
 redis.call("PEXPIRE", KEYS[1], ARGV[6])
+if ARGV[7] ~= "" and redis.call("GET", KEYS[2]) == ARGV[7] then
+  redis.call("DEL", KEYS[2])
+end
 return nil
 `)
 
 // SetStatus moves delivery m to status with a reason (for skipped and
-// delivered records that need no attempt entry).
+// delivered records that need no attempt entry), freeing m.Lease.
 func (s *Store) SetStatus(ctx context.Context, m Meta, status Status, reason string, now time.Time, retention time.Duration) error {
-	err := statusScript.Run(ctx, s.rdb, []string{DeliveryKey(m.ID)},
-		string(status), reason, m.Partner, m.EventID, now.UnixMilli(), retention.Milliseconds()).Err()
+	err := statusScript.Run(ctx, s.rdb, []string{DeliveryKey(m.ID), LeaseKey(m.ID)},
+		string(status), reason, m.Partner, m.EventID, now.UnixMilli(), retention.Milliseconds(), m.Lease).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("set status: %w", err)
 	}
