@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 
-	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/store"
 )
 
 // DLQConfig configures a DLQ.

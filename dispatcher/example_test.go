@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/dispatcher/config"
+	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/redistest"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/retry"
 	"github.com/postbackhq/postback/templates"
 )

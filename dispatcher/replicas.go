@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/store"
 )
 
 // replWaiter coalesces the replica waits of concurrent enqueues (group

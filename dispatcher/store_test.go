@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/redistest"
 )
 

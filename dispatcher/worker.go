@@ -12,7 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/netguard"
 	"github.com/postbackhq/postback/retry"
 )

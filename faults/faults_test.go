@@ -14,7 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/redistest"
 )
 

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/store"
 )
 
 // dlqCommand is `postback dlq`: inspect, export, purge and replay the

@@ -17,7 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/dispatcher/config"
+	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/netguard"
 	"github.com/postbackhq/postback/retry"
 	"github.com/postbackhq/postback/templates"

@@ -18,8 +18,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/dispatcher/config"
-	"github.com/postbackhq/postback/dispatcher/httpapi"
+	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/httpapi"
 	"github.com/postbackhq/postback/internal/metrics"
 )
 

@@ -17,8 +17,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/dispatcher/config"
-	"github.com/postbackhq/postback/dispatcher/httpapi"
+	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/httpapi"
 )
 
 // Config configures Run.

@@ -24,9 +24,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/dispatcher/config"
-	"github.com/postbackhq/postback/dispatcher/httpapi"
-	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/httpapi"
+	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/redistest"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/dispatcher/config"
+	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/templates"
 )
 

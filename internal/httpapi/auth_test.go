@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/dispatcher/config"
-	"github.com/postbackhq/postback/dispatcher/httpapi"
+	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/httpapi"
 	"github.com/postbackhq/postback/internal/redistest"
 )
 

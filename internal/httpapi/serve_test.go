@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher/httpapi"
+	"github.com/postbackhq/postback/internal/httpapi"
 	"github.com/postbackhq/postback/internal/stacktest"
 )
 

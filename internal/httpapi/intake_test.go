@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/dispatcher/store"
+	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/stacktest"
 )
