@@ -323,7 +323,7 @@ func (c *Client) storeRoute(ctx context.Context, in *intake, r Route) error {
 
 // payload is what delivery r of the event carries in its task.
 func (in *intake) payload(r Route) *payload {
-	return &payload{Delivery: r.DeliveryID, Partner: r.Partner.ID, Enqueued: in.now.UnixMilli(), Event: in.ev.redactedFor(r.Partner)}
+	return &payload{Delivery: r.DeliveryID, Partner: r.Partner.ID, Enqueued: in.now.UnixMilli(), Event: r.Partner.Stored(in.ev)}
 }
 
 // storeBundle enqueues the deliveries rs, all to one partner, as one

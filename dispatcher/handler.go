@@ -196,7 +196,7 @@ func (h *Handler) attempt(ctx context.Context, pl *payload, queue string, bundle
 	if rec != nil {
 		attempt, replay = rec.Attempts+1, rec.Replays
 	}
-	pl.Event.Values(&v, p, pl.Delivery, attempt)
+	p.Values(&v, pl.Event, pl.Delivery, attempt)
 	if missing := p.missing(&v); missing != "" {
 		return h.skip(ctx, m, "require: "+missing+" is missing", retention)
 	}

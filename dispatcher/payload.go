@@ -168,7 +168,7 @@ func (p *payload) decodeV1(b []byte) error {
 		for i := range n {
 			k := d.string()
 			if i > 0 && k <= prev && d.err == nil {
-				return fmt.Errorf("params key %q out of order", truncate(k, 64))
+				return fmt.Errorf("params key %q out of order", k[:min(len(k), 64)])
 			}
 			e.Params[k], prev = d.string(), k
 		}

@@ -41,7 +41,7 @@ func (e *RenderError) Unwrap() error { return e.Err }
 // Idempotency-Key. Signing happens per attempt, in Send.
 func (p *Partner) Render(ev *Event, deliveryID string, attempt int) (*Request, error) {
 	var v templates.Values
-	ev.Values(&v, p, deliveryID, attempt)
+	p.Values(&v, ev, deliveryID, attempt)
 	return p.render(&v, deliveryID)
 }
 

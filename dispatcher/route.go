@@ -43,7 +43,7 @@ func Routes(partners []*Partner, ev *Event) []Route {
 		r := Route{Partner: p, DeliveryID: DeliveryID(ev.ID, p.ID)}
 		if p.When != nil {
 			var v templates.Values
-			ev.Values(&v, p, r.DeliveryID, 0)
+			p.Values(&v, ev, r.DeliveryID, 0)
 			ok, err := p.When.Eval(conditionVars(&v))
 			switch {
 			case err != nil:

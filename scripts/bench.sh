@@ -28,8 +28,8 @@ echo "bench: postback bench --duration $DURATION --rounds $ROUNDS on redis-serve
 
 echo "bench: go test -bench (templates, httpapi)" >&2
 $GO test -run '^$' -bench . -benchmem -timeout 5m ./templates >"$dir/gobench.txt"
-if grep -qs 'func BenchmarkIntake' dispatcher/httpapi/*_test.go; then
-  $GO test -run '^$' -bench Intake -benchmem -timeout 3m ./dispatcher/httpapi >>"$dir/gobench.txt" 2>&1 ||
+if grep -qs 'func BenchmarkIntake' internal/httpapi/*_test.go; then
+  $GO test -run '^$' -bench Intake -benchmem -timeout 3m ./internal/httpapi >>"$dir/gobench.txt" 2>&1 ||
     echo "(BenchmarkIntake failed or timed out; see above)" >>"$dir/gobench.txt"
 fi
 

@@ -379,7 +379,7 @@ func wouldSend(p *dispatcher.Partner, ev *dispatcher.Event, deliveryID string) (
 		return false, "skipped: " + routes[0].Skip
 	}
 	var v templates.Values
-	ev.Values(&v, p, deliveryID, 1)
+	p.Values(&v, ev, deliveryID, 1)
 	for _, r := range p.Require {
 		var s string
 		if r.Field == 0 {

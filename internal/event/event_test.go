@@ -1,4 +1,4 @@
-package dispatcher_test
+package event_test
 
 import (
 	"encoding/json"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/event"
 )
 
 // specEvent is the event of SPEC §6.
@@ -26,7 +26,7 @@ var receipt = time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)
 
 func TestDecodeEvent_SpecExample(t *testing.T) {
 	t.Parallel()
-	ev, err := dispatcher.DecodeEvent([]byte(specEvent), receipt)
+	ev, err := event.DecodeEvent([]byte(specEvent), receipt)
 	require.NoError(t, err)
 	require.Equal(t, "evt-123", ev.ID)
 	require.Equal(t, "purchase", ev.Name)
@@ -34,25 +34,25 @@ func TestDecodeEvent_SpecExample(t *testing.T) {
 	require.Equal(t, "acme_ads", ev.Attribution.Partner)
 	require.Equal(t, "203.0.113.7", ev.Device.IP)
 	require.Equal(t, "a@example.com", ev.User.Email)
-	require.Equal(t, dispatcher.Decimal("1.99"), ev.Revenue.Amount)
+	require.Equal(t, event.Decimal("1.99"), ev.Revenue.Amount)
 	require.True(t, ev.Consent.IsGranted())
 	require.Equal(t, map[string]string{"level": "7"}, ev.Params)
 }
 
 func TestDecodeEvent_DefaultsAndLenientValues(t *testing.T) {
 	t.Parallel()
-	ev, err := dispatcher.DecodeEvent([]byte(`{"id":"e","name":"install","timestamp":"2026-11-25T19:31:21.5+01:00",
+	ev, err := event.DecodeEvent([]byte(`{"id":"e","name":"install","timestamp":"2026-11-25T19:31:21.5+01:00",
 		"revenue":{"amount":12345678901234567.123456789012,"currency":"EUR"},"params":{"n":3,"ok":true,"gone":null}}`), receipt)
 	require.NoError(t, err)
 	require.Equal(t, time.Date(2026, 11, 25, 18, 31, 21, 5e8, time.UTC), ev.Timestamp, "converted to UTC")
 	// A number keeps every digit: it is never carried as a float.
-	require.Equal(t, dispatcher.Decimal("12345678901234567.123456789012"), ev.Revenue.Amount)
+	require.Equal(t, event.Decimal("12345678901234567.123456789012"), ev.Revenue.Amount)
 	b, err := json.Marshal(ev.Revenue)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"amount":"12345678901234567.123456789012","currency":"EUR"}`, string(b))
 	require.Equal(t, map[string]string{"n": "3", "ok": "true"}, ev.Params)
 
-	ev, err = dispatcher.DecodeEvent([]byte(`{"id":"e","name":"install"}`), receipt)
+	ev, err = event.DecodeEvent([]byte(`{"id":"e","name":"install"}`), receipt)
 	require.NoError(t, err)
 	require.Equal(t, receipt, ev.Timestamp, "a missing timestamp is the receipt time")
 }
@@ -96,8 +96,8 @@ func TestDecodeEvent_RefusalNamesTheField(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := dispatcher.DecodeEvent([]byte(tc.body), receipt)
-			var fe *dispatcher.FieldError
+			_, err := event.DecodeEvent([]byte(tc.body), receipt)
+			var fe *event.FieldError
 			require.True(t, errors.As(err, &fe), "want a FieldError, got %v", err)
 			require.Equal(t, tc.field, fe.Field, fe.Error())
 			require.NotEmpty(t, fe.Message)
@@ -108,8 +108,8 @@ func TestDecodeEvent_RefusalNamesTheField(t *testing.T) {
 func TestDecodeEvent_MalformedJSON(t *testing.T) {
 	t.Parallel()
 	for _, body := range []string{``, `{"id":"x",`, `{"id":"x","name":"install"} {}`, `[1]`, `nul`} {
-		_, err := dispatcher.DecodeEvent([]byte(body), receipt)
-		var fe *dispatcher.FieldError
+		_, err := event.DecodeEvent([]byte(body), receipt)
+		var fe *event.FieldError
 		require.True(t, errors.As(err, &fe), "%q: %v", body, err)
 		require.NotEmpty(t, fe.Message, body)
 	}
@@ -117,10 +117,10 @@ func TestDecodeEvent_MalformedJSON(t *testing.T) {
 
 func TestEvent_Validate(t *testing.T) {
 	t.Parallel()
-	ev := &dispatcher.Event{ID: "x", Name: "install", Device: dispatcher.Device{IDFA: "6D92078A-8246-4BA4-AE5B-76104861E7DC", IP: "2001:db8::1"}}
+	ev := &event.Event{ID: "x", Name: "install", Device: event.Device{IDFA: "6D92078A-8246-4BA4-AE5B-76104861E7DC", IP: "2001:db8::1"}}
 	require.NoError(t, ev.Validate())
 	ev.Revenue.Amount = "1.5.2"
-	var fe *dispatcher.FieldError
+	var fe *event.FieldError
 	require.ErrorAs(t, ev.Validate(), &fe)
 	require.Equal(t, "revenue.amount", fe.Field)
 }

@@ -1,10 +1,10 @@
-package dispatcher_test
+package event_test
 
 import (
 	"testing"
 	"time"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/event"
 )
 
 var benchEvent = []byte(`{"id":"evt-000123","name":"purchase","app_id":"com.example.game","click_id":"ck-evt-000123","attribution":{"partner":"bench","campaign_id":"c1","campaign":"winter"},` +
@@ -16,14 +16,14 @@ func BenchmarkDecodeEvent(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := dispatcher.DecodeEvent(benchEvent, now); err != nil {
+		if _, err := event.DecodeEvent(benchEvent, now); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkValidate(b *testing.B) {
-	ev, err := dispatcher.DecodeEvent(benchEvent, time.Now())
+	ev, err := event.DecodeEvent(benchEvent, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,0 +1,543 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"net/netip"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Event is one conversion reported by an app backend (SPEC §6).
+type Event struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Timestamp   time.Time         `json:"timestamp"`
+	AppID       string            `json:"app_id,omitempty"`
+	ClickID     string            `json:"click_id,omitempty"`
+	Attribution Attribution       `json:"attribution,omitzero"`
+	Device      Device            `json:"device,omitzero"`
+	User        User              `json:"user,omitzero"`
+	Revenue     Revenue           `json:"revenue,omitzero"`
+	Consent     Consent           `json:"consent,omitzero"`
+	Params      map[string]string `json:"params,omitempty"`
+}
+
+// Attribution says which partner and campaign earned the conversion.
+type Attribution struct {
+	Partner    string `json:"partner,omitempty"`
+	CampaignID string `json:"campaign_id,omitempty"`
+	Campaign   string `json:"campaign,omitempty"`
+	AdgroupID  string `json:"adgroup_id,omitempty"`
+	Adgroup    string `json:"adgroup,omitempty"`
+	CreativeID string `json:"creative_id,omitempty"`
+	Creative   string `json:"creative,omitempty"`
+	SiteID     string `json:"site_id,omitempty"`
+	Sub1       string `json:"sub1,omitempty"`
+	Sub2       string `json:"sub2,omitempty"`
+	Sub3       string `json:"sub3,omitempty"`
+	Sub4       string `json:"sub4,omitempty"`
+	Sub5       string `json:"sub5,omitempty"`
+}
+
+// Device holds the device identifiers and context of the conversion.
+type Device struct {
+	IDFA      string `json:"idfa,omitempty"`
+	IDFV      string `json:"idfv,omitempty"`
+	GAID      string `json:"gaid,omitempty"`
+	AndroidID string `json:"android_id,omitempty"`
+	IP        string `json:"ip,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
+	OS        string `json:"os,omitempty"`
+	OSVersion string `json:"os_version,omitempty"`
+	Country   string `json:"country,omitempty"`
+}
+
+// User identifies the app's user.
+type User struct {
+	CustomerUserID string `json:"customer_user_id,omitempty"`
+	Email          string `json:"email,omitempty"`
+}
+
+// Revenue is the conversion's value. Amount is a decimal kept as text, never
+// a float, so "0.10" reaches partners as "0.10".
+type Revenue struct {
+	Amount   Decimal `json:"amount,omitempty"`
+	Currency string  `json:"currency,omitempty"`
+}
+
+// Consent records whether the user agreed to sharing their identifiers.
+type Consent struct {
+	Granted *bool `json:"granted,omitempty"`
+}
+
+// IsGranted reports whether consent was explicitly granted.
+func (c Consent) IsGranted() bool { return c.Granted != nil && *c.Granted }
+
+// Decimal is a decimal number kept as its text. It accepts a JSON string or
+// number and refuses anything else.
+type Decimal string
+
+// isDecimal reports whether s matches -?(0|[1-9][0-9]{0,17})(\.[0-9]{1,12})?
+// (checked against that regexp in TestShapes).
+func isDecimal(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, dot := strings.Cut(s, ".")
+	switch {
+	case whole == "" || len(whole) > 18 || !allBytes(whole, isDigit):
+		return false
+	case len(whole) > 1 && whole[0] == '0':
+		return false
+	case dot && (frac == "" || len(frac) > 12 || !allBytes(frac, isDigit)):
+		return false
+	}
+	return true
+}
+
+// UnmarshalJSON accepts "1.99", 1.99 and null.
+func (d *Decimal) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if s == "null" {
+		*d = ""
+		return nil
+	}
+	if len(s) > 0 && s[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		s = strings.TrimSpace(s)
+		if s == "" {
+			*d = ""
+			return nil
+		}
+	}
+	if !isDecimal(s) {
+		return &FieldError{"revenue.amount", fmt.Sprintf("%.40q is not a decimal number like 1.99", s)}
+	}
+	*d = Decimal(s)
+	return nil
+}
+
+// MarshalJSON writes the decimal as a JSON string, so no reader turns it
+// into a float.
+func (d Decimal) MarshalJSON() ([]byte, error) { return json.Marshal(string(d)) }
+
+// paramsJSON is the free-form part of an event. Values may be sent as
+// strings, numbers or booleans; they are kept as strings.
+type paramsJSON map[string]string
+
+func (p *paramsJSON) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return &FieldError{"params", "must be an object of strings"}
+	}
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		switch {
+		case len(v) > 0 && v[0] == '"':
+			var s string
+			if err := json.Unmarshal(v, &s); err != nil {
+				return &FieldError{"params." + truncate(k, 64), err.Error()}
+			}
+			out[k] = s
+		case string(v) == "true" || string(v) == "false":
+			out[k] = string(v)
+		case string(v) == "null":
+		default:
+			if _, err := strconv.ParseFloat(string(v), 64); err != nil {
+				return &FieldError{"params." + truncate(k, 64), "must be a string, number or boolean"}
+			}
+			out[k] = string(v)
+		}
+	}
+	*p = out
+	return nil
+}
+
+// FieldError is a refused event: Field names the offending field in JSON
+// dotted form ("device.idfa"), Message says what is wrong with it.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+// Limits on an event's fields.
+const (
+	maxIDLen     = 128
+	maxValueLen  = 1024
+	maxParams    = 64
+	maxParamKey  = 64
+	maxParamsLen = 8192
+)
+
+// The shapes of an event's fixed-format fields. Each matches the pattern
+// its comment gives; TestShapes checks them against those regexps.
+
+// isName: [a-z0-9_]{1,64}
+func isName(s string) bool {
+	return len(s) >= 1 && len(s) <= 64 && allBytes(s, func(c byte) bool { return c >= 'a' && c <= 'z' || isDigit(c) || c == '_' })
+}
+
+// isParamKey: [A-Za-z0-9_.-]{1,64}
+func isParamKey(s string) bool {
+	return len(s) >= 1 && len(s) <= maxParamKey && allBytes(s, func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || isDigit(c) || c == '_' || c == '.' || c == '-'
+	})
+}
+
+// isUpper reports whether s is n letters A-Z: [A-Z]{n}
+func isUpper(s string, n int) bool {
+	return len(s) == n && allBytes(s, func(c byte) bool { return c >= 'A' && c <= 'Z' })
+}
+
+// isUUID: [0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !isDigit(c) && (c|0x20 < 'a' || c|0x20 > 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func allBytes(s string, ok func(byte) bool) bool {
+	for i := range len(s) {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// eventJSON mirrors Event for decoding: params with lenient values and a raw
+// timestamp so its error names the field.
+type eventJSON struct {
+	ID          string          `json:"id"`
+	Name        string          `json:"name"`
+	Timestamp   json.RawMessage `json:"timestamp"`
+	AppID       string          `json:"app_id"`
+	ClickID     string          `json:"click_id"`
+	Attribution Attribution     `json:"attribution"`
+	Device      Device          `json:"device"`
+	User        User            `json:"user"`
+	Revenue     Revenue         `json:"revenue"`
+	Consent     Consent         `json:"consent"`
+	Params      paramsJSON      `json:"params"`
+}
+
+// DecodeEvent reads one JSON event, refuses unknown fields and validates it.
+// now fills a missing timestamp. Errors are *FieldError.
+func DecodeEvent(data []byte, now time.Time) (*Event, error) {
+	var raw eventJSON
+	fast := decodeFast(data, &raw)
+	if !fast {
+		raw = eventJSON{}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&raw); err != nil {
+			return nil, decodeError(data, err)
+		}
+		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+			return nil, &FieldError{Message: "trailing data after the event object"}
+		}
+	}
+	ev := &Event{
+		ID: raw.ID, Name: raw.Name, AppID: raw.AppID, ClickID: raw.ClickID,
+		Attribution: raw.Attribution, Device: raw.Device, User: raw.User,
+		Revenue: raw.Revenue, Consent: raw.Consent, Params: raw.Params,
+	}
+	if ts := raw.Timestamp; len(ts) > 0 && string(ts) != "null" {
+		var s string
+		if fast { // a plain string: see fastScan.str
+			s = string(ts[1 : len(ts)-1])
+		} else if err := json.Unmarshal(ts, &s); err != nil {
+			return nil, &FieldError{"timestamp", "must be an RFC 3339 string"}
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return nil, &FieldError{"timestamp", fmt.Sprintf("%.64q is not RFC 3339 (like 2026-11-25T18:31:21Z)", s)}
+		}
+		ev.Timestamp = t.UTC()
+	} else {
+		ev.Timestamp = now.UTC()
+	}
+	if err := ev.Validate(); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// decodeError turns encoding/json's errors into a FieldError naming the field.
+func decodeError(data []byte, err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return &FieldError{Message: fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se.Error())}
+	case errors.As(err, &te):
+		field := te.Field
+		return &FieldError{Field: field, Message: fmt.Sprintf("must be %s, got %s", jsonKind(te.Type.Kind().String()), te.Value)}
+	case errors.Is(err, io.EOF):
+		return &FieldError{Message: "empty body: want a JSON event object"}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &FieldError{Message: "malformed JSON: unexpected end of input"}
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		f = strings.Trim(f, `"`)
+		if path := unknownField(data); path != "" {
+			f = path
+		}
+		return &FieldError{Field: f, Message: "unknown field (check its spelling; free keys go in params)"}
+	}
+	// encoding/json returns our UnmarshalJSON errors as they are; they
+	// already carry their field.
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return fe
+	}
+	return &FieldError{Message: "malformed event: " + msg}
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "struct", "map":
+		return "an object"
+	case "slice":
+		return "an array"
+	case "bool":
+		return "a boolean"
+	case "ptr":
+		return "a value"
+	}
+	return "a number"
+}
+
+// Validate checks an event against the limits of SPEC §6.
+func (e *Event) Validate() error {
+	switch {
+	case e.ID == "":
+		return &FieldError{"id", "required"}
+	case len(e.ID) > maxIDLen:
+		return &FieldError{"id", fmt.Sprintf("longer than %d characters", maxIDLen)}
+	case !printable(e.ID):
+		return &FieldError{"id", "must be printable UTF-8 without spaces or control characters"}
+	case e.Name == "":
+		return &FieldError{"name", "required"}
+	case !isName(e.Name):
+		return &FieldError{"name", fmt.Sprintf("%.70q must match [a-z0-9_]{1,64}", e.Name)}
+	}
+	if err := checkStrings(e); err != nil {
+		return err
+	}
+	if a := string(e.Revenue.Amount); a != "" && !isDecimal(a) {
+		return &FieldError{"revenue.amount", fmt.Sprintf("%.40q is not a decimal number like 1.99", a)}
+	}
+	if c := e.Revenue.Currency; c != "" && !isUpper(c, 3) {
+		return &FieldError{"revenue.currency", fmt.Sprintf("%.16q is not an ISO 4217 code like USD", c)}
+	}
+	if e.Revenue.Currency != "" && e.Revenue.Amount == "" {
+		return &FieldError{"revenue.amount", "required when revenue.currency is set"}
+	}
+	if err := checkFormats(e); err != nil {
+		return err
+	}
+	if c := e.Device.Country; c != "" && !isUpper(c, 2) {
+		return &FieldError{"device.country", fmt.Sprintf("%.16q is not an ISO 3166-1 alpha-2 code like US", c)}
+	}
+	if len(e.Params) > maxParams {
+		return &FieldError{"params", fmt.Sprintf("more than %d keys", maxParams)}
+	}
+	total := 0
+	for k, v := range e.Params {
+		if !isParamKey(k) {
+			return &FieldError{"params." + truncate(k, 64), "key must match [A-Za-z0-9_.-]{1,64}"}
+		}
+		if !utf8.ValidString(v) {
+			return &FieldError{"params." + k, "must be valid UTF-8"}
+		}
+		total += len(k) + len(v)
+	}
+	if total > maxParamsLen {
+		return &FieldError{"params", fmt.Sprintf("larger than %d bytes", maxParamsLen)}
+	}
+	return nil
+}
+
+// checkStrings bounds every free-text field and requires valid UTF-8.
+func checkStrings(e *Event) error {
+	fields := [...]struct {
+		name, v string
+	}{
+		{"app_id", e.AppID}, {"click_id", e.ClickID},
+		{"attribution.partner", e.Attribution.Partner}, {"attribution.campaign_id", e.Attribution.CampaignID},
+		{"attribution.campaign", e.Attribution.Campaign}, {"attribution.adgroup_id", e.Attribution.AdgroupID},
+		{"attribution.adgroup", e.Attribution.Adgroup}, {"attribution.creative_id", e.Attribution.CreativeID},
+		{"attribution.creative", e.Attribution.Creative}, {"attribution.site_id", e.Attribution.SiteID},
+		{"attribution.sub1", e.Attribution.Sub1}, {"attribution.sub2", e.Attribution.Sub2},
+		{"attribution.sub3", e.Attribution.Sub3}, {"attribution.sub4", e.Attribution.Sub4},
+		{"attribution.sub5", e.Attribution.Sub5},
+		{"device.idfa", e.Device.IDFA}, {"device.idfv", e.Device.IDFV}, {"device.gaid", e.Device.GAID},
+		{"device.android_id", e.Device.AndroidID}, {"device.ip", e.Device.IP},
+		{"device.user_agent", e.Device.UserAgent}, {"device.os", e.Device.OS},
+		{"device.os_version", e.Device.OSVersion},
+		{"user.customer_user_id", e.User.CustomerUserID}, {"user.email", e.User.Email},
+	}
+	for _, f := range fields {
+		if len(f.v) > maxValueLen {
+			return &FieldError{f.name, fmt.Sprintf("longer than %d bytes", maxValueLen)}
+		}
+		if !utf8.ValidString(f.v) {
+			return &FieldError{f.name, "must be valid UTF-8"}
+		}
+	}
+	return nil
+}
+
+// checkFormats checks the fields that have a fixed shape: device ids are
+// UUIDs (any case), ip is an IPv4 or IPv6 address, email an address.
+func checkFormats(e *Event) error {
+	for _, f := range [...]struct{ name, v string }{
+		{"device.idfa", e.Device.IDFA}, {"device.idfv", e.Device.IDFV}, {"device.gaid", e.Device.GAID},
+	} {
+		if f.v != "" && !isUUID(f.v) {
+			return &FieldError{f.name, fmt.Sprintf("%.48q is not a UUID like 6D92078A-8246-4BA4-AE5B-76104861E7DC", f.v)}
+		}
+	}
+	if ip := e.Device.IP; ip != "" {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return &FieldError{"device.ip", fmt.Sprintf("%.48q is not an IPv4 or IPv6 address", ip)}
+		}
+	}
+	if m := e.User.Email; m != "" {
+		a, err := mail.ParseAddress(m)
+		if err != nil || a.Address != m {
+			return &FieldError{"user.email", fmt.Sprintf("%.48q is not an email address like a@example.com", m)}
+		}
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// knownKeys lists the keys of the event's fixed objects, lower-cased as
+// encoding/json matches them (case-insensitively). "" is the top level.
+var knownKeys = func() map[string]map[string]bool {
+	out := make(map[string]map[string]bool)
+	add := func(obj string, v any) {
+		keys := make(map[string]bool)
+		t := reflect.TypeOf(v)
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			keys[strings.ToLower(name)] = true
+		}
+		out[obj] = keys
+	}
+	add("", eventJSON{})
+	add("attribution", Attribution{})
+	add("device", Device{})
+	add("user", User{})
+	add("revenue", Revenue{})
+	add("consent", Consent{})
+	return out
+}()
+
+// unknownField returns the dotted path of the first unknown key in data
+// ("device.idfaa"), or "" when it finds none. encoding/json names only the
+// leaf; this walk runs only after it refused a field.
+func unknownField(data []byte) string {
+	return walkKeys(json.NewDecoder(bytes.NewReader(data)), "")
+}
+
+// walkKeys reads one object from dec and returns the path of its first
+// key not in knownKeys[obj], looking one level into the known objects.
+func walkKeys(dec *json.Decoder, obj string) string {
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		key, _ := t.(string)
+		path, lower := key, strings.ToLower(key)
+		if obj != "" {
+			path = obj + "." + key
+		}
+		if !knownKeys[obj][lower] {
+			return path
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return ""
+		}
+		if _, nested := knownKeys[lower]; obj == "" && nested && len(raw) > 0 && raw[0] == '{' {
+			if found := walkKeys(json.NewDecoder(bytes.NewReader(raw)), lower); found != "" {
+				return found
+			}
+		}
+	}
+	return ""
+}
+
+// RawEventID returns the string "id" of a JSON event that may not be
+// valid, so that a refusal can name the event; "" when it has none.
+func RawEventID(data []byte) string {
+	var v struct {
+		ID any `json:"id"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return ""
+	}
+	if s, ok := v.ID.(string); ok && len(s) <= maxIDLen {
+		return s
+	}
+	return ""
+}
