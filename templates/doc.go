@@ -17,8 +17,10 @@
 // A macro is {name} or {name|filter|filter:arg}. A '{' opens a macro only
 // when a letter follows it; any other '{' or '}' is literal, so a JSON body
 // like {"click":"{click_id}"} needs no escaping. "{{" is a literal '{'
-// (write {{click_id} to get the text {click_id}). A filter's argument runs
-// to the next '|' or '}', so it cannot contain either.
+// (write {{click_id} to get the text {click_id}). A filter's argument is
+// literal text up to the next '|' or '}', so it cannot contain either, nor
+// a '{': a macro in an argument, like {revenue|default:{click_id}}, fails
+// the parse rather than render as text.
 //
 // # Names
 //
@@ -67,11 +69,13 @@
 //	             -> a JSON number when the value is a decimal ("1.50" ->
 //	             1.50, "+007" -> 7); anything else -> a quoted string.
 //	             Must be the last filter.
-//	raw          loosen the URL or form escaping (below). Must be last.
+//	raw          loosen the URL query or form escaping (below). Must be
+//	             last. Refused in a URL path.
 //
 // A render error (a failed time or cents filter, a header value with a line
-// break) is a [*RenderError]: the request is not built; postback
-// dead-letters the delivery with reason "render".
+// break, a URL path segment that would read as "." or "..") is a
+// [*RenderError]: the request is not built; postback dead-letters the
+// delivery with reason "render".
 //
 // # Escaping
 //
@@ -81,12 +85,23 @@
 // ContextURL: the template must be an absolute URL with a literal scheme
 // and host. Macros in the scheme, userinfo, host or port are refused, as a
 // value there could send the request elsewhere; macros in the fragment are
-// refused as the fragment never reaches the server. In the path a value is
-// escaped like [net/url.PathEscape] ('/' becomes %2F), and a value made
-// only of dots ("..", also %2E forms) is fully percent-encoded so no server
-// resolves it as a dot segment. In the query, keys and values alike are
-// escaped like [net/url.QueryEscape] (space becomes '+'). Literal text may
-// not contain spaces or control characters.
+// refused as the fragment never reaches the server. In the query, keys and
+// values alike are escaped like [net/url.QueryEscape] (space becomes '+').
+// Literal text may not contain spaces or control characters.
+//
+// In the path a value is escaped like [net/url.PathEscape] ('/' becomes
+// %2F), so it stays inside its segment, and no value can make a segment
+// that reads as "." or "..", which servers resolve as a step in the path
+// rather than a name. The segment is what the template has between two
+// '/': its macros' values and the literal text around them, as in
+// /a/{x}/, /a/{x}{y}/ or /a/.{x}/. When it is "." or ".." once
+// percent-decoded, the render fails; no escape could do instead, as %2E
+// means '.' to the URL standards and to servers. Percent-decoded here
+// means decoded again while that still changes anything (%252E is '.' to a
+// server that decodes twice), and a dot segment also counts between the
+// slashes or backslashes that a %2F or %5C decodes to, or before a ';'
+// ("..%2Fx", "..;x"). A segment written in the template with no macro in
+// it is kept as written, dots and all.
 //
 // ContextJSON: inside a JSON string a value is written as string content,
 // escaped as encoding/json does (invalid UTF-8 becomes U+FFFD). Outside a
@@ -107,9 +122,9 @@
 // digits, - . _ ~ ! $ ' ( ) * , : @ / + and well-formed %XX sequences as
 // they are, and percent-encodes everything else, among it & = ? # ; % (not
 // starting %XX), space, quotes and non-ASCII bytes; so an already encoded
-// value ("a%20b") is not encoded twice. In a URL path raw keeps letters,
-// digits, - . _ ~ ! $ & ' ( ) * + , = : @ and %XX, and escapes / ? # ;
-// and the rest. In headers and text raw changes nothing.
+// value ("a%20b") is not encoded twice. raw is refused in a URL path,
+// where a %2E or %2F it kept could change the path at the partner. In
+// headers and text raw changes nothing.
 //
 // # Errors
 //
@@ -121,4 +136,6 @@
 //	filter "map" needs an argument like map:a=1,b=2
 //	unclosed macro {click_id
 //	macro {click_id} not allowed in the URL host
+//	filter "raw" is not available in a URL path, in {click_id|raw} (a %2E or %2F it kept could change the path)
+//	a macro cannot be used inside a filter argument; filter arguments are literal
 package templates

@@ -13,7 +13,6 @@ const (
 	escNone       escaper = iota // text context; a json literal in a JSON body
 	escPath                      // a URL path: like url.PathEscape
 	escQuery                     // a URL query or form body: like url.QueryEscape
-	escRawPath                   // raw in a URL path
 	escRawQuery                  // raw in a URL query or form body
 	escJSONString                // inside a JSON string
 	escHeader                    // a header value: refuse control bytes
@@ -26,7 +25,6 @@ const upperhex = "0123456789ABCDEF"
 var (
 	pathSafe     = byteSet(unreserved + "$&+:=@")
 	querySafe    = byteSet(unreserved)
-	rawPathSafe  = byteSet(unreserved + "!$&'()*+,=:@")
 	rawQuerySafe = byteSet(unreserved + "!$'()*,:@/+")
 )
 
@@ -50,17 +48,11 @@ func appendEscaped(dst []byte, s string, esc escaper) ([]byte, error) {
 	case escQuery:
 		return appendPercent(dst, s, &querySafe, true, false), nil
 	case escPath:
-		if dotsOnly(s) {
-			return appendAllPercent(dst, s), nil
-		}
+		// A value that makes a dot segment is refused after the render, by
+		// the template's pathGuard: it needs the whole segment.
 		return appendPercent(dst, s, &pathSafe, false, false), nil
 	case escRawQuery:
 		return appendPercent(dst, s, &rawQuerySafe, false, true), nil
-	case escRawPath:
-		if dotsOnly(s) {
-			return appendAllPercent(dst, s), nil
-		}
-		return appendPercent(dst, s, &rawPathSafe, false, true), nil
 	case escJSONString:
 		return appendJSONString(dst, s), nil
 	case escHeader:
@@ -99,31 +91,6 @@ func appendPercent(dst []byte, s string, safe *[256]bool, plusSpace, keepEscapes
 		run = i + 1
 	}
 	return append(dst, s[run:]...)
-}
-
-// dotsOnly reports a value that would make a "." or ".." path segment (also
-// spelt %2E): such values are fully encoded so that no server resolves them.
-func dotsOnly(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		switch {
-		case s[i] == '.':
-		case s[i] == '%' && i+2 < len(s) && s[i+1] == '2' && (s[i+2] == 'e' || s[i+2] == 'E'):
-			i += 2
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func appendAllPercent(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		dst = append(dst, '%', upperhex[s[i]>>4], upperhex[s[i]&15])
-	}
-	return dst
 }
 
 func isHex(c byte) bool { return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }

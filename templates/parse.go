@@ -14,7 +14,8 @@ type Context uint8
 const (
 	// ContextURL is a whole absolute URL. Each macro is escaped by where it
 	// stands: path or query. Macros in the scheme, userinfo, host, port or
-	// fragment are refused at parse time.
+	// fragment, and raw in the path, are refused at parse time; a render
+	// whose path would get a "." or ".." segment from a value fails.
 	ContextURL Context = iota + 1
 	// ContextJSON is a JSON body. A macro inside a JSON string renders as
 	// string content; outside strings a macro needs the json filter.
@@ -47,6 +48,7 @@ type Template struct {
 	nodes  []node
 	fields []Field
 	params []string
+	path   *pathGuard // a URL with macros in its path; nil otherwise
 }
 
 // node is a literal (macro false) or a macro.
@@ -81,10 +83,11 @@ func Parse(src string, ctx Context) (*Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := placeMacros(src, ctx, pieces); err != nil {
+	path, err := placeMacros(ctx, pieces)
+	if err != nil {
 		return nil, err
 	}
-	t := &Template{src: src, ctx: ctx}
+	t := &Template{src: src, ctx: ctx, path: path}
 	var lit strings.Builder
 	flush := func() {
 		if lit.Len() > 0 {
@@ -248,6 +251,16 @@ func parseMacro(src string, open int) (*node, int, error) {
 	for k, r := range raws {
 		if r.name == "" {
 			return nil, end, errorf(r.off, "empty filter in "+m.text)
+		}
+		// An argument is literal text up to the next '|' or '}', so in
+		// {revenue|default:{click_id}} it would be the text "{click_id"
+		// and the last '}' a stray literal: refuse what looks like a macro
+		// (or a "{{") rather than render that.
+		if j := strings.IndexByte(r.arg, '{'); j >= 0 {
+			if j+1 < len(r.arg) && isLetter(r.arg[j+1]) {
+				return nil, end, errorf(r.argOff+j, "a macro cannot be used inside a filter argument; filter arguments are literal")
+			}
+			return nil, end, errorf(r.argOff+j, "a filter argument cannot contain \"{\"; filter arguments are literal and end at \"|\" or \"}\"")
 		}
 		f, err := parseFilter(m, k, r.name, r.arg, r.hasArg, r.off)
 		if err != nil {

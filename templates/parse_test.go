@@ -71,6 +71,13 @@ func TestParse_Errors(t *testing.T) {
 		{"invalid json", `{"a":"{sub1}",}`, js, "invalid JSON body: invalid character '}' looking for beginning of object key string", 14},
 		{"header newline", "Bearer x\r\n{sub1}", hdr, "a header value cannot contain a line break or NUL", 8},
 		{"form ok but bad filter", "a={sub1|nope}", form, `unknown filter "nope" in {sub1|nope}`, 8},
+		{"raw in path", "https://h/c/{click_id|raw}?r={click_id|raw}", url, `filter "raw" is not available in a URL path, in {click_id|raw} (a %2E or %2F it kept could change the path)`, 12},
+		{"raw in first segment", "https://h/{sub1|lower|raw}", url, `filter "raw" is not available in a URL path, in {sub1|lower|raw} (a %2E or %2F it kept could change the path)`, 10},
+		{"macro in default", "{revenue|default:{click_id}}", text, "a macro cannot be used inside a filter argument; filter arguments are literal", 17},
+		{"macro in map", "https://h/?s={sub1|map:a={click_id},*=0}", url, "a macro cannot be used inside a filter argument; filter arguments are literal", 25},
+		{"macro in later filter", `{"a":"{sub1|lower|default:x{event}}"}`, js, "a macro cannot be used inside a filter argument; filter arguments are literal", 27},
+		{"brace in argument", "{sub1|default:{}", text, `a filter argument cannot contain "{"; filter arguments are literal and end at "|" or "}"`, 14},
+		{"double brace in argument", "{sub1|default:a{{}", hdr, `a filter argument cannot contain "{"; filter arguments are literal and end at "|" or "}"`, 15},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,4 +195,25 @@ func TestParse_everyWrongMacro(t *testing.T) {
 	require.True(t, ok, "%T", err)
 	require.Len(t, templates.Errors(err), 1)
 	require.Nil(t, templates.Errors(errors.New("other")))
+}
+
+// TestParse_filterArgumentMacro: a macro in a filter argument is one error
+// at its '{', and Parse goes on past it to the next wrong macro; the '}'
+// left over is not an error of its own.
+func TestParse_filterArgumentMacro(t *testing.T) {
+	t.Parallel()
+	src := "https://h/?a={revenue|default:{click_id}}&b={clik_id}&c={sub1|default:0}"
+	_, err := templates.Parse(src, templates.ContextURL)
+	tes := templates.Errors(err)
+	require.Len(t, tes, 2, "%v", err)
+	require.Equal(t, "a macro cannot be used inside a filter argument; filter arguments are literal", tes[0].Msg)
+	require.Equal(t, strings.Index(src, "{click_id}"), tes[0].Offset)
+	require.Equal(t, "unknown macro {clik_id} (did you mean {click_id}?)", tes[1].Msg)
+
+	// A '{' that opens no macro is literal outside an argument, as before.
+	tmpl, err := templates.Parse("{sub1|default:a}{ }{1}", templates.ContextText)
+	require.NoError(t, err)
+	got, err := tmpl.Render(nil)
+	require.NoError(t, err)
+	require.Equal(t, "a{ }{1}", got)
 }

@@ -8,19 +8,21 @@ import (
 )
 
 // placeMacros decides each macro's escaper from the context and the place
-// the macro stands in, and checks the literal text of the template.
-func placeMacros(src string, ctx Context, pieces []piece) error {
+// the macro stands in, and checks the literal text of the template. For a
+// URL with macros in its path it also returns the guard Render runs
+// against dot segments.
+func placeMacros(ctx Context, pieces []piece) (*pathGuard, error) {
 	switch ctx {
 	case ContextURL:
 		return placeURL(pieces)
 	case ContextJSON:
-		return placeJSON(pieces)
+		return nil, placeJSON(pieces)
 	}
 	for _, p := range pieces {
 		if p.m == nil {
 			if ctx == ContextHeader {
 				if i := strings.IndexAny(p.lit, "\r\n\x00"); i >= 0 {
-					return errorf(p.off+i, "a header value cannot contain a line break or NUL")
+					return nil, errorf(p.off+i, "a header value cannot contain a line break or NUL")
 				}
 			}
 			continue
@@ -37,7 +39,7 @@ func placeMacros(src string, ctx Context, pieces []piece) error {
 			p.m.esc = escNone
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 func (m *node) lastFilter() filterKind {
@@ -62,26 +64,37 @@ const (
 // placeURL walks the literal text of a URL template, tracking which part
 // of the URL it is in, and gives each macro the escaper of its part.
 // Macros are refused where a value could redirect the request: scheme,
-// userinfo, host, port; and in the fragment, which is never sent.
-func placeURL(pieces []piece) error {
+// userinfo, host, port; and in the fragment, which is never sent. raw is
+// refused in the path, where the %XX it keeps could make a dot segment or
+// a '/' the partner's server decodes. The path's segments, and the first
+// macro in each, make the guard returned when a macro stands in the path.
+func placeURL(pieces []piece) (*pathGuard, error) {
 	part := partScheme
 	schemeLen, slashes := 0, 0
-	authStart := -1 // index in pieces, and offset, where the authority starts
+	authStart := -1 // offset where the authority starts
 	var auth strings.Builder
+	out := 0 // output length of the pieces before this one, until the path
+	path := &pathGuard{start: -1}
+	inPath := false // a macro stands in the path
 	for k, p := range pieces {
 		if p.m != nil {
 			switch part {
 			case partScheme, partSlashes:
-				return errorf(p.off, "macro "+p.m.text+" not allowed in the URL scheme")
+				return nil, errorf(p.off, "macro "+p.m.text+" not allowed in the URL scheme")
 			case partAuthority:
-				return errorf(p.off, "macro "+p.m.text+" not allowed in the URL "+authorityPart(auth.String(), pieces[k+1:]))
+				return nil, errorf(p.off, "macro "+p.m.text+" not allowed in the URL "+authorityPart(auth.String(), pieces[k+1:]))
 			case partFragment:
-				return errorf(p.off, "macro "+p.m.text+" not allowed in the URL fragment (browsers keep it, servers never see it)")
+				return nil, errorf(p.off, "macro "+p.m.text+" not allowed in the URL fragment (browsers keep it, servers never see it)")
 			case partPath:
-				p.m.esc = escPath
 				if p.m.lastFilter() == filterRaw {
-					p.m.esc = escRawPath
+					return nil, errorf(p.off, "filter \"raw\" is not available in a URL path, in "+p.m.text+
+						" (a %2E or %2F it kept could change the path)")
 				}
+				p.m.esc = escPath
+				if seg := &path.segs[len(path.segs)-1]; seg.text == "" {
+					seg.text, seg.offset = p.m.text, p.off
+				}
+				inPath = true
 			case partQuery:
 				p.m.esc = escQuery
 				if p.m.lastFilter() == filterRaw {
@@ -94,9 +107,9 @@ func placeURL(pieces []piece) error {
 			c, off := p.lit[i], p.off+i
 			if c <= ' ' || c == 0x7f {
 				if c == ' ' {
-					return errorf(off, "a URL cannot contain a space; write it as %20")
+					return nil, errorf(off, "a URL cannot contain a space; write it as %20")
 				}
-				return errorf(off, "a URL cannot contain a control character")
+				return nil, errorf(off, "a URL cannot contain a control character")
 			}
 			switch part {
 			case partScheme:
@@ -106,11 +119,11 @@ func placeURL(pieces []piece) error {
 				case isLetter(c) || schemeLen > 0 && (isDigit(c) || c == '+' || c == '-' || c == '.'):
 					schemeLen++
 				default:
-					return errorf(off, "a URL must start with a scheme and host, like https://host/")
+					return nil, errorf(off, "a URL must start with a scheme and host, like https://host/")
 				}
 			case partSlashes:
 				if c != '/' {
-					return errorf(off, "a URL must start with a scheme and host, like https://host/")
+					return nil, errorf(off, "a URL must start with a scheme and host, like https://host/")
 				}
 				if slashes++; slashes == 2 {
 					part, authStart = partAuthority, off+1
@@ -118,15 +131,25 @@ func placeURL(pieces []piece) error {
 			case partAuthority:
 				if c == '/' || c == '?' || c == '#' {
 					if auth.Len() == 0 {
-						return errorf(authStart, "a URL needs a host, like https://host/")
+						return nil, errorf(authStart, "a URL needs a host, like https://host/")
 					}
 					part = map[byte]urlPart{'/': partPath, '?': partQuery, '#': partFragment}[c]
+					if part == partPath {
+						// No macro comes before the path, so its offset in
+						// the output is fixed.
+						path.start, path.segs = out+i, []segMacro{{}}
+					}
 					continue
 				}
 				auth.WriteByte(c)
 			case partPath:
-				if c == '?' || c == '#' {
-					part = map[byte]urlPart{'?': partQuery, '#': partFragment}[c]
+				switch c {
+				case '/':
+					path.segs = append(path.segs, segMacro{})
+				case '?':
+					part = partQuery
+				case '#':
+					part = partFragment
 				}
 			case partQuery:
 				if c == '#' {
@@ -134,14 +157,21 @@ func placeURL(pieces []piece) error {
 				}
 			}
 		}
+		out += len(p.lit)
 	}
 	switch {
 	case part <= partSlashes:
-		return errorf(0, "a URL must start with a scheme and host, like https://host/")
+		return nil, errorf(0, "a URL must start with a scheme and host, like https://host/")
 	case part == partAuthority && auth.Len() == 0:
-		return errorf(authStart, "a URL needs a host, like https://host/")
+		return nil, errorf(authStart, "a URL needs a host, like https://host/")
 	}
-	return checkURL(pieces)
+	if err := checkURL(pieces); err != nil {
+		return nil, err
+	}
+	if !inPath {
+		return nil, nil
+	}
+	return path, nil
 }
 
 // authorityPart names the authority part a macro stands in, from the

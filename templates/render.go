@@ -75,6 +75,7 @@ func (t *Template) execute(dst []byte, v *Values, st **scratch) ([]byte, error) 
 	if v == nil {
 		v = &noValues
 	}
+	base := len(dst)
 	for i := range t.nodes {
 		n := &t.nodes[i]
 		if !n.macro {
@@ -100,6 +101,11 @@ func (t *Template) execute(dst []byte, v *Values, st **scratch) ([]byte, error) 
 		var err error
 		if dst, err = appendEscaped(dst, s, n.esc); err != nil {
 			return dst, &RenderError{Offset: n.offset, Macro: n.text, Msg: err.Error()}
+		}
+	}
+	if t.path != nil {
+		if err := t.path.check(dst[base:]); err != nil {
+			return dst, err
 		}
 	}
 	return dst, nil

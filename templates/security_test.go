@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -24,8 +25,13 @@ var hostileValues = []string{
 const (
 	hostileURLPath  = "https://pb.acme.example/c/{click_id}/end?goal={event}&a=1&b=2"
 	hostileURLQuery = "https://pb.acme.example/c?click_id={click_id}&goal={event}&{click_id}=key"
-	hostileURLRaw   = "https://pb.acme.example/c/{click_id|raw}/end?r={click_id|raw}&goal={event}&{click_id|raw}=key"
+	hostileURLRaw   = "https://pb.acme.example/c/{click_id}/end?r={click_id|raw}&goal={event}&{click_id|raw}=key"
 )
+
+// dotValues are the hostile values that make a dot segment in a path,
+// ".." or "." once percent-decoded (as often as it still changes): Render
+// refuses them there.
+var dotValues = map[string]bool{"../": true, "..": true, ".": true, "%2e%2E": true}
 
 func hostile(t *testing.T, val string) *templates.Values {
 	t.Helper()
@@ -85,20 +91,29 @@ func TestRender_HostileURL(t *testing.T) {
 	for _, val := range hostileValues {
 		v := hostile(t, val)
 
-		got, err := path.Render(v)
+		got, err := query.Render(v)
 		require.NoError(t, err)
-		u := checkURL(t, got, "goal", "a", "b")
+		u := checkURL(t, got, "click_id", "goal", val)
+		require.Equal(t, val, u.Query().Get("click_id"))
+		require.Equal(t, "key", u.Query().Get(val))
+
+		got, err = path.Render(v)
+		if dotValues[val] {
+			var rerr *templates.RenderError
+			require.ErrorAs(t, err, &rerr, "%q", val)
+			require.Contains(t, rerr.Msg, "dot segment")
+			require.Empty(t, got)
+			_, err = raw.Render(v)
+			require.ErrorAs(t, err, &rerr, "%q", val)
+			continue
+		}
+		require.NoError(t, err, "%q", val)
+		u = checkURL(t, got, "goal", "a", "b")
 		segs := strings.Split(u.EscapedPath(), "/")
 		require.Len(t, segs, 4, "path segments of %q", got)
 		dec, err := url.PathUnescape(segs[2])
 		require.NoError(t, err)
 		require.Equal(t, val, dec)
-
-		got, err = query.Render(v)
-		require.NoError(t, err)
-		u = checkURL(t, got, "click_id", "goal", val)
-		require.Equal(t, val, u.Query().Get("click_id"))
-		require.Equal(t, "key", u.Query().Get(val))
 
 		// raw may keep escapes as they are, so the value need not
 		// round-trip, but the structure must hold.
@@ -165,4 +180,88 @@ func TestRender_HostileHeader(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "Bearer "+val, got)
 	}
+}
+
+// TestRender_DotSegments: no value, alone or with the literal text and the
+// other macros of its segment, makes a path segment that reads as "." or
+// ".." once percent-decoded (as many times as it still decodes, and split
+// at a decoded '/' or '\' or a ';'); such a render is refused. Dot
+// segments written in the template itself are kept.
+func TestRender_DotSegments(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		src     string
+		sub1    string
+		sub2    string
+		want    string // "" when refused
+		macro   string // the macro the refusal names
+		segment string // the segment it names
+		decodes bool   // the segment reads as a dot segment only once decoded
+	}{
+		{src: "https://h/a/{sub1}/b", sub1: "..", macro: "{sub1}", segment: ".."},
+		{src: "https://h/a/{sub1}/b", sub1: ".", macro: "{sub1}", segment: "."},
+		{src: "https://h/a/{sub1}", sub1: "..", macro: "{sub1}", segment: ".."},
+		{src: "https://h/{sub1}?q=1", sub1: "..", macro: "{sub1}", segment: ".."},
+		{src: "https://h/a/{sub1}/b", sub1: "%2e", macro: "{sub1}", segment: "%252e", decodes: true},
+		{src: "https://h/a/{sub1}/b", sub1: "%2E%2e", macro: "{sub1}", segment: "%252E%252e", decodes: true},
+		{src: "https://h/a/{sub1}/b", sub1: "%252E.", macro: "{sub1}", segment: "%25252E.", decodes: true},
+		{src: "https://h/a/{sub1}/b", sub1: "../x", macro: "{sub1}", segment: "..%2Fx", decodes: true},
+		{src: "https://h/a/{sub1}/b", sub1: `x\.`, macro: "{sub1}", segment: "x%5C.", decodes: true},
+		{src: "https://h/a/{sub1}/b", sub1: "..;v=1", macro: "{sub1}", segment: "..%3Bv=1", decodes: true},
+		{src: "https://h/a/{sub1}{sub2}/b", sub1: ".", sub2: ".", macro: "{sub1}", segment: ".."},
+		{src: "https://h/a/{sub1}{sub2}/b", sub2: "..", macro: "{sub1}", segment: ".."},
+		{src: "https://h/a/.{sub1}/b", sub1: ".", macro: "{sub1}", segment: ".."},
+		{src: "https://h/a/.{sub1}/b", macro: "{sub1}", segment: "."},
+		{src: "https://h/a/{sub1|default:.}/b", macro: "{sub1|default:.}", segment: "."},
+		{src: "https://h/a/%2E{sub1}/b", sub1: ".", macro: "{sub1}", segment: "%2E.", decodes: true},
+		{src: "https://h/a/%25{sub1}/b", sub1: "2e", macro: "{sub1}", segment: "%252e", decodes: true},
+		{src: "https://h/a/{sub1}.{sub2}/b", macro: "{sub1}", segment: "."},
+		{src: "https://h/a/{event}/{sub1}/b", sub1: "..", macro: "{sub1}", segment: ".."},
+
+		// Not dot segments.
+		{src: "https://h/a/{sub1}/b", sub1: "...", want: "https://h/a/.../b"},
+		{src: "https://h/a/{sub1}/b", sub1: "a..", want: "https://h/a/a../b"},
+		{src: "https://h/a/{sub1}/b", sub1: "1.99", want: "https://h/a/1.99/b"},
+		{src: "https://h/a/{sub1}/b", sub1: "%2", want: "https://h/a/%252/b"},
+		{src: "https://h/a/{sub1}/b", sub1: "%2e%2e%2e", want: "https://h/a/%252e%252e%252e/b"},
+		{src: "https://h/a/{sub1}/b", want: "https://h/a//b"},
+		{src: "https://h/a/{sub1}b/c", sub1: "..", want: "https://h/a/..b/c"},
+		{src: "https://h/a/{sub1}?q={sub2}", sub1: "x", sub2: "..", want: "https://h/a/x?q=.."},
+		// The template's own dot segments are its author's.
+		{src: "https://h/a/../{sub1}/./%2E", sub1: "x", want: "https://h/a/../x/./%2E"},
+	}
+	for _, tt := range tests {
+		var v templates.Values
+		v.Set(templates.FieldEvent, "install")
+		v.Set(templates.FieldSub1, tt.sub1)
+		v.Set(templates.FieldSub2, tt.sub2)
+		tmpl := templates.MustParse(tt.src, templates.ContextURL)
+		got, err := tmpl.Render(&v)
+		if tt.want != "" {
+			require.NoError(t, err, "%s %q %q", tt.src, tt.sub1, tt.sub2)
+			require.Equal(t, tt.want, got)
+			continue
+		}
+		var rerr *templates.RenderError
+		require.ErrorAs(t, err, &rerr, "%s %q %q rendered %q", tt.src, tt.sub1, tt.sub2, got)
+		require.Empty(t, got)
+		require.Equal(t, tt.macro, rerr.Macro)
+		require.Equal(t, strings.Index(tt.src, tt.macro), rerr.Offset)
+		want := "path segment " + strconv.Quote(tt.segment) + " is a dot segment"
+		if tt.decodes {
+			want = "path segment " + strconv.Quote(tt.segment) + " holds the dot segment "
+		}
+		require.Contains(t, rerr.Msg, want)
+		_, err = tmpl.Append(nil, &v)
+		require.ErrorAs(t, err, &rerr)
+	}
+
+	// The message in full, as the dead letter shows it.
+	var v templates.Values
+	v.Set(templates.FieldClickID, "%2e%2E")
+	_, err := templates.MustParse("https://h/c/{click_id}/x", templates.ContextURL).Render(&v)
+	require.EqualError(t, err, `{click_id}: path segment "%252e%252E" holds the dot segment ".." once percent-decoded; the partner would resolve it to another path`)
+	v.Set(templates.FieldClickID, "..")
+	_, err = templates.MustParse("https://h/c/{click_id}/x", templates.ContextURL).Render(&v)
+	require.EqualError(t, err, `{click_id}: path segment ".." is a dot segment; the partner would resolve it to another path`)
 }
