@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -39,6 +41,15 @@ type Config struct {
 	// discarded and Response.Truncated set. Default 64 KiB.
 	MaxResponseBytes int64
 
+	// MaxResponseHeaderBytes bounds what a partner may send before its body:
+	// the status line and headers, 1xx informational responses included (for
+	// HTTP/2, the decoded header list). A partner that sends more fails the
+	// attempt with a *HeaderTooLargeError. Default 64 KiB; net/http's own
+	// default, 10 MiB, let a hostile partner make every attempt hold that
+	// much. Parsing a head of thousands of tiny headers allocates up to about
+	// 30 times its size.
+	MaxResponseHeaderBytes int64
+
 	// MaxIdleConnsPerHost is how many idle keep-alive connections are kept per
 	// partner host. Default 64.
 	MaxIdleConnsPerHost int
@@ -58,6 +69,7 @@ func (c Config) WithDefaults() Config {
 	c.DialTimeout = cmp.Or(max(c.DialTimeout, 0), 5*time.Second)
 	c.TLSHandshakeTimeout = cmp.Or(max(c.TLSHandshakeTimeout, 0), 5*time.Second)
 	c.MaxResponseBytes = cmp.Or(max(c.MaxResponseBytes, 0), 64<<10)
+	c.MaxResponseHeaderBytes = cmp.Or(max(c.MaxResponseHeaderBytes, 0), 64<<10)
 	c.MaxIdleConnsPerHost = cmp.Or(max(c.MaxIdleConnsPerHost, 0), 64)
 	c.Resolver = cmp.Or(c.Resolver, Resolver(net.DefaultResolver))
 	c.UserAgent = cmp.Or(c.UserAgent, "postback/dev")
@@ -76,14 +88,15 @@ func New(cfg Config) *Client {
 	cfg = cfg.WithDefaults()
 	d := newDialer(cfg)
 	transport := &http.Transport{
-		Proxy:                 nil, // a proxy would hide the real target from the guard
-		DialContext:           d.DialContext,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:   cfg.TLSHandshakeTimeout,
-		ForceAttemptHTTP2:     true, // a custom DialContext turns it off otherwise
-		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
+		Proxy:                  nil, // a proxy would hide the real target from the guard
+		DialContext:            d.DialContext,
+		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:    cfg.TLSHandshakeTimeout,
+		ForceAttemptHTTP2:      true, // a custom DialContext turns it off otherwise
+		MaxIdleConnsPerHost:    cfg.MaxIdleConnsPerHost,
+		IdleConnTimeout:        90 * time.Second,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: cfg.MaxResponseHeaderBytes, // HTTP/2's header list limit too
 	}
 	return &Client{
 		cfg: cfg,
@@ -114,7 +127,8 @@ type Response struct {
 // by ctx, which replaces req's context.
 //
 // A refused destination returns an error that matches *BlockedError with
-// errors.As. A timeout returns an error for which errors.Is(err,
+// errors.As; a partner whose headers exceed Config.MaxResponseHeaderBytes, a
+// *HeaderTooLargeError. A timeout returns an error for which errors.Is(err,
 // context.DeadlineExceeded) holds. If the status line and headers arrived but
 // reading the body failed, Do returns that partial Response together with the
 // error.
@@ -126,6 +140,8 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*Response, error) {
 	defer cancel()
 
 	var remote atomic.Pointer[string]
+	// No Got1xxResponse hook: with one, net/http stops counting 1xx
+	// responses against MaxResponseHeaderBytes.
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) {
 			addr := info.Conn.RemoteAddr().String()
@@ -150,19 +166,20 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*Response, error) {
 		if urlErr, ok := errors.AsType[*url.Error](err); ok {
 			err = fmt.Errorf("%s: %w", urlErr.Op, urlErr.Err)
 		}
+		if headerTooLarge(err) {
+			return nil, &HeaderTooLargeError{Limit: c.cfg.MaxResponseHeaderBytes}
+		}
 		return nil, c.wrap(ctx, err)
 	}
 	defer resp.Body.Close()
 
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
+	body, truncated, err := readBody(resp.Body, resp.ContentLength, c.cfg.MaxResponseBytes)
 	out := &Response{
 		StatusCode: resp.StatusCode,
 		Header:     resp.Header,
 		Body:       body,
+		Truncated:  truncated,
 		Duration:   time.Since(start),
-	}
-	if int64(len(body)) > c.cfg.MaxResponseBytes {
-		out.Body, out.Truncated = body[:c.cfg.MaxResponseBytes], true
 	}
 	if addr := remote.Load(); addr != nil {
 		out.RemoteAddr = *addr
@@ -171,6 +188,77 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*Response, error) {
 		return out, fmt.Errorf("read response body: %w", c.wrap(ctx, err))
 	}
 	return out, nil
+}
+
+// readBody reads at most limit (> 0) bytes of r and reports whether r had
+// more. The buffer starts at the declared length, when there is one, and
+// doubles up to limit: a body costs at most about twice the limit, where
+// io.ReadAll, growing by a quarter at a time, allocates about five times what
+// it returns.
+func readBody(r io.Reader, declared, limit int64) (body []byte, truncated bool, err error) {
+	size := int64(512) // length unknown: start small, as most answers are
+	if declared >= 0 {
+		size = min(declared, limit-1) + 1 // room to see EOF without growing
+	}
+	buf := make([]byte, 0, min(size, limit))
+	for int64(len(buf)) < limit {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(2*int64(cap(buf)), limit))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, false, nil
+		}
+		if err != nil {
+			return buf, false, err
+		}
+	}
+	// Full: one more byte tells a longer body from one of exactly limit.
+	var probe [1]byte
+	n, err := io.ReadFull(r, probe[:])
+	if err == io.EOF {
+		err = nil
+	}
+	return buf, n > 0, err
+}
+
+// HeaderTooLargeError reports a partner that sent more than
+// Config.MaxResponseHeaderBytes before its body. Do returns no Response with
+// it: to a caller it is a transport failure, like an answer that is not HTTP,
+// and as worth retrying, since the partner's next answer may be sane.
+type HeaderTooLargeError struct {
+	Limit int64 // the Config.MaxResponseHeaderBytes in force
+}
+
+func (e *HeaderTooLargeError) Error() string {
+	return "partner's response headers exceed " + formatBytes(e.Limit)
+}
+
+// headerTooLarge reports whether err is net/http's refusal of a response
+// head over Transport.MaxResponseHeaderBytes. net/http has no sentinel for
+// it, only these messages: HTTP/1.x, then HTTP/2's header list and 1xx
+// responses. The tests catch a change of wording. An HTTP/2 header block
+// that runs on past the limit into further frames gets only "connection
+// error: PROTOCOL_ERROR" from net/http, which cannot be told apart.
+func headerTooLarge(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "net/http: server response headers exceeded ") ||
+		strings.Contains(msg, "http2: response header list larger than advertised limit") ||
+		strings.Contains(msg, "; header list too large")
+}
+
+// formatBytes is n in the largest binary unit that divides it: "64 KiB".
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }
 
 // wrap makes a timeout recognisable whatever layer reported it: the transport

@@ -291,14 +291,16 @@ func TestConfig_WithDefaults(t *testing.T) {
 	require.Equal(t, 5*time.Second, got.DialTimeout)
 	require.Equal(t, 5*time.Second, got.TLSHandshakeTimeout)
 	require.Equal(t, int64(64<<10), got.MaxResponseBytes)
+	require.Equal(t, int64(64<<10), got.MaxResponseHeaderBytes)
 	require.Equal(t, 64, got.MaxIdleConnsPerHost)
 	require.Equal(t, Resolver(net.DefaultResolver), got.Resolver)
 	require.Equal(t, "postback/dev", got.UserAgent)
 	require.False(t, got.AllowPrivate)
 
-	set := Config{Timeout: time.Second, MaxResponseBytes: 10, UserAgent: "x"}.WithDefaults()
+	set := Config{Timeout: time.Second, MaxResponseBytes: 10, MaxResponseHeaderBytes: 20, UserAgent: "x"}.WithDefaults()
 	require.Equal(t, time.Second, set.Timeout)
 	require.Equal(t, int64(10), set.MaxResponseBytes)
+	require.Equal(t, int64(20), set.MaxResponseHeaderBytes)
 	require.Equal(t, "x", set.UserAgent)
 }
 
@@ -312,5 +314,6 @@ func TestNew_transport(t *testing.T) {
 	require.NotNil(t, tr.DialContext)
 	require.Equal(t, 64, tr.MaxIdleConnsPerHost)
 	require.Equal(t, 5*time.Second, tr.TLSHandshakeTimeout)
+	require.Equal(t, int64(64<<10), tr.MaxResponseHeaderBytes, "net/http's default is 10 MiB")
 	require.NotNil(t, c.http.CheckRedirect)
 }

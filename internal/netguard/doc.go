@@ -25,8 +25,9 @@
 //
 // Other properties of the client: no proxy (the guard must see the real target),
 // redirects are never followed (a 3xx is returned as the response), every
-// request has a total deadline that also covers reading the body, and the body
-// read is capped.
+// request has a total deadline that also covers reading the body, and both the
+// response head (Config.MaxResponseHeaderBytes) and the body read
+// (Config.MaxResponseBytes) are capped.
 //
 // Config.AllowPrivate switches the guard off, for local tests and demos.
 package netguard
