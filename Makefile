@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin/postback
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/postbackhq/postback/dispatcher.Version=$(VERSION)
+LDFLAGS := -X github.com/postbackhq/postback/internal/version.Version=$(VERSION)
 
 .PHONY: all build run test test-short bench test-faults fuzz lint fmt clean
 

@@ -3,7 +3,6 @@ package dispatcher
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,122 +13,8 @@ import (
 	"github.com/postbackhq/postback/retry"
 )
 
-// A bundle is one asynq task that carries several deliveries to the same
-// partner, made when a batch of events reaches intake together. asynq
-// takes one task per Redis round trip and writes it three times (enqueue,
-// dequeue, done); a bundle of n pays that once for n deliveries.
-//
-// Every delivery in a bundle keeps what a delivery has: its id, record,
-// attempts, Idempotency-Key, retries and dead letter. A bundle only makes
-// first attempts. Whatever is left to do after them (a retry, a deferral)
-// is handed to the delivery's own task, with the delay it asked for and
-// the delivery id as the task id, exactly the task intake would have made.
-// So a bundle that runs again (the worker died under it) re-sends only what
-// had no answer recorded: delivered ones are final, and ones attempted
-// before are handed off again, which conflicts harmlessly with the task
-// handed off the first time.
-const (
-	// TypeDeliverBundle is the asynq task type of a bundle of deliveries.
-	//
-	// It must not start with TypeDeliver: asynq's ServeMux routes a type to
-	// the longest registered prefix, and a worker older than bundles would
-	// hand bundles to its delivery handler, which archives what it cannot
-	// read. Unrouted, a bundle is retried until a worker that knows it
-	// takes it.
-	TypeDeliverBundle = "postback:bundle"
-	// DefaultBundleSize is ClientConfig.BundleSize's default.
-	DefaultBundleSize = 50
-	// bundleV1 is the version byte of a bundle's payload:
-	//
-	//	version byte (bundleV1)
-	//	count   uvarint
-	//	count × (uvarint length, delivery payload as encodePayload writes it)
-	//
-	// It is unlike any delivery payload's first byte, so that one is never
-	// read as the other.
-	bundleV1 = 0xb1
-)
-
 // errHandOff: the delivery was attempted before; its own task goes on.
 var errHandOff = errors.New("attempted before: handed to the delivery's own task")
-
-func encodeBundle(pls []*payload) ([]byte, error) {
-	b := []byte{bundleV1}
-	b = binary.AppendUvarint(b, uint64(len(pls)))
-	for _, pl := range pls {
-		one, err := encodePayload(pl)
-		if err != nil {
-			return nil, err
-		}
-		b = binary.AppendUvarint(b, uint64(len(one)))
-		b = append(b, one...)
-	}
-	return b, nil
-}
-
-func decodeBundle(b []byte) ([]*payload, error) {
-	raws, err := splitBundle(b)
-	if err != nil {
-		return nil, err
-	}
-	pls := make([]*payload, len(raws))
-	for i, raw := range raws {
-		if pls[i], err = decodePayload(raw); err != nil {
-			return nil, fmt.Errorf("decode bundle: delivery %d of %d: %w", i+1, len(raws), err)
-		}
-	}
-	return pls, nil
-}
-
-// splitBundle returns the encoded delivery payloads of bundle b, without
-// decoding them.
-func splitBundle(b []byte) ([][]byte, error) {
-	if len(b) == 0 {
-		return nil, errors.New("decode bundle: empty payload")
-	}
-	if b[0] != bundleV1 {
-		return nil, fmt.Errorf("decode bundle: unknown version %#x (%w)", b[0], errNewerFormat)
-	}
-	b = b[1:]
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n == 0 || n > MaxBatch {
-		return nil, fmt.Errorf("decode bundle: bad delivery count")
-	}
-	b = b[k:]
-	raws := make([][]byte, 0, n)
-	for i := range n {
-		size, k := binary.Uvarint(b)
-		if k <= 0 || size > uint64(len(b)-k) {
-			return nil, fmt.Errorf("decode bundle: delivery %d of %d: %w", i+1, n, errPayloadShort)
-		}
-		raws = append(raws, b[k:k+int(size)])
-		b = b[k+int(size):]
-	}
-	if len(b) != 0 {
-		return nil, fmt.Errorf("decode bundle: %d bytes after the last delivery", len(b))
-	}
-	return raws, nil
-}
-
-// newBundleTask builds the asynq task of deliveries pls, all to partner p.
-// Its deadline leaves room for a wait for the worker's concurrency and one
-// attempt after it; a delivery that cannot start in time is handed off.
-func newBundleTask(pls []*payload, p *Partner, queue string) (*asynq.Task, error) {
-	b, err := encodeBundle(pls)
-	if err != nil {
-		return nil, err
-	}
-	return asynq.NewTask(TypeDeliverBundle, b,
-		asynq.Queue(queue),
-		asynq.MaxRetry(taskMaxRetry),
-		asynq.Timeout(2*partnerTimeout(p)+taskTimeoutSlack+startSlack),
-	), nil
-}
-
-// startSlack is what a delivery that starts late keeps, beyond its
-// partner's timeout, before its task's deadline: for its reads, the gate,
-// and its outcome write.
-const startSlack = 10 * time.Second
 
 // startDeadline is ctx with the deadline by which a delivery to a partner
 // with timeout must start (a slot wait ends there): the task's deadline
@@ -139,14 +24,7 @@ func startDeadline(ctx context.Context, timeout time.Duration) (context.Context,
 	if !ok {
 		return ctx, func() {}
 	}
-	return context.WithDeadline(ctx, dl.Add(-timeout-startSlack))
-}
-
-func partnerTimeout(p *Partner) time.Duration {
-	if p == nil || p.Timeout <= 0 {
-		return DefaultTimeout
-	}
-	return p.Timeout
+	return context.WithDeadline(ctx, dl.Add(-timeout-StartSlack))
 }
 
 // handOffTimeout bounds the write that hands a bundle's delivery to its
@@ -160,7 +38,7 @@ const handOffTimeout = 5 * time.Second
 // again without spending an attempt, when a hand-off could not be stored
 // (and, like any task, when it outlives its deadline).
 func (h *Handler) ProcessBundle(ctx context.Context, t *asynq.Task) error {
-	pls, err := decodeBundle(t.Payload())
+	pls, err := DecodeBundle(t.Payload())
 	if err != nil {
 		return undecodable(err)
 	}
@@ -171,7 +49,7 @@ func (h *Handler) ProcessBundle(ctx context.Context, t *asynq.Task) error {
 	// A delivery that has not started by then waits for its own task
 	// instead, so that the ones that start have their whole timeout.
 	p := h.live.Load().Partner(pls[0].Partner)
-	startBy, cancel := startDeadline(ctx, partnerTimeout(p))
+	startBy, cancel := startDeadline(ctx, p.AttemptTimeout())
 	defer cancel()
 	// A partner's concurrency cap is the gate's, which would defer what
 	// goes over it; the bundle's own deliveries take turns under it
@@ -217,7 +95,7 @@ var errNoQueue = errors.New("dispatcher: the handler has no queue to hand a bund
 // both until startBy, then deliver. A panic becomes a deferral of that delivery, handed to its own
 // task (where asynq's recovery applies), rather than the worker's end: the
 // deliveries run on goroutines of their own.
-func (h *Handler) bundled(ctx, startBy context.Context, turns chan struct{}, pl *payload, queue string) (err error) {
+func (h *Handler) bundled(ctx, startBy context.Context, turns chan struct{}, pl *Payload, queue string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			h.log.Error("panic in a delivery", "delivery", pl.Delivery, "partner", pl.Partner, "panic", fmt.Sprint(r))
@@ -243,8 +121,8 @@ func (h *Handler) bundled(ctx, startBy context.Context, turns chan struct{}, pl 
 // handOff enqueues delivery pl's own task to run after delay. A task of
 // the delivery that already exists stays as it is: it was handed off
 // before, or a repeat of the event made it.
-func (h *Handler) handOff(ctx context.Context, pl *payload, queue string, delay time.Duration) error {
-	task, err := newTask(pl, h.live.Load().Partner(pl.Partner), queue)
+func (h *Handler) handOff(ctx context.Context, pl *Payload, queue string, delay time.Duration) error {
+	task, err := NewTask(pl, h.live.Load().Partner(pl.Partner).AttemptTimeout(), queue)
 	if err != nil {
 		return err
 	}
@@ -290,45 +168,4 @@ func (h *Handler) take(ctx context.Context, sem chan struct{}, what string) (rel
 	case <-ctx.Done():
 		return nil, late()
 	}
-}
-
-// TaskDeliveries returns the ids of the deliveries an asynq task of
-// postback's carries: one for a delivery task, several for a bundle, to
-// see into queued tasks with asynq's Inspector.
-func TaskDeliveries(taskType string, payload []byte) ([]string, error) {
-	switch taskType {
-	case TypeDeliver:
-		pl, err := decodePayload(payload)
-		if err != nil {
-			return nil, err
-		}
-		return []string{pl.Delivery}, nil
-	case TypeDeliverBundle:
-		pls, err := decodeBundle(payload)
-		if err != nil {
-			return nil, err
-		}
-		ids := make([]string, len(pls))
-		for i, pl := range pls {
-			ids[i] = pl.Delivery
-		}
-		return ids, nil
-	}
-	return nil, fmt.Errorf("task type %q is not postback's", taskType)
-}
-
-// taskHead reads a postback task's partner, first-enqueued time and number
-// of deliveries without decoding its events.
-func taskHead(taskType string, b []byte) (partner string, enqueued int64, n int, ok bool) {
-	if taskType != TypeDeliverBundle {
-		partner, enqueued, ok = payloadHead(b)
-		return partner, enqueued, 1, ok
-	}
-	raws, err := splitBundle(b)
-	if err != nil {
-		return "", 0, 0, false
-	}
-	// The first delivery's: all share the partner, and were enqueued together.
-	partner, enqueued, ok = payloadHead(raws[0])
-	return partner, enqueued, len(raws), ok
 }

@@ -121,15 +121,6 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// Delivery is one partner an accepted event goes to.
-type Delivery struct {
-	ID      string `json:"id"`
-	Partner string `json:"partner"`
-	// Status is "queued", or "skipped" with Reason.
-	Status string `json:"status,omitempty"`
-	Reason string `json:"reason,omitempty"`
-}
-
 // Receipt is the answer to Enqueue.
 type Receipt struct {
 	EventID    string     `json:"event_id"`
@@ -223,7 +214,7 @@ func (c *Client) prepare(ev *Event, cfg *Config) (*intake, error) {
 		}
 		rc.Deliveries[i] = d
 	}
-	return &intake{ev: ev, cfg: cfg, now: now, rc: rc, claim: encodeClaim(rc.Deliveries), routes: routes}, nil
+	return &intake{ev: ev, cfg: cfg, now: now, rc: rc, claim: EncodeClaim(rc.Deliveries), routes: routes}, nil
 }
 
 // decide reads the claim's answer. A duplicate answers the first receipt,
@@ -240,7 +231,7 @@ func (in *intake) decide(claim store.Claim) error {
 		return nil
 	}
 	in.rc.Duplicate = true
-	ds, err := decodeClaim(in.ev.ID, claim.Deliveries)
+	ds, err := DecodeClaim(in.ev.ID, claim.Deliveries)
 	if err != nil {
 		return fmt.Errorf("stored deliveries of %s: %w", in.ev.ID, err)
 	}
@@ -310,7 +301,7 @@ func (c *Client) storeRoute(ctx context.Context, in *intake, r Route) error {
 		return nil
 	}
 	ctx = inOrder(ctx, in.ev.ID) // behind the event's claim (see enqueueAll)
-	task, err := newTask(in.payload(r), r.Partner, QueueDefault)
+	task, err := NewTask(in.payload(r), r.Partner.AttemptTimeout(), QueueDefault)
 	if err != nil {
 		return err
 	}
@@ -322,18 +313,18 @@ func (c *Client) storeRoute(ctx context.Context, in *intake, r Route) error {
 }
 
 // payload is what delivery r of the event carries in its task.
-func (in *intake) payload(r Route) *payload {
-	return &payload{Delivery: r.DeliveryID, Partner: r.Partner.ID, Enqueued: in.now.UnixMilli(), Event: r.Partner.Stored(in.ev)}
+func (in *intake) payload(r Route) *Payload {
+	return &Payload{Delivery: r.DeliveryID, Partner: r.Partner.ID, Enqueued: in.now.UnixMilli(), Event: r.Partner.Stored(in.ev)}
 }
 
 // storeBundle enqueues the deliveries rs, all to one partner, as one
 // bundle task (see TypeDeliverBundle).
 func (c *Client) storeBundle(ctx context.Context, ins []*intake, rs []bundled) error {
-	pls := make([]*payload, len(rs))
+	pls := make([]*Payload, len(rs))
 	for k, b := range rs {
 		pls[k] = ins[b.in].payload(b.r)
 	}
-	task, err := newBundleTask(pls, rs[0].r.Partner, QueueDefault)
+	task, err := NewBundleTask(pls, rs[0].r.Partner.AttemptTimeout(), QueueDefault)
 	if err != nil {
 		return err
 	}

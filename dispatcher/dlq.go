@@ -56,9 +56,9 @@ type DeadLetter struct {
 	Event *Event `json:"event"`
 }
 
-func newDeadLetter(dl *store.DeadLetter) (*DeadLetter, *payload) {
+func newDeadLetter(dl *store.DeadLetter) (*DeadLetter, *Payload) {
 	out := &DeadLetter{Record: dl.Record}
-	pl, err := decodePayload(dl.Payload)
+	pl, err := DecodePayload(dl.Payload)
 	if err != nil {
 		return out, nil
 	}
@@ -416,12 +416,12 @@ func (d *DLQ) replayChunk(ctx context.Context, p *Partner, ids []string, lim *ra
 }
 
 func (d *DLQ) enqueueReplay(ctx context.Context, p *Partner, raw []byte, now time.Time, lim *rate.Limiter) error {
-	pl, err := decodePayload(raw)
+	pl, err := DecodePayload(raw)
 	if err != nil {
 		return err
 	}
 	pl.Enqueued = now.UnixMilli() // max_age starts again
-	task, err := newTask(pl, p, QueueReplay)
+	task, err := NewTask(pl, p.AttemptTimeout(), QueueReplay)
 	if err != nil {
 		return err
 	}

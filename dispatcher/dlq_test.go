@@ -12,8 +12,8 @@ import (
 
 	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/config"
-	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/stacktest"
+	"github.com/postbackhq/postback/internal/store"
 )
 
 type dlqBundle struct {

@@ -9,5 +9,5 @@ func (h *Handler) SetQueue(q *asynq.Client) { h.queue = q }
 // BeforeBundled makes h call f with each bundled delivery's event id just
 // before its attempt (tests of a panic in a bundle).
 func (h *Handler) BeforeBundled(f func(eventID string)) {
-	h.beforeBundled = func(pl *payload) { f(pl.Event.ID) }
+	h.beforeBundled = func(pl *Payload) { f(pl.Event.ID) }
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
 
-	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/metrics"
+	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/retry"
 )
 
@@ -304,13 +304,13 @@ func breakerVerdict(r retry.Result) error {
 // it runs again after the gate's delay without spending an attempt, unless
 // that would start it past the partner's max_age: then it is dead-lettered
 // as exhausted (SPEC §9: deferrals are still bound by max_age).
-func (h *Handler) deferred(ctx context.Context, m *store.Meta, pl *payload, p *Partner, err error) error {
+func (h *Handler) deferred(ctx context.Context, m *store.Meta, pl *Payload, p *Partner, err error) error {
 	d, _, _ := retry.DelayOf(err)
 	cause := errors.Unwrap(err)
 	if cause == nil {
 		cause = err
 	}
-	if p.Retry.Expired(pl.first(), h.now().Add(d)) {
+	if p.Retry.Expired(pl.First(), h.now().Add(d)) {
 		detail := "max_age reached while deferred: " + cause.Error()
 		h.log.Warn("dead-lettered", "delivery", m.ID, "partner", m.Partner, "outcome", retry.Exhausted.String(),
 			"reason", retry.Exhausted.String(), "error", detail)

@@ -42,7 +42,7 @@ type Handler struct {
 	stopping chan struct{} // closed by Stop: start no more deliveries
 	stopOnce sync.Once
 
-	beforeBundled func(*payload) // tests: runs before a bundled delivery
+	beforeBundled func(*Payload) // tests: runs before a bundled delivery
 }
 
 // HandlerConfig configures a Handler.
@@ -93,12 +93,12 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if t.Type() == TypeDeliverBundle {
 		return h.ProcessBundle(ctx, t)
 	}
-	pl, err := decodePayload(t.Payload())
+	pl, err := DecodePayload(t.Payload())
 	if err != nil {
 		return undecodable(err)
 	}
 	cfg := h.live.Load()
-	startBy, cancel := startDeadline(ctx, partnerTimeout(cfg.Partner(pl.Partner)))
+	startBy, cancel := startDeadline(ctx, cfg.Partner(pl.Partner).AttemptTimeout())
 	release, err := h.take(startBy, h.slots, "free concurrency slot")
 	cancel()
 	if err != nil {
@@ -113,7 +113,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // a newer worker (a deployment mid-upgrade). Anything else cannot be
 // replayed either: asynq's archive keeps it visible to `asynq` tooling.
 func undecodable(err error) error {
-	if errors.Is(err, errNewerFormat) {
+	if errors.Is(err, ErrNewerFormat) {
 		return retry.Defer(time.Minute, err)
 	}
 	return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
@@ -127,10 +127,10 @@ func undecodable(err error) error {
 // after a crash, and the delivery's own task may already be scheduled) is
 // not attempted: deliver returns errHandOff, and the bundle hands it to
 // its own task.
-func (h *Handler) deliver(ctx context.Context, pl *payload, queue string, bundled bool) error {
+func (h *Handler) deliver(ctx context.Context, pl *Payload, queue string, bundled bool) error {
 	cfg := h.live.Load()
 	p := cfg.Partner(pl.Partner) // nil: removed from the config since
-	lease := store.Lease{Token: leaseToken(), TTL: partnerTimeout(p) + taskTimeoutSlack}
+	lease := store.Lease{Token: leaseToken(), TTL: p.AttemptTimeout() + TaskTimeoutSlack}
 	rec, claim, busy, err := h.store.GetForAttempt(ctx, pl.Delivery, pl.Event.ID, lease)
 	switch {
 	case err != nil:
@@ -167,7 +167,7 @@ func leaseToken() string { return strconv.FormatUint(rand.Uint64(), 36) }
 // attempt is deliver's part once the delivery is held (m.Lease): the
 // checks, the send and the outcome write. A successful outcome write frees
 // the lease and clears m.Lease.
-func (h *Handler) attempt(ctx context.Context, pl *payload, queue string, bundled bool, rec *store.Record, claim []byte, m *store.Meta, cfg *Config, p *Partner) error {
+func (h *Handler) attempt(ctx context.Context, pl *Payload, queue string, bundled bool, rec *store.Record, claim []byte, m *store.Meta, cfg *Config, p *Partner) error {
 	switch {
 	case bundled && rec != nil && rec.Attempts > 0:
 		return errHandOff
@@ -197,10 +197,10 @@ func (h *Handler) attempt(ctx context.Context, pl *payload, queue string, bundle
 		attempt, replay = rec.Attempts+1, rec.Replays
 	}
 	p.Values(&v, pl.Event, pl.Delivery, attempt)
-	if missing := p.missing(&v); missing != "" {
+	if missing := p.Missing(&v); missing != "" {
 		return h.skip(ctx, m, "require: "+missing+" is missing", retention)
 	}
-	req, err := p.render(&v, pl.Delivery)
+	req, err := p.RenderValues(&v, pl.Delivery)
 	if err != nil {
 		observeOutcome(p.ID, retry.RenderFailed)
 		h.log.Warn("dead-lettered", "delivery", pl.Delivery, "partner", p.ID, "attempt", attempt, "outcome", retry.RenderFailed.String(), "reason", retry.RenderFailed.String(), "error", err.Error())
@@ -244,12 +244,12 @@ func (h *Handler) attempt(ctx context.Context, pl *payload, queue string, bundle
 			m.Lease = ""
 		}
 		log.Info("delivered")
-		observeFinal(p.ID, store.StatusDelivered, pl.first(), h.now())
+		observeFinal(p.ID, store.StatusDelivered, pl.First(), h.now())
 		return nil
 	case retry.Retry:
 		// Decide before recording, so that an exhausted delivery's last
 		// attempt and its dead letter are one atomic write.
-		delay, exhausted := p.Retry.Next(attempt, pl.first(), h.now(), dec.RetryAfter, h.rnd)
+		delay, exhausted := p.Retry.Next(attempt, pl.First(), h.now(), dec.RetryAfter, h.rnd)
 		if exhausted {
 			log.Warn("dead-lettered", "reason", retry.Exhausted.String(), "error", redactText(dec.Reason))
 			observeOutcome(p.ID, retry.Exhausted)
@@ -280,8 +280,8 @@ func taskQueue(ctx context.Context) string {
 // promised reports whether the event's claim (its first receipt) queued
 // this delivery. A claim that cannot be read is taken as a yes: better a
 // send than a lost conversion.
-func promised(claim []byte, pl *payload) bool {
-	ds, err := decodeClaim(pl.Event.ID, claim)
+func promised(claim []byte, pl *Payload) bool {
+	ds, err := DecodeClaim(pl.Event.ID, claim)
 	if err != nil {
 		return true
 	}
@@ -323,8 +323,8 @@ func (h *Handler) skip(ctx context.Context, m *store.Meta, reason string, retent
 }
 
 // dead records attempt a and moves the delivery to the partner's DLQ.
-func (h *Handler) dead(ctx context.Context, m *store.Meta, pl *payload, why retry.Outcome, a store.Attempt, retention time.Duration) error {
-	raw, err := encodePayload(pl)
+func (h *Handler) dead(ctx context.Context, m *store.Meta, pl *Payload, why retry.Outcome, a store.Attempt, retention time.Duration) error {
+	raw, err := EncodePayload(pl)
 	if err == nil {
 		_, err = h.store.DeadLetterAttempt(ctx, *m, a, why.String(), raw, h.now())
 	}
@@ -338,8 +338,8 @@ func (h *Handler) dead(ctx context.Context, m *store.Meta, pl *payload, why retr
 	return nil
 }
 
-func (h *Handler) deadLetter(ctx context.Context, m *store.Meta, pl *payload, reason, detail string) error {
-	raw, err := encodePayload(pl)
+func (h *Handler) deadLetter(ctx context.Context, m *store.Meta, pl *Payload, reason, detail string) error {
+	raw, err := EncodePayload(pl)
 	if err == nil {
 		err = h.store.DeadLetter(ctx, *m, reason, detail, raw, h.now())
 	}

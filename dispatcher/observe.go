@@ -15,8 +15,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/metrics"
+	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/retry"
 )
 

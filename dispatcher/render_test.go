@@ -11,8 +11,9 @@ import (
 
 	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/config"
-	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/stacktest"
+	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/version"
 )
 
 // renderPartner loads a one-partner config and returns the partner.
@@ -57,7 +58,7 @@ func TestPartner_Render_GET(t *testing.T) {
 	require.Nil(t, r.Body)
 	require.Equal(t, http.Header{
 		"X-Campaign":      {"WINTER SALE"},
-		"User-Agent":      {"postback/" + dispatcher.Version},
+		"User-Agent":      {"postback/" + version.Version},
 		"Idempotency-Key": {id},
 	}, r.Header)
 }
@@ -81,7 +82,7 @@ func TestPartner_Render_JSONBody(t *testing.T) {
 `, string(r.Body))
 	require.Equal(t, "application/json", r.Header.Get("Content-Type"))
 	require.Equal(t, "dlv_x", r.Header.Get("Idempotency-Key"))
-	require.Equal(t, "postback/"+dispatcher.Version, r.Header.Get("User-Agent"))
+	require.Equal(t, "postback/"+version.Version, r.Header.Get("User-Agent"))
 }
 
 func TestPartner_Render_FormBody(t *testing.T) {

@@ -12,66 +12,7 @@ import (
 
 	"github.com/postbackhq/postback/internal/netguard"
 	"github.com/postbackhq/postback/retry"
-	"github.com/postbackhq/postback/templates"
 )
-
-// Version is the program version, sent in User-Agent. Set at build time.
-var Version = "dev"
-
-// Request is the exact request a delivery sends: rendered, not yet signed.
-type Request struct {
-	Method string
-	URL    string
-	Header http.Header
-	Body   []byte
-}
-
-// RenderError is a template that could not render a delivery's request;
-// such a delivery is dead-lettered with reason "render".
-type RenderError struct {
-	Part string // "url", "body" or "headers.NAME"
-	Err  error
-}
-
-func (e *RenderError) Error() string { return e.Part + ": " + e.Err.Error() }
-func (e *RenderError) Unwrap() error { return e.Err }
-
-// Render builds partner p's request for event ev: the URL, headers and body
-// templates rendered with the event's values, plus User-Agent and
-// Idempotency-Key. Signing happens per attempt, in Send.
-func (p *Partner) Render(ev *Event, deliveryID string, attempt int) (*Request, error) {
-	var v templates.Values
-	p.Values(&v, ev, deliveryID, attempt)
-	return p.render(&v, deliveryID)
-}
-
-func (p *Partner) render(v *templates.Values, deliveryID string) (*Request, error) {
-	u, err := p.URL.Render(v)
-	if err != nil {
-		return nil, &RenderError{"url", err}
-	}
-	r := &Request{Method: p.Method, URL: u, Header: make(http.Header, len(p.Headers)+4)}
-	for _, h := range p.Headers {
-		val, err := h.Value.Render(v)
-		if err != nil {
-			return nil, &RenderError{"headers." + h.Name, err}
-		}
-		r.Header.Set(h.Name, val)
-	}
-	if p.Body != nil {
-		b, err := p.Body.Append(nil, v)
-		if err != nil {
-			return nil, &RenderError{"body", err}
-		}
-		r.Body = b
-		if p.ContentType != "" {
-			r.Header.Set("Content-Type", p.ContentType)
-		}
-	}
-	r.Header.Set("User-Agent", "postback/"+Version)
-	r.Header.Set("Idempotency-Key", deliveryID)
-	return r, nil
-}
 
 // Sender sends rendered requests through the SSRF-guarded client.
 type Sender struct {

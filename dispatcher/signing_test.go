@@ -13,8 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/stacktest"
+	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/version"
 )
 
 // TestWorker_SignedRequestsVerify sends a signed POST through the worker to
@@ -59,7 +60,7 @@ partners:
 		require.Equal(t, http.MethodPost, r.Method)
 		require.Equal(t, id, r.Header.Get("webhook-id"), "request %d: stable across retries", i+1)
 		require.Equal(t, id, r.Header.Get("Idempotency-Key"), "request %d", i+1)
-		require.Equal(t, "postback/"+dispatcher.Version, r.Header.Get("User-Agent"))
+		require.Equal(t, "postback/"+version.Version, r.Header.Get("User-Agent"))
 		require.Equal(t, "application/json", r.Header.Get("Content-Type"))
 		sigs := strings.Fields(r.Header.Get("webhook-signature"))
 		require.Len(t, sigs, 2, "one signature per secret")

@@ -13,9 +13,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/metrics"
 	"github.com/postbackhq/postback/internal/stacktest"
+	"github.com/postbackhq/postback/internal/store"
 )
 
 // verifyNoLeaks checks, after every other cleanup of the test, that no

@@ -164,7 +164,7 @@ func scanQueues(ctx context.Context, rdb redis.UniversalClient, now time.Time, b
 					return truncated, fmt.Errorf("read queue %s: %w", q, err)
 				}
 				for _, t := range tasks {
-					partner, enqueued, n, ok := taskHead(t.Type, t.Payload)
+					partner, enqueued, n, ok := TaskHead(t.Type, t.Payload)
 					ps := byID[partner]
 					if !ok || ps == nil {
 						continue

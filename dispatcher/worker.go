@@ -12,8 +12,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/netguard"
+	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/version"
 	"github.com/postbackhq/postback/retry"
 )
 
@@ -118,7 +119,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	}
 	cfg = cfg.withDefaults()
 	c := cfg.Config.Load()
-	clients := newGuardedClients(netguard.Config{UserAgent: "postback/" + Version, Resolver: cfg.Resolver}, c)
+	clients := newGuardedClients(netguard.Config{UserAgent: "postback/" + version.Version, Resolver: cfg.Resolver}, c)
 	gate, err := NewGate(cfg.Isolation)
 	if err != nil {
 		return nil, err

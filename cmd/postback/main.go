@@ -11,7 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/version"
 )
 
 func main() {
@@ -51,7 +51,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:      "postback",
 		Usage:     "send conversion postbacks to partners, reliably",
-		Version:   dispatcher.Version,
+		Version:   version.Version,
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags: []cli.Flag{
@@ -103,7 +103,7 @@ func versionCommand() *cli.Command {
 		Name:  "version",
 		Usage: "print the version",
 		Action: func(c *cli.Context) error {
-			fmt.Fprintf(c.App.Writer, "postback %s\n", dispatcher.Version)
+			fmt.Fprintf(c.App.Writer, "postback %s\n", version.Version)
 			return nil
 		},
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/netguard"
+	"github.com/postbackhq/postback/internal/version"
 	"github.com/postbackhq/postback/retry"
 	"github.com/postbackhq/postback/templates"
 )
@@ -498,7 +499,7 @@ func partnersTest(c *cli.Context) error {
 	client := netguard.New(netguard.Config{
 		AllowPrivate: cfg.Delivery.AllowPrivateNetworks,
 		Timeout:      p.Timeout,
-		UserAgent:    "postback/" + dispatcher.Version,
+		UserAgent:    "postback/" + version.Version,
 	})
 	defer client.CloseIdleConnections()
 	now := time.Now()

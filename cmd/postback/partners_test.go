@@ -19,6 +19,7 @@ import (
 
 	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/stacktest"
+	"github.com/postbackhq/postback/internal/version"
 )
 
 // cliResult is what one run of the CLI printed, and its exit code.
@@ -176,7 +177,7 @@ routing:  a worker would send this
 
 GET `+b.partner.URL+`/acme?click_id=abc+1&goal=2&sum=1.99&dlv=`+id+`
 Idempotency-Key: `+id+`
-User-Agent: postback/`+dispatcher.Version+`
+User-Agent: postback/`+version.Version+`
 X-Api-Token: <masked, 14 characters; --show-secrets prints it>
 X-Campaign: winter
 `, r.stdout)
@@ -271,7 +272,7 @@ func TestPartnersTest_Delivers(t *testing.T) {
 	require.Equal(t, "/insights/v1", got[0].URL)
 	require.Equal(t, `{"event":"purchase","amount":1.99,"email":""}`, got[0].Body)
 	require.Equal(t, id, got[0].Header.Get("Idempotency-Key"))
-	require.Equal(t, "postback/"+dispatcher.Version, got[0].Header.Get("User-Agent"))
+	require.Equal(t, "postback/"+version.Version, got[0].Header.Get("User-Agent"))
 	mac := hmac.New(sha256.New, []byte(partnersSecret))
 	mac.Write([]byte(id + "." + got[0].Header.Get("Webhook-Timestamp") + "." + got[0].Body))
 	sig := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))

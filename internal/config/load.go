@@ -13,13 +13,11 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/postbackhq/postback/dispatcher"
 )
 
 // Load reads and compiles the config file at path. A failed load returns
 // *Error listing every problem.
-func Load(path string) (*dispatcher.Config, error) {
+func Load(path string) (*Config, error) {
 	cfg, _, err := Check(path)
 	return cfg, err
 }
@@ -27,7 +25,7 @@ func Load(path string) (*dispatcher.Config, error) {
 // Check is Load that also returns warnings: settings that load but are
 // risky in production (the SSRF guard off, plain http://, a signing
 // secret written in the file…), each a Problem with Warning set.
-func Check(path string) (*dispatcher.Config, []Problem, error) {
+func Check(path string) (*Config, []Problem, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -40,27 +38,27 @@ func Check(path string) (*dispatcher.Config, []Problem, error) {
 
 // Parse compiles config data; name is the file name used in messages and
 // lookupEnv resolves ${env:NAME}.
-func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*dispatcher.Config, error) {
+func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	cfg, _, err := CheckData(name, data, lookupEnv)
 	return cfg, err
 }
 
 // CheckData is Parse that also returns warnings, as Check.
-func CheckData(name string, data []byte, lookupEnv func(string) (string, bool)) (*dispatcher.Config, []Problem, error) {
+func CheckData(name string, data []byte, lookupEnv func(string) (string, bool)) (*Config, []Problem, error) {
 	cfg, l, err := parse(name, data, lookupEnv)
 	return cfg, l.warnings, err
 }
 
-func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*dispatcher.Config, *loader, error) {
+func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Config, *loader, error) {
 	l := &loader{file: name, env: lookupEnv, lines: strings.Split(string(data), "\n")}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		l.problems = append(l.problems, yamlProblem(name, err))
 		return nil, l, &Error{Problems: l.problems}
 	}
-	api := dispatcher.APIConfig{MaxBodyBytes: dispatcher.DefaultMaxBodyBytes, DedupWindow: dispatcher.DefaultDedupWindow, WaitTimeout: dispatcher.DefaultWaitTimeout}
-	delivery := dispatcher.DeliveryConfig{Timeout: dispatcher.DefaultTimeout, AttemptLogRetention: dispatcher.DefaultAttemptLogRetention}
-	var partners []*dispatcher.Partner
+	api := APIConfig{MaxBodyBytes: DefaultMaxBodyBytes, DedupWindow: DefaultDedupWindow, WaitTimeout: DefaultWaitTimeout}
+	delivery := DeliveryConfig{Timeout: DefaultTimeout, AttemptLogRetention: DefaultAttemptLogRetention}
+	var partners []*Partner
 	if len(doc.Content) == 0 {
 		l.errf(&doc, "", "", "empty config: want api, delivery and partners sections")
 		return nil, l, &Error{Problems: l.problems}
@@ -93,7 +91,7 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*di
 		}
 	}
 	l.warn(root, api, delivery, partners)
-	return dispatcher.NewConfig(name, api, delivery, partners), l, nil
+	return NewConfig(name, api, delivery, partners), l, nil
 }
 
 type loader struct {
@@ -282,7 +280,7 @@ func (l *loader) integer(n *yaml.Node, partner, field string, min int) int {
 	return i
 }
 
-func (l *loader) api(n *yaml.Node, c *dispatcher.APIConfig) {
+func (l *loader) api(n *yaml.Node, c *APIConfig) {
 	l.mapping(n, "", "api", func(key string, k, v *yaml.Node) {
 		f := "api." + key
 		switch key {
@@ -297,8 +295,8 @@ func (l *loader) api(n *yaml.Node, c *dispatcher.APIConfig) {
 		case "wait_replicas":
 			c.WaitReplicas = l.integer(v, "", f, 0)
 		case "wait_timeout":
-			if d := l.duration(v, "", f); d > dispatcher.MaxWaitTimeout {
-				l.errf(v, "", f, "%s is longer than %s: the API answers within 3s", shortDuration(d), shortDuration(dispatcher.MaxWaitTimeout))
+			if d := l.duration(v, "", f); d > MaxWaitTimeout {
+				l.errf(v, "", f, "%s is longer than %s: the API answers within 3s", shortDuration(d), shortDuration(MaxWaitTimeout))
 			} else if d > 0 {
 				c.WaitTimeout = d
 			}
@@ -308,7 +306,7 @@ func (l *loader) api(n *yaml.Node, c *dispatcher.APIConfig) {
 	})
 }
 
-func (l *loader) delivery(n *yaml.Node, c *dispatcher.DeliveryConfig) {
+func (l *loader) delivery(n *yaml.Node, c *DeliveryConfig) {
 	l.mapping(n, "", "delivery", func(key string, k, v *yaml.Node) {
 		f := "delivery." + key
 		switch key {
@@ -329,7 +327,7 @@ func (l *loader) delivery(n *yaml.Node, c *dispatcher.DeliveryConfig) {
 // retention holds delivery records to outlive event claims: a repeated
 // event re-stores the deliveries that have no record, which is only safe
 // while "no record" means "never taken up", not "record expired".
-func (l *loader) retention(root *yaml.Node, api dispatcher.APIConfig, delivery dispatcher.DeliveryConfig) {
+func (l *loader) retention(root *yaml.Node, api APIConfig, delivery DeliveryConfig) {
 	if api.DedupWindow <= 0 || delivery.AttemptLogRetention <= 0 || delivery.AttemptLogRetention >= api.DedupWindow {
 		return // unset or invalid values are reported where they are read
 	}
@@ -352,12 +350,12 @@ func shortDuration(d time.Duration) string {
 	return s
 }
 
-func (l *loader) partners(n *yaml.Node, _ dispatcher.DeliveryConfig) []*dispatcher.Partner {
+func (l *loader) partners(n *yaml.Node, _ DeliveryConfig) []*Partner {
 	if n.Kind != yaml.SequenceNode {
 		l.errf(n, "", "partners", "want a list of partners")
 		return nil
 	}
-	var out []*dispatcher.Partner
+	var out []*Partner
 	seen := make(map[string]*yaml.Node)
 	for i, pn := range n.Content {
 		p := l.partner(pn, i)

@@ -11,7 +11,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/signing"
 	"github.com/postbackhq/postback/retry"
 	"github.com/postbackhq/postback/templates"
@@ -24,12 +23,12 @@ var (
 )
 
 // partner compiles one entry of `partners:`; nil when it has no usable id.
-func (l *loader) partner(n *yaml.Node, index int) *dispatcher.Partner {
+func (l *loader) partner(n *yaml.Node, index int) *Partner {
 	if n.Kind != yaml.MappingNode {
 		l.errf(n, "", fmt.Sprintf("partners[%d]", index), "want a mapping")
 		return nil
 	}
-	p := &dispatcher.Partner{Enabled: true, Method: http.MethodGet}
+	p := &Partner{Enabled: true, Method: http.MethodGet}
 	// The id names the partner in every other message: read it first.
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == "id" {
@@ -73,9 +72,9 @@ func (l *loader) partner(n *yaml.Node, index int) *dispatcher.Partner {
 			s, _ := l.str(v, id, key)
 			switch s {
 			case "attributed", "":
-				p.Match = dispatcher.MatchAttributed
+				p.Match = MatchAttributed
 			case "all":
-				p.Match = dispatcher.MatchAll
+				p.Match = MatchAll
 			default:
 				l.errf(v, id, key, "%q: want attributed or all", s)
 			}
@@ -84,8 +83,8 @@ func (l *loader) partner(n *yaml.Node, index int) *dispatcher.Partner {
 			if !ok || s == "" {
 				return
 			}
-			c, err := dispatcher.CompileCondition(s)
-			var ce *dispatcher.ConditionError
+			c, err := CompileCondition(s)
+			var ce *ConditionError
 			if errors.As(err, &ce) {
 				line, col := l.position(v, s, offsetOf(s, ce.Line, ce.Column))
 				l.errAt(line, col, id, key, ce.Msg)
@@ -196,7 +195,7 @@ func (l *loader) partner(n *yaml.Node, index int) *dispatcher.Partner {
 	}
 	for i, h := range rawHeaders {
 		t := l.template(headerNodes[i], h[1], id, "headers."+h[0], templates.ContextHeader)
-		p.Headers = append(p.Headers, dispatcher.Header{Name: h[0], Value: t})
+		p.Headers = append(p.Headers, Header{Name: h[0], Value: t})
 	}
 	if bodyNode != nil {
 		if p.Method == http.MethodGet {
@@ -282,18 +281,18 @@ func offsetOf(s string, line, col int) int {
 	return min(off+max(col-1, 0), len(s))
 }
 
-func requirement(name string) (dispatcher.Requirement, error) {
+func requirement(name string) (Requirement, error) {
 	if key, ok := strings.CutPrefix(name, "params."); ok && key != "" {
-		return dispatcher.Requirement{Param: key}, nil
+		return Requirement{Param: key}, nil
 	}
 	f, ok := templates.FieldByName(name)
 	if !ok {
-		return dispatcher.Requirement{}, fmt.Errorf("unknown macro %q", name)
+		return Requirement{}, fmt.Errorf("unknown macro %q", name)
 	}
-	return dispatcher.Requirement{Field: f}, nil
+	return Requirement{Field: f}, nil
 }
 
-func (l *loader) signing(n *yaml.Node, p *dispatcher.Partner) {
+func (l *loader) signing(n *yaml.Node, p *Partner) {
 	var secrets []string
 	var secretsNode *yaml.Node
 	l.mapping(n, p.ID, "signing", func(key string, k, v *yaml.Node) {
@@ -359,11 +358,11 @@ func (l *loader) retry(n *yaml.Node, id string) retry.Policy {
 }
 
 // parseRate reads "100/s", "6000/m", "10/1s" or "5/100ms".
-func parseRate(s string) (dispatcher.RateLimit, error) {
+func parseRate(s string) (RateLimit, error) {
 	n, per, ok := strings.Cut(s, "/")
 	reqs, err := strconv.Atoi(strings.TrimSpace(n))
 	if !ok || err != nil || reqs < 1 {
-		return dispatcher.RateLimit{}, fmt.Errorf("%q: want requests per period like 100/s, 6000/m or 10/500ms", s)
+		return RateLimit{}, fmt.Errorf("%q: want requests per period like 100/s, 6000/m or 10/500ms", s)
 	}
 	var d time.Duration
 	switch per = strings.TrimSpace(per); per {
@@ -376,8 +375,8 @@ func parseRate(s string) (dispatcher.RateLimit, error) {
 	default:
 		d, err = time.ParseDuration(per)
 		if err != nil || d <= 0 {
-			return dispatcher.RateLimit{}, fmt.Errorf("%q: want requests per period like 100/s, 6000/m or 10/500ms", s)
+			return RateLimit{}, fmt.Errorf("%q: want requests per period like 100/s, 6000/m or 10/500ms", s)
 		}
 	}
-	return dispatcher.RateLimit{Requests: reqs, Per: d}, nil
+	return RateLimit{Requests: reqs, Per: d}, nil
 }

@@ -1,4 +1,4 @@
-package dispatcher
+package config
 
 import (
 	"time"
@@ -100,8 +100,8 @@ func (p *Partner) wantsName(name string) bool {
 	return false
 }
 
-// missing returns the first requirement v does not meet, or "".
-func (p *Partner) missing(v *templates.Values) string {
+// Missing returns the first requirement v does not meet, or "".
+func (p *Partner) Missing(v *templates.Values) string {
 	for _, r := range p.Require {
 		var s string
 		if r.Field == 0 {
@@ -114,4 +114,13 @@ func (p *Partner) missing(v *templates.Values) string {
 		}
 	}
 	return ""
+}
+
+// AttemptTimeout bounds one attempt to p: its timeout, or the default.
+// A nil p (a partner no longer in the config) has the default.
+func (p *Partner) AttemptTimeout() time.Duration {
+	if p == nil || p.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return p.Timeout
 }

@@ -1,23 +1,10 @@
-package dispatcher
+package config
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-
+	"github.com/postbackhq/postback/internal/event"
+	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/templates"
 )
-
-// DeliveryID is the stable id of the delivery of event eventID to partner
-// partnerID: "dlv_" and 32 hex digits of SHA-256 over both. Retries and
-// replays keep it, so partners can de-duplicate on it.
-func DeliveryID(eventID, partnerID string) string {
-	h := sha256.New()
-	h.Write([]byte(eventID))
-	h.Write([]byte{0})
-	h.Write([]byte(partnerID))
-	var sum [sha256.Size]byte
-	return "dlv_" + hex.EncodeToString(h.Sum(sum[:0])[:16])
-}
 
 // Route is one partner an event goes to.
 type Route struct {
@@ -31,7 +18,7 @@ type Route struct {
 // Routes returns the partners that hear about ev, in config order: enabled,
 // listing its name, attributed to them unless they match all, and whose
 // `when` holds (a false or failing condition gives a skipped route).
-func Routes(partners []*Partner, ev *Event) []Route {
+func Routes(partners []*Partner, ev *event.Event) []Route {
 	var routes []Route
 	for _, p := range partners {
 		if !p.Enabled || !p.wantsName(ev.Name) {
@@ -40,7 +27,7 @@ func Routes(partners []*Partner, ev *Event) []Route {
 		if p.Match == MatchAttributed && ev.Attribution.Partner != p.ID {
 			continue
 		}
-		r := Route{Partner: p, DeliveryID: DeliveryID(ev.ID, p.ID)}
+		r := Route{Partner: p, DeliveryID: wire.DeliveryID(ev.ID, p.ID)}
 		if p.When != nil {
 			var v templates.Values
 			p.Values(&v, ev, r.DeliveryID, 0)

@@ -4,8 +4,6 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/postbackhq/postback/dispatcher"
 )
 
 // warnAt records a warning: a setting that loads but is risky.
@@ -19,7 +17,7 @@ func (l *loader) warnAt(n *yaml.Node, partner, field, msg string) {
 
 // warn looks for settings that load but that production should not run
 // with. Called only on a config that loaded.
-func (l *loader) warn(root *yaml.Node, api dispatcher.APIConfig, delivery dispatcher.DeliveryConfig, partners []*dispatcher.Partner) {
+func (l *loader) warn(root *yaml.Node, api APIConfig, delivery DeliveryConfig, partners []*Partner) {
 	if len(api.Keys) == 0 {
 		l.warnAt(l.node("", "api.keys", root), "", "api.keys", "no API keys: the API refuses to start unless run with --insecure-no-auth")
 	}
@@ -38,7 +36,7 @@ func (l *loader) warn(root *yaml.Node, api dispatcher.APIConfig, delivery dispat
 				}
 			}
 		}
-		if p.Match == dispatcher.MatchAll && len(p.Events) == 0 && p.When == nil {
+		if p.Match == MatchAll && len(p.Events) == 0 && p.When == nil {
 			l.warnAt(l.node(p.ID, "match", l.node(p.ID, "", nil)), p.ID, "match", "match: all with no events and no when: every event of every app goes to this partner")
 		}
 	}

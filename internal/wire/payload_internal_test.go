@@ -1,4 +1,4 @@
-package dispatcher
+package wire
 
 import (
 	"encoding/json"
@@ -7,20 +7,22 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/postbackhq/postback/internal/event"
 )
 
-func samplePayload() *payload {
+func samplePayload() *Payload {
 	granted := true
-	return &payload{
+	return &Payload{
 		Delivery: DeliveryID("evt-1", "acme"), Partner: "acme", Enqueued: 1_764_000_000_123,
-		Event: &Event{
+		Event: &event.Event{
 			ID: "evt-1", Name: "purchase", AppID: "com.example", ClickID: "ck&x=1\x00\n",
 			Timestamp:   time.Date(2026, 11, 25, 10, 4, 5, 123456789, time.FixedZone("", -5*3600-30*60)),
-			Attribution: Attribution{Partner: "acme", CampaignID: "c1", Campaign: "winter ☃", Sub5: "s5"},
-			Device:      Device{IDFA: "6D92078A-8246-4BA4-AE5B-76104861E7DC", IP: "203.0.113.7", UserAgent: strings.Repeat("ü", 300), Country: "US"},
-			User:        User{CustomerUserID: "u1", Email: "a@example.com"},
-			Revenue:     Revenue{Amount: "0.10", Currency: "USD"},
-			Consent:     Consent{Granted: &granted},
+			Attribution: event.Attribution{Partner: "acme", CampaignID: "c1", Campaign: "winter ☃", Sub5: "s5"},
+			Device:      event.Device{IDFA: "6D92078A-8246-4BA4-AE5B-76104861E7DC", IP: "203.0.113.7", UserAgent: strings.Repeat("ü", 300), Country: "US"},
+			User:        event.User{CustomerUserID: "u1", Email: "a@example.com"},
+			Revenue:     event.Revenue{Amount: "0.10", Currency: "USD"},
+			Consent:     event.Consent{Granted: &granted},
 			Params:      map[string]string{"level": "7", "b": "", "a": "x\"y"},
 		},
 	}
@@ -28,7 +30,7 @@ func samplePayload() *payload {
 
 // equalPayloads compares through JSON (which is how the first form stored
 // them) plus the instant and zone offset of the timestamp.
-func equalPayloads(t *testing.T, want, got *payload) {
+func equalPayloads(t *testing.T, want, got *Payload) {
 	t.Helper()
 	w, _ := json.Marshal(want)
 	g, _ := json.Marshal(got)
@@ -44,16 +46,16 @@ func equalPayloads(t *testing.T, want, got *payload) {
 
 func TestPayloadRoundTrip(t *testing.T) {
 	refused := false
-	cases := map[string]func(*payload){
-		"full":            func(*payload) {},
-		"consent refused": func(p *payload) { p.Event.Consent.Granted = &refused },
-		"consent unset":   func(p *payload) { p.Event.Consent.Granted = nil },
-		"no params":       func(p *payload) { p.Event.Params = nil },
-		"utc":             func(p *payload) { p.Event.Timestamp = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
-		"zero time":       func(p *payload) { p.Event.Timestamp = time.Time{} },
-		"before 1970":     func(p *payload) { p.Event.Timestamp = time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC) },
-		"minimal": func(p *payload) {
-			p.Event = &Event{ID: "e", Name: "install", Timestamp: time.Unix(1, 0).UTC()}
+	cases := map[string]func(*Payload){
+		"full":            func(*Payload) {},
+		"consent refused": func(p *Payload) { p.Event.Consent.Granted = &refused },
+		"consent unset":   func(p *Payload) { p.Event.Consent.Granted = nil },
+		"no params":       func(p *Payload) { p.Event.Params = nil },
+		"utc":             func(p *Payload) { p.Event.Timestamp = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
+		"zero time":       func(p *Payload) { p.Event.Timestamp = time.Time{} },
+		"before 1970":     func(p *Payload) { p.Event.Timestamp = time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC) },
+		"minimal": func(p *Payload) {
+			p.Event = &event.Event{ID: "e", Name: "install", Timestamp: time.Unix(1, 0).UTC()}
 			p.Delivery = DeliveryID("e", p.Partner)
 		},
 	}
@@ -61,12 +63,12 @@ func TestPayloadRoundTrip(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p := samplePayload()
 			mutate(p)
-			b, err := encodePayload(p)
+			b, err := EncodePayload(p)
 			require.NoError(t, err)
-			got, err := decodePayload(b)
+			got, err := DecodePayload(b)
 			require.NoError(t, err)
 			equalPayloads(t, p, got)
-			again, _ := encodePayload(got)
+			again, _ := EncodePayload(got)
 			require.Equal(t, b, again, "encoding is not deterministic")
 		})
 	}
@@ -77,7 +79,7 @@ func TestPayloadReadsJSONForm(t *testing.T) {
 	p := samplePayload()
 	old, err := json.Marshal(p)
 	require.NoError(t, err)
-	got, err := decodePayload(old)
+	got, err := DecodePayload(old)
 	require.NoError(t, err)
 	equalPayloads(t, p, got)
 }
@@ -85,7 +87,7 @@ func TestPayloadReadsJSONForm(t *testing.T) {
 func TestPayloadIsCompact(t *testing.T) {
 	p := samplePayload()
 	p.Event.Device.UserAgent = "Mozilla/5.0"
-	b, _ := encodePayload(p)
+	b, _ := EncodePayload(p)
 	j, _ := json.Marshal(p)
 	if len(b)*2 > len(j) {
 		t.Fatalf("binary payload is %d bytes, JSON %d: expected under half", len(b), len(j))
@@ -94,7 +96,7 @@ func TestPayloadIsCompact(t *testing.T) {
 }
 
 func TestPayloadRefusesCorruption(t *testing.T) {
-	good, _ := encodePayload(samplePayload())
+	good, _ := EncodePayload(samplePayload())
 	for name, c := range map[string]struct {
 		b    []byte
 		want string
@@ -106,7 +108,7 @@ func TestPayloadRefusesCorruption(t *testing.T) {
 		"no event":        {[]byte(`{"d":"x","p":"y"}`), "missing delivery, partner or event"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := decodePayload(c.b)
+			_, err := DecodePayload(c.b)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, c.want)
 			}
@@ -114,25 +116,25 @@ func TestPayloadRefusesCorruption(t *testing.T) {
 	}
 	// Every truncation is an error, never a panic or a half-read payload.
 	for n := 1; n < len(good); n++ {
-		if _, err := decodePayload(good[:n]); err == nil {
+		if _, err := DecodePayload(good[:n]); err == nil {
 			t.Fatalf("payload cut to %d of %d bytes was accepted", n, len(good))
 		}
 	}
 }
 
 func FuzzDecodePayload(f *testing.F) {
-	good, _ := encodePayload(samplePayload())
+	good, _ := EncodePayload(samplePayload())
 	f.Add(good)
 	old, _ := json.Marshal(samplePayload())
 	f.Add(old)
 	f.Add([]byte{payloadV1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := decodePayload(b)
+		p, err := DecodePayload(b)
 		if err != nil || b[0] != payloadV1 {
 			return
 		}
 		// Whatever decodes re-encodes to the same bytes.
-		again, err := encodePayload(p)
+		again, err := EncodePayload(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,27 +147,27 @@ func FuzzDecodePayload(f *testing.F) {
 func TestPayloadRefusesUnsortedParams(t *testing.T) {
 	p := samplePayload()
 	p.Event.Params = map[string]string{"a": "1"}
-	b, _ := encodePayload(p)
+	b, _ := EncodePayload(p)
 	// Swap in a second pair that sorts before the first.
 	b = b[:len(b)-len("\x01\x01a\x011")] // count, key, value
 	b = append(b, "\x02\x01b\x012\x01a\x011"...)
-	if _, err := decodePayload(b); err == nil || !strings.Contains(err.Error(), `params key "a" out of order`) {
+	if _, err := DecodePayload(b); err == nil || !strings.Contains(err.Error(), `params key "a" out of order`) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestPayloadHead(t *testing.T) {
 	p := samplePayload()
-	bin, _ := encodePayload(p)
+	bin, _ := EncodePayload(p)
 	old, _ := json.Marshal(p)
 	for name, b := range map[string][]byte{"binary": bin, "json": old} {
-		partner, enqueued, ok := payloadHead(b)
+		partner, enqueued, ok := PayloadHead(b)
 		if !ok || partner != "acme" || enqueued != p.Enqueued {
 			t.Fatalf("%s: payloadHead = %q, %d, %v", name, partner, enqueued, ok)
 		}
 	}
 	for _, b := range [][]byte{nil, bin[:3], []byte("{"), {0x7f}} {
-		if _, _, ok := payloadHead(b); ok {
+		if _, _, ok := PayloadHead(b); ok {
 			t.Fatalf("payloadHead(%q) accepted", b)
 		}
 	}

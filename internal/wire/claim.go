@@ -1,4 +1,4 @@
-package dispatcher
+package wire
 
 import (
 	"encoding/binary"
@@ -32,7 +32,7 @@ const (
 	claimNonceLen = 8
 )
 
-func encodeClaim(ds []Delivery) []byte {
+func EncodeClaim(ds []Delivery) []byte {
 	n := 1 + claimNonceLen
 	for _, d := range ds {
 		n += len(d.Partner) + len(d.Reason) + 2
@@ -53,8 +53,8 @@ func encodeClaim(ds []Delivery) []byte {
 	return b
 }
 
-// decodeClaim reads a claim of event eventID back into its deliveries.
-func decodeClaim(eventID string, b []byte) ([]Delivery, error) {
+// DecodeClaim reads a claim of event eventID back into its deliveries.
+func DecodeClaim(eventID string, b []byte) ([]Delivery, error) {
 	switch {
 	case len(b) == 0:
 		return nil, errors.New("empty claim")

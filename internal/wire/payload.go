@@ -1,4 +1,4 @@
-package dispatcher
+package wire
 
 import (
 	"encoding/binary"
@@ -7,21 +7,23 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/postbackhq/postback/internal/event"
 )
 
-// payload is what a delivery task carries: the event (redacted for the
+// Payload is what a delivery task carries: the event (redacted for the
 // partner when consent is missing) and who it goes to. The URL is rendered
 // at delivery time from the partner's current config.
-type payload struct {
+type Payload struct {
 	Delivery string `json:"d"`
 	Partner  string `json:"p"`
 	// Enqueued is when the delivery was first enqueued (Unix ms); max_age
 	// counts from it, across replays too.
-	Enqueued int64  `json:"t"`
-	Event    *Event `json:"e"`
+	Enqueued int64        `json:"t"`
+	Event    *event.Event `json:"e"`
 }
 
-func (p *payload) first() time.Time { return time.UnixMilli(p.Enqueued) }
+func (p *Payload) First() time.Time { return time.UnixMilli(p.Enqueued) }
 
 // A payload is stored in a compact binary form: every pending delivery
 // carries one, in Redis, so its size is most of what a delivery costs in
@@ -43,7 +45,7 @@ const payloadV1 = 0x01
 
 // eventStrings lists the event's string fields in their payload order.
 // Appending a field needs a new payload version.
-func eventStrings(e *Event) [29]*string {
+func eventStrings(e *event.Event) [29]*string {
 	a, d, u := &e.Attribution, &e.Device, &e.User
 	return [...]*string{
 		&e.ID, &e.Name, &e.AppID, &e.ClickID,
@@ -55,7 +57,7 @@ func eventStrings(e *Event) [29]*string {
 	}
 }
 
-func encodePayload(p *payload) ([]byte, error) {
+func EncodePayload(p *Payload) ([]byte, error) {
 	if p.Event == nil {
 		return nil, errors.New("encode delivery task: no event")
 	}
@@ -108,15 +110,15 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// errNewerFormat: a task in a form this build does not know, which a
+// ErrNewerFormat: a task in a form this build does not know, which a
 // newer postback wrote. It is not corrupt: a newer worker can run it.
-var errNewerFormat = errors.New("written by a newer postback?")
+var ErrNewerFormat = errors.New("written by a newer postback?")
 
 // errPayloadShort: the payload ends inside a field.
 var errPayloadShort = errors.New("truncated")
 
-func decodePayload(b []byte) (*payload, error) {
-	var p payload
+func DecodePayload(b []byte) (*Payload, error) {
+	var p Payload
 	switch {
 	case len(b) == 0:
 		return nil, errors.New("decode delivery task: empty payload")
@@ -129,7 +131,7 @@ func decodePayload(b []byte) (*payload, error) {
 			return nil, fmt.Errorf("decode delivery task: %w", err)
 		}
 	default:
-		return nil, fmt.Errorf("decode delivery task: unknown payload version %#x (%w)", b[0], errNewerFormat)
+		return nil, fmt.Errorf("decode delivery task: unknown payload version %#x (%w)", b[0], ErrNewerFormat)
 	}
 	if p.Delivery == "" || p.Partner == "" || p.Event == nil {
 		return nil, fmt.Errorf("decode delivery task: missing delivery, partner or event")
@@ -139,16 +141,16 @@ func decodePayload(b []byte) (*payload, error) {
 
 // decodeV1 reads the binary form after its version byte. The event's
 // strings share one allocation.
-func (p *payload) decodeV1(b []byte) error {
+func (p *Payload) decodeV1(b []byte) error {
 	d := payloadDecoder{buf: b, text: string(b)}
 	p.Partner = d.string()
 	p.Enqueued = d.varint()
 	sec, nsec, offset := d.varint(), d.uvarint(), d.varint()
-	e := new(Event)
+	e := new(event.Event)
 	for _, s := range eventStrings(e) {
 		*s = d.string()
 	}
-	e.Revenue.Amount = Decimal(d.string())
+	e.Revenue.Amount = event.Decimal(d.string())
 	switch c := d.byte(); c {
 	case 0:
 	case 1, 2:
@@ -251,11 +253,11 @@ func (d *payloadDecoder) string() string {
 	return s
 }
 
-// payloadHead reads only the partner and the first-enqueued time of a
+// PayloadHead reads only the partner and the first-enqueued time of a
 // payload, without decoding the event (a JSON one is decoded whole).
-func payloadHead(b []byte) (partner string, enqueued int64, ok bool) {
+func PayloadHead(b []byte) (partner string, enqueued int64, ok bool) {
 	if len(b) == 0 || b[0] != payloadV1 {
-		p, err := decodePayload(b)
+		p, err := DecodePayload(b)
 		if err != nil {
 			return "", 0, false
 		}

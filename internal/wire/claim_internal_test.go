@@ -1,12 +1,10 @@
-package dispatcher
+package wire
 
 import (
 	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/postbackhq/postback/internal/store"
 )
 
 func TestClaimRoundTrip(t *testing.T) {
@@ -15,11 +13,11 @@ func TestClaimRoundTrip(t *testing.T) {
 		{ID: DeliveryID("evt-1", "big_spenders"), Partner: "big_spenders", Status: "skipped", Reason: "when: condition is false"},
 		{ID: DeliveryID("evt-1", "x-y"), Partner: "x-y", Status: "queued"},
 	}
-	b := encodeClaim(ds)
+	b := EncodeClaim(ds)
 	if len(b) > 64 {
 		t.Fatalf("claim of 3 deliveries takes %d bytes: %q", len(b), b)
 	}
-	got, err := decodeClaim("evt-1", b)
+	got, err := DecodeClaim("evt-1", b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,13 +26,13 @@ func TestClaimRoundTrip(t *testing.T) {
 	}
 
 	// No partner at all is a claim too.
-	got, err = decodeClaim("evt-1", encodeClaim(nil))
+	got, err = DecodeClaim("evt-1", EncodeClaim(nil))
 	if err != nil || got == nil || len(got) != 0 {
 		t.Fatalf("empty claim = %#v, %v", got, err)
 	}
 
 	// A reason never breaks the line structure.
-	got, err = decodeClaim("e", encodeClaim([]Delivery{{Partner: "p", Status: "skipped", Reason: "a\nb"}, {Partner: "q", Status: "queued"}}))
+	got, err = DecodeClaim("e", EncodeClaim([]Delivery{{Partner: "p", Status: "skipped", Reason: "a\nb"}, {Partner: "q", Status: "queued"}}))
 	if err != nil || len(got) != 2 || got[0].Reason != "a b" || got[1].Partner != "q" {
 		t.Fatalf("claim with a multi-line reason = %+v, %v", got, err)
 	}
@@ -44,7 +42,7 @@ func TestClaimRoundTrip(t *testing.T) {
 func TestClaimReadsJSONForm(t *testing.T) {
 	ds := []Delivery{{ID: "dlv_old", Partner: "acme", Status: "queued"}}
 	b, _ := json.Marshal(ds)
-	got, err := decodeClaim("evt-1", b)
+	got, err := DecodeClaim("evt-1", b)
 	if err != nil || !reflect.DeepEqual(got, ds) {
 		t.Fatalf("JSON claim = %+v, %v", got, err)
 	}
@@ -60,7 +58,7 @@ func TestClaimRefusesCorruption(t *testing.T) {
 		{"\x01acme\n\tno partner", "claim line 2 has no partner"},
 		{"[{", "unexpected end of JSON input"},
 	} {
-		if _, err := decodeClaim("e", []byte(c.b)); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := DecodeClaim("e", []byte(c.b)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("decodeClaim(%q) = %v, want %q", c.b, err, c.want)
 		}
 	}
@@ -68,7 +66,7 @@ func TestClaimRefusesCorruption(t *testing.T) {
 
 // Claims of version 1 (no nonce) are still read.
 func TestClaimReadsVersion1(t *testing.T) {
-	got, err := decodeClaim("e", []byte("\x01acme\nbig\twhen: no"))
+	got, err := DecodeClaim("e", []byte("\x01acme\nbig\twhen: no"))
 	want := []Delivery{
 		{ID: DeliveryID("e", "acme"), Partner: "acme", Status: "queued"},
 		{ID: DeliveryID("e", "big"), Partner: "big", Status: "skipped", Reason: "when: no"},
@@ -76,41 +74,10 @@ func TestClaimReadsVersion1(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("version 1 claim = %+v, %v", got, err)
 	}
-	if got, err := decodeClaim("e", []byte("\x01")); err != nil || len(got) != 0 {
+	if got, err := DecodeClaim("e", []byte("\x01")); err != nil || len(got) != 0 {
 		t.Fatalf("empty version 1 claim = %+v, %v", got, err)
 	}
-	if _, err := decodeClaim("e", []byte("\x02abc")); err == nil {
+	if _, err := DecodeClaim("e", []byte("\x02abc")); err == nil {
 		t.Fatal("a version 2 claim shorter than its nonce was read")
-	}
-}
-
-// A claim found by the write that made it (its answer lost, the write
-// sent again) is the call's own: the event is new. The same deliveries
-// claimed by another call (another nonce), or a claim without a nonce,
-// make a repeat.
-func TestIntakeDecide_ownClaim(t *testing.T) {
-	ds := []Delivery{{ID: DeliveryID("e", "acme"), Partner: "acme", Status: "queued"}}
-	mine := encodeClaim(ds)
-	other := encodeClaim(ds)
-	if string(mine[1+claimNonceLen:]) != string(other[1+claimNonceLen:]) || string(mine) == string(other) {
-		t.Fatalf("two claims of the same deliveries: %q, %q: want the same lines and different nonces", mine, other)
-	}
-	cfg := &Config{}
-	for _, tc := range []struct {
-		name  string
-		prior []byte
-		dup   bool
-	}{
-		{"own write, sent again", mine, false},
-		{"another call's claim", other, true},
-		{"version 1 claim", []byte("\x01acme"), true},
-	} {
-		in := &intake{ev: &Event{ID: "e"}, cfg: cfg, rc: &Receipt{EventID: "e", Deliveries: ds}, claim: mine}
-		if err := in.decide(store.Claim{Deliveries: tc.prior}); err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		if in.rc.Duplicate != tc.dup {
-			t.Errorf("%s: duplicate = %v, want %v", tc.name, in.rc.Duplicate, tc.dup)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package dispatcher
+package wire
 
 import (
 	"fmt"
@@ -6,23 +6,25 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/postbackhq/postback/internal/event"
 )
 
-func bundlePayloads(n int) []*payload {
-	pls := make([]*payload, n)
+func bundlePayloads(n int) []*Payload {
+	pls := make([]*Payload, n)
 	for i := range pls {
-		ev := &Event{ID: fmt.Sprintf("evt-%d", i), Name: "purchase", ClickID: "c" + fmt.Sprint(i),
+		ev := &event.Event{ID: fmt.Sprintf("evt-%d", i), Name: "purchase", ClickID: "c" + fmt.Sprint(i),
 			Timestamp: time.Unix(1_700_000_000, 0).UTC(), Params: map[string]string{"k": "v"}}
-		pls[i] = &payload{Delivery: DeliveryID(ev.ID, "p1"), Partner: "p1", Enqueued: 1_700_000_000_123, Event: ev}
+		pls[i] = &Payload{Delivery: DeliveryID(ev.ID, "p1"), Partner: "p1", Enqueued: 1_700_000_000_123, Event: ev}
 	}
 	return pls
 }
 
 func TestBundleCodec(t *testing.T) {
 	pls := bundlePayloads(3)
-	b, err := encodeBundle(pls)
+	b, err := EncodeBundle(pls)
 	require.NoError(t, err)
-	got, err := decodeBundle(b)
+	got, err := DecodeBundle(b)
 	require.NoError(t, err)
 	require.Equal(t, pls, got)
 	ids, err := TaskDeliveries(TypeDeliverBundle, b)
@@ -41,7 +43,7 @@ func TestBundleCodec(t *testing.T) {
 		"bad delivery":   {[]byte{bundleV1, 1, 1, 0x09}, "decode bundle: delivery 1 of 1: decode delivery task: unknown payload version 0x9 (written by a newer postback?)"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := decodeBundle(tc.b)
+			_, err := DecodeBundle(tc.b)
 			require.EqualError(t, err, tc.want)
 		})
 	}

@@ -1,4 +1,4 @@
-package dispatcher
+package wire
 
 import (
 	"time"
@@ -17,28 +17,28 @@ const (
 	QueueReplay = "postback_replay"
 )
 
-// taskMaxRetry is asynq's retry limit on every delivery task. Our own retry
+// TaskMaxRetry is asynq's retry limit on every delivery task. Our own retry
 // policy decides when a delivery is exhausted and dead-letters it itself;
 // this limit only has to stay out of the way (asynq's default of 25 would
 // silently cap a partner's max_attempts, and an archived task would escape
 // our DLQ). Deferrals do not count against it.
-const taskMaxRetry = 1 << 20
+const TaskMaxRetry = 1 << 20
 
-// taskTimeoutSlack is added to a partner's timeout for the task's deadline:
+// TaskTimeoutSlack is added to a partner's timeout for the task's deadline:
 // room for rendering and recording around the HTTP attempt.
-const taskTimeoutSlack = 15 * time.Second
+const TaskTimeoutSlack = 15 * time.Second
 
-// newTask builds the asynq task of one delivery; p may be nil (a partner
+// NewTask builds the asynq task of one delivery; p may be nil (a partner
 // no longer in the config).
-func newTask(pl *payload, p *Partner, queue string) (*asynq.Task, error) {
-	b, err := encodePayload(pl)
+func NewTask(pl *Payload, timeout time.Duration, queue string) (*asynq.Task, error) {
+	b, err := EncodePayload(pl)
 	if err != nil {
 		return nil, err
 	}
 	return asynq.NewTask(TypeDeliver, b,
 		asynq.TaskID(pl.Delivery),
 		asynq.Queue(queue),
-		asynq.MaxRetry(taskMaxRetry),
-		asynq.Timeout(partnerTimeout(p)+taskTimeoutSlack),
+		asynq.MaxRetry(TaskMaxRetry),
+		asynq.Timeout(timeout+TaskTimeoutSlack),
 	), nil
 }
