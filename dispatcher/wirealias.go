@@ -31,6 +31,3 @@ var (
 	TaskDeliveries = wire.TaskDeliveries
 	TaskHead       = wire.TaskHead
 )
-
-// DefaultBundleSize is ClientConfig.BundleSize's default.
-const DefaultBundleSize = 50

@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/netguard"
 	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/version"
@@ -108,7 +109,7 @@ type Worker struct {
 	gate    *Gate
 	stats   *statsLoop
 	rdb     redis.UniversalClient
-	pipe    *autoPipeline // the handlers' Redis; nil on Cluster
+	pipe    *store.AutoPipeline // the handlers' Redis; nil on Cluster
 	log     *slog.Logger
 }
 
@@ -128,10 +129,10 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	// together as pipelines, as intake's do; asynq's own commands keep
 	// the plain client.
 	handlerRedis := cfg.Redis
-	var pipe *autoPipeline
+	var pipe *store.AutoPipeline
 	if single, ok := cfg.Redis.(*redis.Client); ok {
-		pipe = newAutoPipeline(single, autoPipelineFlushers, false)
-		handlerRedis = pipe.rdb
+		pipe = store.NewAutoPipeline(single, intake.AutoPipelineFlushers, false)
+		handlerRedis = pipe.RDB
 	}
 	h := NewHandler(HandlerConfig{
 		Config: cfg.Config,

@@ -1,8 +1,9 @@
-package dispatcher
+package intake
 
 import (
 	"testing"
 
+	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/wire"
@@ -19,7 +20,7 @@ func TestIntakeDecide_ownClaim(t *testing.T) {
 	if string(mine[1+8:]) != string(other[1+8:]) || string(mine) == string(other) {
 		t.Fatalf("two claims of the same deliveries: %q, %q: want the same lines and different nonces", mine, other)
 	}
-	cfg := &Config{}
+	cfg := &config.Config{}
 	for _, tc := range []struct {
 		name  string
 		prior []byte
@@ -29,7 +30,7 @@ func TestIntakeDecide_ownClaim(t *testing.T) {
 		{"another call's claim", other, true},
 		{"version 1 claim", []byte("\x01acme"), true},
 	} {
-		in := &intake{ev: &event.Event{ID: "e"}, cfg: cfg, rc: &Receipt{EventID: "e", Deliveries: ds}, claim: mine}
+		in := &incoming{ev: &event.Event{ID: "e"}, cfg: cfg, rc: &Receipt{EventID: "e", Deliveries: ds}, claim: mine}
 		if err := in.decide(store.Claim{Deliveries: tc.prior}); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}

@@ -1,4 +1,4 @@
-package dispatcher
+package intake
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/store"
 )
 
@@ -36,17 +37,17 @@ import (
 // the batch, and measured faster than claims and tasks interleaved. So do
 // single events without c.pipe (Redis Cluster, or NoAutoPipeline), where
 // nothing orders a claim before its tasks.
-func (c *Client) enqueueAll(ctx context.Context, ins []*intake) []error {
+func (c *Client) enqueueAll(ctx context.Context, ins []*incoming) []error {
 	errs := make([]error, len(ins))
 	var claims []store.Claim
 	var claimErrs []error
 	var early []error // of storing the tasks along with the claim
 	if c.pipe != nil && len(ins) == 1 {
 		in := ins[0]
-		octx := inOrder(ctx, in.ev.ID)
+		octx := store.InOrder(ctx, in.ev.ID)
 		cmd := store.NewClaimCmd(octx, in.ev.ID, in.claim, in.cfg.API.DedupWindow)
-		wait := c.pipe.send(octx, cmd)
-		early = c.storeAll(ctx, ins, func(r Route) bool { return r.Skip == "" })
+		wait := c.pipe.Send(octx, cmd)
+		early = c.storeAll(ctx, ins, func(r config.Route) bool { return r.Skip == "" })
 		wait()
 		claim, err := store.ClaimResult(cmd)
 		claims, claimErrs = []store.Claim{claim}, []error{err}
@@ -59,8 +60,8 @@ func (c *Client) enqueueAll(ctx context.Context, ins []*intake) []error {
 	}
 
 	// What is left to store, after the claims' answers.
-	rest := make([]*intake, len(ins)) // nil: nothing left
-	var dups []*intake
+	rest := make([]*incoming, len(ins)) // nil: nothing left
+	var dups []*incoming
 	for j, in := range ins {
 		if err := claimErrs[j]; err != nil {
 			errs[j] = fmt.Errorf("%w: %v", ErrUnavailable, err)
@@ -94,7 +95,7 @@ func (c *Client) enqueueAll(ctx context.Context, ins []*intake) []error {
 			}
 		}
 	}
-	later := c.storeAll(ctx, rest, func(Route) bool { return true })
+	later := c.storeAll(ctx, rest, func(config.Route) bool { return true })
 	var stored []string // ids of the events to answer as stored
 	for j, in := range ins {
 		if rest[j] != nil && later[j] != nil {
@@ -116,7 +117,7 @@ func (c *Client) enqueueAll(ctx context.Context, ins []*intake) []error {
 }
 
 // skipped keeps the routes that are skipped.
-func skipped(routes []Route) []Route {
+func skipped(routes []config.Route) []config.Route {
 	out := routes[:0]
 	for _, r := range routes {
 		if r.Skip != "" {
@@ -129,7 +130,7 @@ func skipped(routes []Route) []Route {
 // bundled is one delivery of a batch: route r of intake in.
 type bundled struct {
 	in int
-	r  Route
+	r  config.Route
 }
 
 // storeAll stores the routes that keep selects of every non-nil intake,
@@ -140,7 +141,7 @@ type bundled struct {
 // BundleSize deliveries. A duplicate's deliveries get their own tasks:
 // their task ids conflict with any still queued from the first call, so a
 // repeat does not queue a delivery twice.
-func (c *Client) storeAll(ctx context.Context, ins []*intake, keep func(Route) bool) []error {
+func (c *Client) storeAll(ctx context.Context, ins []*incoming, keep func(config.Route) bool) []error {
 	var units [][]bundled       // each stored in one write: a task, a bundle or a skip record
 	bundles := map[string]int{} // partner → its open bundle in units
 	for j, in := range ins {

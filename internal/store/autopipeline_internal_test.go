@@ -1,4 +1,4 @@
-package dispatcher
+package store
 
 import (
 	"context"
@@ -21,7 +21,7 @@ func TestAutoPipelineKeepsOrderPerKey(t *testing.T) {
 	rdb, err := OpenRedis(redistest.DB(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
-	a := newAutoPipeline(rdb.(*redis.Client), 4, false)
+	a := NewAutoPipeline(rdb.(*redis.Client), 4, false)
 	t.Cleanup(func() { _ = a.Close() })
 
 	const n = 2000
@@ -29,10 +29,10 @@ func TestAutoPipelineKeepsOrderPerKey(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			key := fmt.Sprintf("order:%d", i)
-			ctx := inOrder(context.Background(), key)
+			ctx := InOrder(context.Background(), key)
 			set := redis.NewStatusCmd(ctx, "set", key, "a")
-			wait := a.send(ctx, set)
-			require.NoError(t, a.rdb.Append(ctx, key, "b").Err())
+			wait := a.Send(ctx, set)
+			require.NoError(t, a.RDB.Append(ctx, key, "b").Err())
 			wait()
 			require.NoError(t, set.Err())
 		})
@@ -48,9 +48,9 @@ func TestAutoPipelineClose(t *testing.T) {
 	rdb, err := OpenRedis(redistest.DB(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
-	a := newAutoPipeline(rdb.(*redis.Client), 2, false)
-	require.NoError(t, a.rdb.Set(context.Background(), "k", "v", 0).Err())
+	a := NewAutoPipeline(rdb.(*redis.Client), 2, false)
+	require.NoError(t, a.RDB.Set(context.Background(), "k", "v", 0).Err())
 	require.NoError(t, a.Close())
 	require.NoError(t, a.Close())
-	require.ErrorIs(t, a.rdb.Get(context.Background(), "k").Err(), redis.ErrClosed)
+	require.ErrorIs(t, a.RDB.Get(context.Background(), "k").Err(), redis.ErrClosed)
 }

@@ -1,4 +1,4 @@
-package dispatcher
+package store
 
 import (
 	"context"
@@ -11,62 +11,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
-// MaxBatch is the most events one batch may carry.
-const MaxBatch = 1000
-
-// BatchResult is what EnqueueBatch says about one event.
-type BatchResult struct {
-	// Receipt is set when the event was stored (Receipt.Duplicate tells a
-	// duplicate).
-	Receipt *Receipt
-	// Err is set when it was not: a *FieldError for an invalid event, an
-	// error wrapping ErrUnavailable when Redis failed.
-	Err error
-}
-
-// EnqueueBatch enqueues evs as Enqueue would, and returns one result per
-// event: results[i] is about evs[i]. Events are independent: an invalid one
-// does not stop the others, and repeating the whole batch after an
-// ErrUnavailable result is safe, as the events already stored come back as
-// duplicates.
-//
-// The whole batch takes one round trip to Redis on a single server, however
-// many events it holds: every claim, then every task, BatchConcurrency at a
-// time, leave together in pipelines. Skip records, and the deliveries of
-// events seen before, take one or two more. See Enqueue.
-func (c *Client) EnqueueBatch(ctx context.Context, evs []*Event) []BatchResult {
-	results := make([]BatchResult, len(evs))
-	cfg := c.cfg.Config.Load()
-	ins := make([]*intake, 0, len(evs))
-	at := make([]int, 0, len(evs)) // ins[j] is about evs[at[j]]
-	for i, ev := range evs {
-		if ev == nil {
-			results[i].Err = &FieldError{Message: "no event"}
-			continue
-		}
-		in, err := c.prepare(ev, cfg)
-		if err != nil {
-			results[i].Err = err
-			continue
-		}
-		ins, at = append(ins, in), append(at, i)
-	}
-	if len(ins) == 0 {
-		return results
-	}
-
-	errs := c.enqueueAll(ctx, ins)
-	for j, in := range ins {
-		if errs[j] != nil {
-			results[at[j]].Err = errs[j]
-			continue
-		}
-		results[at[j]].Receipt = in.rc
-	}
-	return results
-}
-
-// autoPipeline sends the commands that concurrent callers issue on one
+// AutoPipeline sends the commands that concurrent callers issue on one
 // client as Redis pipelines: while one pipeline is on the wire, the
 // commands that arrive queue up and leave together in the next. An
 // event's claim, task and mark are one round trip each and every event
@@ -74,8 +19,8 @@ func (c *Client) EnqueueBatch(ctx context.Context, evs []*Event) []BatchResult {
 // one write per pipeline rather than per command, which is where intake
 // spends its time (syscalls, not Lua). Nothing waits for a batch to fill:
 // a lone command leaves at once.
-type autoPipeline struct {
-	rdb    *redis.Client
+type AutoPipeline struct {
+	RDB    *redis.Client
 	lanes  []chan *pipedCmd // one per flusher
 	next   atomic.Uint32    // round robin over lanes for unordered commands
 	done   chan struct{}    // closed by Close: flushers stop
@@ -94,19 +39,19 @@ type pipedCmd struct {
 // maxPiped bounds the commands of one pipeline.
 const maxPiped = 256
 
-// newAutoPipeline returns a client on the same server and options as rdb
+// NewAutoPipeline returns a client on the same server and options as rdb
 // whose commands go out as pipelines, run by flushers connections. With
 // deadlines, a command's context deadline also bounds its socket reads
 // (go-redis's ContextTimeoutEnabled).
-func newAutoPipeline(rdb *redis.Client, flushers int, deadlines bool) *autoPipeline {
+func NewAutoPipeline(rdb *redis.Client, flushers int, deadlines bool) *AutoPipeline {
 	opt := *rdb.Options()
 	opt.PoolSize = max(opt.PoolSize, flushers+2)
 	opt.ContextTimeoutEnabled = deadlines
 	// The options' maintenance-notification config is rdb's own; a second
 	// client may not register its handlers again.
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	a := &autoPipeline{rdb: redis.NewClient(&opt), done: make(chan struct{}), closed: make(chan struct{})}
-	a.rdb.AddHook(a)
+	a := &AutoPipeline{RDB: redis.NewClient(&opt), done: make(chan struct{}), closed: make(chan struct{})}
+	a.RDB.AddHook(a)
 	for range flushers {
 		lane := make(chan *pipedCmd, maxPiped)
 		a.lanes = append(a.lanes, lane)
@@ -115,7 +60,7 @@ func newAutoPipeline(rdb *redis.Client, flushers int, deadlines bool) *autoPipel
 	return a
 }
 
-func (a *autoPipeline) flush(in chan *pipedCmd) {
+func (a *AutoPipeline) flush(in chan *pipedCmd) {
 	batch := make([]*pipedCmd, 0, maxPiped)
 	for {
 		select {
@@ -139,7 +84,7 @@ func (a *autoPipeline) flush(in chan *pipedCmd) {
 		// so a paused Redis costs callers their deadline, not go-redis's
 		// timeouts and retries.
 		ctx, cancel := batchContext(batch)
-		_, _ = a.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		_, _ = a.RDB.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 			for _, p := range batch {
 				_ = pipe.Process(p.ctx, p.cmd)
 			}
@@ -169,16 +114,16 @@ func batchContext(batch []*pipedCmd) (context.Context, context.CancelFunc) {
 }
 
 // DialHook implements redis.Hook.
-func (a *autoPipeline) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (a *AutoPipeline) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 // ProcessPipelineHook implements redis.Hook: pipelines go out as they are.
-func (a *autoPipeline) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (a *AutoPipeline) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
 }
 
 // ProcessHook implements redis.Hook: a single command joins the next
 // pipeline and returns when its answer is in.
-func (a *autoPipeline) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (a *AutoPipeline) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		switch cmd.Name() {
 		case "hello", "auth", "select", "client", "readonly":
@@ -187,7 +132,7 @@ func (a *autoPipeline) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			// behind that pipeline would wait for itself.
 			return next(ctx, cmd)
 		}
-		a.send(ctx, cmd)()
+		a.Send(ctx, cmd)()
 		return cmd.Err()
 	}
 }
@@ -195,15 +140,15 @@ func (a *autoPipeline) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 // orderKey is the context key of an ordering key (see inOrder).
 type orderKey struct{}
 
-// inOrder returns a context whose commands, through an autoPipeline, reach
+// InOrder returns a context whose commands, through an autoPipeline, reach
 // Redis in the order they were issued, with every other command issued
 // under the same key: they all take the same flusher.
-func inOrder(ctx context.Context, key string) context.Context {
+func InOrder(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, orderKey{}, key)
 }
 
 // lane picks the flusher of a command: by its ordering key, or round robin.
-func (a *autoPipeline) lane(ctx context.Context) chan *pipedCmd {
+func (a *AutoPipeline) lane(ctx context.Context) chan *pipedCmd {
 	if len(a.lanes) == 1 {
 		return a.lanes[0]
 	}
@@ -215,10 +160,10 @@ func (a *autoPipeline) lane(ctx context.Context) chan *pipedCmd {
 	return a.lanes[a.next.Add(1)%uint32(len(a.lanes))]
 }
 
-// send queues cmd for the next pipeline and returns at once, with a wait
+// Send queues cmd for the next pipeline and returns at once, with a wait
 // that returns when cmd has its answer (or error). Commands sent one after
 // the other under the same ordering key (inOrder) go out in that order.
-func (a *autoPipeline) send(ctx context.Context, cmd redis.Cmder) (wait func()) {
+func (a *AutoPipeline) Send(ctx context.Context, cmd redis.Cmder) (wait func()) {
 	p := &pipedCmd{ctx: ctx, cmd: cmd, sent: make(chan struct{})}
 	select {
 	case a.lane(ctx) <- p:
@@ -252,7 +197,7 @@ func isClosed(c chan struct{}) bool {
 }
 
 // any is a lane holding a queued command, or nil (which never delivers).
-func (a *autoPipeline) any() chan *pipedCmd {
+func (a *AutoPipeline) any() chan *pipedCmd {
 	for _, l := range a.lanes {
 		if len(l) > 0 {
 			return l
@@ -263,13 +208,13 @@ func (a *autoPipeline) any() chan *pipedCmd {
 
 // Close stops the flushers and closes the client. A second Close does
 // nothing.
-func (a *autoPipeline) Close() error {
+func (a *AutoPipeline) Close() error {
 	var err error
 	a.closeOnce.Do(func() { err = a.close() })
 	return err
 }
 
-func (a *autoPipeline) close() error {
+func (a *AutoPipeline) close() error {
 	close(a.done)
 	a.wg.Wait()
 	// Commands queued after the last flush never went out.
@@ -280,7 +225,7 @@ func (a *autoPipeline) close() error {
 			close(p.sent)
 		default:
 			close(a.closed)
-			return a.rdb.Close()
+			return a.RDB.Close()
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package dispatcher
+package intake
 
 import (
 	"bytes"
@@ -11,7 +11,10 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 // ErrUnavailable wraps a failure to store an event: Redis is unreachable or
@@ -30,7 +33,7 @@ type ClientConfig struct {
 	// Redis is where events are stored. Required.
 	Redis redis.UniversalClient
 	// Config is the config in force (partners, dedup window). Required.
-	Config *Live
+	Config *config.Live
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// BatchConcurrency is how many deliveries of one EnqueueBatch are
@@ -59,15 +62,15 @@ type Client struct {
 	cfg   ClientConfig
 	store *store.Store
 	queue *asynq.Client
-	pipe  *autoPipeline // nil when commands go straight to cfg.Redis
-	repl  *replWaiter   // api.wait_replicas
+	pipe  *store.AutoPipeline // nil when commands go straight to cfg.Redis
+	repl  *replWaiter         // api.wait_replicas
 }
 
 // CheckWaitReplicas reports why cfg's api.wait_replicas cannot work on
 // rdb, or nil. On Redis Cluster each master replicates on its own, which
 // one WAIT cannot cover: every event would be answered 503. Call it on a
 // config before putting it in force (a reload), as NewClient does at start.
-func CheckWaitReplicas(rdb redis.UniversalClient, cfg *Config) error {
+func CheckWaitReplicas(rdb redis.UniversalClient, cfg *config.Config) error {
 	if _, ok := rdb.(*redis.ClusterClient); ok && cfg.API.WaitReplicas > 0 {
 		return errors.New("api.wait_replicas is not supported on Redis Cluster (WAIT covers one master's writes); use a single server or Sentinel, or set it to 0")
 	}
@@ -99,18 +102,18 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if single, ok := cfg.Redis.(*redis.Client); ok && !cfg.NoAutoPipeline {
 		// Intake answers within its callers' deadlines (the API's
 		// StoreTimeout): a pipeline's deadline must bound its socket reads.
-		c.pipe = newAutoPipeline(single, autoPipelineFlushers, true)
-		rdb = c.pipe.rdb
+		c.pipe = store.NewAutoPipeline(single, AutoPipelineFlushers, true)
+		rdb = c.pipe.RDB
 	}
 	c.store, c.queue = store.New(rdb), asynq.NewClientFromRedisClient(rdb)
 	c.repl = &replWaiter{store: c.store}
 	return c, nil
 }
 
-// autoPipelineFlushers is how many pipelines a Client keeps in flight. An
+// AutoPipelineFlushers is how many pipelines a Client keeps in flight. An
 // event's commands all take the same one (see inOrder), so that its tasks
 // travel right behind its claim (see enqueueAll).
-const autoPipelineFlushers = 2
+const AutoPipelineFlushers = 2
 
 // Close releases the client's own connections (not the Redis client it
 // was given).
@@ -123,9 +126,9 @@ func (c *Client) Close() error {
 
 // Receipt is the answer to Enqueue.
 type Receipt struct {
-	EventID    string     `json:"event_id"`
-	Duplicate  bool       `json:"duplicate,omitempty"`
-	Deliveries []Delivery `json:"deliveries"`
+	EventID    string          `json:"event_id"`
+	Duplicate  bool            `json:"duplicate,omitempty"`
+	Deliveries []wire.Delivery `json:"deliveries"`
 }
 
 // Enqueue stores ev and enqueues its deliveries. The same event id within
@@ -142,12 +145,12 @@ type Receipt struct {
 // With api.wait_replicas set, Enqueue also waits until that many replicas
 // have the event's writes (one more round trip, see store.WaitReplicas),
 // and returns an error wrapping ErrUnavailable when they do not in time.
-func (c *Client) Enqueue(ctx context.Context, ev *Event) (*Receipt, error) {
+func (c *Client) Enqueue(ctx context.Context, ev *event.Event) (*Receipt, error) {
 	in, err := c.prepare(ev, c.cfg.Config.Load())
 	if err != nil {
 		return nil, err
 	}
-	if err := c.enqueueAll(ctx, []*intake{in})[0]; err != nil {
+	if err := c.enqueueAll(ctx, []*incoming{in})[0]; err != nil {
 		return nil, err
 	}
 	return in.rc, nil
@@ -159,12 +162,12 @@ func (c *Client) Enqueue(ctx context.Context, ev *Event) (*Receipt, error) {
 // of the events to answer: their claims must be on the master that
 // answers the wait. Every failure wraps ErrNotReplicated too: the writes
 // themselves were answered.
-func (c *Client) replicated(ctx context.Context, cfg *Config, events ...string) error {
+func (c *Client) replicated(ctx context.Context, cfg *config.Config, events ...string) error {
 	n := cfg.API.WaitReplicas
 	if n <= 0 || len(events) == 0 {
 		return nil
 	}
-	timeout := cmp.Or(cfg.API.WaitTimeout, DefaultWaitTimeout)
+	timeout := cmp.Or(cfg.API.WaitTimeout, config.DefaultWaitTimeout)
 	keys := make([]string, len(events))
 	for i, id := range events {
 		keys[i] = store.EventKey(id)
@@ -182,10 +185,10 @@ func (c *Client) replicated(ctx context.Context, cfg *Config, events ...string) 
 	return nil
 }
 
-// intake is one event on its way in.
-type intake struct {
-	ev  *Event
-	cfg *Config
+// incoming is one event on its way in.
+type incoming struct {
+	ev  *event.Event
+	cfg *config.Config
 	now time.Time
 	rc  *Receipt
 	// claim is the receipt's deliveries as stored in the event's claim.
@@ -193,11 +196,11 @@ type intake struct {
 	// routes are the deliveries still to store: all of them for a new
 	// event; for a duplicate, those of the first receipt that were never
 	// taken up (dropRecorded).
-	routes []Route
+	routes []config.Route
 }
 
 // prepare validates and routes ev on cfg; it needs no Redis.
-func (c *Client) prepare(ev *Event, cfg *Config) (*intake, error) {
+func (c *Client) prepare(ev *event.Event, cfg *config.Config) (*incoming, error) {
 	if err := ev.Validate(); err != nil {
 		return nil, err
 	}
@@ -205,16 +208,16 @@ func (c *Client) prepare(ev *Event, cfg *Config) (*intake, error) {
 	if ev.Timestamp.IsZero() {
 		ev.Timestamp = now.UTC()
 	}
-	routes := Routes(cfg.Partners, ev)
-	rc := &Receipt{EventID: ev.ID, Deliveries: make([]Delivery, len(routes))}
+	routes := config.Routes(cfg.Partners, ev)
+	rc := &Receipt{EventID: ev.ID, Deliveries: make([]wire.Delivery, len(routes))}
 	for i, r := range routes {
-		d := Delivery{ID: r.DeliveryID, Partner: r.Partner.ID, Status: "queued"}
+		d := wire.Delivery{ID: r.DeliveryID, Partner: r.Partner.ID, Status: "queued"}
 		if r.Skip != "" {
 			d.Status, d.Reason = "skipped", r.Skip
 		}
 		rc.Deliveries[i] = d
 	}
-	return &intake{ev: ev, cfg: cfg, now: now, rc: rc, claim: EncodeClaim(rc.Deliveries), routes: routes}, nil
+	return &incoming{ev: ev, cfg: cfg, now: now, rc: rc, claim: wire.EncodeClaim(rc.Deliveries), routes: routes}, nil
 }
 
 // decide reads the claim's answer. A duplicate answers the first receipt,
@@ -226,12 +229,12 @@ func (c *Client) prepare(ev *Event, cfg *Config) (*intake, error) {
 // its own: a write whose answer was lost (a timeout, a dropped connection)
 // and that go-redis sent again. The first write landed; the event is new.
 // A caller's own repeat makes a claim with a nonce of its own.
-func (in *intake) decide(claim store.Claim) error {
+func (in *incoming) decide(claim store.Claim) error {
 	if claim.New || bytes.Equal(claim.Deliveries, in.claim) {
 		return nil
 	}
 	in.rc.Duplicate = true
-	ds, err := DecodeClaim(in.ev.ID, claim.Deliveries)
+	ds, err := wire.DecodeClaim(in.ev.ID, claim.Deliveries)
 	if err != nil {
 		return fmt.Errorf("stored deliveries of %s: %w", in.ev.ID, err)
 	}
@@ -239,7 +242,7 @@ func (in *intake) decide(claim store.Claim) error {
 	in.routes = in.routes[:0]
 	for _, d := range in.rc.Deliveries {
 		if p := in.cfg.Partner(d.Partner); p != nil {
-			in.routes = append(in.routes, Route{Partner: p, DeliveryID: d.ID, Skip: d.Reason})
+			in.routes = append(in.routes, config.Route{Partner: p, DeliveryID: d.ID, Skip: d.Reason})
 		}
 	}
 	return nil
@@ -257,7 +260,7 @@ func (in *intake) decide(claim store.Claim) error {
 // queue, where a task id conflict in the default queue would not see it.
 // Records outlive claims (config validation holds attempt_log_retention to
 // at least dedup_window), so "no record" cannot mean "record expired".
-func (c *Client) dropRecorded(ctx context.Context, ins []*intake) error {
+func (c *Client) dropRecorded(ctx context.Context, ins []*incoming) error {
 	var ids []string
 	for _, in := range ins {
 		if in.rc.Duplicate {
@@ -292,7 +295,7 @@ func (c *Client) dropRecorded(ctx context.Context, ins []*intake) error {
 // storeRoute stores one delivery: its skip record, or its task. A task
 // that exists already (a repeat of an event whose task is still queued)
 // conflicts on its id, which is success.
-func (c *Client) storeRoute(ctx context.Context, in *intake, r Route) error {
+func (c *Client) storeRoute(ctx context.Context, in *incoming, r config.Route) error {
 	m := store.Meta{ID: r.DeliveryID, Partner: r.Partner.ID, EventID: in.ev.ID}
 	if r.Skip != "" {
 		if err := c.store.SetStatus(ctx, m, store.StatusSkipped, r.Skip, in.now, in.cfg.Delivery.AttemptLogRetention); err != nil {
@@ -300,8 +303,8 @@ func (c *Client) storeRoute(ctx context.Context, in *intake, r Route) error {
 		}
 		return nil
 	}
-	ctx = inOrder(ctx, in.ev.ID) // behind the event's claim (see enqueueAll)
-	task, err := NewTask(in.payload(r), r.Partner.AttemptTimeout(), QueueDefault)
+	ctx = store.InOrder(ctx, in.ev.ID) // behind the event's claim (see enqueueAll)
+	task, err := wire.NewTask(in.payload(r), r.Partner.AttemptTimeout(), wire.QueueDefault)
 	if err != nil {
 		return err
 	}
@@ -313,18 +316,18 @@ func (c *Client) storeRoute(ctx context.Context, in *intake, r Route) error {
 }
 
 // payload is what delivery r of the event carries in its task.
-func (in *intake) payload(r Route) *Payload {
-	return &Payload{Delivery: r.DeliveryID, Partner: r.Partner.ID, Enqueued: in.now.UnixMilli(), Event: r.Partner.Stored(in.ev)}
+func (in *incoming) payload(r config.Route) *wire.Payload {
+	return &wire.Payload{Delivery: r.DeliveryID, Partner: r.Partner.ID, Enqueued: in.now.UnixMilli(), Event: r.Partner.Stored(in.ev)}
 }
 
 // storeBundle enqueues the deliveries rs, all to one partner, as one
 // bundle task (see TypeDeliverBundle).
-func (c *Client) storeBundle(ctx context.Context, ins []*intake, rs []bundled) error {
-	pls := make([]*Payload, len(rs))
+func (c *Client) storeBundle(ctx context.Context, ins []*incoming, rs []bundled) error {
+	pls := make([]*wire.Payload, len(rs))
 	for k, b := range rs {
 		pls[k] = ins[b.in].payload(b.r)
 	}
-	task, err := NewBundleTask(pls, rs[0].r.Partner.AttemptTimeout(), QueueDefault)
+	task, err := wire.NewBundleTask(pls, rs[0].r.Partner.AttemptTimeout(), wire.QueueDefault)
 	if err != nil {
 		return err
 	}
@@ -335,3 +338,6 @@ func (c *Client) storeBundle(ctx context.Context, ins []*intake, rs []bundled) e
 	}
 	return nil
 }
+
+// DefaultBundleSize is ClientConfig.BundleSize's default.
+const DefaultBundleSize = 50
