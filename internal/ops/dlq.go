@@ -1,4 +1,4 @@
-package dispatcher
+package ops
 
 import (
 	"context"
@@ -11,7 +11,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 
+	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 // DLQConfig configures a DLQ.
@@ -20,7 +23,7 @@ type DLQConfig struct {
 	Redis redis.UniversalClient
 	// Config is the config in force: replays re-render with the partners'
 	// current templates. Required.
-	Config *Live
+	Config *config.Live
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -53,12 +56,12 @@ func (d *DLQ) Store() *store.Store { return d.store }
 // when it died) and the event it carries.
 type DeadLetter struct {
 	*store.Record
-	Event *Event `json:"event"`
+	Event *event.Event `json:"event"`
 }
 
-func newDeadLetter(dl *store.DeadLetter) (*DeadLetter, *Payload) {
+func newDeadLetter(dl *store.DeadLetter) (*DeadLetter, *wire.Payload) {
 	out := &DeadLetter{Record: dl.Record}
-	pl, err := DecodePayload(dl.Payload)
+	pl, err := wire.DecodePayload(dl.Payload)
 	if err != nil {
 		return out, nil
 	}
@@ -337,7 +340,7 @@ func (d *DLQ) Replay(ctx context.Context, sel Selection, o ReplayOptions) (Repla
 	return res, nil
 }
 
-func (d *DLQ) dryRun(ctx context.Context, p *Partner, ids []string, step func(ReplayItem)) error {
+func (d *DLQ) dryRun(ctx context.Context, p *config.Partner, ids []string, step func(ReplayItem)) error {
 	dls, err := d.store.GetDead(ctx, ids)
 	if err != nil {
 		return err
@@ -366,7 +369,7 @@ func (d *DLQ) dryRun(ctx context.Context, p *Partner, ids []string, step func(Re
 
 // replayChunk claims, enqueues and settles one batch of partner p's dead
 // letters, and returns how many left the DLQ.
-func (d *DLQ) replayChunk(ctx context.Context, p *Partner, ids []string, lim *rate.Limiter, step func(ReplayItem)) (int, error) {
+func (d *DLQ) replayChunk(ctx context.Context, p *config.Partner, ids []string, lim *rate.Limiter, step func(ReplayItem)) (int, error) {
 	now := d.cfg.Now()
 	claims, err := d.store.ClaimReplay(ctx, p.ID, ids, now)
 	if err != nil {
@@ -415,13 +418,13 @@ func (d *DLQ) replayChunk(ctx context.Context, p *Partner, ids []string, lim *ra
 	return n, ctx.Err()
 }
 
-func (d *DLQ) enqueueReplay(ctx context.Context, p *Partner, raw []byte, now time.Time, lim *rate.Limiter) error {
-	pl, err := DecodePayload(raw)
+func (d *DLQ) enqueueReplay(ctx context.Context, p *config.Partner, raw []byte, now time.Time, lim *rate.Limiter) error {
+	pl, err := wire.DecodePayload(raw)
 	if err != nil {
 		return err
 	}
 	pl.Enqueued = now.UnixMilli() // max_age starts again
-	task, err := NewTask(pl, p.AttemptTimeout(), QueueReplay)
+	task, err := wire.NewTask(pl, p.AttemptTimeout(), wire.QueueReplay)
 	if err != nil {
 		return err
 	}

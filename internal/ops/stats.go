@@ -1,4 +1,4 @@
-package dispatcher
+package ops
 
 import (
 	"context"
@@ -10,7 +10,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 // PartnerStats is one partner's line of `postback stats`. The JSON names
@@ -65,7 +67,7 @@ const StatsScanLimit = 200_000
 // all partners: ReadStats reads them (up to StatsScanLimit per state) and
 // splits them by partner. The hourly figures are per-minute counters the
 // worker keeps; the latencies a capped sample of recent attempts.
-func ReadStats(ctx context.Context, rdb redis.UniversalClient, cfg *Config, partner string, now time.Time) (*Stats, error) {
+func ReadStats(ctx context.Context, rdb redis.UniversalClient, cfg *config.Config, partner string, now time.Time) (*Stats, error) {
 	st := store.New(rdb)
 	var ids []string
 	if partner != "" {
@@ -146,7 +148,7 @@ func scanQueues(ctx context.Context, rdb redis.UniversalClient, now time.Time, b
 		{insp.ListActiveTasks, func(p *PartnerStats, n int) { p.InFlight += n }},
 	}
 	oldest := map[string]int64{}
-	for _, q := range []string{QueueDefault, QueueReplay} {
+	for _, q := range []string{wire.QueueDefault, wire.QueueReplay} {
 		for _, s := range states {
 			for n := 1; ; n++ {
 				if err := ctx.Err(); err != nil {
@@ -164,7 +166,7 @@ func scanQueues(ctx context.Context, rdb redis.UniversalClient, now time.Time, b
 					return truncated, fmt.Errorf("read queue %s: %w", q, err)
 				}
 				for _, t := range tasks {
-					partner, enqueued, n, ok := TaskHead(t.Type, t.Payload)
+					partner, enqueued, n, ok := wire.TaskHead(t.Type, t.Payload)
 					ps := byID[partner]
 					if !ok || ps == nil {
 						continue
