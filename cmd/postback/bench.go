@@ -14,8 +14,9 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/urfave/cli/v2"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/bench"
+	"github.com/postbackhq/postback/internal/intake"
+	"github.com/postbackhq/postback/internal/store"
 )
 
 // benchCommand measures the whole pipeline against the Redis of
@@ -34,7 +35,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "rounds", Value: 1, Usage: "run the timed phases this many times, each next to its baseline, and report medians (a shared machine's speed drifts)"},
 			&cli.IntFlag{Name: "concurrency", Value: 100, Usage: "worker concurrency (the asynq baseline's too)"},
 			&cli.IntFlag{Name: "dequeuers", Usage: "the worker's asynq processors (default: concurrency/6, 1 to 16); raw asynq is also measured with as many servers"},
-			&cli.IntFlag{Name: "bundle-size", Value: dispatcher.DefaultBundleSize, Usage: "deliveries of a batch to one partner that share an asynq task (1: a task each)"},
+			&cli.IntFlag{Name: "bundle-size", Value: intake.DefaultBundleSize, Usage: "deliveries of a batch to one partner that share an asynq task (1: a task each)"},
 			&cli.IntFlag{Name: "clients", Value: 32, Usage: "producers sending at once"},
 			&cli.IntFlag{Name: "batch-size", Value: 100, Usage: "events per batch request"},
 			&cli.StringFlag{Name: "e2e-intake", Value: bench.IntakeBatch, Usage: "how the end-to-end phase sends events: batch (--batch-size a request) or single (one a POST)"},
@@ -74,7 +75,7 @@ func benchCommand() *cli.Command {
 				redisURL = "redis://" + mr.Addr() + "/0"
 				fmt.Fprintln(c.App.ErrWriter, "bench: WARNING: on the embedded miniredis the figures say little about postback on a real Redis; use --redis-url")
 			}
-			rdb, err := dispatcher.OpenRedis(redisURL)
+			rdb, err := store.OpenRedis(redisURL)
 			if err != nil {
 				return err
 			}

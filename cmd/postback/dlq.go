@@ -14,7 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/ops"
 	"github.com/postbackhq/postback/internal/store"
 )
 
@@ -31,12 +31,12 @@ func dlqCommand() *cli.Command {
 }
 
 // openDLQ loads the config, connects to Redis and returns the DLQ.
-func openDLQ(c *cli.Context) (*runtime, *dispatcher.DLQ, error) {
+func openDLQ(c *cli.Context) (*runtime, *ops.DLQ, error) {
 	rt, err := setup(c, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := dispatcher.NewDLQ(dispatcher.DLQConfig{Redis: rt.rdb, Config: rt.live})
+	d, err := ops.NewDLQ(ops.DLQConfig{Redis: rt.rdb, Config: rt.live})
 	if err != nil {
 		rt.close()
 		return nil, nil, err
@@ -87,7 +87,7 @@ func dlqListCommand() *cli.Command {
 			}
 			if format == "json" {
 				if list == nil {
-					list = []*dispatcher.DeadLetter{}
+					list = []*ops.DeadLetter{}
 				}
 				return writeJSON(c.App.Writer, list)
 			}
@@ -180,10 +180,10 @@ func dlqRetryCommand() *cli.Command {
 			}
 			defer rt.close()
 			dry := c.Bool("dry-run")
-			var items []dispatcher.ReplayItem
-			o := dispatcher.ReplayOptions{
+			var items []ops.ReplayItem
+			o := ops.ReplayOptions{
 				Rate: c.Float64("rate"), DryRun: dry,
-				OnItem: func(it dispatcher.ReplayItem) {
+				OnItem: func(it ops.ReplayItem) {
 					if dry || it.Result == "failed" {
 						items = append(items, it)
 					}
@@ -202,12 +202,12 @@ func dlqRetryCommand() *cli.Command {
 			}
 			if format == "json" {
 				if items == nil {
-					items = []dispatcher.ReplayItem{}
+					items = []ops.ReplayItem{}
 				}
 				if err := writeJSON(c.App.Writer, struct {
-					DryRun bool                    `json:"dry_run"`
-					Result dispatcher.ReplayResult `json:"result"`
-					Items  []dispatcher.ReplayItem `json:"items"`
+					DryRun bool             `json:"dry_run"`
+					Result ops.ReplayResult `json:"result"`
+					Items  []ops.ReplayItem `json:"items"`
 				}{dry, res, items}); err != nil {
 					return err
 				}
@@ -222,7 +222,7 @@ func dlqRetryCommand() *cli.Command {
 	}
 }
 
-func writeReplay(w io.Writer, dry bool, res dispatcher.ReplayResult, items []dispatcher.ReplayItem) {
+func writeReplay(w io.Writer, dry bool, res ops.ReplayResult, items []ops.ReplayItem) {
 	if len(items) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tPARTNER\tRESULT\tREQUEST / ERROR")
@@ -331,7 +331,7 @@ func dlqExportCommand() *cli.Command {
 			defer rt.close()
 			enc := json.NewEncoder(c.App.Writer)
 			enc.SetEscapeHTML(false)
-			return d.Export(c.Context, c.String("partner"), func(dl *dispatcher.DeadLetterDetail) error {
+			return d.Export(c.Context, c.String("partner"), func(dl *ops.DeadLetterDetail) error {
 				return enc.Encode(dl)
 			})
 		},
@@ -339,8 +339,8 @@ func dlqExportCommand() *cli.Command {
 }
 
 // dlqSelection reads ID… | --partner | --all, exactly one of them.
-func dlqSelection(c *cli.Context) (dispatcher.Selection, error) {
-	sel := dispatcher.Selection{IDs: c.Args().Slice(), Partner: c.String("partner"), All: c.Bool("all")}
+func dlqSelection(c *cli.Context) (ops.Selection, error) {
+	sel := ops.Selection{IDs: c.Args().Slice(), Partner: c.String("partner"), All: c.Bool("all")}
 	n := 0
 	for _, set := range []bool{len(sel.IDs) > 0, sel.Partner != "", sel.All} {
 		if set {

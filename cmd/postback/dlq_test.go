@@ -12,11 +12,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/config"
-	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/stacktest"
+	"github.com/postbackhq/postback/internal/store"
 )
 
 // opsYAML has one partner, p1, that the ops tests make fail; PARTNER is its
@@ -300,7 +300,7 @@ func TestDLQPurgeAndExport(t *testing.T) {
 	require.Empty(t, r.stdout)
 }
 
-func eventOf(id string) *dispatcher.Event { return &dispatcher.Event{ID: id, Name: "install"} }
+func eventOf(id string) *event.Event { return &event.Event{ID: id, Name: "install"} }
 
 // reloadStack puts yaml in force in the running stack, as SIGHUP would.
 func reloadStack(b opsBundle, yaml string) error {

@@ -12,7 +12,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/event"
+	"github.com/postbackhq/postback/internal/intake"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 // enqueueCommand enqueues events straight to Redis with the Go client: the
@@ -35,12 +37,12 @@ func enqueueCommand() *cli.Command {
 
 // enqueueLine is what enqueue prints about one event (as JSON with -o json).
 type enqueueLine struct {
-	Index      int                   `json:"index"`
-	Status     string                `json:"status"` // accepted, duplicate, rejected or unavailable
-	EventID    string                `json:"event_id,omitempty"`
-	Deliveries []dispatcher.Delivery `json:"deliveries,omitzero"`
-	Error      string                `json:"error,omitempty"`
-	Field      string                `json:"field,omitempty"`
+	Index      int             `json:"index"`
+	Status     string          `json:"status"` // accepted, duplicate, rejected or unavailable
+	EventID    string          `json:"event_id,omitempty"`
+	Deliveries []wire.Delivery `json:"deliveries,omitzero"`
+	Error      string          `json:"error,omitempty"`
+	Field      string          `json:"field,omitempty"`
 }
 
 func runEnqueue(c *cli.Context) error {
@@ -69,7 +71,7 @@ func runEnqueue(c *cli.Context) error {
 		return err
 	}
 	defer rt.close()
-	client, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rt.rdb, Config: rt.live})
+	client, err := intake.NewClient(intake.ClientConfig{Redis: rt.rdb, Config: rt.live})
 	if err != nil {
 		return err
 	}
@@ -77,13 +79,13 @@ func runEnqueue(c *cli.Context) error {
 
 	now := time.Now()
 	lines := make([]enqueueLine, len(raws))
-	var valid []*dispatcher.Event
+	var valid []*event.Event
 	var index []int
 	for i, raw := range raws {
 		lines[i].Index = i
-		ev, err := dispatcher.DecodeEvent(raw, now)
+		ev, err := event.DecodeEvent(raw, now)
 		if err != nil {
-			lines[i].EventID = dispatcher.RawEventID(raw)
+			lines[i].EventID = event.RawEventID(raw)
 			lines[i].reject(err)
 			continue
 		}
@@ -99,7 +101,7 @@ func runEnqueue(c *cli.Context) error {
 			if res.Receipt.Duplicate {
 				l.Status = "duplicate"
 			}
-		case errors.Is(res.Err, dispatcher.ErrUnavailable):
+		case errors.Is(res.Err, intake.ErrUnavailable):
 			l.Status, l.Error = "unavailable", res.Err.Error()
 		default:
 			l.reject(res.Err)
@@ -128,7 +130,7 @@ func runEnqueue(c *cli.Context) error {
 
 func (l *enqueueLine) reject(err error) {
 	l.Status, l.Error = "rejected", err.Error()
-	var fe *dispatcher.FieldError
+	var fe *event.FieldError
 	if errors.As(err, &fe) {
 		l.Field = fe.Field
 	}

@@ -11,9 +11,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/redistest"
+	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 const enqueueYAML = `
@@ -57,15 +57,15 @@ func TestEnqueueCommand_NDJSONFile(t *testing.T) {
 	require.Equal(t, 1, res.code, "one event was rejected: %+v", res)
 	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
 	require.Len(t, lines, 3)
-	require.Equal(t, "0 accepted e1 acme_ads="+dispatcher.DeliveryID("e1", "acme_ads")+" everyone="+dispatcher.DeliveryID("e1", "everyone"), lines[0])
-	require.Equal(t, "1 accepted e2 everyone="+dispatcher.DeliveryID("e2", "everyone")+" (skipped: when: condition is false)", lines[1])
+	require.Equal(t, "0 accepted e1 acme_ads="+wire.DeliveryID("e1", "acme_ads")+" everyone="+wire.DeliveryID("e1", "everyone"), lines[0])
+	require.Equal(t, "1 accepted e2 everyone="+wire.DeliveryID("e2", "everyone")+" (skipped: when: condition is false)", lines[1])
 	require.True(t, strings.HasPrefix(lines[2], "2 rejected e3: device.idfa: "), lines[2])
 	require.Contains(t, res.stderr, "1 of 3 events not stored")
 
-	rdb, err := dispatcher.OpenRedis(url)
+	rdb, err := store.OpenRedis(url)
 	require.NoError(t, err)
 	defer rdb.Close()
-	tasks, err := asynq.NewInspectorFromRedisClient(rdb).ListPendingTasks(dispatcher.QueueDefault)
+	tasks, err := asynq.NewInspectorFromRedisClient(rdb).ListPendingTasks(wire.QueueDefault)
 	require.NoError(t, err)
 	require.Len(t, tasks, 2, "e1 to both partners; e2 skipped")
 	require.Equal(t, int64(1), rdb.Exists(context.Background(), store.EventKey("e2")).Val())
@@ -94,7 +94,7 @@ func TestEnqueueCommand_OneEventFromStdin(t *testing.T) {
 	defer func() { os.Stdin = stdin; r.Close() }()
 	res := enqueueRun(append(args, "enqueue", "-")...)
 	require.Equal(t, 0, res.code, "%+v", res)
-	require.Equal(t, "0 accepted s1 everyone="+dispatcher.DeliveryID("s1", "everyone")+"\n", res.stdout)
+	require.Equal(t, "0 accepted s1 everyone="+wire.DeliveryID("s1", "everyone")+"\n", res.stdout)
 }
 
 func TestEnqueueCommand_Usage(t *testing.T) {

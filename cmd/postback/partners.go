@@ -16,10 +16,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/delivery"
+	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/netguard"
 	"github.com/postbackhq/postback/internal/version"
+	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
 	"github.com/postbackhq/postback/templates"
 )
@@ -195,7 +197,7 @@ func capString(n int) string {
 	return strconv.Itoa(n)
 }
 
-func rateString(r dispatcher.RateLimit) string {
+func rateString(r config.RateLimit) string {
 	if r.Requests == 0 {
 		return ""
 	}
@@ -288,7 +290,7 @@ type rendered struct {
 
 	Request renderedRequest `json:"request"`
 
-	req *dispatcher.Request
+	req *config.Request
 }
 
 type renderedRequest struct {
@@ -304,7 +306,7 @@ type renderedRequest struct {
 
 // prepare loads the config, the partner and the event, and renders the
 // request as a worker would for the first attempt.
-func prepare(c *cli.Context) (*dispatcher.Config, *dispatcher.Partner, *rendered, error) {
+func prepare(c *cli.Context) (*config.Config, *config.Partner, *rendered, error) {
 	if c.String("partner") == "" || c.String("event") == "" {
 		return nil, nil, nil, usageError("partners %s: --partner and --event are required", c.Command.Name)
 	}
@@ -325,7 +327,7 @@ func prepare(c *cli.Context) (*dispatcher.Config, *dispatcher.Partner, *rendered
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	r := &rendered{Partner: p.ID, DeliveryID: dispatcher.DeliveryID(ev.ID, p.ID)}
+	r := &rendered{Partner: p.ID, DeliveryID: wire.DeliveryID(ev.ID, p.ID)}
 	r.Send, r.Reason = wouldSend(p, ev, r.DeliveryID)
 	if p.RequireConsent && !ev.Consent.IsGranted() {
 		r.Notes = append(r.Notes, "no consent in the event: device ids, ip and email render empty for this partner")
@@ -339,7 +341,7 @@ func prepare(c *cli.Context) (*dispatcher.Config, *dispatcher.Partner, *rendered
 }
 
 // readEvent decodes an event file (or stdin for "-") with the API's rules.
-func readEvent(c *cli.Context, name string) (*dispatcher.Event, error) {
+func readEvent(c *cli.Context, name string) (*event.Event, error) {
 	var data []byte
 	var err error
 	if name == "-" {
@@ -355,7 +357,7 @@ func readEvent(c *cli.Context, name string) (*dispatcher.Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read event: %w", err)
 	}
-	ev, err := dispatcher.DecodeEvent(data, time.Now())
+	ev, err := event.DecodeEvent(data, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("event %s: %w", name, err)
 	}
@@ -364,8 +366,8 @@ func readEvent(c *cli.Context, name string) (*dispatcher.Event, error) {
 
 // wouldSend applies routing (enabled, events, match, when) and `require`
 // as the API and the workers do, and says why a delivery would not be sent.
-func wouldSend(p *dispatcher.Partner, ev *dispatcher.Event, deliveryID string) (bool, string) {
-	routes := dispatcher.Routes([]*dispatcher.Partner{p}, ev)
+func wouldSend(p *config.Partner, ev *event.Event, deliveryID string) (bool, string) {
+	routes := config.Routes([]*config.Partner{p}, ev)
 	if len(routes) == 0 {
 		switch {
 		case !p.Enabled:
@@ -415,7 +417,7 @@ func (r *rendered) fill(req *http.Request, body []byte, show bool) {
 
 // signedRequest is the http.Request a Sender would send now: headers and
 // signature included (the signature depends on the time, as it will).
-func signedRequest(p *dispatcher.Partner, r *rendered, now time.Time) (*http.Request, error) {
+func signedRequest(p *config.Partner, r *rendered, now time.Time) (*http.Request, error) {
 	req, err := http.NewRequest(r.req.Method, r.req.URL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("partner %q: %w", p.ID, err)
@@ -427,7 +429,7 @@ func signedRequest(p *dispatcher.Partner, r *rendered, now time.Time) (*http.Req
 	return req, nil
 }
 
-func (r *rendered) print(w io.Writer, p *dispatcher.Partner) {
+func (r *rendered) print(w io.Writer, p *config.Partner) {
 	fmt.Fprintf(w, "partner:  %s\ndelivery: %s\n", r.Partner, r.DeliveryID)
 	if r.Send {
 		fmt.Fprintln(w, "routing:  a worker would send this")
@@ -503,7 +505,7 @@ func partnersTest(c *cli.Context) error {
 	})
 	defer client.CloseIdleConnections()
 	now := time.Now()
-	sender := &dispatcher.Sender{Client: client, Now: func() time.Time { return now }}
+	sender := &delivery.Sender{Client: client, Now: func() time.Time { return now }}
 	start := time.Now()
 	res, resp := sender.Send(c.Context, p, r.req, r.DeliveryID)
 	latency := time.Since(start)

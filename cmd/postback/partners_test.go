@@ -17,9 +17,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/stacktest"
 	"github.com/postbackhq/postback/internal/version"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 // cliResult is what one run of the CLI printed, and its exit code.
@@ -168,7 +168,7 @@ func TestPartnersValidate_OKWithWarnings(t *testing.T) {
 
 func TestPartnersRender_GET(t *testing.T) {
 	b := setupPartners(t)
-	id := dispatcher.DeliveryID("evt-p1", "acme")
+	id := wire.DeliveryID("evt-p1", "acme")
 	r := partnersRun(t, "-c", b.config, "partners", "render", "--partner", "acme", "--event", b.event, "-o", "table")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Equal(t, `partner:  acme
@@ -206,7 +206,7 @@ func TestPartnersRender_SignedJSON(t *testing.T) {
 		} `json:"request"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &got), r.stdout)
-	id := dispatcher.DeliveryID("evt-p1", "insights")
+	id := wire.DeliveryID("evt-p1", "insights")
 	require.Equal(t, id, got.DeliveryID)
 	require.True(t, got.Send)
 	require.Equal(t, []string{"no consent in the event: device ids, ip and email render empty for this partner"}, got.Notes)
@@ -267,7 +267,7 @@ func TestPartnersTest_Delivers(t *testing.T) {
 
 	got := b.partner.Requests()
 	require.Len(t, got, 1)
-	id := dispatcher.DeliveryID("evt-p1", "insights")
+	id := wire.DeliveryID("evt-p1", "insights")
 	require.Equal(t, "POST", got[0].Method)
 	require.Equal(t, "/insights/v1", got[0].URL)
 	require.Equal(t, `{"event":"purchase","amount":1.99,"email":""}`, got[0].Body)

@@ -20,7 +20,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/stacktest"
@@ -55,7 +54,7 @@ func reloadConfig(partnerURL, extra string) string {
 	return strings.ReplaceAll(strings.Replace(reloadYAML, "EXTRA", extra, 1), "PARTNER", partnerURL)
 }
 
-func partnerIDs(cfg *dispatcher.Config) []string {
+func partnerIDs(cfg *config.Config) []string {
 	ids := make([]string, len(cfg.Partners))
 	for i, p := range cfg.Partners {
 		ids[i] = p.ID
@@ -69,7 +68,7 @@ func TestRuntime_Reload(t *testing.T) {
 	cfg, err := config.Load(path)
 	require.NoError(t, err)
 	var logs bytes.Buffer
-	rt := &runtime{log: slog.New(slog.NewTextHandler(&logs, nil)), live: dispatcher.NewLive(cfg), cfgPath: path}
+	rt := &runtime{log: slog.New(slog.NewTextHandler(&logs, nil)), live: config.NewLive(cfg), cfgPath: path}
 
 	require.NoError(t, os.WriteFile(path, []byte(reloadConfig("https://p.example", reloadPartnerC)), 0o600))
 	require.NoError(t, rt.reload())
@@ -269,7 +268,7 @@ func TestRuntime_ReloadRefusesWaitReplicasWhereItCannotWork(t *testing.T) {
 			require.NoError(t, err)
 			var logs bytes.Buffer
 			rt := tc.rt(t)
-			rt.log, rt.live, rt.cfgPath = slog.New(slog.NewTextHandler(&logs, nil)), dispatcher.NewLive(cfg), path
+			rt.log, rt.live, rt.cfgPath = slog.New(slog.NewTextHandler(&logs, nil)), config.NewLive(cfg), path
 
 			require.NoError(t, os.WriteFile(path, []byte(withWait), 0o600))
 			require.ErrorContains(t, rt.reload(), tc.want)
@@ -283,7 +282,7 @@ func TestRuntime_ReloadRefusesWaitReplicasWhereItCannotWork(t *testing.T) {
 				rt.api = false
 				require.NoError(t, rt.reload())
 				require.Equal(t, 1, rt.live.Load().API.WaitReplicas)
-				rt.api, rt.live = true, dispatcher.NewLive(cfg)
+				rt.api, rt.live = true, config.NewLive(cfg)
 			}
 
 			// Without the setting the same runtime reloads.

@@ -17,16 +17,18 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/delivery"
 	"github.com/postbackhq/postback/internal/httpapi"
+	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/metrics"
+	"github.com/postbackhq/postback/internal/store"
 )
 
 // runtime is what serve, api and worker share: logger, config, Redis.
 type runtime struct {
 	log     *slog.Logger
-	live    *dispatcher.Live
+	live    *config.Live
 	rdb     redis.UniversalClient
 	mini    *miniredis.Miniredis
 	cfgPath string
@@ -55,7 +57,7 @@ func setup(c *cli.Context, embedded bool) (*runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt.live = dispatcher.NewLive(cfg)
+	rt.live = config.NewLive(cfg)
 	redisURL := c.String("redis-url")
 	if embedded && cfg.API.WaitReplicas > 0 {
 		return nil, usageError("%s", embeddedWaitReplicas(cfg))
@@ -69,7 +71,7 @@ func setup(c *cli.Context, embedded bool) (*runtime, error) {
 		log.Warn("running on the embedded in-memory Redis: nothing is durable, every queued postback is lost when this process stops; use --redis-url for production",
 			"ops", "postback --redis-url "+redisURL+" dlq list | stats | deliveries show ID")
 	}
-	rt.rdb, err = dispatcher.OpenRedis(redisURL)
+	rt.rdb, err = store.OpenRedis(redisURL)
 	if err != nil {
 		return nil, err
 	}
@@ -150,17 +152,17 @@ func (rt *runtime) reload() error {
 // fits reports why cfg cannot run on this process's Redis, as start-up
 // would refuse it, or nil. api.wait_replicas concerns only a process that
 // runs the API (a worker alone never waits for replicas).
-func (rt *runtime) fits(cfg *dispatcher.Config) error {
+func (rt *runtime) fits(cfg *config.Config) error {
 	if rt.mini != nil && cfg.API.WaitReplicas > 0 {
 		return errors.New(embeddedWaitReplicas(cfg))
 	}
 	if rt.api && rt.rdb != nil {
-		return dispatcher.CheckWaitReplicas(rt.rdb, cfg)
+		return intake.CheckWaitReplicas(rt.rdb, cfg)
 	}
 	return nil
 }
 
-func embeddedWaitReplicas(cfg *dispatcher.Config) string {
+func embeddedWaitReplicas(cfg *config.Config) string {
 	return fmt.Sprintf("api.wait_replicas is %d, but the embedded Redis has no replicas: every event would be answered 503; set it to 0 or use --redis-url", cfg.API.WaitReplicas)
 }
 
@@ -224,9 +226,9 @@ func runProcess(c *cli.Context, withAPI, withWorker, embedded bool) error {
 	defer stop()
 	rt.reloadOnHUP(ctx)
 
-	var worker *dispatcher.Worker
+	var worker *delivery.Worker
 	if withWorker {
-		worker, err = dispatcher.NewWorker(dispatcher.WorkerConfig{
+		worker, err = delivery.NewWorker(delivery.WorkerConfig{
 			Redis: rt.rdb, Config: rt.live, Concurrency: c.Int("concurrency"), Dequeuers: c.Int("dequeuers"), Logger: rt.log,
 		})
 		if err != nil {
@@ -256,7 +258,7 @@ func runProcess(c *cli.Context, withAPI, withWorker, embedded bool) error {
 		rt.log.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics")
 	}
 	if withAPI {
-		client, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rt.rdb, Config: rt.live})
+		client, err := intake.NewClient(intake.ClientConfig{Redis: rt.rdb, Config: rt.live})
 		if err != nil {
 			return err
 		}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/ops"
 )
 
 // statsCommand is `postback stats`: per partner, the queues, the last
@@ -33,7 +33,7 @@ func statsCommand() *cli.Command {
 				return err
 			}
 			defer rt.close()
-			st, err := dispatcher.ReadStats(c.Context, rt.rdb, rt.live.Load(), c.String("partner"), time.Now())
+			st, err := ops.ReadStats(c.Context, rt.rdb, rt.live.Load(), c.String("partner"), time.Now())
 			if err != nil {
 				return err
 			}
@@ -51,7 +51,7 @@ func statsCommand() *cli.Command {
 				return err
 			}
 			if st.Truncated {
-				fmt.Fprintf(c.App.Writer, "(queues hold more than %d tasks per state: queue figures count the first ones)\n", dispatcher.StatsScanLimit)
+				fmt.Fprintf(c.App.Writer, "(queues hold more than %d tasks per state: queue figures count the first ones)\n", ops.StatsScanLimit)
 			}
 			return nil
 		},

@@ -16,9 +16,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/delivery"
 	"github.com/postbackhq/postback/internal/httpapi"
+	"github.com/postbackhq/postback/internal/intake"
 )
 
 // Config configures Run.
@@ -34,11 +35,11 @@ type Config struct {
 	// Default 100.
 	Concurrency int
 	// Dequeuers is the worker's number of asynq processors (see
-	// dispatcher.WorkerConfig). Default dispatcher.DefaultDequeuers.
+	// delivery.WorkerConfig). Default delivery.DefaultDequeuers.
 	Dequeuers int
-	// BundleSize is the client's (dispatcher.ClientConfig.BundleSize):
+	// BundleSize is the client's (intake.ClientConfig.BundleSize):
 	// how many deliveries of a batch to one partner share a task. Default
-	// dispatcher.DefaultBundleSize; 1 gives each its own.
+	// intake.DefaultBundleSize; 1 gives each its own.
 	BundleSize int
 	// Clients is how many producers send at once, in every phase. Default 32.
 	Clients int
@@ -87,10 +88,10 @@ func (c Config) withDefaults() Config {
 	c.Duration = cmp.Or(c.Duration, 10*time.Second)
 	c.Concurrency = cmp.Or(c.Concurrency, 100)
 	if c.Dequeuers <= 0 {
-		c.Dequeuers = dispatcher.DefaultDequeuers(c.Concurrency)
+		c.Dequeuers = delivery.DefaultDequeuers(c.Concurrency)
 	}
 	c.Dequeuers = min(c.Dequeuers, c.Concurrency)
-	c.BundleSize = cmp.Or(c.BundleSize, dispatcher.DefaultBundleSize)
+	c.BundleSize = cmp.Or(c.BundleSize, intake.DefaultBundleSize)
 	c.Clients = cmp.Or(c.Clients, 32)
 	c.BatchSize = cmp.Or(c.BatchSize, 100)
 	c.E2EIntake = cmp.Or(c.E2EIntake, IntakeBatch)
@@ -173,8 +174,8 @@ partners:
 // run holds one run's parts.
 type run struct {
 	cfg     Config
-	live    *dispatcher.Live
-	client  *dispatcher.Client
+	live    *config.Live
+	client  *intake.Client
 	partner *partner
 	apiURL  string
 	apiKey  string
@@ -212,11 +213,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("bench: config: %w", err)
 	}
 	r := &run{
-		cfg: cfg, live: dispatcher.NewLive(parsed), partner: p,
+		cfg: cfg, live: config.NewLive(parsed), partner: p,
 		apiURL: cfg.APIURL, apiKey: cmp.Or(cfg.APIKey, apiKey),
 		prefix: "b" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "-",
 	}
-	r.client, err = dispatcher.NewClient(dispatcher.ClientConfig{Redis: cfg.Redis, Config: r.live, BundleSize: cfg.BundleSize})
+	r.client, err = intake.NewClient(intake.ClientConfig{Redis: cfg.Redis, Config: r.live, BundleSize: cfg.BundleSize})
 	if err != nil {
 		return nil, err
 	}

@@ -11,15 +11,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/redistest"
+	"github.com/postbackhq/postback/internal/store"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
 
 func setup(t *testing.T) Config {
 	t.Helper()
-	rdb, err := dispatcher.OpenRedis(redistest.DB(t))
+	rdb, err := store.OpenRedis(redistest.DB(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	return Config{
@@ -45,7 +46,7 @@ func TestRun(t *testing.T) {
 	require.Equal(t, res.Accepted, res.Delivered, "every accepted event reaches the partner")
 	require.Zero(t, res.Lost)
 	require.Equal(t, IntakeBatch, res.E2EIntake)
-	require.Equal(t, dispatcher.DefaultBundleSize, res.BundleSize)
+	require.Equal(t, intake.DefaultBundleSize, res.BundleSize)
 	require.Positive(t, res.LatencySamples)
 	require.Zero(t, res.LatencyLost)
 	require.LessOrEqual(t, res.LatencyP50MS, res.LatencyP99MS)
@@ -80,7 +81,7 @@ func TestRun(t *testing.T) {
 	require.Contains(t, back, "e2e_vs_asynq_noop")
 	require.Contains(t, back, "asynq_noop_tasks_per_s")
 	require.Contains(t, back, "e2e_vs_asynq_http")
-	require.EqualValues(t, dispatcher.DefaultBundleSize, back["bundle_size"])
+	require.EqualValues(t, intake.DefaultBundleSize, back["bundle_size"])
 	require.Contains(t, table.String(), "deliveries bundled by up to 50")
 }
 

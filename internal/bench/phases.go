@@ -15,7 +15,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/delivery"
+	"github.com/postbackhq/postback/internal/event"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 // Raw asynq baseline names: its own task type and queue.
@@ -29,7 +31,7 @@ const (
 // many raw asynq tasks carrying the same payload.
 func (r *run) memory(ctx context.Context, res *Result) error {
 	n := r.cfg.MemoryDeliveries
-	ev, err := dispatcher.DecodeEvent(eventJSON(nil, "template"), time.Now())
+	ev, err := event.DecodeEvent(eventJSON(nil, "template"), time.Now())
 	if err != nil {
 		return err
 	}
@@ -118,7 +120,7 @@ func (r *run) memory(ctx context.Context, res *Result) error {
 // asynq baselines carry.
 func (r *run) readPayload(res *Result) error {
 	insp := asynq.NewInspectorFromRedisClient(r.cfg.Redis)
-	tasks, err := insp.ListPendingTasks(dispatcher.QueueDefault, asynq.PageSize(1))
+	tasks, err := insp.ListPendingTasks(wire.QueueDefault, asynq.PageSize(1))
 	if err != nil || len(tasks) == 0 {
 		return fmt.Errorf("read back a delivery task: %v", err)
 	}
@@ -130,7 +132,7 @@ func (r *run) readPayload(res *Result) error {
 // samplePayload stores one delivery and reads its payload back, for runs
 // without the memory phase.
 func (r *run) samplePayload(ctx context.Context, res *Result) error {
-	ev, err := dispatcher.DecodeEvent(eventJSON(nil, "template"), time.Now())
+	ev, err := event.DecodeEvent(eventJSON(nil, "template"), time.Now())
 	if err != nil {
 		return err
 	}
@@ -165,9 +167,9 @@ func (r *run) enqueueAsynq(ctx context.Context, res *Result) error {
 	return phaseErr(&l, ctx)
 }
 
-// enqueueClient measures dispatcher.Client.Enqueue, straight to Redis.
+// enqueueClient measures intake.Client.Enqueue, straight to Redis.
 func (r *run) enqueueClient(ctx context.Context, res *Result) error {
-	ev, err := dispatcher.DecodeEvent(eventJSON(nil, "template"), time.Now())
+	ev, err := event.DecodeEvent(eventJSON(nil, "template"), time.Now())
 	if err != nil {
 		return err
 	}
@@ -278,7 +280,7 @@ func (r *run) noop(ctx context.Context, servers int) (float64, cpuTimes, error) 
 // tasks, and a task counts when handler returns nil.
 func (r *run) rawAsynq(ctx context.Context, servers int, handler func(context.Context, *asynq.Task) error) (float64, cpuTimes, error) {
 	var processed atomic.Int64
-	for _, share := range dispatcher.SplitConcurrency(r.cfg.Concurrency, servers) {
+	for _, share := range delivery.SplitConcurrency(r.cfg.Concurrency, servers) {
 		srv := asynq.NewServerFromRedisClient(r.cfg.Redis, asynq.Config{
 			Concurrency:       share,
 			Queues:            map[string]int{rawQueue: 1},
@@ -315,7 +317,7 @@ func (r *run) rawAsynq(ctx context.Context, servers int, handler func(context.Co
 // checks that every accepted event reached the partner, then measures
 // latency at half that rate with the same worker.
 func (r *run) endToEnd(ctx context.Context, res *Result) error {
-	w, err := dispatcher.NewWorker(dispatcher.WorkerConfig{
+	w, err := delivery.NewWorker(delivery.WorkerConfig{
 		Redis: r.cfg.Redis, Config: r.live, Concurrency: r.cfg.Concurrency, Dequeuers: r.cfg.Dequeuers, Logger: r.cfg.Logger,
 		PollInterval: r.cfg.PollInterval, ShutdownTimeout: 10 * time.Second,
 	})

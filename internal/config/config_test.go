@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/templates"
 )
@@ -489,9 +488,9 @@ partners:
 	p := cfg.Partner("acme_ads")
 	require.True(t, p.Enabled)
 	require.Equal(t, []string{"install", "purchase"}, p.Events)
-	require.Equal(t, dispatcher.MatchAll, p.Match)
+	require.Equal(t, config.MatchAll, p.Match)
 	require.Equal(t, `revenue > 0 && country in ["US", "CA"]`, p.When.String())
-	require.Equal(t, []dispatcher.Requirement{{Field: templates.FieldClickID}, {Param: "level"}}, p.Require)
+	require.Equal(t, []config.Requirement{{Field: templates.FieldClickID}, {Param: "level"}}, p.Require)
 	require.Equal(t, "POST", p.Method)
 	require.Equal(t, "application/json", p.ContentType)
 	require.Equal(t, "{\"click\": \"{click_id}\",\n \"amount\": {revenue|json}}\n", p.Body.Source())
@@ -502,7 +501,7 @@ partners:
 	require.Equal(t, 3, p.Retry.MaxAttempts)
 	require.Equal(t, time.Hour, p.Retry.MaxAge)
 	require.Equal(t, 3.0, p.Retry.Multiplier)
-	require.Equal(t, dispatcher.RateLimit{Requests: 5, Per: 100 * time.Millisecond}, p.RateLimit)
+	require.Equal(t, config.RateLimit{Requests: 5, Per: 100 * time.Millisecond}, p.RateLimit)
 	require.Equal(t, 4, p.Concurrency)
 	require.Equal(t, 7*time.Second, p.Timeout, "a partner without timeout takes delivery.timeout")
 	require.True(t, p.RequireConsent)
@@ -512,7 +511,7 @@ partners:
 
 	slow := cfg.Partner("slow")
 	require.False(t, slow.Enabled)
-	require.Equal(t, dispatcher.RateLimit{Requests: 6000, Per: time.Minute}, slow.RateLimit)
+	require.Equal(t, config.RateLimit{Requests: 6000, Per: time.Minute}, slow.RateLimit)
 	require.Equal(t, 10, slow.Retry.MaxAttempts, "retry defaults")
 }
 
@@ -578,5 +577,5 @@ func TestParse_WaitReplicas(t *testing.T) {
 	cfg, err = config.Parse("postback.yaml", []byte("api:\n  dedup_window: 1h\n"), env)
 	require.NoError(t, err)
 	require.Zero(t, cfg.API.WaitReplicas, "off by default")
-	require.Equal(t, dispatcher.DefaultWaitTimeout, cfg.API.WaitTimeout)
+	require.Equal(t, config.DefaultWaitTimeout, cfg.API.WaitTimeout)
 }

@@ -1,4 +1,4 @@
-// Package config loads postback.yaml into a dispatcher.Config.
+// Package config loads postback.yaml into a config.Config.
 //
 // Loading is all or nothing: every template is parsed, every condition
 // compiled and every value checked, and every problem in the file is
@@ -8,5 +8,5 @@
 //
 // `${env:NAME}` in any value is replaced from the environment at load; an
 // unset variable is a load error. Go backends that enqueue with
-// dispatcher.Client load the same file with Load.
+// intake.Client load the same file with Load.
 package config

@@ -8,10 +8,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/httpapi"
+	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/redistest"
+	"github.com/postbackhq/postback/internal/store"
 )
 
 func TestNew_RefusesToStartWithoutKeys(t *testing.T) {
@@ -19,11 +20,11 @@ func TestNew_RefusesToStartWithoutKeys(t *testing.T) {
 	cfg, err := config.Parse("postback.yaml", []byte("partners:\n  - id: a\n    match: all\n    url: \"https://a.example/\"\n"),
 		func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
-	rdb, err := dispatcher.OpenRedis(redistest.DB(t))
+	rdb, err := store.OpenRedis(redistest.DB(t))
 	require.NoError(t, err)
 	defer rdb.Close()
-	live := dispatcher.NewLive(cfg)
-	client, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: live})
+	live := config.NewLive(cfg)
+	client, err := intake.NewClient(intake.ClientConfig{Redis: rdb, Config: live})
 	require.NoError(t, err)
 	defer client.Close()
 

@@ -9,24 +9,27 @@ import (
 	"mime"
 	"net/http"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/event"
+	"github.com/postbackhq/postback/internal/intake"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 // batchResult is the answer about one event of a batch.
 type batchResult struct {
-	Index      int                   `json:"index"`
-	Status     string                `json:"status"` // accepted, duplicate or rejected
-	EventID    string                `json:"event_id,omitempty"`
-	Deliveries []dispatcher.Delivery `json:"deliveries,omitzero"`
-	Error      *errorDetail          `json:"error,omitempty"`
+	Index      int             `json:"index"`
+	Status     string          `json:"status"` // accepted, duplicate or rejected
+	EventID    string          `json:"event_id,omitempty"`
+	Deliveries []wire.Delivery `json:"deliveries,omitzero"`
+	Error      *errorDetail    `json:"error,omitempty"`
 }
 
-// postBatch takes up to dispatcher.MaxBatch events as {"events": […]}, a
+// postBatch takes up to intake.MaxBatch events as {"events": […]}, a
 // bare JSON array or NDJSON, and answers 200 with one result per event in
 // order. When Redis fails for any event the whole answer is 503: repeating
 // the batch is safe, since the events already stored come back as
 // duplicates.
-func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
+func (s *Server) postBatch(x exchange, cfg *config.Config) {
 	ct := x.header("Content-Type")
 	ndjson := isNDJSON(ct)
 	if !ndjson && !isJSON(ct) {
@@ -51,19 +54,19 @@ func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
 	case len(raws) == 0:
 		writeError(x, http.StatusBadRequest, "invalid_batch", "the batch holds no events", "")
 		return
-	case len(raws) > dispatcher.MaxBatch:
+	case len(raws) > intake.MaxBatch:
 		writeError(x, http.StatusBadRequest, "batch_too_large",
-			fmt.Sprintf("%d events: a batch holds at most %d", len(raws), dispatcher.MaxBatch), "")
+			fmt.Sprintf("%d events: a batch holds at most %d", len(raws), intake.MaxBatch), "")
 		return
 	}
 
 	now := s.cfg.Now()
 	results := make([]batchResult, len(raws))
-	valid := make([]*dispatcher.Event, 0, len(raws))
+	valid := make([]*event.Event, 0, len(raws))
 	index := make([]int, 0, len(raws))
 	for i, raw := range raws {
 		results[i].Index = i
-		ev, err := dispatcher.DecodeEvent(raw, now)
+		ev, err := event.DecodeEvent(raw, now)
 		if err != nil {
 			results[i].reject(raw, err)
 			continue
@@ -77,7 +80,7 @@ func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
 	for j, res := range s.cfg.Client.EnqueueBatch(ctx, valid) {
 		br := &results[index[j]]
 		br.EventID = valid[j].ID
-		var fe *dispatcher.FieldError
+		var fe *event.FieldError
 		switch {
 		case res.Err == nil:
 			br.Status, br.Deliveries = resultAccepted, res.Receipt.Deliveries
@@ -116,12 +119,12 @@ func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
 func (br *batchResult) reject(raw json.RawMessage, err error) {
 	br.Status = resultRejected
 	br.Error = &errorDetail{Code: "invalid_event", Message: err.Error()}
-	var fe *dispatcher.FieldError
+	var fe *event.FieldError
 	if errors.As(err, &fe) {
 		br.Error.Field = fe.Field
 	}
 	if raw != nil {
-		br.EventID = dispatcher.RawEventID(raw)
+		br.EventID = event.RawEventID(raw)
 	}
 }
 

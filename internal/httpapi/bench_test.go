@@ -17,8 +17,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/valyala/fasthttp"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/stacktest"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 // benchParallelism times GOMAXPROCS is the number of goroutines that post
@@ -128,7 +129,7 @@ func BenchmarkIntake(b *testing.B) {
 	raw := asynq.NewClientFromRedisClient(s.Redis)
 	payload := []byte(`{"d":"dlv_00000000000000000000000000000000","p":"acme_ads","t":1764095481000,"e":` + benchEvent(nextID()) + `}`)
 	measure("asynq_raw", 1, func(b *testing.B) {
-		task := asynq.NewTask(dispatcher.TypeDeliver, payload, asynq.Queue(dispatcher.QueueDefault), asynq.MaxRetry(25))
+		task := asynq.NewTask(wire.TypeDeliver, payload, asynq.Queue(wire.QueueDefault), asynq.MaxRetry(25))
 		if _, err := raw.EnqueueContext(context.Background(), task); err != nil {
 			b.Error(err)
 		}
@@ -140,7 +141,7 @@ func BenchmarkIntake(b *testing.B) {
 		b.Fatal(err)
 	}
 	floor := &fasthttp.Server{Handler: func(c *fasthttp.RequestCtx) {
-		if _, err := dispatcher.DecodeEvent(c.PostBody(), time.Now()); err != nil {
+		if _, err := event.DecodeEvent(c.PostBody(), time.Now()); err != nil {
 			b.Error(err)
 		}
 		c.SetStatusCode(http.StatusAccepted)

@@ -14,10 +14,11 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/stacktest"
+	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 const twoPartnersYAML = `
@@ -144,7 +145,7 @@ func TestPostBatch_Limits(t *testing.T) {
 func testPostBatchLimits(t *testing.T, netHTTP bool) {
 	s, _, _ := setupTwo(t, stacktest.Options{NoWorker: true, NetHTTP: netHTTP})
 	var tooMany strings.Builder
-	for i := range dispatcher.MaxBatch + 1 {
+	for i := range intake.MaxBatch + 1 {
 		fmt.Fprintf(&tooMany, "{\"id\":\"%d\"}\n", i)
 	}
 	cases := []struct {
@@ -282,7 +283,7 @@ func TestPostEvent_RedisKilledMidStream(t *testing.T) {
 	aof.Port = p
 	again := redistest.Own(t, aof)
 	ctx := context.Background()
-	rdb, err := dispatcher.OpenRedis(again.URL(0))
+	rdb, err := store.OpenRedis(again.URL(0))
 	require.NoError(t, err)
 	defer rdb.Close()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
@@ -290,7 +291,7 @@ func TestPostEvent_RedisKilledMidStream(t *testing.T) {
 		n, err := rdb.Exists(ctx, store.EventKey(id)).Result()
 		require.NoError(t, err)
 		require.EqualValues(t, 1, n, "event %s was answered as stored: its claim is kept", id)
-		_, err = insp.GetTaskInfo(dispatcher.QueueDefault, dispatcher.DeliveryID(id, "everyone"))
+		_, err = insp.GetTaskInfo(wire.QueueDefault, wire.DeliveryID(id, "everyone"))
 		require.NoError(t, err, "event %s: its delivery task is queued", id)
 	}
 }

@@ -15,10 +15,11 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/stacktest"
+	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 // contract checks real answers of a running API against api/openapi.yaml,
@@ -94,16 +95,16 @@ func testOpenAPIResponses(t *testing.T, netHTTP bool) {
 	c.check(t, "POST", "/v1/events/batch", json, `{"events":[`+ev+`,{"id":"oa-3","name":"install"},{"id":"oa-4"}]}`, true, 200)
 	c.check(t, "POST", "/v1/events/batch", "application/x-ndjson", `{"id":"oa-5","name":"install"}`+"\n", true, 200)
 	var many bytes.Buffer
-	for range dispatcher.MaxBatch + 1 {
+	for range intake.MaxBatch + 1 {
 		many.WriteString("{}\n")
 	}
 	c.check(t, "POST", "/v1/events/batch", "application/x-ndjson", many.String(), true, 400)
 	c.check(t, "POST", "/v1/events/batch", "text/csv", "a,b", true, 415)
 
-	id := dispatcher.DeliveryID("oa-1", "acme_ads")
+	id := wire.DeliveryID("oa-1", "acme_ads")
 	s.WaitStatus(t, id, store.StatusDelivered, 10*time.Second)
 	c.check(t, "GET", "/v1/deliveries/"+id, "", "", true, 200)
-	c.check(t, "GET", "/v1/deliveries/"+dispatcher.DeliveryID("nope", "acme_ads"), "", "", true, 404)
+	c.check(t, "GET", "/v1/deliveries/"+wire.DeliveryID("nope", "acme_ads"), "", "", true, 404)
 	c.check(t, "GET", "/v1/deliveries/"+id, "", "", false, 401)
 	c.check(t, "GET", "/healthz", "", "", false, 200)
 	c.check(t, "GET", "/readyz", "", "", false, 200)
@@ -121,6 +122,6 @@ func TestOpenAPI_UnavailableMatchesTheDocument(t *testing.T) {
 	srv.Close()
 	c.check(t, "POST", "/v1/events", "application/json", `{"id":"u-1","name":"install"}`, true, 503)
 	c.check(t, "POST", "/v1/events/batch", "application/json", `[{"id":"u-2","name":"install"},{"id":"u-3"}]`, true, 503)
-	c.check(t, "GET", "/v1/deliveries/"+dispatcher.DeliveryID("u-1", "everyone"), "", "", true, 503)
+	c.check(t, "GET", "/v1/deliveries/"+wire.DeliveryID("u-1", "everyone"), "", "", true, 503)
 	c.check(t, "GET", "/readyz", "", "", false, 503)
 }

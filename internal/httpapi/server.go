@@ -18,17 +18,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/event"
+	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/metrics"
+	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 // Config configures the API.
 type Config struct {
 	// Client enqueues events. Required.
-	Client *dispatcher.Client
+	Client *intake.Client
 	// Config is the config in force (keys, limits). Required.
-	Config *dispatcher.Live
+	Config *config.Live
 	// Redis answers /readyz. Required.
 	Redis redis.UniversalClient
 	// InsecureNoAuth serves without API keys. Default false: with no keys
@@ -94,7 +97,7 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 // intake runs an intake route: a POST of events, after the key check.
-func (s *Server) intake(x exchange, route func(exchange, *dispatcher.Config)) {
+func (s *Server) intake(x exchange, route func(exchange, *config.Config)) {
 	if cfg := s.cfg.Config.Load(); s.authorized(x, cfg.API.Keys) {
 		route(x, cfg)
 	}
@@ -128,7 +131,7 @@ func validKey(token string, keys []string) bool {
 	return found == 1
 }
 
-func (s *Server) postEvent(x exchange, cfg *dispatcher.Config) {
+func (s *Server) postEvent(x exchange, cfg *config.Config) {
 	if !isJSON(x.header("Content-Type")) {
 		writeError(x, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json", "")
 		return
@@ -137,7 +140,7 @@ func (s *Server) postEvent(x exchange, cfg *dispatcher.Config) {
 	if !ok {
 		return
 	}
-	ev, err := dispatcher.DecodeEvent(body, s.cfg.Now())
+	ev, err := event.DecodeEvent(body, s.cfg.Now())
 	if err != nil {
 		received(resultRejected)
 		writeEventError(x, err)
@@ -163,7 +166,7 @@ func (s *Server) postEvent(x exchange, cfg *dispatcher.Config) {
 // enqueueFailed answers a failed Enqueue: 400 for an invalid event, else
 // 503: nothing is reported accepted that was not stored.
 func (s *Server) enqueueFailed(x exchange, err error) {
-	var fe *dispatcher.FieldError
+	var fe *event.FieldError
 	if errors.As(err, &fe) {
 		received(resultRejected)
 		writeEventError(x, err)
@@ -181,12 +184,12 @@ var unstored = []struct {
 	err           error
 	single, batch string
 }{
-	{dispatcher.ErrNotReplicated,
+	{intake.ErrNotReplicated,
 		"the event is on the Redis master but not yet on the replicas api.wait_replicas asks for; retry later: " +
 			"a repeat is answered as its duplicate, or stores it again if a failover lost it",
 		"events of the batch are on the Redis master but not yet on the replicas api.wait_replicas asks for; " +
 			"retry the batch later (events already stored come back as duplicates)"},
-	{dispatcher.ErrNewerClaim,
+	{wire.ErrNewerClaim,
 		"this event was first received by a newer postback whose record of it this API cannot read; retry later: an upgraded API answers it",
 		"events of the batch were first received by a newer postback whose record of them this API cannot read; " +
 			"retry the batch later: an upgraded API answers it (events already stored come back as duplicates)"},
@@ -322,7 +325,7 @@ func readBody(x exchange, limit int64) ([]byte, bool) {
 }
 
 func writeEventError(x exchange, err error) {
-	var fe *dispatcher.FieldError
+	var fe *event.FieldError
 	if errors.As(err, &fe) {
 		writeError(x, http.StatusBadRequest, "invalid_event", fe.Error(), fe.Field)
 		return

@@ -82,7 +82,7 @@ func rawServer(t *testing.T, serve func(conn int, c net.Conn, r wireRequest) boo
 
 const okAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
-// send builds the request as dispatcher.Sender does and sends it with Do.
+// send builds the request as delivery.Sender does and sends it with Do.
 func send(ctx context.Context, t *testing.T, c *Client, method, url string, h http.Header, body []byte) (*Response, error) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))

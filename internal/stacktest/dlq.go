@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/event"
 )
 
 // EnqueueMany enqueues n events named name, with ids prefix-0 … prefix-(n-1),
@@ -33,7 +33,7 @@ func (s *Stack) EnqueueMany(t testing.TB, prefix, name string, n int) []string {
 				if i >= n {
 					return
 				}
-				ev := &dispatcher.Event{ID: fmt.Sprintf("%s-%d", prefix, i), Name: name}
+				ev := &event.Event{ID: fmt.Sprintf("%s-%d", prefix, i), Name: name}
 				rc, err := s.Client.Enqueue(context.Background(), ev)
 				if err != nil {
 					errc <- err

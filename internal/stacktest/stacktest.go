@@ -23,11 +23,13 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/delivery"
 	"github.com/postbackhq/postback/internal/httpapi"
-	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/redistest"
+	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 // APIKey is the bearer key of every stack's API.
@@ -37,10 +39,10 @@ const APIKey = "test-key-0123456789abcdef"
 type Stack struct {
 	Redis  redis.UniversalClient
 	Store  *store.Store
-	Live   *dispatcher.Live
+	Live   *config.Live
 	env    map[string]string
-	Client *dispatcher.Client
-	Worker *dispatcher.Worker
+	Client *intake.Client
+	Worker *delivery.Worker
 	API    API
 	logs   *lockedWriter
 }
@@ -81,21 +83,21 @@ func New(t testing.TB, yamlConfig string, o Options) *Stack {
 	if url == "" {
 		url = redistest.DB(t)
 	}
-	rdb, err := dispatcher.OpenRedis(url)
+	rdb, err := store.OpenRedis(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
 	cfg := parse(t, yamlConfig, o.Env)
-	s := &Stack{env: o.Env, Redis: rdb, Store: store.New(rdb), Live: dispatcher.NewLive(cfg), logs: &lockedWriter{}}
+	s := &Stack{env: o.Env, Redis: rdb, Store: store.New(rdb), Live: config.NewLive(cfg), logs: &lockedWriter{}}
 	logger := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s.Client, err = dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: s.Live})
+	s.Client, err = intake.NewClient(intake.ClientConfig{Redis: rdb, Config: s.Live})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Client.Close() })
 	if !o.NoWorker {
-		s.Worker, err = dispatcher.NewWorker(dispatcher.WorkerConfig{
+		s.Worker, err = delivery.NewWorker(delivery.WorkerConfig{
 			Redis: rdb, Config: s.Live, Concurrency: cmp.Or(o.Concurrency, 20), Logger: logger,
 			PollInterval: 10 * time.Millisecond, ScheduleInterval: 200 * time.Millisecond,
 			ShutdownTimeout: 5 * time.Second,
@@ -144,7 +146,7 @@ func New(t testing.TB, yamlConfig string, o Options) *Stack {
 }
 
 // parse parses a test config, ${api_key} standing for APIKey.
-func parse(t testing.TB, yamlConfig string, env map[string]string) *dispatcher.Config {
+func parse(t testing.TB, yamlConfig string, env map[string]string) *config.Config {
 	t.Helper()
 	yamlConfig = strings.ReplaceAll(yamlConfig, "${api_key}", APIKey)
 	cfg, err := config.Parse("test.yaml", []byte(yamlConfig), func(k string) (string, bool) {
@@ -158,7 +160,7 @@ func parse(t testing.TB, yamlConfig string, env map[string]string) *dispatcher.C
 }
 
 // Parse parses yamlConfig as New does, for a reload: s.Live.Store(it).
-func (s *Stack) Parse(t testing.TB, yamlConfig string) *dispatcher.Config {
+func (s *Stack) Parse(t testing.TB, yamlConfig string) *config.Config {
 	t.Helper()
 	return parse(t, yamlConfig, s.env)
 }
@@ -228,7 +230,7 @@ func (s *Stack) WaitStatus(t testing.TB, id string, status store.Status, timeout
 func (s *Stack) QueueSizes(t testing.TB) (pending, active, scheduled, retry, archived int) {
 	t.Helper()
 	insp := asynq.NewInspectorFromRedisClient(s.Redis)
-	for _, q := range []string{dispatcher.QueueDefault, dispatcher.QueueReplay} {
+	for _, q := range []string{wire.QueueDefault, wire.QueueReplay} {
 		info, err := insp.GetQueueInfo(q)
 		if err != nil {
 			continue // a queue that never had a task does not exist yet

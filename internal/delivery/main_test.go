@@ -1,4 +1,4 @@
-package dispatcher_test
+package delivery_test
 
 import (
 	"testing"

@@ -1,4 +1,4 @@
-package dispatcher
+package delivery
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/netguard"
 	"github.com/postbackhq/postback/retry"
 )
@@ -23,7 +24,7 @@ type Sender struct {
 	// guard and live, when set (by NewWorker), replace Client with the
 	// guarded client of the config in force at each send.
 	guard *guardedClients
-	live  *Live
+	live  *config.Live
 }
 
 // client is the guarded client for this send.
@@ -39,7 +40,7 @@ func (s *Sender) client() *netguard.Client {
 
 // Send signs r for partner p (when it signs), sends it within p's timeout
 // and returns the attempt's result for classification, and the response.
-func (s *Sender) Send(ctx context.Context, p *Partner, r *Request, deliveryID string) (retry.Result, *netguard.Response) {
+func (s *Sender) Send(ctx context.Context, p *config.Partner, r *config.Request, deliveryID string) (retry.Result, *netguard.Response) {
 	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bytes.NewReader(r.Body))
 	if err != nil {
 		// url.Parse's error quotes the whole URL, partner tokens and

@@ -1,4 +1,4 @@
-package dispatcher_test
+package ops_test
 
 import (
 	"context"
@@ -10,15 +10,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/ops"
 	"github.com/postbackhq/postback/internal/stacktest"
 	"github.com/postbackhq/postback/internal/store"
 )
 
 type dlqBundle struct {
 	retryBundle
-	dlq *dispatcher.DLQ
+	dlq *ops.DLQ
 	ok  *atomic.Bool // the partner answers 200 when set, else 400
 }
 
@@ -34,7 +34,7 @@ func setupDLQ(t *testing.T) dlqBundle {
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = w.Write([]byte(`{"error":"bad click"}`))
 	})
-	d, err := dispatcher.NewDLQ(dispatcher.DLQConfig{Redis: b.stack.Redis, Config: b.stack.Live})
+	d, err := ops.NewDLQ(ops.DLQConfig{Redis: b.stack.Redis, Config: b.stack.Live})
 	require.NoError(t, err)
 	return dlqBundle{retryBundle: b, dlq: d, ok: ok}
 }
@@ -62,9 +62,9 @@ func TestDLQ_ReplayDeliversAndEmpties(t *testing.T) {
 	require.NotNil(t, list[0].Event)
 
 	b.ok.Store(true)
-	res, err := b.dlq.Replay(ctx, dispatcher.Selection{Partner: "p1"}, dispatcher.ReplayOptions{})
+	res, err := b.dlq.Replay(ctx, ops.Selection{Partner: "p1"}, ops.ReplayOptions{})
 	require.NoError(t, err)
-	require.Equal(t, dispatcher.ReplayResult{Selected: 3, Enqueued: 3, Removed: 3}, res)
+	require.Equal(t, ops.ReplayResult{Selected: 3, Enqueued: 3, Removed: 3}, res)
 	for _, id := range ids {
 		rec := b.stack.WaitStatus(t, id, store.StatusDelivered, 10*time.Second)
 		require.Equal(t, 1, rec.Attempts, "the attempt count starts again")
@@ -100,9 +100,9 @@ func TestDLQ_ReplaySendsFixedTemplate(t *testing.T) {
 	b.stack.Live.Store(cfg)
 	b.ok.Store(true)
 
-	var dry []dispatcher.ReplayItem
-	res, err := b.dlq.Replay(context.Background(), dispatcher.Selection{IDs: ids}, dispatcher.ReplayOptions{
-		DryRun: true, OnItem: func(it dispatcher.ReplayItem) { dry = append(dry, it) },
+	var dry []ops.ReplayItem
+	res, err := b.dlq.Replay(context.Background(), ops.Selection{IDs: ids}, ops.ReplayOptions{
+		DryRun: true, OnItem: func(it ops.ReplayItem) { dry = append(dry, it) },
 	})
 	require.NoError(t, err)
 	require.Equal(t, 2, res.Selected)
@@ -114,7 +114,7 @@ func TestDLQ_ReplaySendsFixedTemplate(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 2, size, "a dry run changes nothing")
 
-	_, err = b.dlq.Replay(context.Background(), dispatcher.Selection{IDs: ids}, dispatcher.ReplayOptions{})
+	_, err = b.dlq.Replay(context.Background(), ops.Selection{IDs: ids}, ops.ReplayOptions{})
 	require.NoError(t, err)
 	for _, id := range ids {
 		rec := b.stack.WaitStatus(t, id, store.StatusDelivered, 10*time.Second)
@@ -145,7 +145,7 @@ func TestDLQ_ReplayAfterInterruptedClaim(t *testing.T) {
 	require.Equal(t, store.StatusQueued, list[0].Status)
 
 	b.ok.Store(true)
-	res, err := b.dlq.Replay(ctx, dispatcher.Selection{Partner: "p1"}, dispatcher.ReplayOptions{})
+	res, err := b.dlq.Replay(ctx, ops.Selection{Partner: "p1"}, ops.ReplayOptions{})
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Enqueued)
 	b.stack.WaitStatus(t, ids[0], store.StatusDelivered, 10*time.Second)
@@ -160,7 +160,7 @@ func TestDLQ_ReplayDiesAgain(t *testing.T) {
 	ids := b.deadLetters(t, 1)
 	ctx := context.Background()
 
-	res, err := b.dlq.Replay(ctx, dispatcher.Selection{All: true}, dispatcher.ReplayOptions{})
+	res, err := b.dlq.Replay(ctx, ops.Selection{All: true}, ops.ReplayOptions{})
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Enqueued)
 	require.Eventually(t, func() bool {
@@ -180,13 +180,13 @@ func TestDLQ_Purge(t *testing.T) {
 	ids := b.deadLetters(t, 3)
 	ctx := context.Background()
 
-	_, err := b.dlq.Purge(ctx, dispatcher.Selection{})
-	require.ErrorIs(t, err, dispatcher.ErrNoSelection)
-	n, err := b.dlq.Purge(ctx, dispatcher.Selection{Partner: "p1", OlderThan: time.Hour})
+	_, err := b.dlq.Purge(ctx, ops.Selection{})
+	require.ErrorIs(t, err, ops.ErrNoSelection)
+	n, err := b.dlq.Purge(ctx, ops.Selection{Partner: "p1", OlderThan: time.Hour})
 	require.NoError(t, err)
 	require.Zero(t, n, "none is an hour old")
 
-	n, err = b.dlq.Purge(ctx, dispatcher.Selection{IDs: ids[:1]})
+	n, err = b.dlq.Purge(ctx, ops.Selection{IDs: ids[:1]})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	rec, err := b.stack.Store.Get(ctx, ids[0])
@@ -195,7 +195,7 @@ func TestDLQ_Purge(t *testing.T) {
 	_, err = b.dlq.Show(ctx, ids[0])
 	require.ErrorIs(t, err, store.ErrNotFound)
 
-	n, err = b.dlq.Purge(ctx, dispatcher.Selection{All: true})
+	n, err = b.dlq.Purge(ctx, ops.Selection{All: true})
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 	b.stack.WaitDLQSize(t, "p1", 0, time.Second)
@@ -207,8 +207,8 @@ func TestDLQ_ExportAndStats(t *testing.T) {
 	b.deadLetters(t, 2)
 	ctx := context.Background()
 
-	var got []*dispatcher.DeadLetterDetail
-	require.NoError(t, b.dlq.Export(ctx, "", func(d *dispatcher.DeadLetterDetail) error {
+	var got []*ops.DeadLetterDetail
+	require.NoError(t, b.dlq.Export(ctx, "", func(d *ops.DeadLetterDetail) error {
 		got = append(got, d)
 		return nil
 	}))
@@ -217,7 +217,7 @@ func TestDLQ_ExportAndStats(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, got[0].AttemptLog[0].Status)
 	require.Contains(t, got[0].AttemptLog[0].Response, "bad click")
 
-	st, err := dispatcher.ReadStats(ctx, b.stack.Redis, b.stack.Live.Load(), "", time.Now())
+	st, err := ops.ReadStats(ctx, b.stack.Redis, b.stack.Live.Load(), "", time.Now())
 	require.NoError(t, err)
 	require.Len(t, st.Partners, 1)
 	p := st.Partners[0]
@@ -241,7 +241,7 @@ func TestReadStats_Pending(t *testing.T) {
 	s := stacktest.New(t, yaml, stacktest.Options{NoWorker: true})
 	s.EnqueueMany(t, "evt-pending", "install", 5)
 
-	st, err := dispatcher.ReadStats(context.Background(), s.Redis, s.Live.Load(), "p1", time.Now().Add(time.Minute))
+	st, err := ops.ReadStats(context.Background(), s.Redis, s.Live.Load(), "p1", time.Now().Add(time.Minute))
 	require.NoError(t, err)
 	require.Len(t, st.Partners, 1)
 	require.Equal(t, 5, st.Partners[0].Pending)

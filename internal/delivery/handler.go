@@ -1,4 +1,4 @@
-package dispatcher
+package delivery
 
 import (
 	"context"
@@ -12,7 +12,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
 	"github.com/postbackhq/postback/templates"
 )
@@ -29,7 +31,7 @@ const maxResponseKept = 2 << 10
 // records the attempt; then the delivery is delivered, retried later
 // (through asynq, with the delay from retry) or dead-lettered.
 type Handler struct {
-	live   *Live
+	live   *config.Live
 	store  *store.Store
 	sender *Sender
 	gate   *Gate // nil: no partner isolation
@@ -42,12 +44,12 @@ type Handler struct {
 	stopping chan struct{} // closed by Stop: start no more deliveries
 	stopOnce sync.Once
 
-	beforeBundled func(*Payload) // tests: runs before a bundled delivery
+	beforeBundled func(*wire.Payload) // tests: runs before a bundled delivery
 }
 
 // HandlerConfig configures a Handler.
 type HandlerConfig struct {
-	Config *Live
+	Config *config.Live
 	Store  *store.Store
 	Sender *Sender
 	// Gate applies each partner's rate limit, concurrency cap and circuit
@@ -90,10 +92,10 @@ func NewHandler(cfg HandlerConfig) *Handler {
 // A bundle's task goes to ProcessBundle, so that a Handler used on its
 // own (not through Worker's ServeMux) runs both.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	if t.Type() == TypeDeliverBundle {
+	if t.Type() == wire.TypeDeliverBundle {
 		return h.ProcessBundle(ctx, t)
 	}
-	pl, err := DecodePayload(t.Payload())
+	pl, err := wire.DecodePayload(t.Payload())
 	if err != nil {
 		return undecodable(err)
 	}
@@ -113,7 +115,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // a newer worker (a deployment mid-upgrade). Anything else cannot be
 // replayed either: asynq's archive keeps it visible to `asynq` tooling.
 func undecodable(err error) error {
-	if errors.Is(err, ErrNewerFormat) {
+	if errors.Is(err, wire.ErrNewerFormat) {
 		return retry.Defer(time.Minute, err)
 	}
 	return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
@@ -127,10 +129,10 @@ func undecodable(err error) error {
 // after a crash, and the delivery's own task may already be scheduled) is
 // not attempted: deliver returns errHandOff, and the bundle hands it to
 // its own task.
-func (h *Handler) deliver(ctx context.Context, pl *Payload, queue string, bundled bool) error {
+func (h *Handler) deliver(ctx context.Context, pl *wire.Payload, queue string, bundled bool) error {
 	cfg := h.live.Load()
 	p := cfg.Partner(pl.Partner) // nil: removed from the config since
-	lease := store.Lease{Token: leaseToken(), TTL: p.AttemptTimeout() + TaskTimeoutSlack}
+	lease := store.Lease{Token: leaseToken(), TTL: p.AttemptTimeout() + wire.TaskTimeoutSlack}
 	rec, claim, busy, err := h.store.GetForAttempt(ctx, pl.Delivery, pl.Event.ID, lease)
 	switch {
 	case err != nil:
@@ -167,11 +169,11 @@ func leaseToken() string { return strconv.FormatUint(rand.Uint64(), 36) }
 // attempt is deliver's part once the delivery is held (m.Lease): the
 // checks, the send and the outcome write. A successful outcome write frees
 // the lease and clears m.Lease.
-func (h *Handler) attempt(ctx context.Context, pl *Payload, queue string, bundled bool, rec *store.Record, claim []byte, m *store.Meta, cfg *Config, p *Partner) error {
+func (h *Handler) attempt(ctx context.Context, pl *wire.Payload, queue string, bundled bool, rec *store.Record, claim []byte, m *store.Meta, cfg *config.Config, p *config.Partner) error {
 	switch {
 	case bundled && rec != nil && rec.Attempts > 0:
 		return errHandOff
-	case rec != nil && rec.Replays > 0 && queue == QueueDefault:
+	case rec != nil && rec.Replays > 0 && queue == wire.QueueDefault:
 		// A replayed delivery's task is in the replay queue; this one
 		// came with a repeat of the event, before its claim said so.
 		h.log.Info("dropped", "delivery", pl.Delivery, "partner", pl.Partner, "reason", "the delivery is being replayed")
@@ -280,8 +282,8 @@ func taskQueue(ctx context.Context) string {
 // promised reports whether the event's claim (its first receipt) queued
 // this delivery. A claim that cannot be read is taken as a yes: better a
 // send than a lost conversion.
-func promised(claim []byte, pl *Payload) bool {
-	ds, err := DecodeClaim(pl.Event.ID, claim)
+func promised(claim []byte, pl *wire.Payload) bool {
+	ds, err := wire.DecodeClaim(pl.Event.ID, claim)
 	if err != nil {
 		return true
 	}
@@ -323,8 +325,8 @@ func (h *Handler) skip(ctx context.Context, m *store.Meta, reason string, retent
 }
 
 // dead records attempt a and moves the delivery to the partner's DLQ.
-func (h *Handler) dead(ctx context.Context, m *store.Meta, pl *Payload, why retry.Outcome, a store.Attempt, retention time.Duration) error {
-	raw, err := EncodePayload(pl)
+func (h *Handler) dead(ctx context.Context, m *store.Meta, pl *wire.Payload, why retry.Outcome, a store.Attempt, retention time.Duration) error {
+	raw, err := wire.EncodePayload(pl)
 	if err == nil {
 		_, err = h.store.DeadLetterAttempt(ctx, *m, a, why.String(), raw, h.now())
 	}
@@ -338,8 +340,8 @@ func (h *Handler) dead(ctx context.Context, m *store.Meta, pl *Payload, why retr
 	return nil
 }
 
-func (h *Handler) deadLetter(ctx context.Context, m *store.Meta, pl *Payload, reason, detail string) error {
-	raw, err := EncodePayload(pl)
+func (h *Handler) deadLetter(ctx context.Context, m *store.Meta, pl *wire.Payload, reason, detail string) error {
+	raw, err := wire.EncodePayload(pl)
 	if err == nil {
 		err = h.store.DeadLetter(ctx, *m, reason, detail, raw, h.now())
 	}

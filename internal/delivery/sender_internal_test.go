@@ -1,4 +1,4 @@
-package dispatcher
+package delivery
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/netguard"
 )
 
@@ -13,7 +14,7 @@ import (
 // does not quote the URL (its query carries tokens and personal data).
 func TestSender_unparseableURLNotQuoted(t *testing.T) {
 	s := &Sender{Client: netguard.New(netguard.Config{AllowPrivate: true})}
-	res, resp := s.Send(context.Background(), &Partner{ID: "p"}, &Request{
+	res, resp := s.Send(context.Background(), &config.Partner{ID: "p"}, &config.Request{
 		Method: "GET", URL: "http://partner.example/c%zz?token=s3cret&email=a@b.example",
 	}, "dlv_1")
 	require.Nil(t, resp)

@@ -1,4 +1,4 @@
-package dispatcher
+package delivery
 
 import (
 	"cmp"
@@ -15,8 +15,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/metrics"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
 )
 
@@ -127,7 +129,7 @@ func rateLimitKey(id string) string { return store.Prefix + "rl:{" + id + "}" }
 // ErrRateLimited, ErrPartnerBusy or ErrCircuitOpen; a Redis failure while
 // reading the rate limit defers too) whose delay says when to try again;
 // deferrals spend no attempt, but the caller must still check max_age.
-func (g *Gate) Acquire(ctx context.Context, p *Partner) (done func(retry.Result), err error) {
+func (g *Gate) Acquire(ctx context.Context, p *config.Partner) (done func(retry.Result), err error) {
 	pg, slots := g.partner(p)
 
 	if slots != nil {
@@ -220,7 +222,7 @@ func (g *Gate) refreshCircuits(ids []string) {
 
 // partner returns p's state, creating it on first use and resizing its
 // semaphore when a reload changed p's concurrency.
-func (g *Gate) partner(p *Partner) (*partnerGate, chan struct{}) {
+func (g *Gate) partner(p *config.Partner) (*partnerGate, chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	pg := g.partners[p.ID]
@@ -304,7 +306,7 @@ func breakerVerdict(r retry.Result) error {
 // it runs again after the gate's delay without spending an attempt, unless
 // that would start it past the partner's max_age: then it is dead-lettered
 // as exhausted (SPEC §9: deferrals are still bound by max_age).
-func (h *Handler) deferred(ctx context.Context, m *store.Meta, pl *Payload, p *Partner, err error) error {
+func (h *Handler) deferred(ctx context.Context, m *store.Meta, pl *wire.Payload, p *config.Partner, err error) error {
 	d, _, _ := retry.DelayOf(err)
 	cause := errors.Unwrap(err)
 	if cause == nil {

@@ -1,4 +1,4 @@
-package dispatcher_test
+package delivery_test
 
 import (
 	"context"
@@ -15,8 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/delivery"
+	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/metrics"
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/stacktest"
@@ -46,7 +47,7 @@ partners:
   - id: metered
     url: "%s/c?c={click_id}"
     retry: {initial_interval: 1h, max_interval: 1h}
-`, p.URL), dispatcher.WorkerConfig{StatsInterval: 50 * time.Millisecond})
+`, p.URL), delivery.WorkerConfig{StatsInterval: 50 * time.Millisecond})
 
 	const partner = "metered"
 	delivered0 := testutil.ToFloat64(metrics.DeliveryAttempts.WithLabelValues(partner, "delivered"))
@@ -124,10 +125,10 @@ partners:
     body: '{"email":"{email}","ip":"{ip}"}'
     content_type: application/json
     retry: {initial_interval: 100ms, max_interval: 200ms}
-`, p.URL), map[string]string{"TOKEN": "tok-SECRET-4242"}, dispatcher.WorkerConfig{})
+`, p.URL), map[string]string{"TOKEN": "tok-SECRET-4242"}, delivery.WorkerConfig{})
 
 	granted := true
-	ev := &dispatcher.Event{ID: "evt-pii", Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "clk-PRIVATE-77"}
+	ev := &event.Event{ID: "evt-pii", Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "clk-PRIVATE-77"}
 	ev.Attribution.Partner = "private_data"
 	ev.Device.IDFA = "6D92078A-8246-4BA4-AE5B-76104861E7DC"
 	ev.Device.IP = "203.0.113.77"
@@ -172,12 +173,12 @@ func TestWorker_Start_warnsNonDurableRedis(t *testing.T) {
 	require.NoError(t, err)
 	start := func(args ...string) string {
 		srv := redistest.Own(t, redistest.Options{Args: args})
-		rdb, err := dispatcher.OpenRedis(srv.URL(0))
+		rdb, err := store.OpenRedis(srv.URL(0))
 		require.NoError(t, err)
 		defer rdb.Close()
 		logs := &syncBuffer{}
-		w, err := dispatcher.NewWorker(dispatcher.WorkerConfig{
-			Redis: rdb, Config: dispatcher.NewLive(cfg), ShutdownTimeout: time.Second,
+		w, err := delivery.NewWorker(delivery.WorkerConfig{
+			Redis: rdb, Config: config.NewLive(cfg), ShutdownTimeout: time.Second,
 			Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		})
 		require.NoError(t, err)

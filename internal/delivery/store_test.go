@@ -1,4 +1,4 @@
-package dispatcher_test
+package delivery_test
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/store"
 )
@@ -18,7 +17,7 @@ import (
 // LatencySamples, but never far, and readers see at most LatencySamples,
 // newest first.
 func TestStore_latencySamplesCapped(t *testing.T) {
-	rdb, err := dispatcher.OpenRedis(redistest.DB(t))
+	rdb, err := store.OpenRedis(redistest.DB(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	st := store.New(rdb)

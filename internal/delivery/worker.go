@@ -1,4 +1,4 @@
-package dispatcher
+package delivery
 
 import (
 	"cmp"
@@ -12,10 +12,12 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/netguard"
 	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/version"
+	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
 )
 
@@ -24,7 +26,7 @@ type WorkerConfig struct {
 	// Redis holds the queues. Required.
 	Redis redis.UniversalClient
 	// Config is the config in force. Required.
-	Config *Live
+	Config *config.Live
 	// Concurrency is how many deliveries run at once. Default 100.
 	Concurrency int
 	// Dequeuers is how many asynq processors share Concurrency, each
@@ -148,7 +150,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	for _, share := range SplitConcurrency(cfg.Concurrency, cfg.Dequeuers) {
 		srvs = append(srvs, asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 			Concurrency:              share,
-			Queues:                   map[string]int{QueueDefault: 6, QueueReplay: 1},
+			Queues:                   map[string]int{wire.QueueDefault: 6, wire.QueueReplay: 1},
 			TaskCheckInterval:        cfg.PollInterval,
 			DelayedTaskCheckInterval: cfg.ScheduleInterval,
 			ShutdownTimeout:          cfg.ShutdownTimeout,
@@ -180,8 +182,8 @@ func (w *Worker) Handler() *Handler { return w.handler }
 func (w *Worker) Start() error {
 	w.warnDurability()
 	mux := asynq.NewServeMux()
-	mux.Handle(TypeDeliver, w.handler)
-	mux.HandleFunc(TypeDeliverBundle, w.handler.ProcessBundle)
+	mux.Handle(wire.TypeDeliver, w.handler)
+	mux.HandleFunc(wire.TypeDeliverBundle, w.handler.ProcessBundle)
 	for i, srv := range w.srvs {
 		if err := srv.Start(mux); err != nil {
 			for _, started := range w.srvs[:i] {
@@ -230,7 +232,7 @@ func (w *Worker) warnDurability() {
 
 // maxTimeout is the longest partner timeout: the client's own bound; each
 // attempt is cut at its partner's timeout by its context.
-func maxTimeout(c *Config) time.Duration {
+func maxTimeout(c *config.Config) time.Duration {
 	d := c.Delivery.Timeout
 	for _, p := range c.Partners {
 		d = max(d, p.Timeout)

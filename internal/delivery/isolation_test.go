@@ -1,4 +1,4 @@
-package dispatcher_test
+package delivery_test
 
 import (
 	"bytes"
@@ -17,7 +17,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/delivery"
+	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/metrics"
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/stacktest"
@@ -29,19 +31,19 @@ import (
 // (stacktest's worker has no isolation knobs), and what the worker logged.
 type isoBundle struct {
 	stack  *stacktest.Stack
-	worker *dispatcher.Worker
+	worker *delivery.Worker
 	logs   *syncBuffer
 }
 
 // setupWorker starts a stack on yamlConfig with a worker built from wc
 // (Redis, Config and Logger are filled in).
-func setupWorker(t *testing.T, yamlConfig string, wc dispatcher.WorkerConfig) *isoBundle {
+func setupWorker(t *testing.T, yamlConfig string, wc delivery.WorkerConfig) *isoBundle {
 	t.Helper()
 	return setupWorkerEnv(t, yamlConfig, nil, wc)
 }
 
 // setupWorkerEnv is setupWorker with env resolving ${env:NAME} in the config.
-func setupWorkerEnv(t *testing.T, yamlConfig string, env map[string]string, wc dispatcher.WorkerConfig) *isoBundle {
+func setupWorkerEnv(t *testing.T, yamlConfig string, env map[string]string, wc delivery.WorkerConfig) *isoBundle {
 	t.Helper()
 	s := stacktest.New(t, yamlConfig, stacktest.Options{NoWorker: true, Env: env})
 	logs := &syncBuffer{}
@@ -50,7 +52,7 @@ func setupWorkerEnv(t *testing.T, yamlConfig string, env map[string]string, wc d
 	wc.PollInterval = 10 * time.Millisecond
 	wc.ScheduleInterval = 100 * time.Millisecond
 	wc.ShutdownTimeout = 5 * time.Second
-	w, err := dispatcher.NewWorker(wc)
+	w, err := delivery.NewWorker(wc)
 	require.NoError(t, err)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Shutdown)
@@ -65,7 +67,7 @@ func setupWorkerEnv(t *testing.T, yamlConfig string, env map[string]string, wc d
 // enqueue enqueues event id for partner and returns the delivery id.
 func (b *isoBundle) enqueue(t *testing.T, id, partner string) string {
 	t.Helper()
-	ev := &dispatcher.Event{ID: id, Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "clk-" + id}
+	ev := &event.Event{ID: id, Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "clk-" + id}
 	ev.Attribution.Partner = partner
 	rc, err := b.stack.Client.Enqueue(context.Background(), ev)
 	require.NoError(t, err)
@@ -122,7 +124,7 @@ partners:
   - id: iso_b
     url: "%s/b?c={click_id}"
     concurrency: 2
-`, a.URL, bp.URL), dispatcher.WorkerConfig{Concurrency: 4, Isolation: dispatcher.GateConfig{BusyDelay: 200 * time.Millisecond}})
+`, a.URL, bp.URL), delivery.WorkerConfig{Concurrency: 4, Isolation: delivery.GateConfig{BusyDelay: 200 * time.Millisecond}})
 	// Registered last, so it runs first: the worker's shutdown and the
 	// partner's Close would otherwise wait for the hanging requests.
 	t.Cleanup(func() { close(hang) })
@@ -157,18 +159,18 @@ partners:
 	require.Positive(t, testutil.ToFloat64(metrics.DeliveryAttempts.WithLabelValues("iso_a", "deferred")))
 }
 
-func newGate(t *testing.T, rdb redis.UniversalClient, gc dispatcher.GateConfig) *dispatcher.Gate {
+func newGate(t *testing.T, rdb redis.UniversalClient, gc delivery.GateConfig) *delivery.Gate {
 	t.Helper()
 	gc.Redis = rdb
 	gc.Logger = slog.New(slog.DiscardHandler)
-	g, err := dispatcher.NewGate(gc)
+	g, err := delivery.NewGate(gc)
 	require.NoError(t, err)
 	return g
 }
 
 func openRedis(t *testing.T) redis.UniversalClient {
 	t.Helper()
-	rdb, err := dispatcher.OpenRedis(redistest.DB(t))
+	rdb, err := store.OpenRedis(redistest.DB(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	return rdb
@@ -189,8 +191,8 @@ func TestGate_Acquire_rateLimitSharedByWorkers(t *testing.T) {
 	t.Parallel()
 	rdb := openRedis(t)
 	// Two gates on one Redis stand for two worker processes.
-	g1, g2 := newGate(t, rdb, dispatcher.GateConfig{}), newGate(t, rdb, dispatcher.GateConfig{})
-	p := &dispatcher.Partner{ID: "rl_shared", RateLimit: dispatcher.RateLimit{Requests: 3, Per: time.Hour}}
+	g1, g2 := newGate(t, rdb, delivery.GateConfig{}), newGate(t, rdb, delivery.GateConfig{})
+	p := &config.Partner{ID: "rl_shared", RateLimit: config.RateLimit{Requests: 3, Per: time.Hour}}
 
 	ctx := context.Background()
 	var allowed int
@@ -201,7 +203,7 @@ func TestGate_Acquire_rateLimitSharedByWorkers(t *testing.T) {
 		}
 		done, err := g.Acquire(ctx, p)
 		if err != nil {
-			d := requireDeferred(t, err, dispatcher.ErrRateLimited)
+			d := requireDeferred(t, err, delivery.ErrRateLimited)
 			require.Greater(t, d, time.Minute, "the next token is ~20m away")
 			continue
 		}
@@ -211,15 +213,15 @@ func TestGate_Acquire_rateLimitSharedByWorkers(t *testing.T) {
 	require.Equal(t, 3, allowed, "3/h across both workers")
 
 	// Another partner has its own budget.
-	done, err := g2.Acquire(ctx, &dispatcher.Partner{ID: "rl_other", RateLimit: p.RateLimit})
+	done, err := g2.Acquire(ctx, &config.Partner{ID: "rl_other", RateLimit: p.RateLimit})
 	require.NoError(t, err)
 	done(retry.Result{StatusCode: 200})
 }
 
 func TestGate_Acquire_concurrencyCap(t *testing.T) {
 	t.Parallel()
-	g := newGate(t, openRedis(t), dispatcher.GateConfig{BusyDelay: time.Second})
-	p := &dispatcher.Partner{ID: "cap", Concurrency: 2}
+	g := newGate(t, openRedis(t), delivery.GateConfig{BusyDelay: time.Second})
+	p := &config.Partner{ID: "cap", Concurrency: 2}
 	ctx := context.Background()
 
 	d1, err := g.Acquire(ctx, p)
@@ -227,7 +229,7 @@ func TestGate_Acquire_concurrencyCap(t *testing.T) {
 	d2, err := g.Acquire(ctx, p)
 	require.NoError(t, err)
 	_, err = g.Acquire(ctx, p)
-	d := requireDeferred(t, err, dispatcher.ErrPartnerBusy)
+	d := requireDeferred(t, err, delivery.ErrPartnerBusy)
 	require.GreaterOrEqual(t, d, time.Second)
 
 	d1(retry.Result{StatusCode: 200})
@@ -235,10 +237,10 @@ func TestGate_Acquire_concurrencyCap(t *testing.T) {
 	d3, err := g.Acquire(ctx, p)
 	require.NoError(t, err)
 	_, err = g.Acquire(ctx, p)
-	requireDeferred(t, err, dispatcher.ErrPartnerBusy)
+	requireDeferred(t, err, delivery.ErrPartnerBusy)
 
 	// A reload that raises the cap applies to the next delivery.
-	raised := &dispatcher.Partner{ID: "cap", Concurrency: 3}
+	raised := &config.Partner{ID: "cap", Concurrency: 3}
 	var dones []func(retry.Result)
 	for range 3 {
 		done, err := g.Acquire(ctx, raised)
@@ -246,13 +248,13 @@ func TestGate_Acquire_concurrencyCap(t *testing.T) {
 		dones = append(dones, done)
 	}
 	_, err = g.Acquire(ctx, raised)
-	requireDeferred(t, err, dispatcher.ErrPartnerBusy)
+	requireDeferred(t, err, delivery.ErrPartnerBusy)
 	for _, done := range append(dones, d2, d3) {
 		done(retry.Result{StatusCode: 200})
 	}
 
 	// No cap: no limit.
-	free := &dispatcher.Partner{ID: "nocap"}
+	free := &config.Partner{ID: "nocap"}
 	for range 50 {
 		_, err := g.Acquire(ctx, free)
 		require.NoError(t, err)
@@ -261,8 +263,8 @@ func TestGate_Acquire_concurrencyCap(t *testing.T) {
 
 func TestGate_Acquire_circuitBreaker(t *testing.T) {
 	t.Parallel()
-	g := newGate(t, openRedis(t), dispatcher.GateConfig{BreakerFailures: 3, BreakerOpenFor: 200 * time.Millisecond})
-	p := &dispatcher.Partner{ID: "cb_partner"}
+	g := newGate(t, openRedis(t), delivery.GateConfig{BreakerFailures: 3, BreakerOpenFor: 200 * time.Millisecond})
+	p := &config.Partner{ID: "cb_partner"}
 	ctx := context.Background()
 	send := func(r retry.Result) {
 		t.Helper()
@@ -289,7 +291,7 @@ func TestGate_Acquire_circuitBreaker(t *testing.T) {
 	require.Equal(t, "open", g.CircuitState(p.ID))
 	require.Equal(t, 1.0, testutil.ToFloat64(metrics.CircuitOpen.WithLabelValues(p.ID)))
 	_, err := g.Acquire(ctx, p)
-	d := requireDeferred(t, err, dispatcher.ErrCircuitOpen)
+	d := requireDeferred(t, err, delivery.ErrCircuitOpen)
 	require.LessOrEqual(t, d, 200*time.Millisecond*3/2+time.Millisecond, "until it may half-open, with jitter")
 
 	// After BreakerOpenFor one probe goes through; others wait for it.
@@ -301,7 +303,7 @@ func TestGate_Acquire_circuitBreaker(t *testing.T) {
 	require.Equal(t, "half-open", g.CircuitState(p.ID))
 	require.Equal(t, 0.0, testutil.ToFloat64(metrics.CircuitOpen.WithLabelValues(p.ID)))
 	_, err = g.Acquire(ctx, p)
-	requireDeferred(t, err, dispatcher.ErrPartnerBusy)
+	requireDeferred(t, err, delivery.ErrPartnerBusy)
 	probe(retry.Result{StatusCode: 204})
 	require.Equal(t, "closed", g.CircuitState(p.ID))
 	send(retry.Result{StatusCode: 200})
@@ -326,7 +328,7 @@ partners:
     url: "%s/c?c={click_id}"
     rate_limit: 1/h
     retry: {max_age: 1m}
-`, p.URL), dispatcher.WorkerConfig{})
+`, p.URL), delivery.WorkerConfig{})
 
 	first := b.enqueue(t, "evt-ma-1", "maxage_rl")
 	b.stack.WaitStatus(t, first, store.StatusDelivered, 10*time.Second)
@@ -344,15 +346,15 @@ partners:
 // BenchmarkGate_Acquire measures the isolation cost per send: local only
 // (cap and breaker) and with the shared rate limit (one Redis script call).
 func BenchmarkGate_Acquire(b *testing.B) {
-	rdb, err := dispatcher.OpenRedis(redistest.DB(b))
+	rdb, err := store.OpenRedis(redistest.DB(b))
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = rdb.Close() })
-	g, err := dispatcher.NewGate(dispatcher.GateConfig{Redis: rdb, Logger: slog.New(slog.DiscardHandler)})
+	g, err := delivery.NewGate(delivery.GateConfig{Redis: rdb, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(b, err)
 	ctx := context.Background()
-	for _, p := range []*dispatcher.Partner{
+	for _, p := range []*config.Partner{
 		{ID: "bench_local", Concurrency: 1 << 20},
-		{ID: "bench_rate", Concurrency: 1 << 20, RateLimit: dispatcher.RateLimit{Requests: 1 << 30, Per: time.Second}},
+		{ID: "bench_rate", Concurrency: 1 << 20, RateLimit: config.RateLimit{Requests: 1 << 30, Per: time.Second}},
 	} {
 		b.Run(p.ID, func(b *testing.B) {
 			for b.Loop() {

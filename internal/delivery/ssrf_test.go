@@ -1,4 +1,4 @@
-package dispatcher_test
+package delivery_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/delivery"
 	"github.com/postbackhq/postback/internal/metrics"
 	"github.com/postbackhq/postback/internal/stacktest"
 	"github.com/postbackhq/postback/internal/store"
@@ -47,7 +47,7 @@ delivery: {allow_private_networks: false}
 partners:
   - id: ssrf_blocked
     url: "%s/c?c={click_id}"
-`, p.URL), dispatcher.WorkerConfig{})
+`, p.URL), delivery.WorkerConfig{})
 
 	blocked0 := testutil.ToFloat64(metrics.DeliveryAttempts.WithLabelValues("ssrf_blocked", "blocked"))
 	dead0 := testutil.ToFloat64(metrics.Deliveries.WithLabelValues("ssrf_blocked", "dead"))
@@ -109,7 +109,7 @@ partners:
     url: "%s/c?c={click_id}"
     timeout: 300ms
     retry: {initial_interval: 100ms, max_interval: 200ms}
-`, p.URL), dispatcher.WorkerConfig{})
+`, p.URL), delivery.WorkerConfig{})
 
 	id := b.enqueue(t, "evt-slow-1", "slowloris")
 	rec := b.stack.WaitStatus(t, id, store.StatusDelivered, 15*time.Second)
@@ -139,7 +139,7 @@ partners:
     url: "%s/c?c={click_id}"
 `, allow, p.URL)
 	}
-	b := setupWorker(t, yaml(true), dispatcher.WorkerConfig{})
+	b := setupWorker(t, yaml(true), delivery.WorkerConfig{})
 
 	first := b.enqueue(t, "evt-reload-1", "ssrf_reload")
 	b.stack.WaitStatus(t, first, store.StatusDelivered, 10*time.Second)

@@ -1,4 +1,4 @@
-package dispatcher_test
+package config_test
 
 import (
 	"net/http"
@@ -9,15 +9,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/config"
-	"github.com/postbackhq/postback/internal/stacktest"
-	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/version"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 // renderPartner loads a one-partner config and returns the partner.
-func renderPartner(t *testing.T, partnerYAML string) *dispatcher.Partner {
+func renderPartner(t *testing.T, partnerYAML string) *config.Partner {
 	t.Helper()
 	cfg, err := config.Parse("render.yaml", []byte("partners:\n"+partnerYAML), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
@@ -26,9 +25,9 @@ func renderPartner(t *testing.T, partnerYAML string) *dispatcher.Partner {
 }
 
 // renderEvent decodes an event as the API does.
-func renderEvent(t *testing.T, js string) *dispatcher.Event {
+func renderEvent(t *testing.T, js string) *event.Event {
 	t.Helper()
-	ev, err := dispatcher.DecodeEvent([]byte(js), time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC))
+	ev, err := event.DecodeEvent([]byte(js), time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC))
 	require.NoError(t, err)
 	return ev
 }
@@ -47,7 +46,7 @@ func TestPartner_Render_GET(t *testing.T) {
     headers: {X-Campaign: "{campaign|upper}"}
 `)
 	ev := renderEvent(t, renderEventJSON)
-	id := dispatcher.DeliveryID(ev.ID, p.ID)
+	id := wire.DeliveryID(ev.ID, p.ID)
 	r, err := p.Render(ev, id, 3)
 	require.NoError(t, err)
 	require.Equal(t, http.MethodGet, r.Method)
@@ -136,39 +135,7 @@ func TestPartner_Render_Error(t *testing.T) {
 `)
 	ev := renderEvent(t, strings.Replace(renderEventJSON, `"level": "7"`, `"level": "7\r\nX-Evil: 1"`, 1))
 	_, err := p.Render(ev, "dlv_x", 1)
-	var re *dispatcher.RenderError
+	var re *config.RenderError
 	require.ErrorAs(t, err, &re)
 	require.Equal(t, "headers.X-Level", re.Part)
-}
-
-// A partner's require that the event does not meet: the worker records the
-// delivery as skipped with the reason and the partner hears nothing.
-func TestWorker_RequireSkips(t *testing.T) {
-	t.Parallel()
-	partner := stacktest.NewPartner(t)
-	s := stacktest.New(t, `
-api:
-  keys: ["${api_key}"]
-delivery:
-  allow_private_networks: true
-partners:
-  - id: acme
-    require: [click_id]
-    url: "`+partner.URL+`/c?click_id={click_id}"
-`, stacktest.Options{})
-
-	status, body := s.Post(t, "/v1/events", "application/json", `{"id":"evt-no-click","name":"install","attribution":{"partner":"acme"}}`)
-	require.Equal(t, http.StatusAccepted, status, body)
-	skipped := dispatcher.DeliveryID("evt-no-click", "acme")
-	rec := s.WaitStatus(t, skipped, store.StatusSkipped, 10*time.Second)
-	require.Equal(t, "require: click_id is missing", rec.Reason)
-	require.Zero(t, rec.Attempts)
-
-	// A second event that meets it is delivered: the partner's only request.
-	status, body = s.Post(t, "/v1/events", "application/json", `{"id":"evt-click","name":"install","click_id":"c1","attribution":{"partner":"acme"}}`)
-	require.Equal(t, http.StatusAccepted, status, body)
-	s.WaitStatus(t, dispatcher.DeliveryID("evt-click", "acme"), store.StatusDelivered, 10*time.Second)
-	got := partner.Requests()
-	require.Len(t, got, 1)
-	require.Equal(t, "/c?click_id=c1", got[0].URL)
 }

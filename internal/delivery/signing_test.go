@@ -1,4 +1,4 @@
-package dispatcher_test
+package delivery_test
 
 import (
 	"encoding/base64"
@@ -12,7 +12,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/delivery"
 	"github.com/postbackhq/postback/internal/stacktest"
 	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/version"
@@ -45,7 +45,7 @@ partners:
     content_type: application/json
     signing: {scheme: standard-webhooks, secrets: ["${env:OLD}", "${env:NEW}"]}
     retry: {initial_interval: 100ms, max_interval: 200ms}
-`, p.URL), map[string]string{"OLD": oldSecret, "NEW": newSecret}, dispatcher.WorkerConfig{})
+`, p.URL), map[string]string{"OLD": oldSecret, "NEW": newSecret}, delivery.WorkerConfig{})
 
 	id := b.enqueue(t, "evt-signed-1", "signed")
 	rec := b.stack.WaitStatus(t, id, store.StatusDelivered, 15*time.Second)

@@ -1,4 +1,4 @@
-package dispatcher_test
+package config_test
 
 import (
 	"errors"
@@ -6,13 +6,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/config"
-	"github.com/postbackhq/postback/internal/redistest"
+	"github.com/postbackhq/postback/internal/event"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 // mustConfig parses a postback.yaml for a test.
-func mustConfig(t testing.TB, yaml string) *dispatcher.Config {
+func mustConfig(t testing.TB, yaml string) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
@@ -51,21 +51,21 @@ func TestRoutes_EventsMatchAndWhen(t *testing.T) {
 	t.Parallel()
 	cfg := mustConfig(t, routesYAML)
 	type route struct{ partner, skip string }
-	routes := func(ev *dispatcher.Event) []route {
+	routes := func(ev *event.Event) []route {
 		var out []route
-		for _, r := range dispatcher.Routes(cfg.Partners, ev) {
-			require.Equal(t, dispatcher.DeliveryID(ev.ID, r.Partner.ID), r.DeliveryID)
+		for _, r := range config.Routes(cfg.Partners, ev) {
+			require.Equal(t, wire.DeliveryID(ev.ID, r.Partner.ID), r.DeliveryID)
 			out = append(out, route{r.Partner.ID, r.Skip})
 		}
 		return out
 	}
-	purchase := &dispatcher.Event{ID: "e1", Name: "purchase", Attribution: dispatcher.Attribution{Partner: "acme_ads"},
-		Device: dispatcher.Device{Country: "US"}, Revenue: dispatcher.Revenue{Amount: "0.10", Currency: "USD"},
+	purchase := &event.Event{ID: "e1", Name: "purchase", Attribution: event.Attribution{Partner: "acme_ads"},
+		Device: event.Device{Country: "US"}, Revenue: event.Revenue{Amount: "0.10", Currency: "USD"},
 		Params: map[string]string{"level": "7"}}
 	require.Equal(t, []route{{"acme_ads", ""}, {"all_purchases", ""}, {"by_param", ""}}, routes(purchase))
 
 	free := *purchase
-	free.Revenue = dispatcher.Revenue{}
+	free.Revenue = event.Revenue{}
 	free.Attribution.Partner = "someone_else"
 	free.Params = nil
 	require.Equal(t, []route{
@@ -77,16 +77,16 @@ func TestRoutes_EventsMatchAndWhen(t *testing.T) {
 	elsewhere.Device.Country = "FR"
 	require.Equal(t, []route{{"acme_ads", ""}, {"all_purchases", "when: condition is false"}, {"by_param", ""}}, routes(&elsewhere))
 
-	signUp := &dispatcher.Event{ID: "e2", Name: "sign_up", Attribution: dispatcher.Attribution{Partner: "acme_ads"}}
+	signUp := &event.Event{ID: "e2", Name: "sign_up", Attribution: event.Attribution{Partner: "acme_ads"}}
 	require.Equal(t, []route{{"by_param", "when: condition is false"}}, routes(signUp), "acme_ads does not list sign_up")
 }
 
 func TestRoutes_WhenSeesNoIdentifiersWithoutConsent(t *testing.T) {
 	t.Parallel()
 	cfg := mustConfig(t, routesYAML)
-	ev := &dispatcher.Event{ID: "e3", Name: "install", Device: dispatcher.Device{IDFA: "6D92078A-8246-4BA4-AE5B-76104861E7DC"}}
-	var got []dispatcher.Route
-	for _, r := range dispatcher.Routes(cfg.Partners, ev) {
+	ev := &event.Event{ID: "e3", Name: "install", Device: event.Device{IDFA: "6D92078A-8246-4BA4-AE5B-76104861E7DC"}}
+	var got []config.Route
+	for _, r := range config.Routes(cfg.Partners, ev) {
 		if r.Partner.ID == "consent_ids" {
 			got = append(got, r)
 		}
@@ -96,7 +96,7 @@ func TestRoutes_WhenSeesNoIdentifiersWithoutConsent(t *testing.T) {
 
 	yes := true
 	ev.Consent.Granted = &yes
-	for _, r := range dispatcher.Routes(cfg.Partners, ev) {
+	for _, r := range config.Routes(cfg.Partners, ev) {
 		if r.Partner.ID == "consent_ids" {
 			require.Empty(t, r.Skip)
 		}
@@ -105,11 +105,11 @@ func TestRoutes_WhenSeesNoIdentifiersWithoutConsent(t *testing.T) {
 
 func TestDeliveryID_StableAndDistinct(t *testing.T) {
 	t.Parallel()
-	a := dispatcher.DeliveryID("evt-1", "acme_ads")
+	a := wire.DeliveryID("evt-1", "acme_ads")
 	require.Regexp(t, `^dlv_[0-9a-f]{32}$`, a)
-	require.Equal(t, a, dispatcher.DeliveryID("evt-1", "acme_ads"))
-	require.NotEqual(t, a, dispatcher.DeliveryID("evt-1", "acme_ad"))
-	require.NotEqual(t, dispatcher.DeliveryID("a", "bc"), dispatcher.DeliveryID("ab", "c"), "the separator keeps ids apart")
+	require.Equal(t, a, wire.DeliveryID("evt-1", "acme_ads"))
+	require.NotEqual(t, a, wire.DeliveryID("evt-1", "acme_ad"))
+	require.NotEqual(t, wire.DeliveryID("a", "bc"), wire.DeliveryID("ab", "c"), "the separator keeps ids apart")
 }
 
 func TestCompileCondition_ErrorPosition(t *testing.T) {
@@ -123,14 +123,14 @@ func TestCompileCondition_ErrorPosition(t *testing.T) {
 		{`country`, 1, 1}, // not a boolean
 	}
 	for _, tc := range cases {
-		_, err := dispatcher.CompileCondition(tc.src)
-		var ce *dispatcher.ConditionError
+		_, err := config.CompileCondition(tc.src)
+		var ce *config.ConditionError
 		require.True(t, errors.As(err, &ce), "%q: %v", tc.src, err)
 		require.Equal(t, tc.line, ce.Line, "%q: %v", tc.src, ce)
 		require.Equal(t, tc.column, ce.Column, "%q: %v", tc.src, ce)
 		require.NotEmpty(t, ce.Msg)
 	}
-	c, err := dispatcher.CompileCondition(`revenue >= 1.5 && lower(os) == "ios"`)
+	c, err := config.CompileCondition(`revenue >= 1.5 && lower(os) == "ios"`)
 	require.NoError(t, err)
 	require.Equal(t, `revenue >= 1.5 && lower(os) == "ios"`, c.String())
 }
@@ -148,26 +148,4 @@ partners:
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "postback.yaml:6:")
 	require.Contains(t, err.Error(), "contry")
-}
-
-func TestWorkerDequeuers(t *testing.T) {
-	require.Equal(t, 1, dispatcher.DefaultDequeuers(1))
-	require.Equal(t, 1, dispatcher.DefaultDequeuers(11))
-	require.Equal(t, 8, dispatcher.DefaultDequeuers(49))
-	require.Equal(t, 16, dispatcher.DefaultDequeuers(100))
-	require.Equal(t, 16, dispatcher.DefaultDequeuers(10_000))
-	require.Equal(t, []int{4, 3, 3}, dispatcher.SplitConcurrency(10, 3))
-	require.Equal(t, []int{25, 25, 25, 25}, dispatcher.SplitConcurrency(100, 4))
-	live := dispatcher.NewLive(mustConfig(t, clientYAML))
-	rdb, err := dispatcher.OpenRedis(redistest.DB(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rdb.Close() })
-	for _, c := range []struct{ concurrency, asked, want int }{
-		{100, 0, 16}, {10, 3, 3}, {2, 5, 2}, {10, -1, 1},
-	} {
-		w, err := dispatcher.NewWorker(dispatcher.WorkerConfig{Redis: rdb, Config: live, Concurrency: c.concurrency, Dequeuers: c.asked})
-		require.NoError(t, err)
-		require.Equal(t, c.want, w.Dequeuers(), "concurrency %d, dequeuers %d", c.concurrency, c.asked)
-		w.Shutdown()
-	}
 }

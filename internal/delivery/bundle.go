@@ -1,4 +1,4 @@
-package dispatcher
+package delivery
 
 import (
 	"cmp"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
 )
 
@@ -24,7 +25,7 @@ func startDeadline(ctx context.Context, timeout time.Duration) (context.Context,
 	if !ok {
 		return ctx, func() {}
 	}
-	return context.WithDeadline(ctx, dl.Add(-timeout-StartSlack))
+	return context.WithDeadline(ctx, dl.Add(-timeout-wire.StartSlack))
 }
 
 // handOffTimeout bounds the write that hands a bundle's delivery to its
@@ -38,14 +39,14 @@ const handOffTimeout = 5 * time.Second
 // again without spending an attempt, when a hand-off could not be stored
 // (and, like any task, when it outlives its deadline).
 func (h *Handler) ProcessBundle(ctx context.Context, t *asynq.Task) error {
-	pls, err := DecodeBundle(t.Payload())
+	pls, err := wire.DecodeBundle(t.Payload())
 	if err != nil {
 		return undecodable(err)
 	}
 	if h.queue == nil {
 		return retry.Defer(time.Minute, errNoQueue)
 	}
-	queue := cmp.Or(taskQueue(ctx), QueueDefault)
+	queue := cmp.Or(taskQueue(ctx), wire.QueueDefault)
 	// A delivery that has not started by then waits for its own task
 	// instead, so that the ones that start have their whole timeout.
 	p := h.live.Load().Partner(pls[0].Partner)
@@ -95,7 +96,7 @@ var errNoQueue = errors.New("dispatcher: the handler has no queue to hand a bund
 // both until startBy, then deliver. A panic becomes a deferral of that delivery, handed to its own
 // task (where asynq's recovery applies), rather than the worker's end: the
 // deliveries run on goroutines of their own.
-func (h *Handler) bundled(ctx, startBy context.Context, turns chan struct{}, pl *Payload, queue string) (err error) {
+func (h *Handler) bundled(ctx, startBy context.Context, turns chan struct{}, pl *wire.Payload, queue string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			h.log.Error("panic in a delivery", "delivery", pl.Delivery, "partner", pl.Partner, "panic", fmt.Sprint(r))
@@ -121,8 +122,8 @@ func (h *Handler) bundled(ctx, startBy context.Context, turns chan struct{}, pl 
 // handOff enqueues delivery pl's own task to run after delay. A task of
 // the delivery that already exists stays as it is: it was handed off
 // before, or a repeat of the event made it.
-func (h *Handler) handOff(ctx context.Context, pl *Payload, queue string, delay time.Duration) error {
-	task, err := NewTask(pl, h.live.Load().Partner(pl.Partner).AttemptTimeout(), queue)
+func (h *Handler) handOff(ctx context.Context, pl *wire.Payload, queue string, delay time.Duration) error {
+	task, err := wire.NewTask(pl, h.live.Load().Partner(pl.Partner).AttemptTimeout(), queue)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package dispatcher
+package delivery
 
 import (
 	"context"
@@ -15,8 +15,10 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/metrics"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
 )
 
@@ -98,7 +100,7 @@ func redactText(s string) string {
 // Every worker process refreshes them; aggregate with max, not sum.
 type statsLoop struct {
 	rdb      redis.UniversalClient
-	live     *Live
+	live     *config.Live
 	gate     *Gate
 	insp     *asynq.Inspector
 	interval time.Duration
@@ -111,7 +113,7 @@ type statsLoop struct {
 
 type statsLoopParams struct {
 	Redis    redis.UniversalClient
-	Live     *Live
+	Live     *config.Live
 	Gate     *Gate
 	Interval time.Duration
 	Logger   *slog.Logger
@@ -207,7 +209,7 @@ func (l *statsLoop) refreshPending() error {
 		return fmt.Errorf("queues: %w", err)
 	}
 	var n int
-	for _, q := range []string{QueueDefault, QueueReplay} {
+	for _, q := range []string{wire.QueueDefault, wire.QueueReplay} {
 		if !slices.Contains(queues, q) {
 			continue // no task ever went through it
 		}

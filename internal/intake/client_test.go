@@ -1,4 +1,4 @@
-package dispatcher_test
+package intake_test
 
 import (
 	"context"
@@ -16,10 +16,14 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/delivery"
+	"github.com/postbackhq/postback/internal/event"
+	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/stacktest"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 const clientYAML = `
@@ -39,7 +43,7 @@ partners:
 `
 
 type clientBundle struct {
-	client *dispatcher.Client
+	client *intake.Client
 	rdb    redis.UniversalClient
 	store  *store.Store
 	insp   *asynq.Inspector
@@ -47,10 +51,10 @@ type clientBundle struct {
 
 func setupClient(t *testing.T, yaml string) clientBundle {
 	t.Helper()
-	rdb, err := dispatcher.OpenRedis(redistest.DB(t))
+	rdb, err := store.OpenRedis(redistest.DB(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
-	c, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: dispatcher.NewLive(mustConfig(t, yaml))})
+	c, err := intake.NewClient(intake.ClientConfig{Redis: rdb, Config: config.NewLive(mustConfig(t, yaml))})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	return clientBundle{client: c, rdb: rdb, store: store.New(rdb), insp: asynq.NewInspectorFromRedisClient(rdb)}
@@ -59,7 +63,7 @@ func setupClient(t *testing.T, yaml string) clientBundle {
 // taskIDs lists the pending delivery tasks.
 func (b clientBundle) taskIDs(t *testing.T) []string {
 	t.Helper()
-	tasks, err := b.insp.ListPendingTasks(dispatcher.QueueDefault, asynq.PageSize(1000))
+	tasks, err := b.insp.ListPendingTasks(wire.QueueDefault, asynq.PageSize(1000))
 	if err != nil && errors.Is(err, asynq.ErrQueueNotFound) {
 		return nil
 	}
@@ -75,15 +79,15 @@ func TestClient_Enqueue_RoutesAndRecordsSkips(t *testing.T) {
 	t.Parallel()
 	b := setupClient(t, clientYAML)
 	ctx := context.Background()
-	ev := &dispatcher.Event{ID: "evt-1", Name: "purchase", Attribution: dispatcher.Attribution{Partner: "acme_ads"},
-		Revenue: dispatcher.Revenue{Amount: "9.99", Currency: "USD"}}
+	ev := &event.Event{ID: "evt-1", Name: "purchase", Attribution: event.Attribution{Partner: "acme_ads"},
+		Revenue: event.Revenue{Amount: "9.99", Currency: "USD"}}
 	rc, err := b.client.Enqueue(ctx, ev)
 	require.NoError(t, err)
 	require.False(t, rc.Duplicate)
-	require.Equal(t, []dispatcher.Delivery{
-		{ID: dispatcher.DeliveryID("evt-1", "acme_ads"), Partner: "acme_ads", Status: "queued"},
-		{ID: dispatcher.DeliveryID("evt-1", "everyone"), Partner: "everyone", Status: "queued"},
-		{ID: dispatcher.DeliveryID("evt-1", "big_spenders"), Partner: "big_spenders", Status: "skipped", Reason: "when: condition is false"},
+	require.Equal(t, []wire.Delivery{
+		{ID: wire.DeliveryID("evt-1", "acme_ads"), Partner: "acme_ads", Status: "queued"},
+		{ID: wire.DeliveryID("evt-1", "everyone"), Partner: "everyone", Status: "queued"},
+		{ID: wire.DeliveryID("evt-1", "big_spenders"), Partner: "big_spenders", Status: "skipped", Reason: "when: condition is false"},
 	}, rc.Deliveries)
 	require.ElementsMatch(t, []string{rc.Deliveries[0].ID, rc.Deliveries[1].ID}, b.taskIDs(t))
 	rec, err := b.store.Get(ctx, rc.Deliveries[2].ID)
@@ -96,8 +100,8 @@ func TestClient_Enqueue_RoutesAndRecordsSkips(t *testing.T) {
 func TestClient_Enqueue_RefusesInvalidEvent(t *testing.T) {
 	t.Parallel()
 	b := setupClient(t, clientYAML)
-	_, err := b.client.Enqueue(context.Background(), &dispatcher.Event{ID: "x", Name: "install", Device: dispatcher.Device{IP: "nope"}})
-	var fe *dispatcher.FieldError
+	_, err := b.client.Enqueue(context.Background(), &event.Event{ID: "x", Name: "install", Device: event.Device{IP: "nope"}})
+	var fe *event.FieldError
 	require.ErrorAs(t, err, &fe)
 	require.Equal(t, "device.ip", fe.Field)
 	require.Empty(t, b.taskIDs(t))
@@ -107,11 +111,11 @@ func TestClient_Enqueue_DuplicateReturnsFirstDeliveries(t *testing.T) {
 	t.Parallel()
 	b := setupClient(t, clientYAML)
 	ctx := context.Background()
-	first, err := b.client.Enqueue(ctx, &dispatcher.Event{ID: "evt-d", Name: "install", Attribution: dispatcher.Attribution{Partner: "acme_ads"}})
+	first, err := b.client.Enqueue(ctx, &event.Event{ID: "evt-d", Name: "install", Attribution: event.Attribution{Partner: "acme_ads"}})
 	require.NoError(t, err)
 	// The repeat is attributed elsewhere: it still answers what the first
 	// call routed, and enqueues nothing new.
-	again, err := b.client.Enqueue(ctx, &dispatcher.Event{ID: "evt-d", Name: "install"})
+	again, err := b.client.Enqueue(ctx, &event.Event{ID: "evt-d", Name: "install"})
 	require.NoError(t, err)
 	require.True(t, again.Duplicate)
 	require.Equal(t, first.Deliveries, again.Deliveries)
@@ -135,13 +139,13 @@ func TestClient_Enqueue_ReadsJSONClaim(t *testing.T) {
 	t.Parallel()
 	b := setupClient(t, clientYAML)
 	ctx := context.Background()
-	id := dispatcher.DeliveryID("evt-old", "acme_ads")
+	id := wire.DeliveryID("evt-old", "acme_ads")
 	old := `[{"id":"` + id + `","partner":"acme_ads","status":"queued"}]`
 	require.NoError(t, b.rdb.Set(ctx, store.EventKey("evt-old"), old, time.Hour).Err())
-	rc, err := b.client.Enqueue(ctx, &dispatcher.Event{ID: "evt-old", Name: "install"})
+	rc, err := b.client.Enqueue(ctx, &event.Event{ID: "evt-old", Name: "install"})
 	require.NoError(t, err)
 	require.True(t, rc.Duplicate)
-	require.Equal(t, []dispatcher.Delivery{{ID: id, Partner: "acme_ads", Status: "queued"}}, rc.Deliveries)
+	require.Equal(t, []wire.Delivery{{ID: id, Partner: "acme_ads", Status: "queued"}}, rc.Deliveries)
 }
 
 func TestClient_Enqueue_ConcurrentSameIDEnqueuesOnce(t *testing.T) {
@@ -149,11 +153,11 @@ func TestClient_Enqueue_ConcurrentSameIDEnqueuesOnce(t *testing.T) {
 	b := setupClient(t, clientYAML)
 	const n = 50
 	var wg sync.WaitGroup
-	receipts := make([]*dispatcher.Receipt, n)
+	receipts := make([]*intake.Receipt, n)
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			ev := &dispatcher.Event{ID: "evt-race", Name: "install", Attribution: dispatcher.Attribution{Partner: "acme_ads"}}
+			ev := &event.Event{ID: "evt-race", Name: "install", Attribution: event.Attribution{Partner: "acme_ads"}}
 			receipts[i], errs[i] = b.client.Enqueue(context.Background(), ev)
 		})
 	}
@@ -167,7 +171,7 @@ func TestClient_Enqueue_ConcurrentSameIDEnqueuesOnce(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, fresh, "exactly one call is the first")
-	require.ElementsMatch(t, []string{dispatcher.DeliveryID("evt-race", "acme_ads"), dispatcher.DeliveryID("evt-race", "everyone")}, b.taskIDs(t))
+	require.ElementsMatch(t, []string{wire.DeliveryID("evt-race", "acme_ads"), wire.DeliveryID("evt-race", "everyone")}, b.taskIDs(t))
 }
 
 func TestClient_Enqueue_CompletesAHalfDoneEnqueue(t *testing.T) {
@@ -175,19 +179,19 @@ func TestClient_Enqueue_CompletesAHalfDoneEnqueue(t *testing.T) {
 	b := setupClient(t, clientYAML)
 	ctx := context.Background()
 	// A first call claimed the event and died before enqueuing anything.
-	id := dispatcher.DeliveryID("evt-half", "everyone")
+	id := wire.DeliveryID("evt-half", "everyone")
 	claim, err := b.store.ClaimEvent(ctx, "evt-half", []byte(`[{"id":"`+id+`","partner":"everyone","status":"queued"}]`), time.Hour)
 	require.NoError(t, err)
 	require.True(t, claim.New)
 	require.Empty(t, b.taskIDs(t))
 
-	rc, err := b.client.Enqueue(ctx, &dispatcher.Event{ID: "evt-half", Name: "install"})
+	rc, err := b.client.Enqueue(ctx, &event.Event{ID: "evt-half", Name: "install"})
 	require.NoError(t, err)
 	require.True(t, rc.Duplicate)
 	require.Equal(t, []string{id}, b.taskIDs(t), "the repeat enqueued what the first call recorded")
 
 	// A third call finds the task queued: its enqueue conflicts on the id.
-	rc, err = b.client.Enqueue(ctx, &dispatcher.Event{ID: "evt-half", Name: "install"})
+	rc, err = b.client.Enqueue(ctx, &event.Event{ID: "evt-half", Name: "install"})
 	require.NoError(t, err)
 	require.True(t, rc.Duplicate)
 	require.Equal(t, []string{id}, b.taskIDs(t))
@@ -199,19 +203,19 @@ func TestClient_Enqueue_RedisDownIsUnavailable(t *testing.T) {
 		t.Skip("needs redis-server")
 	}
 	srv := redistest.Own(t, redistest.Options{})
-	rdb, err := dispatcher.OpenRedis(srv.URL(0))
+	rdb, err := store.OpenRedis(srv.URL(0))
 	require.NoError(t, err)
 	defer rdb.Close()
-	c, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: dispatcher.NewLive(mustConfig(t, clientYAML))})
+	c, err := intake.NewClient(intake.ClientConfig{Redis: rdb, Config: config.NewLive(mustConfig(t, clientYAML))})
 	require.NoError(t, err)
 	srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err = c.Enqueue(ctx, &dispatcher.Event{ID: "evt-down", Name: "install"})
-	require.ErrorIs(t, err, dispatcher.ErrUnavailable)
-	res := c.EnqueueBatch(ctx, []*dispatcher.Event{{ID: "a", Name: "install"}, {ID: "b", Name: "BAD"}})
-	require.ErrorIs(t, res[0].Err, dispatcher.ErrUnavailable)
-	var fe *dispatcher.FieldError
+	_, err = c.Enqueue(ctx, &event.Event{ID: "evt-down", Name: "install"})
+	require.ErrorIs(t, err, intake.ErrUnavailable)
+	res := c.EnqueueBatch(ctx, []*event.Event{{ID: "a", Name: "install"}, {ID: "b", Name: "BAD"}})
+	require.ErrorIs(t, res[0].Err, intake.ErrUnavailable)
+	var fe *event.FieldError
 	require.ErrorAs(t, res[1].Err, &fe, "an invalid event is refused without Redis")
 }
 
@@ -219,23 +223,23 @@ func TestClient_EnqueueBatch(t *testing.T) {
 	t.Parallel()
 	b := setupClient(t, clientYAML)
 	ctx := context.Background()
-	_, err := b.client.Enqueue(ctx, &dispatcher.Event{ID: "seen", Name: "sign_up"})
+	_, err := b.client.Enqueue(ctx, &event.Event{ID: "seen", Name: "sign_up"})
 	require.NoError(t, err)
-	evs := []*dispatcher.Event{
+	evs := []*event.Event{
 		{ID: "b0", Name: "install"},
 		{ID: "b1", Name: "Not Valid"},
 		{ID: "seen", Name: "sign_up"},
 		nil,
 	}
 	for i := range 60 {
-		evs = append(evs, &dispatcher.Event{ID: fmt.Sprintf("many-%d", i), Name: "sign_up"})
+		evs = append(evs, &event.Event{ID: fmt.Sprintf("many-%d", i), Name: "sign_up"})
 	}
 	res := b.client.EnqueueBatch(ctx, evs)
 	require.Len(t, res, len(evs))
 	require.NoError(t, res[0].Err)
 	require.False(t, res[0].Receipt.Duplicate)
 	require.Len(t, res[0].Receipt.Deliveries, 2)
-	var fe *dispatcher.FieldError
+	var fe *event.FieldError
 	require.ErrorAs(t, res[1].Err, &fe)
 	require.Equal(t, "name", fe.Field)
 	require.NoError(t, res[2].Err)
@@ -244,32 +248,32 @@ func TestClient_EnqueueBatch(t *testing.T) {
 	for i := 4; i < len(evs); i++ {
 		require.NoError(t, res[i].Err)
 		require.Equal(t, evs[i].ID, res[i].Receipt.EventID)
-		require.Equal(t, dispatcher.DeliveryID(evs[i].ID, "everyone"), res[i].Receipt.Deliveries[0].ID)
+		require.Equal(t, wire.DeliveryID(evs[i].ID, "everyone"), res[i].Receipt.Deliveries[0].ID)
 	}
 	// b0's and the 60 others' deliveries to everyone share bundles of at
 	// most DefaultBundleSize; the repeat of seen has its own task, whose id
 	// conflicts with the first call's (acme_ads and big_spenders skip).
-	want := []string{dispatcher.DeliveryID("b0", "everyone")}
+	want := []string{wire.DeliveryID("b0", "everyone")}
 	for i := range 60 {
-		want = append(want, dispatcher.DeliveryID(fmt.Sprintf("many-%d", i), "everyone"))
+		want = append(want, wire.DeliveryID(fmt.Sprintf("many-%d", i), "everyone"))
 	}
-	tasks, err := b.insp.ListPendingTasks(dispatcher.QueueDefault, asynq.PageSize(1000))
+	tasks, err := b.insp.ListPendingTasks(wire.QueueDefault, asynq.PageSize(1000))
 	require.NoError(t, err)
 	var bundled []string
 	var sizes []int
 	for _, tk := range tasks {
-		ids, err := dispatcher.TaskDeliveries(tk.Type, tk.Payload)
+		ids, err := wire.TaskDeliveries(tk.Type, tk.Payload)
 		require.NoError(t, err)
-		if tk.Type == dispatcher.TypeDeliver {
+		if tk.Type == wire.TypeDeliver {
 			require.Equal(t, []string{tk.ID}, ids, "a delivery's task id is its delivery id")
-			require.Equal(t, dispatcher.DeliveryID("seen", "everyone"), tk.ID)
+			require.Equal(t, wire.DeliveryID("seen", "everyone"), tk.ID)
 			continue
 		}
-		require.Equal(t, dispatcher.TypeDeliverBundle, tk.Type)
+		require.Equal(t, wire.TypeDeliverBundle, tk.Type)
 		sizes = append(sizes, len(ids))
 		bundled = append(bundled, ids...)
 	}
-	require.ElementsMatch(t, []int{dispatcher.DefaultBundleSize, 61 - dispatcher.DefaultBundleSize}, sizes)
+	require.ElementsMatch(t, []int{intake.DefaultBundleSize, 61 - intake.DefaultBundleSize}, sizes)
 	require.ElementsMatch(t, want, bundled)
 	require.Len(t, tasks, 3)
 }
@@ -295,9 +299,9 @@ partners:
 `, stacktest.Options{})
 	secrets := []string{"6D92078A-8246-4BA4-AE5B-76104861E7DC", "AAAAAAAA-1111-2222-3333-444444444444",
 		"38400000-8cf0-11bd-b23e-10b96e40000d", "a1b2c3d4e5f6a7b8", "198.51.100.23", "private@example.com"}
-	ev := &dispatcher.Event{ID: "evt-private", Name: "install",
-		Device: dispatcher.Device{IDFA: secrets[0], IDFV: secrets[1], GAID: secrets[2], AndroidID: secrets[3], IP: secrets[4], OS: "ios"},
-		User:   dispatcher.User{Email: secrets[5]}}
+	ev := &event.Event{ID: "evt-private", Name: "install",
+		Device: event.Device{IDFA: secrets[0], IDFV: secrets[1], GAID: secrets[2], AndroidID: secrets[3], IP: secrets[4], OS: "ios"},
+		User:   event.User{Email: secrets[5]}}
 	rc, err := s.Client.Enqueue(context.Background(), ev)
 	require.NoError(t, err)
 	require.Len(t, rc.Deliveries, 1)
@@ -394,23 +398,23 @@ partners:
 	ctx := context.Background()
 
 	// The first call stores its claim, then its enqueue fails.
-	rdb, err := dispatcher.OpenRedis(url)
+	rdb, err := store.OpenRedis(url)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	fail := &failAsynq{}
 	fail.on.Store(true)
 	rdb.AddHook(fail)
-	crashing, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: s.Live, NoAutoPipeline: true})
+	crashing, err := intake.NewClient(intake.ClientConfig{Redis: rdb, Config: s.Live, NoAutoPipeline: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = crashing.Close() })
-	_, err = crashing.Enqueue(ctx, &dispatcher.Event{ID: "evt-crash", Name: "install"})
-	require.ErrorIs(t, err, dispatcher.ErrUnavailable, "not answered as accepted")
+	_, err = crashing.Enqueue(ctx, &event.Event{ID: "evt-crash", Name: "install"})
+	require.ErrorIs(t, err, intake.ErrUnavailable, "not answered as accepted")
 	n, err := s.Redis.Exists(ctx, store.EventKey("evt-crash")).Result()
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n, "the claim was stored")
 
 	// The repeat finds the claim, stores the task, and it is sent once.
-	rc, err := s.Client.Enqueue(ctx, &dispatcher.Event{ID: "evt-crash", Name: "install"})
+	rc, err := s.Client.Enqueue(ctx, &event.Event{ID: "evt-crash", Name: "install"})
 	require.NoError(t, err)
 	require.True(t, rc.Duplicate)
 	require.Len(t, rc.Deliveries, 1)
@@ -419,7 +423,7 @@ partners:
 
 	// Later repeats answer the same and send nothing.
 	for range 3 {
-		again, err := s.Client.Enqueue(ctx, &dispatcher.Event{ID: "evt-crash", Name: "install"})
+		again, err := s.Client.Enqueue(ctx, &event.Event{ID: "evt-crash", Name: "install"})
 		require.NoError(t, err)
 		require.True(t, again.Duplicate)
 		require.Equal(t, rc.Deliveries, again.Deliveries)
@@ -450,8 +454,8 @@ partners:
 `)
 	s := stacktest.New(t, yaml, stacktest.Options{NoWorker: true})
 	ctx := context.Background()
-	ev := func(partner string) *dispatcher.Event {
-		return &dispatcher.Event{ID: "evt-rec", Name: "install", Attribution: dispatcher.Attribution{Partner: partner}}
+	ev := func(partner string) *event.Event {
+		return &event.Event{ID: "evt-rec", Name: "install", Attribution: event.Attribution{Partner: partner}}
 	}
 	first, err := s.Client.Enqueue(ctx, ev("acme_ads"))
 	require.NoError(t, err)
@@ -463,7 +467,7 @@ partners:
 	// queue).
 	insp := asynq.NewInspectorFromRedisClient(s.Redis)
 	for _, d := range first.Deliveries {
-		require.NoError(t, insp.DeleteTask(dispatcher.QueueDefault, d.ID))
+		require.NoError(t, insp.DeleteTask(wire.QueueDefault, d.ID))
 	}
 	now := time.Now()
 	require.NoError(t, s.Store.SetStatus(ctx, store.Meta{ID: acmeD.ID, Partner: "acme_ads", EventID: "evt-rec"}, store.StatusDelivered, "", now, time.Hour))
@@ -479,7 +483,7 @@ partners:
 		require.Equal(t, first.Deliveries, again.Deliveries)
 	}
 
-	w, err := dispatcher.NewWorker(dispatcher.WorkerConfig{Redis: s.Redis, Config: s.Live, Logger: slog.New(slog.DiscardHandler)})
+	w, err := delivery.NewWorker(delivery.WorkerConfig{Redis: s.Redis, Config: s.Live, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Shutdown)
@@ -494,10 +498,10 @@ func TestClient_EnqueueBatch_RepeatsInOneBatch(t *testing.T) {
 	b := setupClient(t, clientYAML)
 	ctx := context.Background()
 	// evt-half was claimed by a call that died before its task.
-	half := dispatcher.DeliveryID("evt-half", "everyone")
+	half := wire.DeliveryID("evt-half", "everyone")
 	_, err := b.store.ClaimEvent(ctx, "evt-half", []byte(`[{"id":"`+half+`","partner":"everyone","status":"queued"}]`), time.Hour)
 	require.NoError(t, err)
-	res := b.client.EnqueueBatch(ctx, []*dispatcher.Event{
+	res := b.client.EnqueueBatch(ctx, []*event.Event{
 		{ID: "twice", Name: "install"},
 		{ID: "evt-half", Name: "install"},
 		{ID: "twice", Name: "install"},
@@ -509,5 +513,5 @@ func TestClient_EnqueueBatch_RepeatsInOneBatch(t *testing.T) {
 	require.True(t, res[1].Receipt.Duplicate)
 	require.True(t, res[2].Receipt.Duplicate, "the second of one id in a batch is its duplicate")
 	require.Equal(t, res[0].Receipt.Deliveries, res[2].Receipt.Deliveries)
-	require.ElementsMatch(t, []string{dispatcher.DeliveryID("twice", "everyone"), half}, b.taskIDs(t))
+	require.ElementsMatch(t, []string{wire.DeliveryID("twice", "everyone"), half}, b.taskIDs(t))
 }

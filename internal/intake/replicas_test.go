@@ -1,4 +1,4 @@
-package dispatcher_test
+package intake_test
 
 import (
 	"context"
@@ -11,8 +11,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
 	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/event"
+	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/stacktest"
 	"github.com/postbackhq/postback/internal/store"
@@ -54,12 +55,12 @@ func TestClient_Enqueue_waitReplicas(t *testing.T) {
 	ctx := context.Background()
 	master := redistest.Own(t, redistest.Options{})
 	s := stacktest.New(t, waitReplicasYAML, stacktest.Options{RedisURL: master.URL(0), NoWorker: true})
-	ev := &dispatcher.Event{ID: "evt-wait-1", Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "c1"}
+	ev := &event.Event{ID: "evt-wait-1", Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "c1"}
 	ev.Attribution.Partner = "repl"
 
 	_, err := s.Client.Enqueue(ctx, ev)
-	require.ErrorIs(t, err, dispatcher.ErrUnavailable)
-	require.ErrorIs(t, err, dispatcher.ErrNotReplicated)
+	require.ErrorIs(t, err, intake.ErrUnavailable)
+	require.ErrorIs(t, err, intake.ErrNotReplicated)
 	require.ErrorContains(t, err, "0 of 1 replicas acknowledged it within 1s")
 	exists, err := s.Redis.Exists(ctx, store.EventKey(ev.ID)).Result()
 	require.NoError(t, err)
@@ -89,9 +90,9 @@ func TestClient_Enqueue_waitReplicas(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, keys, 1, "and the task")
 
-	evs := []*dispatcher.Event{
-		{ID: "evt-wait-2", Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "c2", Attribution: dispatcher.Attribution{Partner: "repl"}},
-		{ID: "evt-wait-3", Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "c3", Attribution: dispatcher.Attribution{Partner: "repl"}},
+	evs := []*event.Event{
+		{ID: "evt-wait-2", Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "c2", Attribution: event.Attribution{Partner: "repl"}},
+		{ID: "evt-wait-3", Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "c3", Attribution: event.Attribution{Partner: "repl"}},
 	}
 	for _, r := range s.Client.EnqueueBatch(ctx, evs) {
 		require.NoError(t, r.Err)
@@ -101,7 +102,7 @@ func TestClient_Enqueue_waitReplicas(t *testing.T) {
 	t.Cleanup(func() { _ = replica.Signal(syscall.SIGCONT) })
 	evs[0].ID, evs[1].ID = "evt-wait-4", "evt-wait-5"
 	for _, r := range s.Client.EnqueueBatch(ctx, evs) {
-		require.ErrorIs(t, r.Err, dispatcher.ErrUnavailable)
+		require.ErrorIs(t, r.Err, intake.ErrUnavailable)
 		require.ErrorContains(t, r.Err, "0 of 1 replicas")
 	}
 }
@@ -114,7 +115,7 @@ func TestNewClient_waitReplicasNotOnCluster(t *testing.T) {
 	require.NoError(t, err)
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
 	t.Cleanup(func() { _ = rdb.Close() })
-	_, err = dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: dispatcher.NewLive(cfg)})
+	_, err = intake.NewClient(intake.ClientConfig{Redis: rdb, Config: config.NewLive(cfg)})
 	require.ErrorContains(t, err, "api.wait_replicas is not supported on Redis Cluster")
 }
 
@@ -132,8 +133,8 @@ func TestClient_waitReplicas_coalesced(t *testing.T) {
 	ctx := context.Background()
 	s := stacktest.New(t, waitReplicasYAML, stacktest.Options{NoWorker: true})
 	enqueue := func(i int) error {
-		ev := &dispatcher.Event{ID: fmt.Sprintf("evt-co-%d", i), Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "c",
-			Attribution: dispatcher.Attribution{Partner: "repl"}}
+		ev := &event.Event{ID: fmt.Sprintf("evt-co-%d", i), Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "c",
+			Attribution: event.Attribution{Partner: "repl"}}
 		_, err := s.Client.Enqueue(ctx, ev)
 		return err
 	}
@@ -146,7 +147,7 @@ func TestClient_waitReplicas_coalesced(t *testing.T) {
 	}
 	for range 20 {
 		err := <-errs
-		require.ErrorIs(t, err, dispatcher.ErrNotReplicated)
+		require.ErrorIs(t, err, intake.ErrNotReplicated)
 	}
 	require.Equal(t, "2", s.Redis.Get(ctx, store.ReplSyncKey).Val(), "one round for the first event, one for the other 19")
 }
@@ -158,7 +159,7 @@ func TestClient_waitReplicas_coalesced(t *testing.T) {
 // replicated.
 func TestStore_WaitReplicas_witnesses(t *testing.T) {
 	ctx := context.Background()
-	rdb, err := dispatcher.OpenRedis(redistest.DB(t))
+	rdb, err := store.OpenRedis(redistest.DB(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	if !redistest.Real() {

@@ -1,4 +1,4 @@
-package dispatcher_test
+package delivery_test
 
 import (
 	"context"
@@ -9,7 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/event"
+	"github.com/postbackhq/postback/internal/ops"
 	"github.com/postbackhq/postback/internal/stacktest"
 	"github.com/postbackhq/postback/internal/store"
 )
@@ -47,7 +48,7 @@ func setupRetry(t *testing.T, retry, timeout string, respond func(n int, w http.
 
 func (b retryBundle) enqueue(t *testing.T, id string) string {
 	t.Helper()
-	rc, err := b.stack.Client.Enqueue(context.Background(), &dispatcher.Event{ID: id, Name: "install"})
+	rc, err := b.stack.Client.Enqueue(context.Background(), &event.Event{ID: id, Name: "install"})
 	require.NoError(t, err)
 	require.Len(t, rc.Deliveries, 1)
 	return rc.Deliveries[0].ID
@@ -124,7 +125,7 @@ func TestHandler_DeadLettersAtOnce(t *testing.T) {
 			require.False(t, rec.DeadAt.IsZero())
 			require.Len(t, b.attempts(t, id), 1)
 
-			d, err := dispatcher.NewDLQ(dispatcher.DLQConfig{Redis: b.stack.Redis, Config: b.stack.Live})
+			d, err := ops.NewDLQ(ops.DLQConfig{Redis: b.stack.Redis, Config: b.stack.Live})
 			require.NoError(t, err)
 			dl, err := d.Show(context.Background(), id)
 			require.NoError(t, err)

@@ -1,4 +1,4 @@
-package dispatcher_test
+package delivery_test
 
 import (
 	"context"
@@ -14,9 +14,12 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/delivery"
+	"github.com/postbackhq/postback/internal/event"
+	"github.com/postbackhq/postback/internal/ops"
 	"github.com/postbackhq/postback/internal/stacktest"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
 )
 
@@ -33,15 +36,15 @@ partners:
     retry: {max_attempts: 3, initial_interval: 100ms, max_interval: 200ms, multiplier: 2}
 `
 
-func bundleEvents(prefix string, n int) []*dispatcher.Event {
-	evs := make([]*dispatcher.Event, n)
+func bundleEvents(prefix string, n int) []*event.Event {
+	evs := make([]*event.Event, n)
 	for i := range evs {
-		evs[i] = &dispatcher.Event{ID: fmt.Sprintf("%s-%d", prefix, i), Name: "install"}
+		evs[i] = &event.Event{ID: fmt.Sprintf("%s-%d", prefix, i), Name: "install"}
 	}
 	return evs
 }
 
-func enqueueBatch(t *testing.T, s *stacktest.Stack, evs []*dispatcher.Event) []string {
+func enqueueBatch(t *testing.T, s *stacktest.Stack, evs []*event.Event) []string {
 	t.Helper()
 	var ids []string
 	for i, res := range s.Client.EnqueueBatch(context.Background(), evs) {
@@ -144,12 +147,12 @@ func TestBundle_OneAttemptAtATime(t *testing.T) {
 			close(release)
 		}
 	})
-	rc, err := s.Client.Enqueue(context.Background(), &dispatcher.Event{ID: "once-0", Name: "install"})
+	rc, err := s.Client.Enqueue(context.Background(), &event.Event{ID: "once-0", Name: "install"})
 	require.NoError(t, err)
 	require.True(t, rc.Duplicate)
 	own := ownTasks(t, s)
 	require.Equal(t, map[string]string{ids[0]: "pending"}, own, "the repeat's own task")
-	info, err := asynq.NewInspectorFromRedisClient(s.Redis).GetTaskInfo(dispatcher.QueueDefault, ids[0])
+	info, err := asynq.NewInspectorFromRedisClient(s.Redis).GetTaskInfo(wire.QueueDefault, ids[0])
 	require.NoError(t, err)
 	h := idleWorker(t, s, 10).Handler()
 
@@ -159,7 +162,7 @@ func TestBundle_OneAttemptAtATime(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // without the lease, it would send and hang
 	err = h.ProcessTask(ctx, asynq.NewTask(info.Type, info.Payload))
 	cancel()
-	require.ErrorIs(t, err, dispatcher.ErrAttemptUnderWay)
+	require.ErrorIs(t, err, delivery.ErrAttemptUnderWay)
 	_, deferral, ok := retry.DelayOf(err)
 	require.True(t, ok && deferral, "spends no attempt")
 	close(release)
@@ -222,11 +225,11 @@ func waitAll(t *testing.T, s *stacktest.Stack, ids []string, status store.Status
 func bundleTask(t *testing.T, s *stacktest.Stack) *asynq.Task {
 	t.Helper()
 	insp := asynq.NewInspectorFromRedisClient(s.Redis)
-	tasks, err := insp.ListPendingTasks(dispatcher.QueueDefault)
+	tasks, err := insp.ListPendingTasks(wire.QueueDefault)
 	require.NoError(t, err)
 	require.Len(t, tasks, 1)
-	require.Equal(t, dispatcher.TypeDeliverBundle, tasks[0].Type)
-	require.NoError(t, insp.DeleteTask(dispatcher.QueueDefault, tasks[0].ID))
+	require.Equal(t, wire.TypeDeliverBundle, tasks[0].Type)
+	require.NoError(t, insp.DeleteTask(wire.QueueDefault, tasks[0].ID))
 	return asynq.NewTask(tasks[0].Type, tasks[0].Payload)
 }
 
@@ -238,10 +241,10 @@ func ownTasks(t *testing.T, s *stacktest.Stack) map[string]string {
 	for state, list := range map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
 		"pending": insp.ListPendingTasks, "scheduled": insp.ListScheduledTasks,
 	} {
-		tasks, err := list(dispatcher.QueueDefault)
+		tasks, err := list(wire.QueueDefault)
 		require.NoError(t, err)
 		for _, tk := range tasks {
-			require.Equal(t, dispatcher.TypeDeliver, tk.Type)
+			require.Equal(t, wire.TypeDeliver, tk.Type)
 			out[tk.ID] = state
 		}
 	}
@@ -250,9 +253,9 @@ func ownTasks(t *testing.T, s *stacktest.Stack) map[string]string {
 
 // idleWorker is a worker that is not started: tests run its handler by
 // hand.
-func idleWorker(t *testing.T, s *stacktest.Stack, concurrency int) *dispatcher.Worker {
+func idleWorker(t *testing.T, s *stacktest.Stack, concurrency int) *delivery.Worker {
 	t.Helper()
-	w, err := dispatcher.NewWorker(dispatcher.WorkerConfig{Redis: s.Redis, Config: s.Live, Concurrency: concurrency})
+	w, err := delivery.NewWorker(delivery.WorkerConfig{Redis: s.Redis, Config: s.Live, Concurrency: concurrency})
 	require.NoError(t, err)
 	return w
 }
@@ -370,7 +373,7 @@ func TestBundle_StatsCountDeliveries(t *testing.T) {
 	enqueueBatch(t, s, bundleEvents("count", 7))
 	s.EnqueueMany(t, "count-single", "install", 2)
 
-	st, err := dispatcher.ReadStats(context.Background(), s.Redis, s.Live.Load(), "p1", time.Now().Add(time.Minute))
+	st, err := ops.ReadStats(context.Background(), s.Redis, s.Live.Load(), "p1", time.Now().Add(time.Minute))
 	require.NoError(t, err)
 	require.Len(t, st.Partners, 1)
 	require.Equal(t, 9, st.Partners[0].Pending)
@@ -417,7 +420,7 @@ func TestBundle_StopHandsOffWhatHasNotStarted(t *testing.T) {
 
 	var own *asynq.TaskInfo
 	for id := range handed {
-		own, _ = asynq.NewInspectorFromRedisClient(s.Redis).GetTaskInfo(dispatcher.QueueDefault, id)
+		own, _ = asynq.NewInspectorFromRedisClient(s.Redis).GetTaskInfo(wire.QueueDefault, id)
 		break
 	}
 	require.NotNil(t, own)
@@ -439,7 +442,7 @@ func TestBundle_HandlerRoutes(t *testing.T) {
 	task := bundleTask(t, s)
 
 	old := asynq.NewServeMux()
-	old.HandleFunc(dispatcher.TypeDeliver, func(context.Context, *asynq.Task) error { return nil })
+	old.HandleFunc(wire.TypeDeliver, func(context.Context, *asynq.Task) error { return nil })
 	_, pattern := old.Handler(task)
 	require.Empty(t, pattern, "a worker that only knows delivery tasks does not take bundles")
 
@@ -459,8 +462,8 @@ func TestBundle_UnreadableTasks(t *testing.T) {
 	h := idleWorker(t, s, 10).Handler()
 	ctx := context.Background()
 	for name, task := range map[string]*asynq.Task{
-		"newer delivery": asynq.NewTask(dispatcher.TypeDeliver, []byte{0x09, 1, 2}),
-		"newer bundle":   asynq.NewTask(dispatcher.TypeDeliverBundle, []byte{0x07, 1, 2}),
+		"newer delivery": asynq.NewTask(wire.TypeDeliver, []byte{0x09, 1, 2}),
+		"newer bundle":   asynq.NewTask(wire.TypeDeliverBundle, []byte{0x07, 1, 2}),
 	} {
 		err := h.ProcessTask(ctx, task)
 		_, deferral, ok := retry.DelayOf(err)
@@ -469,8 +472,8 @@ func TestBundle_UnreadableTasks(t *testing.T) {
 		require.ErrorContains(t, err, "written by a newer postback?", name)
 	}
 	for name, task := range map[string]*asynq.Task{
-		"corrupt delivery": asynq.NewTask(dispatcher.TypeDeliver, []byte{0x01, 200}),
-		"corrupt bundle":   asynq.NewTask(dispatcher.TypeDeliverBundle, []byte{0xb1, 1, 3, 1, 2}),
+		"corrupt delivery": asynq.NewTask(wire.TypeDeliver, []byte{0x01, 200}),
+		"corrupt bundle":   asynq.NewTask(wire.TypeDeliverBundle, []byte{0xb1, 1, 3, 1, 2}),
 	} {
 		require.ErrorIs(t, h.ProcessTask(ctx, task), asynq.SkipRetry, name)
 	}
@@ -499,7 +502,7 @@ func TestBundle_SlotWaitEndsInTime(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	s := idleStack(t, p, "")
 	s.EnqueueMany(t, "wait", "install", 2)
-	tasks, err := asynq.NewInspectorFromRedisClient(s.Redis).ListPendingTasks(dispatcher.QueueDefault)
+	tasks, err := asynq.NewInspectorFromRedisClient(s.Redis).ListPendingTasks(wire.QueueDefault)
 	require.NoError(t, err)
 	require.Len(t, tasks, 2)
 	h := idleWorker(t, s, 1).Handler()
@@ -597,7 +600,7 @@ func TestHandler_OutcomeOutlivesTheTask(t *testing.T) {
 	h := idleWorker(t, s, 10).Handler()
 
 	for _, id := range ids {
-		info, err := insp.GetTaskInfo(dispatcher.QueueDefault, id)
+		info, err := insp.GetTaskInfo(wire.QueueDefault, id)
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() { <-arrived; cancel() }()

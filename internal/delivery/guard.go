@@ -1,10 +1,11 @@
-package dispatcher
+package delivery
 
 import (
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/netguard"
 )
 
@@ -28,7 +29,7 @@ type guardedClient struct {
 	client       *netguard.Client
 }
 
-func newGuardedClients(base netguard.Config, c *Config) *guardedClients {
+func newGuardedClients(base netguard.Config, c *config.Config) *guardedClients {
 	g := &guardedClients{base: base}
 	g.get(c)
 	return g
@@ -36,7 +37,7 @@ func newGuardedClients(base netguard.Config, c *Config) *guardedClients {
 
 // get returns the client for c, building it when c's settings differ from
 // the current client's.
-func (g *guardedClients) get(c *Config) *netguard.Client {
+func (g *guardedClients) get(c *config.Config) *netguard.Client {
 	allow, timeout := c.Delivery.AllowPrivateNetworks, maxTimeout(c)
 	if cur := g.cur.Load(); cur != nil && cur.allowPrivate == allow && cur.timeout == timeout {
 		return cur.client

@@ -1,4 +1,4 @@
-package dispatcher_test
+package intake_test
 
 import (
 	"bytes"
@@ -13,9 +13,12 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/postbackhq/postback/dispatcher"
+	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/event"
+	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 // cutProxy forwards TCP to a Redis server. The first time the client
@@ -95,12 +98,12 @@ func (p *cutProxy) pipe(client, server net.Conn) {
 }
 
 // clientOn returns a Client with clientYAML on a Redis client for opt.
-func clientOn(t *testing.T, opt *redis.Options) (*dispatcher.Client, *redis.Client) {
+func clientOn(t *testing.T, opt *redis.Options) (*intake.Client, *redis.Client) {
 	t.Helper()
 	o := *opt // go-redis keeps the options it is given
 	rdb := redis.NewClient(&o)
 	t.Cleanup(func() { _ = rdb.Close() })
-	c, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: dispatcher.NewLive(mustConfig(t, clientYAML))})
+	c, err := intake.NewClient(intake.ClientConfig{Redis: rdb, Config: config.NewLive(mustConfig(t, clientYAML))})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	return c, rdb
@@ -128,10 +131,10 @@ func TestClient_Enqueue_lostAnswerIsNotADuplicate(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			ev := &dispatcher.Event{ID: id, Name: "install", Attribution: dispatcher.Attribution{Partner: "acme_ads"}}
-			var rc *dispatcher.Receipt
+			ev := &event.Event{ID: id, Name: "install", Attribution: event.Attribution{Partner: "acme_ads"}}
+			var rc *intake.Receipt
 			if batch {
-				res := c.EnqueueBatch(ctx, []*dispatcher.Event{ev})
+				res := c.EnqueueBatch(ctx, []*event.Event{ev})
 				require.NoError(t, res[0].Err)
 				rc = res[0].Receipt
 			} else {
@@ -142,7 +145,7 @@ func TestClient_Enqueue_lostAnswerIsNotADuplicate(t *testing.T) {
 			require.False(t, rc.Duplicate, "a first-time event answered as a duplicate of itself")
 			require.Len(t, rc.Deliveries, 3) // acme_ads, everyone, big_spenders skipped
 
-			direct, err := dispatcher.OpenRedis(srv.URL(0))
+			direct, err := store.OpenRedis(srv.URL(0))
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = direct.Close() })
 			n, err := direct.Exists(ctx, store.EventKey(id)).Result()
@@ -175,24 +178,24 @@ func TestClient_EnqueueBatch_lostAnswerOfABundle(t *testing.T) {
 	// A first bundle, straight to Redis, loads the scripts: then the cut
 	// one runs by EVALSHA at once, rather than after a NOSCRIPT answer.
 	warm, direct := clientOn(t, opt)
-	for _, res := range warm.EnqueueBatch(ctx, []*dispatcher.Event{{ID: "warm-0", Name: "sign_up"}, {ID: "warm-1", Name: "sign_up"}}) {
+	for _, res := range warm.EnqueueBatch(ctx, []*event.Event{{ID: "warm-0", Name: "sign_up"}, {ID: "warm-1", Name: "sign_up"}}) {
 		require.NoError(t, res.Err)
 	}
 	require.NoError(t, direct.FlushDB(ctx).Err())
-	proxy := newCutProxy(t, opt.Addr, []byte(dispatcher.TypeDeliverBundle))
+	proxy := newCutProxy(t, opt.Addr, []byte(wire.TypeDeliverBundle))
 	opt.Addr = proxy.ln.Addr().String()
 	c, rdb := clientOn(t, opt)
 
-	evs := []*dispatcher.Event{{ID: "lost-b0", Name: "sign_up"}, {ID: "lost-b1", Name: "sign_up"}, {ID: "lost-b2", Name: "sign_up"}}
+	evs := []*event.Event{{ID: "lost-b0", Name: "sign_up"}, {ID: "lost-b1", Name: "sign_up"}, {ID: "lost-b2", Name: "sign_up"}}
 	for i, res := range c.EnqueueBatch(ctx, evs) {
 		require.NoError(t, res.Err, "event %d", i)
 		require.False(t, res.Receipt.Duplicate)
 	}
 	require.True(t, proxy.cut.Load(), "the bundle's answer was lost")
-	tasks, err := asynq.NewInspectorFromRedisClient(rdb).ListPendingTasks(dispatcher.QueueDefault)
+	tasks, err := asynq.NewInspectorFromRedisClient(rdb).ListPendingTasks(wire.QueueDefault)
 	require.NoError(t, err)
 	require.Len(t, tasks, 1, "one bundle")
-	ids, err := dispatcher.TaskDeliveries(tasks[0].Type, tasks[0].Payload)
+	ids, err := wire.TaskDeliveries(tasks[0].Type, tasks[0].Payload)
 	require.NoError(t, err)
 	require.Len(t, ids, 3)
 }

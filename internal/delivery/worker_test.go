@@ -1,0 +1,34 @@
+package delivery_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/delivery"
+	"github.com/postbackhq/postback/internal/redistest"
+	"github.com/postbackhq/postback/internal/store"
+)
+
+func TestWorkerDequeuers(t *testing.T) {
+	require.Equal(t, 1, delivery.DefaultDequeuers(1))
+	require.Equal(t, 1, delivery.DefaultDequeuers(11))
+	require.Equal(t, 8, delivery.DefaultDequeuers(49))
+	require.Equal(t, 16, delivery.DefaultDequeuers(100))
+	require.Equal(t, 16, delivery.DefaultDequeuers(10_000))
+	require.Equal(t, []int{4, 3, 3}, delivery.SplitConcurrency(10, 3))
+	require.Equal(t, []int{25, 25, 25, 25}, delivery.SplitConcurrency(100, 4))
+	live := config.NewLive(mustConfig(t, clientYAML))
+	rdb, err := store.OpenRedis(redistest.DB(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	for _, c := range []struct{ concurrency, asked, want int }{
+		{100, 0, 16}, {10, 3, 3}, {2, 5, 2}, {10, -1, 1},
+	} {
+		w, err := delivery.NewWorker(delivery.WorkerConfig{Redis: rdb, Config: live, Concurrency: c.concurrency, Dequeuers: c.asked})
+		require.NoError(t, err)
+		require.Equal(t, c.want, w.Dequeuers(), "concurrency %d, dequeuers %d", c.concurrency, c.asked)
+		w.Shutdown()
+	}
+}
