@@ -1,10 +1,12 @@
-// Package dispatcher is the core of postback: the conversion Event and its
-// validation, the compiled Partner and routing, the Go Client that enqueues
-// deliveries into Redis, and the asynq Handler that renders, sends and
-// classifies them.
+// Package dispatcher is what a Go backend imports to report conversions
+// to postback: a Client that validates, de-duplicates and routes each
+// Event and stores its deliveries in Redis, where postback's workers pick
+// them up and send them to partners.
 //
-// One delivery is one (event, partner) pair. Its id is derived from the two
-// (DeliveryID), so it is stable across retries and replays: it is the asynq
-// TaskID, the Idempotency-Key header, the {delivery_id} macro and the key of
-// the delivery's record and dead letter.
+// One delivery is one (event, partner) pair. Its id is derived from the
+// two, so it is stable across retries and replays: partners receive it as
+// the Idempotency-Key header and can de-duplicate on it.
+//
+// The Client reads postback.yaml for routing only; it never needs the
+// partners' URLs or secrets. Run the workers with `postback worker`.
 package dispatcher

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/redistest"
 )
 
@@ -16,33 +15,32 @@ import (
 // validation, de-duplication and routing as POST /v1/events; the workers
 // (postback worker) send them.
 func ExampleClient_Enqueue() {
-	// In production: config.Load("postback.yaml") and your Redis URL.
+	// In production: ConfigFile: "postback.yaml" and your Redis URL.
 	srv, err := redistest.Start(redistest.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer srv.Close()
-	cfg, err := config.Parse("postback.yaml", []byte(`
+	rdb, err := dispatcher.OpenRedis(srv.URL(0))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rdb.Close()
+	// The client reads only the partners' routing: their URLs and secrets
+	// (${env:…}) need not be set in the backend's environment.
+	client, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, ConfigYAML: []byte(`
 api:
   keys: ["example-key-0123456789"]
 partners:
   - id: acme_ads
     events: [install, purchase]
     url: "https://pb.acme.example/c?click_id={click_id}&sum={revenue|default:0}"
+    headers: {X-Token: "${env:ACME_TOKEN}"}
   - id: analytics
     match: all
     when: 'revenue >= 10'
     url: "https://collect.example/e?id={event_id}"
-`), func(string) (string, bool) { return "", false })
-	if err != nil {
-		log.Fatal(err)
-	}
-	rdb, err := dispatcher.OpenRedis(srv.URL(0))
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer rdb.Close()
-	client, err := dispatcher.NewClient(dispatcher.ClientConfig{Redis: rdb, Config: dispatcher.NewLive(cfg)})
+`)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -57,8 +55,8 @@ partners:
 	}
 	rc, err := client.Enqueue(ctx, ev)
 	if err != nil {
-		// errors.Is(err, dispatcher.ErrUnavailable): nothing was stored,
-		// retry later. A *dispatcher.FieldError names the invalid field.
+		// errors.Is(err, dispatcher.ErrUnavailable): the outcome is
+		// unknown; repeat the call (a stored event answers as a duplicate). A *dispatcher.FieldError names the invalid field.
 		log.Fatal(err)
 	}
 	for _, d := range rc.Deliveries {

@@ -13,7 +13,10 @@ type Config struct {
 	API      APIConfig
 	Delivery DeliveryConfig
 	Partners []*Partner
-	byID     map[string]*Partner
+	// IntakeOnly is set on a config loaded for enqueueing only (see
+	// LoadIntake): its partners have no templates or signers.
+	IntakeOnly bool
+	byID       map[string]*Partner
 }
 
 // APIConfig is the `api:` section.

@@ -45,12 +45,35 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 
 // CheckData is Parse that also returns warnings, as Check.
 func CheckData(name string, data []byte, lookupEnv func(string) (string, bool)) (*Config, []Problem, error) {
-	cfg, l, err := parse(name, data, lookupEnv)
+	cfg, l, err := parse(name, data, lookupEnv, false)
 	return cfg, l.warnings, err
 }
 
-func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Config, *loader, error) {
-	l := &loader{file: name, env: lookupEnv, lines: strings.Split(string(data), "\n")}
+// LoadIntake reads the config file at path for a process that only
+// enqueues (a Go backend's Client): it needs each partner's routing
+// (events, match, when, privacy, timeout), not how to reach it. A
+// partner's url, headers, body, content_type, signing and success are
+// not read, so their ${env:NAME} secrets need not be set. The config it
+// returns has IntakeOnly set and cannot run deliveries.
+func LoadIntake(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("config file %s not found", path)
+		}
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return ParseIntake(path, data, os.LookupEnv)
+}
+
+// ParseIntake is LoadIntake on config data (see Parse).
+func ParseIntake(name string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	cfg, _, err := parse(name, data, lookupEnv, true)
+	return cfg, err
+}
+
+func parse(name string, data []byte, lookupEnv func(string) (string, bool), intakeOnly bool) (*Config, *loader, error) {
+	l := &loader{file: name, env: lookupEnv, lines: strings.Split(string(data), "\n"), intakeOnly: intakeOnly}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		l.problems = append(l.problems, yamlProblem(name, err))
@@ -90,16 +113,23 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 			p.Timeout = delivery.Timeout
 		}
 	}
+	if intakeOnly {
+		cfg := NewConfig(name, api, delivery, partners)
+		cfg.IntakeOnly = true
+		return cfg, l, nil
+	}
 	l.warn(root, api, delivery, partners)
 	return NewConfig(name, api, delivery, partners), l, nil
 }
 
 type loader struct {
-	file     string
-	lines    []string // of the file, for positions inside block scalars
-	env      func(string) (string, bool)
-	problems []Problem
-	warnings []Problem
+	file  string
+	lines []string // of the file, for positions inside block scalars
+	env   func(string) (string, bool)
+	// intakeOnly skips what only sending needs (see LoadIntake).
+	intakeOnly bool
+	problems   []Problem
+	warnings   []Problem
 	// nodes remembers where some values were, for warnings and for
 	// problems found after a section is read (retry validation).
 	nodes map[string]*yaml.Node // key: partner + "\x00" + field

@@ -22,6 +22,10 @@ var (
 	headerRE    = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 )
 
+// sendOnly lists the partner keys that only sending needs, which an
+// intake-only load does not read.
+var sendOnly = map[string]bool{"url": true, "headers": true, "body": true, "content_type": true, "signing": true, "success": true}
+
 // partner compiles one entry of `partners:`; nil when it has no usable id.
 func (l *loader) partner(n *yaml.Node, index int) *Partner {
 	if n.Kind != yaml.MappingNode {
@@ -56,6 +60,9 @@ func (l *loader) partner(n *yaml.Node, index int) *Partner {
 	id := p.ID
 	l.remember(id, "", n)
 	l.mapping(n, id, "", func(key string, k, v *yaml.Node) {
+		if l.intakeOnly && sendOnly[key] {
+			return
+		}
 		switch key {
 		case "id":
 		case "enabled":
@@ -188,9 +195,11 @@ func (l *loader) partner(n *yaml.Node, index int) *Partner {
 
 	// Templates, once every key is read (content_type decides the body's
 	// escaping).
-	if urlNode == nil {
+	switch {
+	case l.intakeOnly: // how to send is not read
+	case urlNode == nil:
 		l.errf(n, id, "url", "required")
-	} else {
+	default:
 		p.URL = l.template(urlNode, urlSrc, id, "url", templates.ContextURL)
 	}
 	for i, h := range rawHeaders {

@@ -89,7 +89,7 @@ func (h *Handler) ProcessBundle(ctx context.Context, t *asynq.Task) error {
 }
 
 // errNoQueue: a bundle cannot run on a handler that cannot hand off.
-var errNoQueue = errors.New("dispatcher: the handler has no queue to hand a bundle's deliveries off to (HandlerConfig.Queue)")
+var errNoQueue = errors.New("delivery: the handler has no queue to hand a bundle's deliveries off to (HandlerConfig.Queue)")
 
 // bundled runs one delivery of a bundle: a turn under the partner's
 // concurrency cap (turns, nil for none) and one of the handler's slots,

@@ -109,7 +109,7 @@ type partnerGate struct {
 // NewGate returns a Gate.
 func NewGate(cfg GateConfig) (*Gate, error) {
 	if cfg.Redis == nil {
-		return nil, errors.New("dispatcher: GateConfig needs Redis")
+		return nil, errors.New("delivery: GateConfig needs Redis")
 	}
 	return &Gate{
 		cfg:      cfg.WithDefaults(),

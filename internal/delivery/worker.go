@@ -3,6 +3,7 @@ package delivery
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -118,10 +119,13 @@ type Worker struct {
 // NewWorker builds a worker; Start runs it.
 func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cfg.Redis == nil || cfg.Config == nil {
-		return nil, fmt.Errorf("dispatcher: WorkerConfig needs Redis and Config")
+		return nil, fmt.Errorf("delivery: WorkerConfig needs Redis and Config")
 	}
 	cfg = cfg.withDefaults()
 	c := cfg.Config.Load()
+	if c.IntakeOnly {
+		return nil, errors.New("delivery: the config was loaded for intake only (no templates or secrets); load it whole to run deliveries")
+	}
 	clients := newGuardedClients(netguard.Config{UserAgent: "postback/" + version.Version, Resolver: cfg.Resolver}, c)
 	gate, err := NewGate(cfg.Isolation)
 	if err != nil {

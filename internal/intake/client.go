@@ -80,7 +80,7 @@ func CheckWaitReplicas(rdb redis.UniversalClient, cfg *config.Config) error {
 // NewClient returns a Client. Close it when done.
 func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Redis == nil || cfg.Config == nil {
-		return nil, errors.New("dispatcher: ClientConfig needs Redis and Config")
+		return nil, errors.New("intake: ClientConfig needs Redis and Config")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -93,7 +93,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	cfg.BundleSize = min(cfg.BundleSize, MaxBatch)
 	if err := CheckWaitReplicas(cfg.Redis, cfg.Config.Load()); err != nil {
-		return nil, fmt.Errorf("dispatcher: %w", err)
+		return nil, fmt.Errorf("intake: %w", err)
 	}
 	c := &Client{cfg: cfg}
 	rdb := cfg.Redis

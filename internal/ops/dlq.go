@@ -40,7 +40,7 @@ type DLQ struct {
 // NewDLQ returns a DLQ.
 func NewDLQ(cfg DLQConfig) (*DLQ, error) {
 	if cfg.Redis == nil || cfg.Config == nil {
-		return nil, errors.New("dispatcher: DLQConfig needs Redis and Config")
+		return nil, errors.New("ops: DLQConfig needs Redis and Config")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
