@@ -255,9 +255,18 @@ type eventJSON struct {
 // DecodeEvent reads one JSON event, refuses unknown fields and validates it.
 // now fills a missing timestamp. Errors are *FieldError.
 func DecodeEvent(data []byte, now time.Time) (*Event, error) {
+	return decodeEvent(data, now, true)
+}
+
+// decodeEvent is DecodeEvent; tryFast false leaves out the fast path, so
+// that tests can hold one path against the other.
+func decodeEvent(data []byte, now time.Time, tryFast bool) (*Event, error) {
 	var raw eventJSON
-	fast := decodeFast(data, &raw)
+	fast := tryFast && decodeFast(data, &raw)
 	if !fast {
+		if fe := checkStrict(data); fe != nil {
+			return nil, fe
+		}
 		raw = eventJSON{}
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
@@ -459,9 +468,13 @@ func printable(s string) bool {
 	return true
 }
 
+// truncate cuts s to at most n bytes, at the start of a character.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for i := 1; i < utf8.UTFMax && n > 0 && !utf8.RuneStart(s[n]); i++ {
+		n--
 	}
 	return s[:n]
 }

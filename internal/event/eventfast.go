@@ -136,7 +136,7 @@ func (p *fastScan) object(value func(key string) bool) bool {
 }
 
 // str reads a string that needs no unescaping: no backslash, no control
-// character, valid UTF-8 (encoding/json would replace invalid bytes).
+// character, valid UTF-8 (the other path refuses invalid UTF-8).
 func (p *fastScan) str() (string, bool) {
 	if p.i >= len(p.s) || p.s[p.i] != '"' {
 		return "", false
