@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/mail"
 	"net/netip"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -253,7 +252,9 @@ type eventJSON struct {
 }
 
 // DecodeEvent reads one JSON event, refuses unknown fields and validates it.
-// now fills a missing timestamp. Errors are *FieldError.
+// Keys are case-sensitive and each appears at most once in its object;
+// every string is valid UTF-8. now fills a missing timestamp. Errors are
+// *FieldError.
 func DecodeEvent(data []byte, now time.Time) (*Event, error) {
 	return decodeEvent(data, now, true)
 }
@@ -271,7 +272,7 @@ func decodeEvent(data []byte, now time.Time, tryFast bool) (*Event, error) {
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&raw); err != nil {
-			return nil, decodeError(data, err)
+			return nil, decodeError(err)
 		}
 		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 			return nil, &FieldError{Message: "trailing data after the event object"}
@@ -304,7 +305,7 @@ func decodeEvent(data []byte, now time.Time, tryFast bool) (*Event, error) {
 }
 
 // decodeError turns encoding/json's errors into a FieldError naming the field.
-func decodeError(data []byte, err error) error {
+func decodeError(err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
@@ -319,12 +320,10 @@ func decodeError(data []byte, err error) error {
 		return &FieldError{Message: "malformed JSON: unexpected end of input"}
 	}
 	msg := err.Error()
+	// checkStrict names unknown keys, with their path, before decoding;
+	// this is in case encoding/json finds one it did not.
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		f = strings.Trim(f, `"`)
-		if path := unknownField(data); path != "" {
-			f = path
-		}
-		return &FieldError{Field: f, Message: "unknown field (check its spelling; free keys go in params)"}
+		return &FieldError{Field: strings.Trim(f, `"`), Message: "unknown field (check its spelling; free keys go in params)"}
 	}
 	// encoding/json returns our UnmarshalJSON errors as they are; they
 	// already carry their field.
@@ -477,67 +476,6 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-// knownKeys lists the keys of the event's fixed objects, lower-cased as
-// encoding/json matches them (case-insensitively). "" is the top level.
-var knownKeys = func() map[string]map[string]bool {
-	out := make(map[string]map[string]bool)
-	add := func(obj string, v any) {
-		keys := make(map[string]bool)
-		t := reflect.TypeOf(v)
-		for i := range t.NumField() {
-			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-			keys[strings.ToLower(name)] = true
-		}
-		out[obj] = keys
-	}
-	add("", eventJSON{})
-	add("attribution", Attribution{})
-	add("device", Device{})
-	add("user", User{})
-	add("revenue", Revenue{})
-	add("consent", Consent{})
-	return out
-}()
-
-// unknownField returns the dotted path of the first unknown key in data
-// ("device.idfaa"), or "" when it finds none. encoding/json names only the
-// leaf; this walk runs only after it refused a field.
-func unknownField(data []byte) string {
-	return walkKeys(json.NewDecoder(bytes.NewReader(data)), "")
-}
-
-// walkKeys reads one object from dec and returns the path of its first
-// key not in knownKeys[obj], looking one level into the known objects.
-func walkKeys(dec *json.Decoder, obj string) string {
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return ""
-	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return ""
-		}
-		key, _ := t.(string)
-		path, lower := key, strings.ToLower(key)
-		if obj != "" {
-			path = obj + "." + key
-		}
-		if !knownKeys[obj][lower] {
-			return path
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return ""
-		}
-		if _, nested := knownKeys[lower]; obj == "" && nested && len(raw) > 0 && raw[0] == '{' {
-			if found := walkKeys(json.NewDecoder(bytes.NewReader(raw)), lower); found != "" {
-				return found
-			}
-		}
-	}
-	return ""
 }
 
 // RawEventID returns the string "id" of a JSON event that may not be

@@ -258,7 +258,7 @@ func (p *fastScan) consent(c *Consent) bool {
 
 // params reads the free-form object as paramsJSON.UnmarshalJSON would:
 // strings as they are, numbers and booleans as their text. A repeated key
-// sends the event to encoding/json (which keeps the last).
+// sends the event to the other path, which refuses it.
 func (p *fastScan) params(dst *paramsJSON) bool {
 	out := make(paramsJSON)
 	ok := p.object(func(key string) bool {

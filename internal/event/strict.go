@@ -2,23 +2,29 @@ package event
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
 
 // Left to itself, encoding/json reads a body more loosely than the fast
-// path does: it replaces invalid UTF-8 and lone surrogate escapes with
+// path does. It replaces invalid UTF-8 and lone surrogate escapes with
 // U+FFFD, so two events with different ids can decode to one id and the
-// second be taken for a duplicate. checkStrict refuses such a body before
-// encoding/json reads it, so that both paths of DecodeEvent take and
-// refuse the same bodies, and what is stored is what was sent.
+// second be taken for a duplicate. It matches keys case-insensitively and
+// keeps the last of a repeated key, so {"id":"k-1","ID":"k-2"} is k-2 to
+// it and k-1 to many other readers of the same bytes. checkStrict refuses
+// such a body before encoding/json reads it, so that both paths of
+// DecodeEvent take and refuse the same bodies, and what is stored is what
+// was sent.
 
-// shape is what an object of the event holds: its keys, spelled as
+// shape is what an object of the event may hold: its keys, spelled as
 // documented, and for each the shape of its value when that is an object
-// of the event (nil for any other value).
+// of the event (nil for any other value). A free object (params) holds
+// any keys.
 type shape struct {
 	keys   []string
 	nested []*shape
+	free   bool
 }
 
 // eventShape is the shape of the event object, read from the json tags
@@ -28,6 +34,9 @@ var eventShape = shapeOf(reflect.TypeFor[eventJSON]())
 func shapeOf(t reflect.Type) *shape {
 	switch t.Kind() {
 	case reflect.Struct:
+		if t.NumField() > 64 {
+			panic("event: " + t.Name() + " has more fields than checker.object tracks")
+		}
 		s := &shape{}
 		for i := range t.NumField() {
 			f := t.Field(i)
@@ -37,25 +46,28 @@ func shapeOf(t reflect.Type) *shape {
 		}
 		return s
 	case reflect.Map:
-		return &shape{}
+		return &shape{free: true}
 	}
 	return nil
 }
 
-// field returns the shape of key's value, nil when it has none.
-func (s *shape) field(key string) *shape {
-	for i, k := range s.keys {
-		if k == key {
-			return s.nested[i]
+// unknown says why key is not one of s's.
+func (s *shape) unknown(key string) string {
+	for _, k := range s.keys {
+		if strings.EqualFold(k, key) { // as encoding/json matches keys
+			return "unknown field (keys are case-sensitive)"
 		}
 	}
-	return nil
+	return "unknown field (check its spelling; free keys go in params)"
 }
 
-// checkStrict returns the first string of data, key or value, that is
-// not valid UTF-8 or holds a lone surrogate escape, as a FieldError
-// naming it. It returns nil when there is none, and also when data is not
-// a JSON object: encoding/json then says what is wrong with it.
+// checkStrict returns the first of these in data, as a FieldError naming
+// it: a string, key or value, that is not valid UTF-8 or holds a lone
+// surrogate escape; in the event's objects, a key that is not the
+// object's (spelled in another case or not at all); a key repeated in an
+// object, params included. It returns nil when there is none, and also
+// when data is not a JSON object: encoding/json then says what is wrong
+// with it.
 func checkStrict(data []byte) *FieldError {
 	c := checker{fastScan: fastScan{s: string(data)}}
 	c.ws()
@@ -89,6 +101,8 @@ func (c *checker) object(path string, sh *shape) bool {
 		c.i++
 		return true
 	}
+	var seen uint64              // the keys of sh met, a bit each
+	var seenFree map[string]bool // the keys met in a free object
 	for {
 		c.ws()
 		start := c.i
@@ -101,13 +115,37 @@ func (c *checker) object(path string, sh *shape) bool {
 			c.err = &FieldError{join(path, strings.ToValidUTF8(raw, "\uFFFD")), "key " + keyProblem(bad)}
 			return false
 		}
+		name := join(path, key)
+		var next *shape
+		if sh.free {
+			if seenFree[key] {
+				c.err = &FieldError{name, "repeated key"}
+				return false
+			}
+			if seenFree == nil {
+				seenFree = make(map[string]bool)
+			}
+			seenFree[key] = true
+		} else {
+			k := slices.Index(sh.keys, key)
+			switch {
+			case k < 0:
+				c.err = &FieldError{name, sh.unknown(key)}
+				return false
+			case seen&(1<<k) != 0:
+				c.err = &FieldError{name, "repeated key"}
+				return false
+			}
+			seen |= 1 << k
+			next = sh.nested[k]
+		}
 		c.ws()
 		if c.peek() != ':' {
 			return false
 		}
 		c.i++
 		c.ws()
-		if !c.value(join(path, key), sh.field(key)) {
+		if !c.value(name, next) {
 			return false
 		}
 		c.ws()

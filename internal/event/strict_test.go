@@ -88,3 +88,58 @@ func TestDecodeEvent_validUnicode(t *testing.T) {
 		require.Equal(t, id, ev.ID, body)
 	}
 }
+
+func TestDecodeEvent_keysExactAndOnce(t *testing.T) {
+	t.Parallel()
+	const caseMsg, repeatMsg = "unknown field (keys are case-sensitive)", "repeated key"
+	const ev = `"id":"x","name":"install"`
+	cases := []refusal{
+		// encoding/json would take "ID" for "id", so this would be k-2.
+		{"id in another case", `{"id":"k-1","ID":"k-2","name":"install"}`, "ID", caseMsg},
+		{"only in another case", `{"ID":"k-2","name":"install"}`, "ID", caseMsg},
+		{"name", `{"id":"x","Name":"install"}`, "Name", caseMsg},
+		{"object", `{` + ev + `,"Device":{"os":"ios"}}`, "Device", caseMsg},
+		{"attribution", `{` + ev + `,"attribution":{"Partner":"p"}}`, "attribution.Partner", caseMsg},
+		{"device", `{` + ev + `,"device":{"IDFA":"6D92078A-8246-4BA4-AE5B-76104861E7DC"}}`, "device.IDFA", caseMsg},
+		{"user", `{` + ev + `,"user":{"Email":"a@example.com"}}`, "user.Email", caseMsg},
+		{"revenue", `{` + ev + `,"revenue":{"amount":"1","CURRENCY":"USD"}}`, "revenue.CURRENCY", caseMsg},
+		{"consent", `{` + ev + `,"consent":{"Granted":true}}`, "consent.Granted", caseMsg},
+		// encoding/json folds case as Unicode does: "ſ" is an "s", "K"
+		// (the Kelvin sign) a "k".
+		{"long s", `{` + ev + `,"attribution":{"ſub1":"x"}}`, "attribution.ſub1", caseMsg},
+		{"Kelvin sign", `{` + ev + `,"clic` + "\u212a" + `_id":"c"}`, "clic\u212a_id", caseMsg},
+		{"escaped", `{` + ev + `,"\u0049D":"k-2"}`, "ID", caseMsg},
+
+		// encoding/json would keep the last of each.
+		{"repeated id", `{"id":"k-1","id":"k-2","name":"install"}`, "id", repeatMsg},
+		{"repeated through an escape", `{"id":"k-1","i\u0064":"k-2","name":"install"}`, "id", repeatMsg},
+		{"repeated name", `{` + ev + `,"name":"purchase"}`, "name", repeatMsg},
+		{"repeated object", `{` + ev + `,"device":{"ip":"::1"},"device":{"os":"ios"}}`, "device", repeatMsg},
+		{"in attribution", `{` + ev + `,"attribution":{"partner":"a","partner":"b"}}`, "attribution.partner", repeatMsg},
+		{"in device", `{` + ev + `,"device":{"os":"ios","os":"android"}}`, "device.os", repeatMsg},
+		{"in user", `{` + ev + `,"user":{"customer_user_id":"a","customer_user_id":"b"}}`, "user.customer_user_id", repeatMsg},
+		{"in revenue", `{` + ev + `,"revenue":{"amount":"1","amount":"100"}}`, "revenue.amount", repeatMsg},
+		{"in consent", `{` + ev + `,"consent":{"granted":false,"granted":true}}`, "consent.granted", repeatMsg},
+		{"in params", `{` + ev + `,"params":{"k":"1","k":"2"}}`, "params.k", repeatMsg},
+		{"in params after null", `{` + ev + `,"params":{"k":null,"k":"2"}}`, "params.k", repeatMsg},
+
+		// Keys that are not the event's at all, named by their path.
+		{"unknown", `{` + ev + `,"clickid":"c"}`, "clickid", "unknown field (check its spelling; free keys go in params)"},
+		{"unknown nested", `{` + ev + `,"device":{"idfaa":"y"}}`, "device.idfaa", "unknown field (check its spelling; free keys go in params)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			requireRefused(t, c)
+		})
+	}
+}
+
+// TestDecodeEvent_paramsKeysAreCaseSensitive: params keys are the
+// sender's own, so "a" and "A" are two of them.
+func TestDecodeEvent_paramsKeysAreCaseSensitive(t *testing.T) {
+	t.Parallel()
+	ev, err := DecodeEvent([]byte(`{"id":"x","name":"install","params":{"a":"1","A":"2"}}`), strictNow)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"a": "1", "A": "2"}, ev.Params)
+}
