@@ -12,7 +12,7 @@ import (
 // reports false as soon as it meets anything else, and DecodeEvent then
 // decodes with encoding/json, which also writes every error message. So
 // the fast path needs only to be right about what it accepts; it never has
-// to explain a refusal. FuzzDecodeFast checks it against encoding/json.
+// to explain a refusal. FuzzDecodeEvent checks it against encoding/json.
 //
 // Its strings share one copy of data, made once: one allocation for every
 // field of the event.
