@@ -174,7 +174,8 @@ func (e *FieldError) Error() string {
 	return e.Field + ": " + e.Message
 }
 
-// Limits on an event's fields.
+// Limits on an event's fields. Lengths are in bytes of UTF-8, not in
+// characters: "é" is two.
 const (
 	maxIDLen     = 128
 	maxValueLen  = 1024
@@ -356,7 +357,7 @@ func (e *Event) Validate() error {
 	case e.ID == "":
 		return &FieldError{"id", "required"}
 	case len(e.ID) > maxIDLen:
-		return &FieldError{"id", fmt.Sprintf("longer than %d characters", maxIDLen)}
+		return &FieldError{"id", fmt.Sprintf("longer than %d bytes", maxIDLen)}
 	case !printable(e.ID):
 		return &FieldError{"id", "must be printable UTF-8 without spaces or control characters"}
 	case e.Name == "":
@@ -396,7 +397,7 @@ func (e *Event) Validate() error {
 		total += len(k) + len(v)
 	}
 	if total > maxParamsLen {
-		return &FieldError{"params", fmt.Sprintf("larger than %d bytes", maxParamsLen)}
+		return &FieldError{"params", fmt.Sprintf("keys and values longer than %d bytes in all", maxParamsLen)}
 	}
 	return nil
 }

@@ -124,3 +124,33 @@ func TestEvent_Validate(t *testing.T) {
 	require.ErrorAs(t, ev.Validate(), &fe)
 	require.Equal(t, "revenue.amount", fe.Field)
 }
+
+// TestEvent_ValidateLimitsSayWhatTheyMeasure: the limits count bytes of
+// UTF-8, and their messages say so.
+func TestEvent_ValidateLimitsSayWhatTheyMeasure(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name           string
+		ev             event.Event
+		field, message string
+	}{
+		// 65 characters, 130 bytes.
+		{"id", event.Event{ID: strings.Repeat("é", 65), Name: "install"}, "id", "longer than 128 bytes"},
+		{"value", event.Event{ID: "x", Name: "install", AppID: strings.Repeat("é", 513)}, "app_id", "longer than 1024 bytes"},
+		{"params", event.Event{ID: "x", Name: "install", Params: map[string]string{"k": strings.Repeat("v", 8192)}},
+			"params", "keys and values longer than 8192 bytes in all"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var fe *event.FieldError
+			require.ErrorAs(t, c.ev.Validate(), &fe)
+			require.Equal(t, c.field, fe.Field)
+			require.Equal(t, c.message, fe.Message)
+		})
+	}
+	// At the limits, in bytes, all is well.
+	ev := event.Event{ID: strings.Repeat("é", 64), Name: "install", AppID: strings.Repeat("é", 512),
+		Params: map[string]string{"k": strings.Repeat("v", 8191)}}
+	require.NoError(t, ev.Validate())
+}
