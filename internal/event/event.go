@@ -358,8 +358,10 @@ func (e *Event) Validate() error {
 		return &FieldError{"id", "required"}
 	case len(e.ID) > maxIDLen:
 		return &FieldError{"id", fmt.Sprintf("longer than %d bytes", maxIDLen)}
+	case !utf8.ValidString(e.ID):
+		return &FieldError{"id", badUTF8}
 	case !printable(e.ID):
-		return &FieldError{"id", "must be printable UTF-8 without spaces or control characters"}
+		return &FieldError{"id", "must not hold an ASCII space or control character"}
 	case e.Name == "":
 		return &FieldError{"name", "required"}
 	case !isName(e.Name):
@@ -392,7 +394,7 @@ func (e *Event) Validate() error {
 			return &FieldError{"params." + truncate(k, 64), "key must match [A-Za-z0-9_.-]{1,64}"}
 		}
 		if !utf8.ValidString(v) {
-			return &FieldError{"params." + k, "must be valid UTF-8"}
+			return &FieldError{"params." + k, badUTF8}
 		}
 		total += len(k) + len(v)
 	}
@@ -426,7 +428,7 @@ func checkStrings(e *Event) error {
 			return &FieldError{f.name, fmt.Sprintf("longer than %d bytes", maxValueLen)}
 		}
 		if !utf8.ValidString(f.v) {
-			return &FieldError{f.name, "must be valid UTF-8"}
+			return &FieldError{f.name, badUTF8}
 		}
 	}
 	return nil
@@ -456,10 +458,9 @@ func checkFormats(e *Event) error {
 	return nil
 }
 
+// printable reports whether s holds no ASCII space or control character
+// (U+0000 to U+0020, U+007F).
 func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
 	for _, r := range s {
 		if r <= ' ' || r == 0x7f {
 			return false

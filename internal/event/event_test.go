@@ -154,3 +154,19 @@ func TestEvent_ValidateLimitsSayWhatTheyMeasure(t *testing.T) {
 		Params: map[string]string{"k": strings.Repeat("v", 8191)}}
 	require.NoError(t, ev.Validate())
 }
+
+// TestEvent_ValidateInvalidUTF8 words invalid UTF-8 as DecodeEvent does,
+// for events built in Go rather than decoded.
+func TestEvent_ValidateInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	for field, ev := range map[string]event.Event{
+		"id":        {ID: "u8-\xff(", Name: "install"},
+		"device.os": {ID: "x", Name: "install", Device: event.Device{OS: "i\xc3os"}},
+		"params.k":  {ID: "x", Name: "install", Params: map[string]string{"k": "\xff"}},
+	} {
+		var fe *event.FieldError
+		require.ErrorAs(t, ev.Validate(), &fe, field)
+		require.Equal(t, field, fe.Field)
+		require.Equal(t, "not valid UTF-8", fe.Message, field)
+	}
+}
