@@ -481,16 +481,41 @@ func truncate(s string, n int) string {
 }
 
 // RawEventID returns the string "id" of a JSON event that may not be
-// valid, so that a refusal can name the event; "" when it has none.
+// valid, so that a refusal can name the event; "" when it has none, or
+// none DecodeEvent would read as it is: in valid JSON, the key spelled
+// "id" once, its value valid UTF-8 without lone surrogates, at most 128
+// bytes.
 func RawEventID(data []byte) string {
-	var v struct {
-		ID any `json:"id"`
-	}
-	if json.Unmarshal(data, &v) != nil {
+	if !json.Valid(data) {
 		return ""
 	}
-	if s, ok := v.ID.(string); ok && len(s) <= maxIDLen {
-		return s
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
 	}
-	return ""
+	id, found := "", false
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return ""
+		}
+		if key != "id" {
+			continue
+		}
+		if found {
+			return "" // repeated: neither is the event's id
+		}
+		found = true
+		c := checker{fastScan: fastScan{s: string(v)}}
+		s, bad, ok := c.str(true)
+		if !ok || bad != "" || len(s) > maxIDLen {
+			return ""
+		}
+		id = s
+	}
+	return id
 }

@@ -170,3 +170,25 @@ func TestEvent_ValidateInvalidUTF8(t *testing.T) {
 		require.Equal(t, "not valid UTF-8", fe.Message, field)
 	}
 }
+
+// TestRawEventID names a refused event by its id only when the id is
+// exactly what DecodeEvent would read: the one "id" key, valid UTF-8.
+func TestRawEventID(t *testing.T) {
+	t.Parallel()
+	for body, want := range map[string]string{
+		`{"id":"k-1","name":7}`:                     "k-1", // refused, but for its name
+		`{"i\u0064":"k-1"}`:                         "k-1",
+		`{"id":"k-1","ID":"k-2","name":"install"}`:  "k-1",
+		`{"ID":"k-2"}`:                              "",
+		`{"id":"k-1","id":"k-2"}`:                   "", // which one?
+		"{\"id\":\"u8-\xff(\"}":                     "", // not readable as sent
+		`{"id":"a\ud800"}`:                          "",
+		`{"id":7}`:                                  "",
+		`{"id":"` + strings.Repeat("x", 129) + `"}`: "",
+		`{"id":"x",`:                                "",
+		`{"id":"x"`:                                 "",
+		`["x"]`:                                     "",
+	} {
+		require.Equal(t, want, event.RawEventID([]byte(body)), body)
+	}
+}
