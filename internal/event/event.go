@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 )
 
-// Event is one conversion reported by an app backend (SPEC §6).
+// Event is one conversion reported by an app backend.
 type Event struct {
 	ID          string            `json:"id"`
 	Name        string            `json:"name"`
@@ -351,7 +351,7 @@ func jsonKind(k string) string {
 	return "a number"
 }
 
-// Validate checks an event against the limits of SPEC §6.
+// Validate checks an event's fields against their shapes and limits.
 func (e *Event) Validate() error {
 	switch {
 	case e.ID == "":

@@ -12,8 +12,8 @@ import (
 	"github.com/postbackhq/postback/internal/event"
 )
 
-// specEvent is the event of SPEC §6.
-const specEvent = `{"id": "evt-123", "name": "purchase", "timestamp": "2026-11-25T18:31:21Z", "app_id": "com.example.game",
+// fullEvent has a value in each part of an event, as a backend sends it.
+const fullEvent = `{"id": "evt-123", "name": "purchase", "timestamp": "2026-11-25T18:31:21Z", "app_id": "com.example.game",
  "click_id": "abc", "attribution": {"partner": "acme_ads", "campaign_id": "c1", "campaign": "winter",
  "adgroup_id": "", "adgroup": "", "creative_id": "", "creative": "", "site_id": "", "sub1": ""},
  "device": {"idfa": "", "idfv": "", "gaid": "", "android_id": "", "ip": "203.0.113.7",
@@ -24,9 +24,9 @@ const specEvent = `{"id": "evt-123", "name": "purchase", "timestamp": "2026-11-2
 
 var receipt = time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)
 
-func TestDecodeEvent_SpecExample(t *testing.T) {
+func TestDecodeEvent_FullEvent(t *testing.T) {
 	t.Parallel()
-	ev, err := event.DecodeEvent([]byte(specEvent), receipt)
+	ev, err := event.DecodeEvent([]byte(fullEvent), receipt)
 	require.NoError(t, err)
 	require.Equal(t, "evt-123", ev.ID)
 	require.Equal(t, "purchase", ev.Name)

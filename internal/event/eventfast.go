@@ -10,9 +10,10 @@ import (
 // spelled exactly as documented, each once, strings without escapes, no
 // nulls. It fills raw exactly as encoding/json would and reports true, or
 // reports false as soon as it meets anything else, and DecodeEvent then
-// decodes with encoding/json, which also writes every error message. So
-// the fast path needs only to be right about what it accepts; it never has
-// to explain a refusal. FuzzDecodeEvent checks it against encoding/json.
+// decodes with checkStrict and encoding/json, which also write every error
+// message. So the fast path needs only to be right about what it accepts;
+// it never has to explain a refusal. FuzzDecodeEvent checks it against
+// the other path.
 //
 // Its strings share one copy of data, made once: one allocation for every
 // field of the event.
