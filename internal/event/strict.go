@@ -84,16 +84,17 @@ type checker struct {
 	err *FieldError
 }
 
-// value reads the value at c.i, path naming it; sh is its shape when it
-// is one of the event's objects.
-func (c *checker) value(path string, sh *shape) bool {
+// value reads the value of key in the object at path; sh is its shape
+// when it is one of the event's objects. (A path is joined only for an
+// error, or for an object of the event, whose path is its key.)
+func (c *checker) value(path, key string, sh *shape) bool {
 	if sh != nil && c.peek() == '{' {
-		return c.object(path, sh)
+		return c.object(join(path, key), sh)
 	}
-	return c.skip(path)
+	return c.skip(path, key)
 }
 
-// object reads the object at c.i.
+// object reads the object at c.i, path naming it.
 func (c *checker) object(path string, sh *shape) bool {
 	c.i++ // {
 	c.ws()
@@ -115,11 +116,10 @@ func (c *checker) object(path string, sh *shape) bool {
 			c.err = &FieldError{join(path, strings.ToValidUTF8(raw, "\uFFFD")), "key " + keyProblem(bad)}
 			return false
 		}
-		name := join(path, key)
 		var next *shape
 		if sh.free {
 			if seenFree[key] {
-				c.err = &FieldError{name, "repeated key"}
+				c.err = &FieldError{join(path, key), "repeated key"}
 				return false
 			}
 			if seenFree == nil {
@@ -130,10 +130,10 @@ func (c *checker) object(path string, sh *shape) bool {
 			k := slices.Index(sh.keys, key)
 			switch {
 			case k < 0:
-				c.err = &FieldError{name, sh.unknown(key)}
+				c.err = &FieldError{join(path, key), sh.unknown(key)}
 				return false
 			case seen&(1<<k) != 0:
-				c.err = &FieldError{name, "repeated key"}
+				c.err = &FieldError{join(path, key), "repeated key"}
 				return false
 			}
 			seen |= 1 << k
@@ -145,7 +145,7 @@ func (c *checker) object(path string, sh *shape) bool {
 		}
 		c.i++
 		c.ws()
-		if !c.value(name, next) {
+		if !c.value(path, key, next) {
 			return false
 		}
 		c.ws()
@@ -161,10 +161,10 @@ func (c *checker) object(path string, sh *shape) bool {
 	}
 }
 
-// skip reads a value that is not one of the event's objects, checking
-// every string in it; path names them all. It keeps no stack, so no depth
-// of nesting can exhaust one.
-func (c *checker) skip(path string) bool {
+// skip reads the value of key in the object at path, when it is not one
+// of the event's objects, checking every string in it; the key names them
+// all. It keeps no stack, so no depth of nesting can exhaust one.
+func (c *checker) skip(path, key string) bool {
 	depth := 0
 	for c.i < len(c.s) {
 		switch c.s[c.i] {
@@ -174,7 +174,7 @@ func (c *checker) skip(path string) bool {
 				return false
 			}
 			if bad != "" {
-				c.err = &FieldError{path, bad}
+				c.err = &FieldError{join(path, key), bad}
 				return false
 			}
 			if depth == 0 {
