@@ -8,14 +8,13 @@ import (
 	"io"
 	"net/mail"
 	"net/netip"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// Event is one conversion reported by an app backend (SPEC §6).
+// Event is one conversion reported by an app backend.
 type Event struct {
 	ID          string            `json:"id"`
 	Name        string            `json:"name"`
@@ -175,7 +174,8 @@ func (e *FieldError) Error() string {
 	return e.Field + ": " + e.Message
 }
 
-// Limits on an event's fields.
+// Limits on an event's fields. Lengths are in bytes of UTF-8, not in
+// characters: "é" is two.
 const (
 	maxIDLen     = 128
 	maxValueLen  = 1024
@@ -253,16 +253,27 @@ type eventJSON struct {
 }
 
 // DecodeEvent reads one JSON event, refuses unknown fields and validates it.
-// now fills a missing timestamp. Errors are *FieldError.
+// Keys are case-sensitive and each appears at most once in its object;
+// every string is valid UTF-8. now fills a missing timestamp. Errors are
+// *FieldError.
 func DecodeEvent(data []byte, now time.Time) (*Event, error) {
+	return decodeEvent(data, now, true)
+}
+
+// decodeEvent is DecodeEvent; tryFast false leaves out the fast path, so
+// that tests can hold one path against the other.
+func decodeEvent(data []byte, now time.Time, tryFast bool) (*Event, error) {
 	var raw eventJSON
-	fast := decodeFast(data, &raw)
+	fast := tryFast && decodeFast(data, &raw)
 	if !fast {
+		if fe := checkStrict(data); fe != nil {
+			return nil, fe
+		}
 		raw = eventJSON{}
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&raw); err != nil {
-			return nil, decodeError(data, err)
+			return nil, decodeError(err)
 		}
 		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 			return nil, &FieldError{Message: "trailing data after the event object"}
@@ -295,7 +306,7 @@ func DecodeEvent(data []byte, now time.Time) (*Event, error) {
 }
 
 // decodeError turns encoding/json's errors into a FieldError naming the field.
-func decodeError(data []byte, err error) error {
+func decodeError(err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
@@ -310,12 +321,10 @@ func decodeError(data []byte, err error) error {
 		return &FieldError{Message: "malformed JSON: unexpected end of input"}
 	}
 	msg := err.Error()
+	// checkStrict names unknown keys, with their path, before decoding;
+	// this is in case encoding/json finds one it did not.
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		f = strings.Trim(f, `"`)
-		if path := unknownField(data); path != "" {
-			f = path
-		}
-		return &FieldError{Field: f, Message: "unknown field (check its spelling; free keys go in params)"}
+		return &FieldError{Field: strings.Trim(f, `"`), Message: "unknown field (check its spelling; free keys go in params)"}
 	}
 	// encoding/json returns our UnmarshalJSON errors as they are; they
 	// already carry their field.
@@ -342,15 +351,17 @@ func jsonKind(k string) string {
 	return "a number"
 }
 
-// Validate checks an event against the limits of SPEC §6.
+// Validate checks an event's fields against their shapes and limits.
 func (e *Event) Validate() error {
 	switch {
 	case e.ID == "":
 		return &FieldError{"id", "required"}
 	case len(e.ID) > maxIDLen:
-		return &FieldError{"id", fmt.Sprintf("longer than %d characters", maxIDLen)}
+		return &FieldError{"id", fmt.Sprintf("longer than %d bytes", maxIDLen)}
+	case !utf8.ValidString(e.ID):
+		return &FieldError{"id", badUTF8}
 	case !printable(e.ID):
-		return &FieldError{"id", "must be printable UTF-8 without spaces or control characters"}
+		return &FieldError{"id", "must not hold an ASCII space or control character"}
 	case e.Name == "":
 		return &FieldError{"name", "required"}
 	case !isName(e.Name):
@@ -383,12 +394,12 @@ func (e *Event) Validate() error {
 			return &FieldError{"params." + truncate(k, 64), "key must match [A-Za-z0-9_.-]{1,64}"}
 		}
 		if !utf8.ValidString(v) {
-			return &FieldError{"params." + k, "must be valid UTF-8"}
+			return &FieldError{"params." + k, badUTF8}
 		}
 		total += len(k) + len(v)
 	}
 	if total > maxParamsLen {
-		return &FieldError{"params", fmt.Sprintf("larger than %d bytes", maxParamsLen)}
+		return &FieldError{"params", fmt.Sprintf("keys and values longer than %d bytes in all", maxParamsLen)}
 	}
 	return nil
 }
@@ -417,7 +428,7 @@ func checkStrings(e *Event) error {
 			return &FieldError{f.name, fmt.Sprintf("longer than %d bytes", maxValueLen)}
 		}
 		if !utf8.ValidString(f.v) {
-			return &FieldError{f.name, "must be valid UTF-8"}
+			return &FieldError{f.name, badUTF8}
 		}
 	}
 	return nil
@@ -447,10 +458,9 @@ func checkFormats(e *Event) error {
 	return nil
 }
 
+// printable reports whether s holds no ASCII space or control character
+// (U+0000 to U+0020, U+007F).
 func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
 	for _, r := range s {
 		if r <= ' ' || r == 0x7f {
 			return false
@@ -459,85 +469,53 @@ func printable(s string) bool {
 	return true
 }
 
+// truncate cuts s to at most n bytes, at the start of a character.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
+	for i := 1; i < utf8.UTFMax && n > 0 && !utf8.RuneStart(s[n]); i++ {
+		n--
+	}
 	return s[:n]
 }
 
-// knownKeys lists the keys of the event's fixed objects, lower-cased as
-// encoding/json matches them (case-insensitively). "" is the top level.
-var knownKeys = func() map[string]map[string]bool {
-	out := make(map[string]map[string]bool)
-	add := func(obj string, v any) {
-		keys := make(map[string]bool)
-		t := reflect.TypeOf(v)
-		for i := range t.NumField() {
-			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-			keys[strings.ToLower(name)] = true
-		}
-		out[obj] = keys
+// RawEventID returns the string "id" of a JSON event that may not be
+// valid, so that a refusal can name the event; "" when it has none, or
+// none DecodeEvent would read as it is: in valid JSON, the key spelled
+// "id" once, its value valid UTF-8 without lone surrogates, at most 128
+// bytes.
+func RawEventID(data []byte) string {
+	if !json.Valid(data) {
+		return ""
 	}
-	add("", eventJSON{})
-	add("attribution", Attribution{})
-	add("device", Device{})
-	add("user", User{})
-	add("revenue", Revenue{})
-	add("consent", Consent{})
-	return out
-}()
-
-// unknownField returns the dotted path of the first unknown key in data
-// ("device.idfaa"), or "" when it finds none. encoding/json names only the
-// leaf; this walk runs only after it refused a field.
-func unknownField(data []byte) string {
-	return walkKeys(json.NewDecoder(bytes.NewReader(data)), "")
-}
-
-// walkKeys reads one object from dec and returns the path of its first
-// key not in knownKeys[obj], looking one level into the known objects.
-func walkKeys(dec *json.Decoder, obj string) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return ""
 	}
+	id, found := "", false
 	for dec.More() {
-		t, err := dec.Token()
+		key, err := dec.Token()
 		if err != nil {
 			return ""
 		}
-		key, _ := t.(string)
-		path, lower := key, strings.ToLower(key)
-		if obj != "" {
-			path = obj + "." + key
-		}
-		if !knownKeys[obj][lower] {
-			return path
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
 			return ""
 		}
-		if _, nested := knownKeys[lower]; obj == "" && nested && len(raw) > 0 && raw[0] == '{' {
-			if found := walkKeys(json.NewDecoder(bytes.NewReader(raw)), lower); found != "" {
-				return found
-			}
+		if key != "id" {
+			continue
 		}
+		if found {
+			return "" // repeated: neither is the event's id
+		}
+		found = true
+		c := checker{fastScan: fastScan{s: string(v)}}
+		s, bad, ok := c.str(true)
+		if !ok || bad != "" || len(s) > maxIDLen {
+			return ""
+		}
+		id = s
 	}
-	return ""
-}
-
-// RawEventID returns the string "id" of a JSON event that may not be
-// valid, so that a refusal can name the event; "" when it has none.
-func RawEventID(data []byte) string {
-	var v struct {
-		ID any `json:"id"`
-	}
-	if json.Unmarshal(data, &v) != nil {
-		return ""
-	}
-	if s, ok := v.ID.(string); ok && len(s) <= maxIDLen {
-		return s
-	}
-	return ""
+	return id
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/postbackhq/postback/internal/event"
 )
 
-// specEvent is the event of SPEC §6.
-const specEvent = `{"id": "evt-123", "name": "purchase", "timestamp": "2026-11-25T18:31:21Z", "app_id": "com.example.game",
+// fullEvent has a value in each part of an event, as a backend sends it.
+const fullEvent = `{"id": "evt-123", "name": "purchase", "timestamp": "2026-11-25T18:31:21Z", "app_id": "com.example.game",
  "click_id": "abc", "attribution": {"partner": "acme_ads", "campaign_id": "c1", "campaign": "winter",
  "adgroup_id": "", "adgroup": "", "creative_id": "", "creative": "", "site_id": "", "sub1": ""},
  "device": {"idfa": "", "idfv": "", "gaid": "", "android_id": "", "ip": "203.0.113.7",
@@ -24,9 +24,9 @@ const specEvent = `{"id": "evt-123", "name": "purchase", "timestamp": "2026-11-2
 
 var receipt = time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)
 
-func TestDecodeEvent_SpecExample(t *testing.T) {
+func TestDecodeEvent_FullEvent(t *testing.T) {
 	t.Parallel()
-	ev, err := event.DecodeEvent([]byte(specEvent), receipt)
+	ev, err := event.DecodeEvent([]byte(fullEvent), receipt)
 	require.NoError(t, err)
 	require.Equal(t, "evt-123", ev.ID)
 	require.Equal(t, "purchase", ev.Name)
@@ -123,4 +123,72 @@ func TestEvent_Validate(t *testing.T) {
 	var fe *event.FieldError
 	require.ErrorAs(t, ev.Validate(), &fe)
 	require.Equal(t, "revenue.amount", fe.Field)
+}
+
+// TestEvent_ValidateLimitsSayWhatTheyMeasure: the limits count bytes of
+// UTF-8, and their messages say so.
+func TestEvent_ValidateLimitsSayWhatTheyMeasure(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name           string
+		ev             event.Event
+		field, message string
+	}{
+		// 65 characters, 130 bytes.
+		{"id", event.Event{ID: strings.Repeat("é", 65), Name: "install"}, "id", "longer than 128 bytes"},
+		{"value", event.Event{ID: "x", Name: "install", AppID: strings.Repeat("é", 513)}, "app_id", "longer than 1024 bytes"},
+		{"params", event.Event{ID: "x", Name: "install", Params: map[string]string{"k": strings.Repeat("v", 8192)}},
+			"params", "keys and values longer than 8192 bytes in all"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var fe *event.FieldError
+			require.ErrorAs(t, c.ev.Validate(), &fe)
+			require.Equal(t, c.field, fe.Field)
+			require.Equal(t, c.message, fe.Message)
+		})
+	}
+	// At the limits, in bytes, all is well.
+	ev := event.Event{ID: strings.Repeat("é", 64), Name: "install", AppID: strings.Repeat("é", 512),
+		Params: map[string]string{"k": strings.Repeat("v", 8191)}}
+	require.NoError(t, ev.Validate())
+}
+
+// TestEvent_ValidateInvalidUTF8 words invalid UTF-8 as DecodeEvent does,
+// for events built in Go rather than decoded.
+func TestEvent_ValidateInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	for field, ev := range map[string]event.Event{
+		"id":        {ID: "u8-\xff(", Name: "install"},
+		"device.os": {ID: "x", Name: "install", Device: event.Device{OS: "i\xc3os"}},
+		"params.k":  {ID: "x", Name: "install", Params: map[string]string{"k": "\xff"}},
+	} {
+		var fe *event.FieldError
+		require.ErrorAs(t, ev.Validate(), &fe, field)
+		require.Equal(t, field, fe.Field)
+		require.Equal(t, "not valid UTF-8", fe.Message, field)
+	}
+}
+
+// TestRawEventID names a refused event by its id only when the id is
+// exactly what DecodeEvent would read: the one "id" key, valid UTF-8.
+func TestRawEventID(t *testing.T) {
+	t.Parallel()
+	for body, want := range map[string]string{
+		`{"id":"k-1","name":7}`:                     "k-1", // refused, but for its name
+		`{"i\u0064":"k-1"}`:                         "k-1",
+		`{"id":"k-1","ID":"k-2","name":"install"}`:  "k-1",
+		`{"ID":"k-2"}`:                              "",
+		`{"id":"k-1","id":"k-2"}`:                   "", // which one?
+		"{\"id\":\"u8-\xff(\"}":                     "", // not readable as sent
+		`{"id":"a\ud800"}`:                          "",
+		`{"id":7}`:                                  "",
+		`{"id":"` + strings.Repeat("x", 129) + `"}`: "",
+		`{"id":"x",`:                                "",
+		`{"id":"x"`:                                 "",
+		`["x"]`:                                     "",
+	} {
+		require.Equal(t, want, event.RawEventID([]byte(body)), body)
+	}
 }

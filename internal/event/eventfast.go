@@ -10,9 +10,10 @@ import (
 // spelled exactly as documented, each once, strings without escapes, no
 // nulls. It fills raw exactly as encoding/json would and reports true, or
 // reports false as soon as it meets anything else, and DecodeEvent then
-// decodes with encoding/json, which also writes every error message. So
-// the fast path needs only to be right about what it accepts; it never has
-// to explain a refusal. FuzzDecodeFast checks it against encoding/json.
+// decodes with checkStrict and encoding/json, which also write every error
+// message. So the fast path needs only to be right about what it accepts;
+// it never has to explain a refusal. FuzzDecodeEvent checks it against
+// the other path.
 //
 // Its strings share one copy of data, made once: one allocation for every
 // field of the event.
@@ -136,7 +137,7 @@ func (p *fastScan) object(value func(key string) bool) bool {
 }
 
 // str reads a string that needs no unescaping: no backslash, no control
-// character, valid UTF-8 (encoding/json would replace invalid bytes).
+// character, valid UTF-8 (the other path refuses invalid UTF-8).
 func (p *fastScan) str() (string, bool) {
 	if p.i >= len(p.s) || p.s[p.i] != '"' {
 		return "", false
@@ -258,7 +259,7 @@ func (p *fastScan) consent(c *Consent) bool {
 
 // params reads the free-form object as paramsJSON.UnmarshalJSON would:
 // strings as they are, numbers and booleans as their text. A repeated key
-// sends the event to encoding/json (which keeps the last).
+// sends the event to the other path, which refuses it.
 func (p *fastScan) params(dst *paramsJSON) bool {
 	out := make(paramsJSON)
 	ok := p.object(func(key string) bool {

@@ -7,14 +7,20 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 )
 
 // stdDecode is the encoding/json path of DecodeEvent, the reference the
 // fast path must agree with.
 func stdDecode(data []byte) (eventJSON, bool) {
 	var raw eventJSON
+	if checkStrict(data) != nil {
+		return raw, false
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if dec.Decode(&raw) != nil {
@@ -26,7 +32,8 @@ func stdDecode(data []byte) (eventJSON, bool) {
 	return raw, true
 }
 
-var fastSeeds = []string{
+// takenSeeds are the usual shape of an event, which the fast path decodes.
+var takenSeeds = []string{
 	`{"id":"e1","name":"purchase"}`,
 	" \t\r\n{ \"id\" : \"e1\" , \"name\" : \"install\" } \n",
 	`{}`,
@@ -38,61 +45,163 @@ var fastSeeds = []string{
 	`{"revenue":{"amount":12.50}}`,
 	`{"revenue":{"amount":""}}`,
 	`{"params":{}}`,
-	// What the fast path hands to encoding/json:
+	"{\"id\":\"e\uFFFD\",\"params\":{\"a\":\"1\",\"A\":\"2\"}}", // U+FFFD sent as itself; keys differing in case
+}
+
+// declinedSeeds are what the fast path hands to encoding/json.
+var declinedSeeds = []string{
 	`{"ID":"e1"}`,                               // another case
 	`{"id":"e1","id":"e2"}`,                     // a repeated key
-	`{"device":{"ip":"a"},"device":{"os":"b"}}`, // a repeated object (merged)
+	`{"device":{"ip":"a"},"device":{"os":"b"}}`, // a repeated object
 	`{"params":{"a":"1","a":"2"}}`,              // a repeated param
 	`{"id":"e\u0031"}`,                          // an escape
+	`{"i\u0064":"e1","n\u0061me":"x"}`,          // escapes in keys
+	`{"params":{"\u0061":"1","a":"2"}}`,         // a param repeated through an escape
+	`{"id":"a\ud83d\ude00","name":"x"}`,         // a surrogate pair
+	`{"id":"a\ud800","name":"x"}`,               // a lone surrogate (refused)
+	`{"id":"a\ufffd","name":"x"}`,               // U+FFFD escaped
 	`{"id":null}`,                               // null
 	`{"consent":{"granted":null}}`,              // null
 	`{"params":{"a":null}}`,                     // null param (dropped)
 	`{"params":{"a":1e999}}`,                    // a number out of range
 	`{"params":{"a":01}}`,                       // not JSON
 	`{"revenue":{"amount":"1.2.3"}}`,            // not a decimal
-	"{\"id\":\"\xff\"}",                         // invalid UTF-8 (replaced by encoding/json)
+	"{\"id\":\"\xff\"}",                         // invalid UTF-8 (refused)
+	"{\"params\":{\"\xc3(\":1}}",                // invalid UTF-8 in a key (refused)
 	`{"id":"e1"} {}`,                            // trailing data
 	`{"id":"e1",}`,                              // trailing comma
 	`{"unknown":1}`,                             // unknown field
 	`[]`, `"x"`, ``, `{`, `{"id"`, `{"id":`, `{"id":"e1"`,
 }
 
-// FuzzDecodeFast: whatever the fast path accepts, encoding/json accepts too,
-// with exactly the same result. (What it refuses, encoding/json decides.)
-func FuzzDecodeFast(f *testing.F) {
-	for _, s := range fastSeeds {
+// FuzzDecodeEvent holds the two paths of DecodeEvent against each other:
+// whatever the fast path decodes, encoding/json decodes the same; with or
+// without the fast path, DecodeEvent gives the same event or the same
+// error. And no event holds a U+FFFD its body did not send: invalid UTF-8
+// and lone surrogates are refused, never replaced.
+func FuzzDecodeEvent(f *testing.F) {
+	for _, s := range append(takenSeeds, declinedSeeds...) {
 		f.Add([]byte(s))
 	}
+	now := time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var fast eventJSON
-		if !decodeFast(data, &fast) {
-			return
+		if decodeFast(data, &fast) {
+			std, ok := stdDecode(data)
+			if !ok {
+				t.Fatalf("fast path accepted what encoding/json refuses: %q", data)
+			}
+			// RawMessage: encoding/json copies the bytes; compare the text.
+			if string(fast.Timestamp) != string(std.Timestamp) {
+				t.Fatalf("timestamp %q, encoding/json %q", fast.Timestamp, std.Timestamp)
+			}
+			fast.Timestamp, std.Timestamp = nil, nil
+			if !reflect.DeepEqual(fast, std) {
+				t.Fatalf("%q:\nfast %#v\nstd  %#v", data, fast, std)
+			}
 		}
-		std, ok := stdDecode(data)
-		if !ok {
-			t.Fatalf("fast path accepted what encoding/json refuses: %q", data)
+
+		if json.Valid(data) {
+			checkAgainstTokens(t, data)
 		}
-		// RawMessage: encoding/json copies the bytes; compare the text.
-		if string(fast.Timestamp) != string(std.Timestamp) {
-			t.Fatalf("timestamp %q, encoding/json %q", fast.Timestamp, std.Timestamp)
+
+		ev, err := decodeEvent(data, now, true)
+		stdEv, stdErr := decodeEvent(data, now, false)
+		if !reflect.DeepEqual(ev, stdEv) || !reflect.DeepEqual(err, stdErr) {
+			t.Fatalf("%q:\nDecodeEvent       %#v, %v\nencoding/json path %#v, %v", data, ev, err, stdEv, stdErr)
 		}
-		fast.Timestamp, std.Timestamp = nil, nil
-		if !reflect.DeepEqual(fast, std) {
-			t.Fatalf("%q:\nfast %#v\nstd  %#v", data, fast, std)
+		if ev != nil && !sendsReplacement(data) {
+			b, err := json.Marshal(ev) // writes invalid UTF-8 as \ufffd
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sendsReplacement(b) {
+				t.Fatalf("%q decoded to %s, with a U+FFFD it does not send", data, b)
+			}
 		}
 	})
+}
+
+// checkAgainstTokens holds checkStrict against what encoding/json's own
+// tokens of data, valid JSON, show: checkStrict refuses data exactly when
+// they show a key it refuses or a U+FFFD that data does not send.
+func checkAgainstTokens(t *testing.T, data []byte) {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var badKey, replaced bool
+	var walk func(sh *shape)
+	walk = func(sh *shape) {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("%q: %v", data, err)
+		}
+		switch tok {
+		case json.Delim('['):
+			for dec.More() {
+				walk(nil)
+			}
+			dec.Token()
+		case json.Delim('{'):
+			seen := make(map[string]bool)
+			for dec.More() {
+				tok, _ := dec.Token()
+				key := tok.(string)
+				replaced = replaced || strings.ContainsRune(key, utf8.RuneError)
+				var next *shape
+				if sh != nil {
+					badKey = badKey || seen[key]
+					seen[key] = true
+					if !sh.free {
+						k := slices.Index(sh.keys, key)
+						if k < 0 {
+							badKey = true
+						} else {
+							next = sh.nested[k]
+						}
+					}
+				}
+				walk(next)
+			}
+			dec.Token()
+		default:
+			if s, ok := tok.(string); ok {
+				replaced = replaced || strings.ContainsRune(s, utf8.RuneError)
+			}
+		}
+	}
+	walk(eventShape)
+	if !bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{")) {
+		return // checkStrict leaves what is not an object to encoding/json
+	}
+	fe := checkStrict(data)
+	switch {
+	case fe != nil && !badKey && !replaced:
+		t.Fatalf("%q: checkStrict refused it (%v), tokens show nothing wrong", data, fe)
+	case fe == nil && (badKey || replaced && !sendsReplacement(data)):
+		t.Fatalf("%q: checkStrict took it, tokens show a bad key (%v) or a U+FFFD not sent (%v)", data, badKey, replaced)
+	}
+}
+
+// sendsReplacement reports whether JSON text b holds U+FFFD, as itself or
+// escaped.
+func sendsReplacement(b []byte) bool {
+	return bytes.Contains(b, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(b), []byte(`\ufffd`))
 }
 
 // TestDecodeFast_takesTheUsualShape makes sure the fast path is the one
 // that runs for ordinary events (a fast path that refuses everything would
 // pass the fuzz test), and gives way on the unusual ones.
 func TestDecodeFast_takesTheUsualShape(t *testing.T) {
-	for i, s := range fastSeeds {
-		var raw eventJSON
-		got := decodeFast([]byte(s), &raw)
-		want := i < 7 // the seeds before "What the fast path hands…"
-		if got != want {
-			t.Errorf("decodeFast(%q) = %v, want %v", s, got, want)
+	for _, seeds := range []struct {
+		want bool
+		s    []string
+	}{{true, takenSeeds}, {false, declinedSeeds}} {
+		for _, s := range seeds.s {
+			var raw eventJSON
+			if got := decodeFast([]byte(s), &raw); got != seeds.want {
+				t.Errorf("decodeFast(%q) = %v, want %v", s, got, seeds.want)
+			}
 		}
 	}
 }
