@@ -56,14 +56,16 @@ partners:
 	rc, err := client.Enqueue(ctx, ev)
 	if err != nil {
 		// errors.Is(err, dispatcher.ErrUnavailable): the outcome is
-		// unknown; repeat the call (a stored event answers as a duplicate). A *dispatcher.FieldError names the invalid field.
+		// unknown; repeat the call (a stored event answers as a
+		// duplicate). A *dispatcher.FieldError names the invalid field.
 		log.Fatal(err)
 	}
 	for _, d := range rc.Deliveries {
+		status := string(d.Status)
 		if d.Reason != "" {
-			d.Status += " (" + d.Reason + ")"
+			status += " (" + d.Reason + ")"
 		}
-		fmt.Println(d.Partner, d.ID, d.Status)
+		fmt.Println(d.Partner, d.ID, status)
 	}
 
 	// The same id again: the same deliveries, nothing sent twice.

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/retry"
 )
 
 // startCluster starts 3 cluster-enabled masters on loopback, joins them
@@ -91,7 +92,7 @@ func TestCluster(t *testing.T) {
 	var sample string
 	for _, dlv := range accepted {
 		rec, err := st.Get(ctx, dlv)
-		if err != nil || rec.Status != store.StatusDelivered {
+		if err != nil || rec.Status != retry.StatusDelivered {
 			notRecorded++
 			sample = fmt.Sprintf("%s: %+v (%v)", dlv, rec, err)
 		}

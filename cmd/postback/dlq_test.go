@@ -16,7 +16,7 @@ import (
 	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/stacktest"
-	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/retry"
 )
 
 // opsYAML has one partner, p1, that the ops tests make fail; PARTNER is its
@@ -156,7 +156,7 @@ func TestDeliveriesShow_TableAndJSON(t *testing.T) {
 	rc, err := b.stack.Client.Enqueue(context.Background(), eventOf("evt-ok"))
 	require.NoError(t, err)
 	id := rc.Deliveries[0].ID
-	b.stack.WaitStatus(t, id, store.StatusDelivered, 10*time.Second)
+	b.stack.WaitStatus(t, id, retry.StatusDelivered, 10*time.Second)
 
 	r := b.run(t, "deliveries", "show", "-o", "json", id)
 	require.Equal(t, 0, r.code, r.stderr)
@@ -185,7 +185,7 @@ func TestStats_TableAndJSON(t *testing.T) {
 	b.ok.Store(true)
 	rc, err := b.stack.Client.Enqueue(context.Background(), eventOf("evt-ok"))
 	require.NoError(t, err)
-	b.stack.WaitStatus(t, rc.Deliveries[0].ID, store.StatusDelivered, 10*time.Second)
+	b.stack.WaitStatus(t, rc.Deliveries[0].ID, retry.StatusDelivered, 10*time.Second)
 
 	r := b.run(t, "stats", "-o", "json")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -251,7 +251,7 @@ func TestDLQRetry_FixedTemplateAndDryRun(t *testing.T) {
 	require.Equal(t, 2, out.Result["enqueued"])
 	require.Equal(t, 2, out.Result["removed"])
 	for _, id := range ids {
-		rec := b.stack.WaitStatus(t, id, store.StatusDelivered, 10*time.Second)
+		rec := b.stack.WaitStatus(t, id, retry.StatusDelivered, 10*time.Second)
 		require.Contains(t, rec.URL, "/fixed?e=evt-")
 	}
 	for _, req := range b.partner.Requests()[2:] {
@@ -350,7 +350,7 @@ func TestDLQRetry_TwelveThousand(t *testing.T) {
 	for _, id := range []string{ids[0], ids[n/2], ids[n-1]} {
 		rec, err := b.stack.Store.Get(context.Background(), id)
 		require.NoError(t, err)
-		require.Equal(t, store.StatusDelivered, rec.Status)
+		require.Equal(t, retry.StatusDelivered, rec.Status)
 	}
 	t.Logf("12,000: enqueue %v, all dead-lettered %v after start; dlq retry %v, all delivered %v after it",
 		enqueued.Round(time.Millisecond), dead.Round(time.Millisecond), replayed.Round(time.Millisecond), delivered.Round(time.Millisecond))

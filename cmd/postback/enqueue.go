@@ -15,6 +15,7 @@ import (
 	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/wire"
+	"github.com/postbackhq/postback/retry"
 )
 
 // enqueueCommand enqueues events straight to Redis with the Go client: the
@@ -147,7 +148,7 @@ func (l *enqueueLine) text() string {
 	}
 	for _, d := range l.Deliveries {
 		fmt.Fprintf(&b, " %s=%s", d.Partner, d.ID)
-		if d.Status == "skipped" {
+		if d.Status == retry.StatusSkipped {
 			fmt.Fprintf(&b, " (skipped: %s)", d.Reason)
 		}
 	}

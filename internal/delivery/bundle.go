@@ -14,9 +14,6 @@ import (
 	"github.com/postbackhq/postback/retry"
 )
 
-// errHandOff: the delivery was attempted before; its own task goes on.
-var errHandOff = errors.New("attempted before: handed to the delivery's own task")
-
 // startDeadline is ctx with the deadline by which a delivery to a partner
 // with timeout must start (a slot wait ends there): the task's deadline
 // less timeout and startSlack.
@@ -44,7 +41,7 @@ func (h *Handler) ProcessBundle(ctx context.Context, t *asynq.Task) error {
 		return undecodable(err)
 	}
 	if h.queue == nil {
-		return retry.Defer(time.Minute, errNoQueue)
+		return misconfigured(errNoQueue)
 	}
 	queue := cmp.Or(taskQueue(ctx), wire.QueueDefault)
 	// A delivery that has not started by then waits for its own task
@@ -83,7 +80,7 @@ func (h *Handler) ProcessBundle(ctx context.Context, t *asynq.Task) error {
 	}
 	wg.Wait()
 	if len(failed) > 0 {
-		return retry.Defer(time.Second, fmt.Errorf("%d of %d deliveries not handed to their own tasks: %w", len(failed), len(pls), failed[0]))
+		return noHandOff(failed, len(pls))
 	}
 	return nil
 }
@@ -100,17 +97,17 @@ func (h *Handler) bundled(ctx, startBy context.Context, turns chan struct{}, pl 
 	defer func() {
 		if r := recover(); r != nil {
 			h.log.Error("panic in a delivery", "delivery", pl.Delivery, "partner", pl.Partner, "panic", fmt.Sprint(r))
-			err = retry.Defer(time.Second, fmt.Errorf("panic: %v", r))
+			err = panicked(r)
 		}
 	}()
 	turn, err := h.take(startBy, turns, "turn under the partner's concurrency")
 	if err != nil {
-		return retry.Defer(0, err)
+		return notStarted(err)
 	}
 	defer turn()
 	release, err := h.take(startBy, h.slots, "free concurrency slot")
 	if err != nil {
-		return retry.Defer(0, err)
+		return notStarted(err)
 	}
 	defer release()
 	if h.beforeBundled != nil {

@@ -93,9 +93,9 @@ func TestBundle_OnlyFailuresAreRetried(t *testing.T) {
 	require.Len(t, ids, 78)
 
 	for i, id := range ids {
-		want := store.StatusDelivered
+		want := retry.StatusDelivered
 		if strings.HasPrefix(evs[i].ID, "bad") {
-			want = store.StatusDead
+			want = retry.StatusDead
 		}
 		rec := s.WaitStatus(t, id, want, 20*time.Second)
 		wantAttempts := 1
@@ -170,7 +170,7 @@ func TestBundle_OneAttemptAtATime(t *testing.T) {
 
 	require.NoError(t, h.ProcessTask(context.Background(), asynq.NewTask(info.Type, info.Payload)), "then final: nothing to do")
 	require.Equal(t, []string{"1"}, byEvent(p.Requests())["once-0"], "sent once")
-	rec := s.WaitStatus(t, ids[0], store.StatusDelivered, time.Second)
+	rec := s.WaitStatus(t, ids[0], retry.StatusDelivered, time.Second)
 	require.Equal(t, 1, rec.Attempts)
 }
 
@@ -214,7 +214,7 @@ func idleStack(t *testing.T, p *stacktest.Partner, extra string) *stacktest.Stac
 }
 
 // waitAll waits until every delivery of ids has status.
-func waitAll(t *testing.T, s *stacktest.Stack, ids []string, status store.Status) {
+func waitAll(t *testing.T, s *stacktest.Stack, ids []string, status retry.Status) {
 	t.Helper()
 	for _, id := range ids {
 		s.WaitStatus(t, id, status, time.Second)
@@ -277,7 +277,7 @@ func TestBundle_RunAgainSendsOnlyWhatHadNoAnswer(t *testing.T) {
 	require.Equal(t, map[string]string{ids[2]: "scheduled"}, ownTasks(t, s), "the failed delivery's own task, its retry")
 	rec, err := s.Store.Get(context.Background(), ids[2])
 	require.NoError(t, err)
-	require.Equal(t, store.StatusRetrying, rec.Status)
+	require.Equal(t, retry.StatusRetrying, rec.Status)
 
 	require.NoError(t, h.ProcessBundle(context.Background(), task), "the bundle again")
 	require.Len(t, p.Requests(), 4, "nothing sent twice")
@@ -286,7 +286,7 @@ func TestBundle_RunAgainSendsOnlyWhatHadNoAnswer(t *testing.T) {
 		if i == 2 {
 			continue
 		}
-		rec := s.WaitStatus(t, id, store.StatusDelivered, time.Second)
+		rec := s.WaitStatus(t, id, retry.StatusDelivered, time.Second)
 		require.Equal(t, 1, rec.Attempts)
 	}
 }
@@ -330,7 +330,7 @@ func TestBundle_ConcurrencyCapsDeliveries(t *testing.T) {
 			continue
 		}
 		require.NoError(t, err)
-		require.Equal(t, store.StatusDelivered, rec.Status)
+		require.Equal(t, retry.StatusDelivered, rec.Status)
 	}
 }
 
@@ -360,7 +360,7 @@ func TestBundle_HandOffFailsWithoutLoss(t *testing.T) {
 	require.Equal(t, map[string]string{ids[1]: "pending"}, ownTasks(t, s), "its own task, at once: the retry's delay was lost with the hand-off")
 	rec, err := s.Store.Get(context.Background(), ids[1])
 	require.NoError(t, err)
-	require.Equal(t, store.StatusRetrying, rec.Status)
+	require.Equal(t, retry.StatusRetrying, rec.Status)
 	require.Equal(t, 1, rec.Attempts)
 }
 
@@ -415,7 +415,7 @@ func TestBundle_StopHandsOffWhatHasNotStarted(t *testing.T) {
 			require.ErrorIs(t, err, store.ErrNotFound, "no attempt spent on %s", id)
 			continue
 		}
-		s.WaitStatus(t, id, store.StatusDelivered, time.Second)
+		s.WaitStatus(t, id, retry.StatusDelivered, time.Second)
 	}
 
 	var own *asynq.TaskInfo
@@ -448,7 +448,7 @@ func TestBundle_HandlerRoutes(t *testing.T) {
 
 	h := idleWorker(t, s, 10).Handler()
 	require.NoError(t, h.ProcessTask(context.Background(), task))
-	waitAll(t, s, ids, store.StatusDelivered)
+	waitAll(t, s, ids, retry.StatusDelivered)
 }
 
 // TestBundle_UnreadableTasks: a task in a form a newer postback wrote goes
@@ -533,7 +533,7 @@ func TestBundle_TakesTurnsUnderPartnerConcurrency(t *testing.T) {
 	require.NoError(t, h.ProcessBundle(context.Background(), task))
 	require.Empty(t, ownTasks(t, s), "nothing deferred by the gate, nothing handed off")
 	require.EqualValues(t, 2, load.most.Load())
-	waitAll(t, s, ids, store.StatusDelivered)
+	waitAll(t, s, ids, retry.StatusDelivered)
 }
 
 // TestBundle_PanicIsHandedOff: a panic in one delivery of a bundle ends
@@ -556,8 +556,8 @@ func TestBundle_PanicIsHandedOff(t *testing.T) {
 	require.Equal(t, map[string]string{ids[1]: "scheduled"}, ownTasks(t, s), "its own task, a second later")
 	_, err := s.Store.Get(context.Background(), ids[1])
 	require.ErrorIs(t, err, store.ErrNotFound, "no attempt spent")
-	s.WaitStatus(t, ids[0], store.StatusDelivered, time.Second)
-	s.WaitStatus(t, ids[2], store.StatusDelivered, time.Second)
+	s.WaitStatus(t, ids[0], retry.StatusDelivered, time.Second)
+	s.WaitStatus(t, ids[2], retry.StatusDelivered, time.Second)
 	require.Len(t, p.Requests(), 2)
 }
 
@@ -573,7 +573,7 @@ func TestBundle_SkipFreesTheLease(t *testing.T) {
 
 	require.NoError(t, h.ProcessBundle(context.Background(), task))
 	for _, id := range ids {
-		s.WaitStatus(t, id, store.StatusSkipped, time.Second)
+		s.WaitStatus(t, id, retry.StatusSkipped, time.Second)
 		n, err := s.Redis.Exists(context.Background(), store.LeaseKey(id)).Result()
 		require.NoError(t, err)
 		require.Zero(t, n, "the skip record freed the lease")
@@ -609,7 +609,7 @@ func TestHandler_OutcomeOutlivesTheTask(t *testing.T) {
 		require.True(t, ok && !deferral, "a failed attempt, retried later: %v", err)
 		rec, err := s.Store.Get(context.Background(), id)
 		require.NoError(t, err, "the attempt is recorded")
-		require.Equal(t, store.StatusRetrying, rec.Status)
+		require.Equal(t, retry.StatusRetrying, rec.Status)
 		require.Equal(t, 1, rec.Attempts)
 		n, err := s.Redis.Exists(context.Background(), store.LeaseKey(id)).Result()
 		require.NoError(t, err)

@@ -18,7 +18,6 @@ import (
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/metrics"
 	"github.com/postbackhq/postback/internal/store"
-	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
 )
 
@@ -118,10 +117,6 @@ func NewGate(cfg GateConfig) (*Gate, error) {
 	}, nil
 }
 
-// rateLimitKey is the Redis key of partner id's rate-limit state, shared
-// by every worker (redis_rate puts its own "rate:" in front).
-func rateLimitKey(id string) string { return store.Prefix + "rl:{" + id + "}" }
-
 // Acquire asks to send one request to partner p now. When it may, Acquire
 // returns done, which the caller must call exactly once with the attempt's
 // result (it frees the concurrency slot and feeds the circuit breaker).
@@ -158,7 +153,7 @@ func (g *Gate) Acquire(ctx context.Context, p *config.Partner) (done func(retry.
 
 	if rl := p.RateLimit; rl.Requests > 0 && rl.Per > 0 {
 		limit := redis_rate.Limit{Rate: rl.Requests, Burst: rl.Requests, Period: rl.Per}
-		res, err := g.limiter.Allow(ctx, rateLimitKey(p.ID), limit)
+		res, err := g.limiter.Allow(ctx, store.RateLimitKey(p.ID), limit)
 		if err != nil || res.Allowed == 0 {
 			report(errNotSent)
 			free()
@@ -300,27 +295,4 @@ func breakerVerdict(r retry.Result) error {
 		return errNotSent
 	}
 	return errPartnerFailed
-}
-
-// deferred handles a delivery the gate held back (err from Gate.Acquire):
-// it runs again after the gate's delay without spending an attempt, unless
-// that would start it past the partner's max_age: then it is dead-lettered
-// as exhausted (SPEC §9: deferrals are still bound by max_age).
-func (h *Handler) deferred(ctx context.Context, m *store.Meta, pl *wire.Payload, p *config.Partner, err error) error {
-	d, _, _ := retry.DelayOf(err)
-	cause := errors.Unwrap(err)
-	if cause == nil {
-		cause = err
-	}
-	if p.Retry.Expired(pl.First(), h.now().Add(d)) {
-		detail := "max_age reached while deferred: " + cause.Error()
-		h.log.Warn("dead-lettered", "delivery", m.ID, "partner", m.Partner, "outcome", retry.Exhausted.String(),
-			"reason", retry.Exhausted.String(), "error", detail)
-		observeOutcome(m.Partner, retry.Exhausted)
-		return h.deadLetter(ctx, m, pl, retry.Exhausted.String(), detail)
-	}
-	observeOutcome(m.Partner, retry.Deferred)
-	h.log.Debug("deferred", "delivery", m.ID, "partner", m.Partner, "outcome", retry.Deferred.String(),
-		"in", d.String(), "reason", cause.Error())
-	return err
 }

@@ -139,7 +139,7 @@ partners:
 		bIDs = append(bIDs, b.enqueue(t, fmt.Sprintf("evt-b-%d", i), "iso_b"))
 	}
 	for _, id := range bIDs {
-		b.stack.WaitStatus(t, id, store.StatusDelivered, 20*time.Second)
+		b.stack.WaitStatus(t, id, retry.StatusDelivered, 20*time.Second)
 	}
 
 	// A is still hanging: nothing of it finished, never more than its cap
@@ -331,9 +331,9 @@ partners:
 `, p.URL), delivery.WorkerConfig{})
 
 	first := b.enqueue(t, "evt-ma-1", "maxage_rl")
-	b.stack.WaitStatus(t, first, store.StatusDelivered, 10*time.Second)
+	b.stack.WaitStatus(t, first, retry.StatusDelivered, 10*time.Second)
 	second := b.enqueue(t, "evt-ma-2", "maxage_rl")
-	rec := b.stack.WaitStatus(t, second, store.StatusDead, 10*time.Second)
+	rec := b.stack.WaitStatus(t, second, retry.StatusDead, 10*time.Second)
 	require.Equal(t, "exhausted", rec.Reason)
 	require.Zero(t, rec.Attempts)
 	require.Contains(t, rec.LastError, "max_age reached while deferred", "the DLQ says why, not only the log")

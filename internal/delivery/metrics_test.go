@@ -22,6 +22,7 @@ import (
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/stacktest"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/retry"
 )
 
 // TestWorker_Metrics checks the SPEC §10 series a worker feeds: attempts by
@@ -59,9 +60,9 @@ partners:
 	ok := b.enqueue(t, "evt-m-ok", partner)
 	bad := b.enqueue(t, "evt-m-bad", partner)
 	later := b.enqueue(t, "evt-m-later", partner)
-	b.stack.WaitStatus(t, ok, store.StatusDelivered, 10*time.Second)
-	b.stack.WaitStatus(t, bad, store.StatusDead, 10*time.Second)
-	b.stack.WaitStatus(t, later, store.StatusRetrying, 10*time.Second)
+	b.stack.WaitStatus(t, ok, retry.StatusDelivered, 10*time.Second)
+	b.stack.WaitStatus(t, bad, retry.StatusDead, 10*time.Second)
+	b.stack.WaitStatus(t, later, retry.StatusRetrying, 10*time.Second)
 
 	// The worker counts an attempt just after it records the attempt's
 	// status, which is what WaitStatus saw: wait for the counters too.
@@ -137,7 +138,7 @@ partners:
 	rc, err := b.stack.Client.Enqueue(context.Background(), ev)
 	require.NoError(t, err)
 	id := rc.Deliveries[0].ID
-	rec := b.stack.WaitStatus(t, id, store.StatusDead, 10*time.Second)
+	rec := b.stack.WaitStatus(t, id, retry.StatusDead, 10*time.Second)
 	require.Equal(t, "rejected", rec.Reason)
 	require.Len(t, p.Requests(), 2)
 	require.Contains(t, p.Requests()[0].URL, "alice.private", "the partner does get the data")

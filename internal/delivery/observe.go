@@ -45,9 +45,9 @@ func observeOutcome(partner string, o retry.Outcome) {
 
 // observeFinal records a delivery reaching a final state: delivered, dead
 // or skipped. For delivered, first is when it was first enqueued.
-func observeFinal(partner string, s store.Status, first, now time.Time) {
+func observeFinal(partner string, s retry.Status, first, now time.Time) {
 	metrics.Deliveries.WithLabelValues(partner, string(s)).Inc()
-	if s == store.StatusDelivered && !first.IsZero() {
+	if s == retry.StatusDelivered && !first.IsZero() {
 		metrics.EnqueueToDelivery.WithLabelValues(partner).Observe(max(now.Sub(first), 0).Seconds())
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/postbackhq/postback/internal/ops"
 	"github.com/postbackhq/postback/internal/stacktest"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/retry"
 )
 
 // retryYAML is one partner with short retry intervals; RETRY and TIMEOUT
@@ -73,7 +74,7 @@ func TestHandler_RetriesUntilDelivered(t *testing.T) {
 	b := setupRetry(t, shortRetry, "2s", statusSequence(500, 500, 200))
 	id := b.enqueue(t, "evt-retry")
 
-	rec := b.stack.WaitStatus(t, id, store.StatusDelivered, 20*time.Second)
+	rec := b.stack.WaitStatus(t, id, retry.StatusDelivered, 20*time.Second)
 	require.Equal(t, 3, rec.Attempts)
 	got := b.attempts(t, id)
 	require.Len(t, got, 3)
@@ -115,7 +116,7 @@ func TestHandler_DeadLettersAtOnce(t *testing.T) {
 			b := setupRetry(t, shortRetry, "2s", tc.respond)
 			id := b.enqueue(t, "evt-"+tc.name)
 
-			rec := b.stack.WaitStatus(t, id, store.StatusDead, 10*time.Second)
+			rec := b.stack.WaitStatus(t, id, retry.StatusDead, 10*time.Second)
 			require.Equal(t, "rejected", rec.Reason)
 			require.Equal(t, 1, rec.Attempts)
 			require.Equal(t, tc.name, itoa(rec.LastCode))
@@ -159,7 +160,7 @@ func TestHandler_HonoursRetryAfter(t *testing.T) {
 		})
 	id := b.enqueue(t, "evt-429")
 
-	b.stack.WaitStatus(t, id, store.StatusDelivered, 20*time.Second)
+	b.stack.WaitStatus(t, id, retry.StatusDelivered, 20*time.Second)
 	reqs := b.partner.Requests()
 	require.Len(t, reqs, 2)
 	require.GreaterOrEqual(t, reqs[1].At.Sub(reqs[0].At), 3*time.Second)
@@ -176,7 +177,7 @@ func TestHandler_ExhaustsAtMaxAttempts(t *testing.T) {
 	b := setupRetry(t, shortRetry, "200ms", hang)
 	id := b.enqueue(t, "evt-silent")
 
-	rec := b.stack.WaitStatus(t, id, store.StatusDead, 20*time.Second)
+	rec := b.stack.WaitStatus(t, id, retry.StatusDead, 20*time.Second)
 	require.Equal(t, "exhausted", rec.Reason)
 	require.Equal(t, 3, rec.Attempts)
 	got := b.attempts(t, id)
@@ -197,7 +198,7 @@ func TestHandler_ExhaustsAtMaxAge(t *testing.T) {
 	b := setupRetry(t, "{max_attempts: 1000, max_age: 1500ms, initial_interval: 100ms, max_interval: 300ms, multiplier: 2}", "100ms", hang)
 	id := b.enqueue(t, "evt-old")
 
-	rec := b.stack.WaitStatus(t, id, store.StatusDead, 20*time.Second)
+	rec := b.stack.WaitStatus(t, id, retry.StatusDead, 20*time.Second)
 	require.Equal(t, "exhausted", rec.Reason)
 	require.Greater(t, rec.Attempts, 1)
 	require.Less(t, rec.Attempts, 1000, "max_age, not max_attempts, ended it")

@@ -14,8 +14,8 @@ import (
 
 	"github.com/postbackhq/postback/internal/delivery"
 	"github.com/postbackhq/postback/internal/stacktest"
-	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/version"
+	"github.com/postbackhq/postback/retry"
 )
 
 // TestWorker_SignedRequestsVerify sends a signed POST through the worker to
@@ -48,7 +48,7 @@ partners:
 `, p.URL), map[string]string{"OLD": oldSecret, "NEW": newSecret}, delivery.WorkerConfig{})
 
 	id := b.enqueue(t, "evt-signed-1", "signed")
-	rec := b.stack.WaitStatus(t, id, store.StatusDelivered, 15*time.Second)
+	rec := b.stack.WaitStatus(t, id, retry.StatusDelivered, 15*time.Second)
 	require.Equal(t, 2, rec.Attempts)
 	got := p.Requests()
 	require.Len(t, got, 2)

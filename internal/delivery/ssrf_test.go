@@ -15,7 +15,7 @@ import (
 	"github.com/postbackhq/postback/internal/delivery"
 	"github.com/postbackhq/postback/internal/metrics"
 	"github.com/postbackhq/postback/internal/stacktest"
-	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/retry"
 )
 
 // verifyNoLeaks checks, after every other cleanup of the test, that no
@@ -52,7 +52,7 @@ partners:
 	blocked0 := testutil.ToFloat64(metrics.DeliveryAttempts.WithLabelValues("ssrf_blocked", "blocked"))
 	dead0 := testutil.ToFloat64(metrics.Deliveries.WithLabelValues("ssrf_blocked", "dead"))
 	id := b.enqueue(t, "evt-ssrf-1", "ssrf_blocked")
-	rec := b.stack.WaitStatus(t, id, store.StatusDead, 10*time.Second)
+	rec := b.stack.WaitStatus(t, id, retry.StatusDead, 10*time.Second)
 	require.Equal(t, "blocked", rec.Reason)
 	attempts, err := b.stack.Store.Attempts(context.Background(), id)
 	require.NoError(t, err)
@@ -112,7 +112,7 @@ partners:
 `, p.URL), delivery.WorkerConfig{})
 
 	id := b.enqueue(t, "evt-slow-1", "slowloris")
-	rec := b.stack.WaitStatus(t, id, store.StatusDelivered, 15*time.Second)
+	rec := b.stack.WaitStatus(t, id, retry.StatusDelivered, 15*time.Second)
 	require.Equal(t, 2, rec.Attempts)
 	attempts, err := b.stack.Store.Attempts(context.Background(), id)
 	require.NoError(t, err)
@@ -142,17 +142,17 @@ partners:
 	b := setupWorker(t, yaml(true), delivery.WorkerConfig{})
 
 	first := b.enqueue(t, "evt-reload-1", "ssrf_reload")
-	b.stack.WaitStatus(t, first, store.StatusDelivered, 10*time.Second)
+	b.stack.WaitStatus(t, first, retry.StatusDelivered, 10*time.Second)
 	require.Len(t, p.Requests(), 1)
 
 	b.stack.Live.Store(b.stack.Parse(t, yaml(false)))
 	second := b.enqueue(t, "evt-reload-2", "ssrf_reload")
-	rec := b.stack.WaitStatus(t, second, store.StatusDead, 10*time.Second)
+	rec := b.stack.WaitStatus(t, second, retry.StatusDead, 10*time.Second)
 	require.Equal(t, "blocked", rec.Reason)
 	require.Len(t, p.Requests(), 1, "nothing more reached the private address")
 
 	b.stack.Live.Store(b.stack.Parse(t, yaml(true)))
 	third := b.enqueue(t, "evt-reload-3", "ssrf_reload")
-	b.stack.WaitStatus(t, third, store.StatusDelivered, 10*time.Second)
+	b.stack.WaitStatus(t, third, retry.StatusDelivered, 10*time.Second)
 	require.Len(t, p.Requests(), 2)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/retry"
 )
 
 // TestStore_latencySamplesCapped: the recent-latency list is trimmed in
@@ -27,7 +28,7 @@ func TestStore_latencySamplesCapped(t *testing.T) {
 	for i := range total {
 		m := store.Meta{ID: fmt.Sprintf("dlv_%d", i), Partner: "lat_cap", EventID: fmt.Sprintf("e%d", i)}
 		a := store.Attempt{N: 1, At: start.Add(time.Duration(i) * time.Millisecond), Duration: time.Duration(i+1) * time.Microsecond, Status: 200, Outcome: "delivered"}
-		_, err := st.AddAttempt(ctx, m, a, store.StatusDelivered, time.Hour)
+		_, err := st.AddAttempt(ctx, m, a, retry.StatusDelivered, time.Hour)
 		require.NoError(t, err)
 	}
 	n, err := rdb.LLen(ctx, store.LatencyKey("lat_cap")).Result()
@@ -42,7 +43,7 @@ func TestStore_latencySamplesCapped(t *testing.T) {
 
 	rec, err := st.Get(ctx, "dlv_7")
 	require.NoError(t, err)
-	require.Equal(t, store.StatusDelivered, rec.Status)
+	require.Equal(t, retry.StatusDelivered, rec.Status)
 	require.Equal(t, 1, rec.Attempts)
 	require.Equal(t, 200, rec.LastCode)
 	require.Equal(t, "lat_cap", rec.Partner)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/stacktest"
-	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/retry"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
@@ -65,7 +65,7 @@ func TestPostEvent_DeliversExactURLOnce(t *testing.T) {
 	id := deliveries[0].(map[string]any)["id"].(string)
 	require.Regexp(t, `^dlv_[0-9a-f]{32}$`, id)
 
-	b.stack.WaitStatus(t, id, store.StatusDelivered, 10*time.Second)
+	b.stack.WaitStatus(t, id, retry.StatusDelivered, 10*time.Second)
 	got := b.partner.Requests()
 	require.Len(t, got, 1)
 	want := "/c?click_id=" + url.QueryEscape("abc 1&x=2") + "&goal=2&sum=1.99&cur=USD&dlv=" + id
@@ -110,7 +110,7 @@ func TestPostEvent_DuplicateIsNotSentTwice(t *testing.T) {
 	status, first := b.stack.Post(t, "/v1/events", "application/json", ev)
 	require.Equal(t, http.StatusAccepted, status)
 	id := first["deliveries"].([]any)[0].(map[string]any)["id"].(string)
-	b.stack.WaitStatus(t, id, store.StatusDelivered, 10*time.Second)
+	b.stack.WaitStatus(t, id, retry.StatusDelivered, 10*time.Second)
 	status, again := b.stack.Post(t, "/v1/events", "application/json", ev)
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, true, again["duplicate"])

@@ -19,6 +19,7 @@ import (
 	"github.com/postbackhq/postback/internal/stacktest"
 	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/wire"
+	"github.com/postbackhq/postback/retry"
 )
 
 const twoPartnersYAML = `
@@ -68,7 +69,7 @@ func TestPostEvent_FiftyConcurrentPostsDeliverOncePerPartner(t *testing.T) {
 	}
 	require.Equal(t, 1, accepted)
 	for _, d := range bodies[0]["deliveries"].([]any) {
-		s.WaitStatus(t, d.(map[string]any)["id"].(string), store.StatusDelivered, 10*time.Second)
+		s.WaitStatus(t, d.(map[string]any)["id"].(string), retry.StatusDelivered, 10*time.Second)
 	}
 	// A repeat that checked for a record just before the first task was
 	// recorded may enqueue the task again once the first is done; that task

@@ -18,8 +18,8 @@ import (
 	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/stacktest"
-	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/wire"
+	"github.com/postbackhq/postback/retry"
 )
 
 // contract checks real answers of a running API against api/openapi.yaml,
@@ -102,7 +102,7 @@ func testOpenAPIResponses(t *testing.T, netHTTP bool) {
 	c.check(t, "POST", "/v1/events/batch", "text/csv", "a,b", true, 415)
 
 	id := wire.DeliveryID("oa-1", "acme_ads")
-	s.WaitStatus(t, id, store.StatusDelivered, 10*time.Second)
+	s.WaitStatus(t, id, retry.StatusDelivered, 10*time.Second)
 	c.check(t, "GET", "/v1/deliveries/"+id, "", "", true, 200)
 	c.check(t, "GET", "/v1/deliveries/"+wire.DeliveryID("nope", "acme_ads"), "", "", true, 404)
 	c.check(t, "GET", "/v1/deliveries/"+id, "", "", false, 401)

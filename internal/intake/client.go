@@ -15,6 +15,7 @@ import (
 	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/wire"
+	"github.com/postbackhq/postback/retry"
 )
 
 // ErrUnavailable wraps a failure to store an event: Redis is unreachable or
@@ -211,9 +212,9 @@ func (c *Client) prepare(ev *event.Event, cfg *config.Config) (*incoming, error)
 	routes := config.Routes(cfg.Partners, ev)
 	rc := &Receipt{EventID: ev.ID, Deliveries: make([]wire.Delivery, len(routes))}
 	for i, r := range routes {
-		d := wire.Delivery{ID: r.DeliveryID, Partner: r.Partner.ID, Status: "queued"}
+		d := wire.Delivery{ID: r.DeliveryID, Partner: r.Partner.ID, Status: retry.StatusQueued}
 		if r.Skip != "" {
-			d.Status, d.Reason = "skipped", r.Skip
+			d.Status, d.Reason = retry.StatusSkipped, r.Skip
 		}
 		rc.Deliveries[i] = d
 	}
@@ -298,7 +299,7 @@ func (c *Client) dropRecorded(ctx context.Context, ins []*incoming) error {
 func (c *Client) storeRoute(ctx context.Context, in *incoming, r config.Route) error {
 	m := store.Meta{ID: r.DeliveryID, Partner: r.Partner.ID, EventID: in.ev.ID}
 	if r.Skip != "" {
-		if err := c.store.SetStatus(ctx, m, store.StatusSkipped, r.Skip, in.now, in.cfg.Delivery.AttemptLogRetention); err != nil {
+		if err := c.store.SetStatus(ctx, m, retry.StatusSkipped, r.Skip, in.now, in.cfg.Delivery.AttemptLogRetention); err != nil {
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 		return nil

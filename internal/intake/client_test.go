@@ -24,6 +24,7 @@ import (
 	"github.com/postbackhq/postback/internal/stacktest"
 	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/wire"
+	"github.com/postbackhq/postback/retry"
 )
 
 const clientYAML = `
@@ -92,7 +93,7 @@ func TestClient_Enqueue_RoutesAndRecordsSkips(t *testing.T) {
 	require.ElementsMatch(t, []string{rc.Deliveries[0].ID, rc.Deliveries[1].ID}, b.taskIDs(t))
 	rec, err := b.store.Get(ctx, rc.Deliveries[2].ID)
 	require.NoError(t, err)
-	require.Equal(t, store.StatusSkipped, rec.Status)
+	require.Equal(t, retry.StatusSkipped, rec.Status)
 	require.Equal(t, "when: condition is false", rec.Reason)
 	require.False(t, ev.Timestamp.IsZero(), "a missing timestamp is filled")
 }
@@ -308,7 +309,7 @@ partners:
 	assertNowhere(t, s.Redis, secrets)
 
 	// The partner refuses it: the dead letter keeps the (redacted) event.
-	s.WaitStatus(t, rc.Deliveries[0].ID, store.StatusDead, 10*time.Second)
+	s.WaitStatus(t, rc.Deliveries[0].ID, retry.StatusDead, 10*time.Second)
 	reqs := p.Requests()
 	require.Len(t, reqs, 1)
 	require.Equal(t, "/c?idfa=&ip=&email=&gaid=&idfv=&aid=&os=ios", reqs[0].URL)
@@ -418,7 +419,7 @@ partners:
 	require.NoError(t, err)
 	require.True(t, rc.Duplicate)
 	require.Len(t, rc.Deliveries, 1)
-	s.WaitStatus(t, rc.Deliveries[0].ID, store.StatusDelivered, 10*time.Second)
+	s.WaitStatus(t, rc.Deliveries[0].ID, retry.StatusDelivered, 10*time.Second)
 	s.WaitQueuesEmpty(t, 10*time.Second)
 
 	// Later repeats answer the same and send nothing.
@@ -470,8 +471,8 @@ partners:
 		require.NoError(t, insp.DeleteTask(wire.QueueDefault, d.ID))
 	}
 	now := time.Now()
-	require.NoError(t, s.Store.SetStatus(ctx, store.Meta{ID: acmeD.ID, Partner: "acme_ads", EventID: "evt-rec"}, store.StatusDelivered, "", now, time.Hour))
-	require.NoError(t, s.Store.SetStatus(ctx, store.Meta{ID: everyoneD.ID, Partner: "everyone", EventID: "evt-rec"}, store.StatusQueued, "", now, time.Hour))
+	require.NoError(t, s.Store.SetStatus(ctx, store.Meta{ID: acmeD.ID, Partner: "acme_ads", EventID: "evt-rec"}, retry.StatusDelivered, "", now, time.Hour))
+	require.NoError(t, s.Store.SetStatus(ctx, store.Meta{ID: everyoneD.ID, Partner: "everyone", EventID: "evt-rec"}, retry.StatusQueued, "", now, time.Hour))
 	require.NoError(t, s.Redis.HSet(ctx, store.DeliveryKey(everyoneD.ID), "replays", 1).Err())
 
 	// The repeats answer the first receipt. One is attributed to another

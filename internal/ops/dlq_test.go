@@ -14,6 +14,7 @@ import (
 	"github.com/postbackhq/postback/internal/ops"
 	"github.com/postbackhq/postback/internal/stacktest"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/retry"
 )
 
 type dlqBundle struct {
@@ -66,7 +67,7 @@ func TestDLQ_ReplayDeliversAndEmpties(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, ops.ReplayResult{Selected: 3, Enqueued: 3, Removed: 3}, res)
 	for _, id := range ids {
-		rec := b.stack.WaitStatus(t, id, store.StatusDelivered, 10*time.Second)
+		rec := b.stack.WaitStatus(t, id, retry.StatusDelivered, 10*time.Second)
 		require.Equal(t, 1, rec.Attempts, "the attempt count starts again")
 		require.Equal(t, 1, rec.Replays)
 		require.Empty(t, rec.Reason)
@@ -117,7 +118,7 @@ func TestDLQ_ReplaySendsFixedTemplate(t *testing.T) {
 	_, err = b.dlq.Replay(context.Background(), ops.Selection{IDs: ids}, ops.ReplayOptions{})
 	require.NoError(t, err)
 	for _, id := range ids {
-		rec := b.stack.WaitStatus(t, id, store.StatusDelivered, 10*time.Second)
+		rec := b.stack.WaitStatus(t, id, retry.StatusDelivered, 10*time.Second)
 		require.Contains(t, rec.URL, "/fixed?e=")
 	}
 	reqs := b.partner.Requests()
@@ -142,13 +143,13 @@ func TestDLQ_ReplayAfterInterruptedClaim(t *testing.T) {
 	list, err := b.dlq.List(ctx, store.DeadQuery{})
 	require.NoError(t, err)
 	require.Len(t, list, 1, "still visible in the DLQ")
-	require.Equal(t, store.StatusQueued, list[0].Status)
+	require.Equal(t, retry.StatusQueued, list[0].Status)
 
 	b.ok.Store(true)
 	res, err := b.dlq.Replay(ctx, ops.Selection{Partner: "p1"}, ops.ReplayOptions{})
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Enqueued)
-	b.stack.WaitStatus(t, ids[0], store.StatusDelivered, 10*time.Second)
+	b.stack.WaitStatus(t, ids[0], retry.StatusDelivered, 10*time.Second)
 	b.stack.WaitDLQSize(t, "p1", 0, 5*time.Second)
 }
 
@@ -166,7 +167,7 @@ func TestDLQ_ReplayDiesAgain(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return len(b.attempts(t, ids[0])) == 2
 	}, 10*time.Second, 20*time.Millisecond)
-	rec := b.stack.WaitStatus(t, ids[0], store.StatusDead, 10*time.Second)
+	rec := b.stack.WaitStatus(t, ids[0], retry.StatusDead, 10*time.Second)
 	require.Equal(t, "rejected", rec.Reason)
 	b.stack.WaitDLQSize(t, "p1", 1, 5*time.Second)
 	dl, err := b.dlq.Show(ctx, ids[0])
@@ -191,7 +192,7 @@ func TestDLQ_Purge(t *testing.T) {
 	require.Equal(t, 1, n)
 	rec, err := b.stack.Store.Get(ctx, ids[0])
 	require.NoError(t, err)
-	require.Equal(t, store.StatusPurged, rec.Status)
+	require.Equal(t, retry.StatusPurged, rec.Status)
 	_, err = b.dlq.Show(ctx, ids[0])
 	require.ErrorIs(t, err, store.ErrNotFound)
 

@@ -30,6 +30,7 @@ import (
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/wire"
+	"github.com/postbackhq/postback/retry"
 )
 
 // APIKey is the bearer key of every stack's API.
@@ -210,7 +211,7 @@ func (s *Stack) do(t testing.TB, req *http.Request) (int, map[string]any) {
 
 // WaitStatus waits until delivery id's record has status, or fails after
 // timeout.
-func (s *Stack) WaitStatus(t testing.TB, id string, status store.Status, timeout time.Duration) *store.Record {
+func (s *Stack) WaitStatus(t testing.TB, id string, status retry.Status, timeout time.Duration) *store.Record {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/postbackhq/postback/retry"
 )
 
 // statsTTL is how long a per-minute stats bucket lives: an hour is read,
@@ -88,7 +90,7 @@ return n
 // write is one call of recordScript.
 type write struct {
 	m         Meta
-	status    Status
+	status    retry.Status
 	now       time.Time
 	retention time.Duration
 	attempt   *Attempt
@@ -115,7 +117,7 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 		if a.Status != 0 || a.Duration > 0 { // something was sent
 			sample = strconv.FormatInt(at, 10) + ":" + strconv.FormatInt(a.Duration.Microseconds(), 10)
 		}
-		if a.Outcome == "delivered" {
+		if a.Outcome == retry.Delivered.String() {
 			ok = "1"
 		}
 	}
@@ -138,7 +140,7 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 // AddAttempt appends attempt a to the history of delivery m and moves its
 // record to status (delivered or retrying). It returns the number of
 // attempts made so far (since the last replay).
-func (s *Store) AddAttempt(ctx context.Context, m Meta, a Attempt, status Status, retention time.Duration) (int, error) {
+func (s *Store) AddAttempt(ctx context.Context, m Meta, a Attempt, status retry.Status, retention time.Duration) (int, error) {
 	n, err := s.record(ctx, write{m: m, status: status, now: a.At.Add(a.Duration), retention: retention, attempt: &a})
 	if err != nil {
 		return 0, fmt.Errorf("record attempt: %w", err)
@@ -151,7 +153,7 @@ func (s *Store) AddAttempt(ctx context.Context, m Meta, a Attempt, status Status
 // (the full delivery task) for a replay: one atomic change, so a delivery
 // is never recorded dead without being in the DLQ.
 func (s *Store) DeadLetterAttempt(ctx context.Context, m Meta, a Attempt, reason string, payload []byte, now time.Time) (int, error) {
-	n, err := s.record(ctx, write{m: m, status: StatusDead, now: now, attempt: &a, reason: reason, payload: payload})
+	n, err := s.record(ctx, write{m: m, status: retry.StatusDead, now: now, attempt: &a, reason: reason, payload: payload})
 	if err != nil {
 		return 0, fmt.Errorf("dead-letter %s: %w", m.ID, err)
 	}
@@ -164,7 +166,7 @@ func (s *Store) DeadLetterAttempt(ctx context.Context, m Meta, a Attempt, reason
 // the record's last error, so the DLQ says why. The record and history
 // lose their expiry: a dead letter stays until retried or purged.
 func (s *Store) DeadLetter(ctx context.Context, m Meta, reason, detail string, payload []byte, now time.Time) error {
-	if _, err := s.record(ctx, write{m: m, status: StatusDead, now: now, reason: reason, errText: detail, payload: payload}); err != nil {
+	if _, err := s.record(ctx, write{m: m, status: retry.StatusDead, now: now, reason: reason, errText: detail, payload: payload}); err != nil {
 		return fmt.Errorf("dead-letter %s: %w", m.ID, err)
 	}
 	return nil

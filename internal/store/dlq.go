@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/postbackhq/postback/retry"
 )
 
 // DeadLetter is one entry of a partner's dead-letter queue: the delivery's
@@ -88,8 +90,8 @@ func (s *Store) GetDead(ctx context.Context, ids []string) ([]*DeadLetter, error
 		m := c.Val()
 		// A dead letter has its payload; "queued" with a payload is one
 		// whose replay was claimed but not settled (still in the DLQ).
-		st := Status(m["status"])
-		if m["payload"] == "" || (st != StatusDead && st != StatusQueued) {
+		st := retry.Status(m["status"])
+		if m["payload"] == "" || (st != retry.StatusDead && st != retry.StatusQueued) {
 			continue
 		}
 		out = append(out, &DeadLetter{Record: parseRecord(ids[i], m), Payload: []byte(m["payload"])})

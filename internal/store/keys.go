@@ -46,3 +46,7 @@ func LatencyKey(partner string) string { return Prefix + "lat:" + partner }
 // own, whose replication offset is past every write the master had
 // answered before it.
 const ReplSyncKey = Prefix + "replsync"
+
+// RateLimitKey is the Redis key of partner id's rate-limit state, shared
+// by every worker (redis_rate puts its own "rate:" in front).
+func RateLimitKey(id string) string { return Prefix + "rl:{" + id + "}" }

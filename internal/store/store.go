@@ -9,28 +9,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/postbackhq/postback/retry"
 )
 
 // ErrNotFound is returned for a delivery that has no record.
 var ErrNotFound = errors.New("not found")
-
-// Status is where a delivery stands.
-type Status string
-
-// The statuses a delivery record can hold.
-const (
-	StatusQueued    Status = "queued"    // enqueued, no attempt yet
-	StatusRetrying  Status = "retrying"  // failed at least once, another attempt is scheduled
-	StatusDelivered Status = "delivered" // the partner accepted it
-	StatusDead      Status = "dead"      // in the partner's dead-letter queue
-	StatusSkipped   Status = "skipped"   // not sent on purpose (when, require, consent)
-	StatusPurged    Status = "purged"    // removed from the DLQ by `dlq purge`; never sent again
-)
-
-// Final reports whether no more attempts will be made without a replay.
-func (s Status) Final() bool {
-	return s == StatusDelivered || s == StatusDead || s == StatusSkipped || s == StatusPurged
-}
 
 // Store reads and writes postback's keys.
 type Store struct {
@@ -142,18 +126,18 @@ func (s *Store) Recorded(ctx context.Context, ids []string) ([]bool, error) {
 
 // Record is a delivery's current state.
 type Record struct {
-	ID        string    `json:"id"`
-	Partner   string    `json:"partner"`
-	EventID   string    `json:"event_id"`
-	Status    Status    `json:"status"`
-	Reason    string    `json:"reason,omitempty"` // why it is dead or skipped
-	Attempts  int       `json:"attempts"`
-	First     time.Time `json:"first_attempt_at,omitzero"`
-	Last      time.Time `json:"last_attempt_at,omitzero"`
-	LastCode  int       `json:"last_status,omitempty"`
-	LastError string    `json:"last_error,omitempty"`
-	URL       string    `json:"url,omitempty"` // the URL last sent
-	Updated   time.Time `json:"updated_at,omitzero"`
+	ID        string       `json:"id"`
+	Partner   string       `json:"partner"`
+	EventID   string       `json:"event_id"`
+	Status    retry.Status `json:"status"`
+	Reason    string       `json:"reason,omitempty"` // why it is dead or skipped
+	Attempts  int          `json:"attempts"`
+	First     time.Time    `json:"first_attempt_at,omitzero"`
+	Last      time.Time    `json:"last_attempt_at,omitzero"`
+	LastCode  int          `json:"last_status,omitempty"`
+	LastError string       `json:"last_error,omitempty"`
+	URL       string       `json:"url,omitempty"` // the URL last sent
+	Updated   time.Time    `json:"updated_at,omitzero"`
 	// DeadAt is when it entered the DLQ (dead letters only).
 	DeadAt time.Time `json:"dead_at,omitzero"`
 	// Replays counts how often it was replayed from the DLQ; each replay
@@ -278,10 +262,10 @@ return 0
 
 func parseRecord(id string, m map[string]string) *Record {
 	r := &Record{
-		ID: id, Partner: m["partner"], EventID: m["event"], Status: Status(m["status"]),
+		ID: id, Partner: m["partner"], EventID: m["event"], Status: retry.Status(m["status"]),
 		Reason: m["reason"], LastError: m["error"], URL: m["url"],
 	}
-	if r.Status != StatusDead && r.Status != StatusSkipped && r.Status != StatusPurged {
+	if r.Status != retry.StatusDead && r.Status != retry.StatusSkipped && r.Status != retry.StatusPurged {
 		r.Reason = "" // a replayed delivery's old dead-letter reason no longer applies
 	}
 	r.Attempts, _ = strconv.Atoi(m["attempts"])
@@ -347,7 +331,7 @@ return nil
 
 // SetStatus moves delivery m to status with a reason (for skipped and
 // delivered records that need no attempt entry), freeing m.Lease.
-func (s *Store) SetStatus(ctx context.Context, m Meta, status Status, reason string, now time.Time, retention time.Duration) error {
+func (s *Store) SetStatus(ctx context.Context, m Meta, status retry.Status, reason string, now time.Time, retention time.Duration) error {
 	err := statusScript.Run(ctx, s.rdb, []string{DeliveryKey(m.ID), LeaseKey(m.ID)},
 		string(status), reason, m.Partner, m.EventID, now.UnixMilli(), retention.Milliseconds(), m.Lease).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {

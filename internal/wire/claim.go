@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/postbackhq/postback/retry"
 )
 
 // ErrNewerClaim is a repeat of an event whose claim a newer postback wrote,
@@ -45,7 +47,7 @@ func EncodeClaim(ds []Delivery) []byte {
 			b = append(b, '\n')
 		}
 		b = append(b, d.Partner...)
-		if d.Status == "skipped" {
+		if d.Status == retry.StatusSkipped {
 			b = append(b, '\t')
 			b = append(b, strings.ReplaceAll(d.Reason, "\n", " ")...)
 		}
@@ -83,9 +85,9 @@ func DecodeClaim(eventID string, b []byte) ([]Delivery, error) {
 		if partner == "" {
 			return nil, fmt.Errorf("claim line %d has no partner", i+1)
 		}
-		ds[i] = Delivery{ID: DeliveryID(eventID, partner), Partner: partner, Status: "queued"}
+		ds[i] = Delivery{ID: DeliveryID(eventID, partner), Partner: partner, Status: retry.StatusQueued}
 		if skipped {
-			ds[i].Status, ds[i].Reason = "skipped", reason
+			ds[i].Status, ds[i].Reason = retry.StatusSkipped, reason
 		}
 	}
 	return ds, nil

@@ -3,6 +3,8 @@ package wire
 import (
 	"crypto/sha256"
 	"encoding/hex"
+
+	"github.com/postbackhq/postback/retry"
 )
 
 // DeliveryID is the stable id of the delivery of event eventID to partner
@@ -21,7 +23,7 @@ func DeliveryID(eventID, partnerID string) string {
 type Delivery struct {
 	ID      string `json:"id"`
 	Partner string `json:"partner"`
-	// Status is "queued", or "skipped" with Reason.
-	Status string `json:"status,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	// Status is queued, or skipped with Reason.
+	Status retry.Status `json:"status,omitempty"`
+	Reason string       `json:"reason,omitempty"`
 }
