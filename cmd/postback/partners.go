@@ -128,7 +128,7 @@ func partnersList(c *cli.Context) error {
 			ID: p.ID, Enabled: p.Enabled, Events: p.Events, Match: p.Match.String(),
 			Method: p.Method, Host: templateHost(p.URL), Signing: p.Signer != nil,
 			RateLimit: rateString(p.RateLimit), Concurrency: p.Concurrency,
-			Timeout: shortDuration(p.Timeout), MaxAttempts: p.Retry.MaxAttempts, MaxAge: shortDuration(p.Retry.MaxAge),
+			Timeout: config.ShortDuration(p.Timeout), MaxAttempts: p.Retry.MaxAttempts, MaxAge: config.ShortDuration(p.Retry.MaxAge),
 			Consent: p.RequireConsent,
 		}
 		r.retry = fmt.Sprintf("%d attempts / %s", r.MaxAttempts, r.MaxAge)
@@ -162,18 +162,6 @@ func partnersList(c *cli.Context) error {
 			cmpDash(r.RateLimit), cmpDash(capString(r.Concurrency)), r.retry)
 	}
 	return tw.Flush()
-}
-
-// shortDuration is d as the config would write it: 24h, not 24h0m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 func yesNo(b bool) string {
@@ -210,7 +198,7 @@ func rateString(r config.RateLimit) string {
 	case time.Hour:
 		per = "h"
 	default:
-		per = shortDuration(r.Per)
+		per = config.ShortDuration(r.Per)
 	}
 	return fmt.Sprintf("%d/%s", r.Requests, per)
 }
@@ -367,32 +355,16 @@ func readEvent(c *cli.Context, name string) (*event.Event, error) {
 // wouldSend applies routing (enabled, events, match, when) and `require`
 // as the API and the workers do, and says why a delivery would not be sent.
 func wouldSend(p *config.Partner, ev *event.Event, deliveryID string) (bool, string) {
-	routes := config.Routes([]*config.Partner{p}, ev)
-	if len(routes) == 0 {
-		switch {
-		case !p.Enabled:
-			return false, "not routed: partner disabled"
-		case len(p.Events) > 0 && !slices.Contains(p.Events, ev.Name):
-			return false, fmt.Sprintf("not routed: event %q is not in events [%s]", ev.Name, strings.Join(p.Events, ", "))
-		default:
-			return false, fmt.Sprintf("not routed: match attributed and attribution.partner is %q, not %q", ev.Attribution.Partner, p.ID)
-		}
+	if why := p.NotRouted(ev); why != "" {
+		return false, "not routed: " + why
 	}
-	if routes[0].Skip != "" {
-		return false, "skipped: " + routes[0].Skip
+	if r := config.Routes([]*config.Partner{p}, ev)[0]; r.Skip != "" {
+		return false, "skipped: " + r.Skip
 	}
 	var v templates.Values
 	p.Values(&v, ev, deliveryID, 1)
-	for _, r := range p.Require {
-		var s string
-		if r.Field == 0 {
-			s, _ = v.Param(r.Param)
-		} else {
-			s = v.Get(r.Field)
-		}
-		if s == "" {
-			return false, "skipped: require: " + r.String() + " is missing"
-		}
+	if missing := p.Missing(&v); missing != "" {
+		return false, "skipped: require: " + missing + " is missing"
 	}
 	return true, ""
 }

@@ -326,7 +326,7 @@ func (l *loader) api(n *yaml.Node, c *APIConfig) {
 			c.WaitReplicas = l.integer(v, "", f, 0)
 		case "wait_timeout":
 			if d := l.duration(v, "", f); d > MaxWaitTimeout {
-				l.errf(v, "", f, "%s is longer than %s: the API answers within 3s", shortDuration(d), shortDuration(MaxWaitTimeout))
+				l.errf(v, "", f, "%s is longer than %s: the API answers within 3s", ShortDuration(d), ShortDuration(MaxWaitTimeout))
 			} else if d > 0 {
 				c.WaitTimeout = d
 			}
@@ -365,11 +365,11 @@ func (l *loader) retention(root *yaml.Node, api APIConfig, delivery DeliveryConf
 	l.errf(n, "", "delivery.attempt_log_retention",
 		"%s is shorter than api.dedup_window (%s): delivery records must be kept at least as long as event ids are, "+
 			"or a repeated event could be sent again after its records expire; raise attempt_log_retention or lower dedup_window",
-		shortDuration(delivery.AttemptLogRetention), shortDuration(api.DedupWindow))
+		ShortDuration(delivery.AttemptLogRetention), ShortDuration(api.DedupWindow))
 }
 
-// shortDuration writes d as a config would: 24h, not 24h0m0s.
-func shortDuration(d time.Duration) string {
+// ShortDuration writes d as a config would: 24h, not 24h0m0s.
+func ShortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/templates"
@@ -21,10 +24,7 @@ type Route struct {
 func Routes(partners []*Partner, ev *event.Event) []Route {
 	var routes []Route
 	for _, p := range partners {
-		if !p.Enabled || !p.wantsName(ev.Name) {
-			continue
-		}
-		if p.Match == MatchAttributed && ev.Attribution.Partner != p.ID {
+		if p.NotRouted(ev) != "" {
 			continue
 		}
 		r := Route{Partner: p, DeliveryID: wire.DeliveryID(ev.ID, p.ID)}
@@ -42,4 +42,19 @@ func Routes(partners []*Partner, ev *event.Event) []Route {
 		routes = append(routes, r)
 	}
 	return routes
+}
+
+// NotRouted says why ev does not reach p at all ("" when it does): the
+// partner is disabled, does not list the event's name, or hears only of
+// events attributed to it.
+func (p *Partner) NotRouted(ev *event.Event) string {
+	switch {
+	case !p.Enabled:
+		return "partner disabled"
+	case !p.wantsName(ev.Name):
+		return fmt.Sprintf("event %q is not in events [%s]", ev.Name, strings.Join(p.Events, ", "))
+	case p.Match == MatchAttributed && ev.Attribution.Partner != p.ID:
+		return fmt.Sprintf("match attributed and attribution.partner is %q, not %q", ev.Attribution.Partner, p.ID)
+	}
+	return ""
 }
