@@ -49,10 +49,13 @@ func deliveriesCommand() *cli.Command {
 					if attempts == nil {
 						attempts = []store.Attempt{}
 					}
+					// attempt_log is the history's former name, kept
+					// for one release.
 					return writeJSON(c.App.Writer, struct {
 						*store.Record
-						AttemptLog []store.Attempt `json:"attempt_log"`
-					}{rec, attempts})
+						History []store.Attempt `json:"attempts_history"`
+						Former  []store.Attempt `json:"attempt_log"`
+					}{rec, attempts, attempts})
 				}
 				writeRecord(c.App.Writer, rec)
 				writeAttempts(c.App.Writer, attempts)

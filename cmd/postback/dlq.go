@@ -142,7 +142,7 @@ func dlqShowCommand() *cli.Command {
 			fmt.Fprintln(w, "\nevent:")
 			b, _ := json.MarshalIndent(dl.Event, "  ", "  ")
 			fmt.Fprintf(w, "  %s\n", b)
-			writeAttempts(w, dl.AttemptLog)
+			writeAttempts(w, dl.History)
 			return nil
 		},
 	}

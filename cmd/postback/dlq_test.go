@@ -126,6 +126,7 @@ func TestDLQShow_TableAndJSON(t *testing.T) {
 	require.Equal(t, "evt-0", dl["event"].(map[string]any)["id"])
 	log := dl["attempt_log"].([]any)
 	require.Len(t, log, 1)
+	require.Equal(t, dl["attempts_history"], dl["attempt_log"], "the history under its name and its former one")
 	a := log[0].(map[string]any)
 	require.EqualValues(t, 1, a["n"])
 	require.EqualValues(t, 400, a["status"])
@@ -165,6 +166,7 @@ func TestDeliveriesShow_TableAndJSON(t *testing.T) {
 	require.Equal(t, "delivered", d["status"])
 	require.EqualValues(t, 1, d["attempts"])
 	require.Len(t, d["attempt_log"], 1)
+	require.Equal(t, d["attempts_history"], d["attempt_log"], "the history under its name and its former one")
 	require.Equal(t, "delivered", d["attempt_log"].([]any)[0].(map[string]any)["outcome"])
 
 	r = b.run(t, "deliveries", "show", "-o", "table", id)

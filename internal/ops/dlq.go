@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -94,7 +95,7 @@ func (d *DLQ) Show(ctx context.Context, id string) (*DeadLetterDetail, error) {
 		return nil, err
 	}
 	out, _ := newDeadLetter(dl)
-	return &DeadLetterDetail{DeadLetter: out, AttemptLog: attempts}, nil
+	return &DeadLetterDetail{DeadLetter: out, History: attempts}, nil
 }
 
 // Selection says which dead letters an operation acts on: IDs, or every
@@ -210,7 +211,7 @@ func (d *DLQ) Export(ctx context.Context, partner string, fn func(*DeadLetterDet
 					return err
 				}
 				out, _ := newDeadLetter(dl)
-				if err := fn(&DeadLetterDetail{DeadLetter: out, AttemptLog: attempts}); err != nil {
+				if err := fn(&DeadLetterDetail{DeadLetter: out, History: attempts}); err != nil {
 					return err
 				}
 			}
@@ -447,5 +448,16 @@ func (d *DLQ) enqueueReplay(ctx context.Context, p *config.Partner, raw []byte, 
 // `dlq show` and each line of `dlq export` print.
 type DeadLetterDetail struct {
 	*DeadLetter
-	AttemptLog []store.Attempt `json:"attempt_log"`
+	History []store.Attempt `json:"attempts_history"`
+}
+
+// MarshalJSON writes the history under its former name, attempt_log,
+// too: scripts reading `-o json` have one release to move to
+// attempts_history, the name the HTTP API uses.
+func (d DeadLetterDetail) MarshalJSON() ([]byte, error) {
+	type plain DeadLetterDetail
+	return json.Marshal(struct {
+		plain
+		Former []store.Attempt `json:"attempt_log"`
+	}{plain(d), d.History})
 }

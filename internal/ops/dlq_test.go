@@ -172,7 +172,7 @@ func TestDLQ_ReplayDiesAgain(t *testing.T) {
 	b.stack.WaitDLQSize(t, "p1", 1, 5*time.Second)
 	dl, err := b.dlq.Show(ctx, ids[0])
 	require.NoError(t, err)
-	require.Len(t, dl.AttemptLog, 2)
+	require.Len(t, dl.History, 2)
 }
 
 func TestDLQ_Purge(t *testing.T) {
@@ -214,9 +214,9 @@ func TestDLQ_ExportAndStats(t *testing.T) {
 		return nil
 	}))
 	require.Len(t, got, 2)
-	require.Len(t, got[0].AttemptLog, 1)
-	require.Equal(t, http.StatusBadRequest, got[0].AttemptLog[0].Status)
-	require.Contains(t, got[0].AttemptLog[0].Response, "bad click")
+	require.Len(t, got[0].History, 1)
+	require.Equal(t, http.StatusBadRequest, got[0].History[0].Status)
+	require.Contains(t, got[0].History[0].Response, "bad click")
 
 	st, err := ops.ReadStats(ctx, b.stack.Redis, b.stack.Live.Load(), "", time.Now())
 	require.NoError(t, err)
