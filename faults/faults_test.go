@@ -177,7 +177,7 @@ func TestPauseRedis(t *testing.T) {
 	waitDelivered(t, p, accepted, 4*time.Minute)
 
 	// What the API answered while it could not store: 503 with
-	// Retry-After is the contract (SPEC §7). Checked last, so that the
+	// Retry-After is what the API promises. Checked last, so that the
 	// loss check above always runs.
 	if statuses[503] == 0 {
 		t.Skipf("bug: no 503 during a %v Redis pause: go-redis retries a timed-out command (ReadTimeout 3s, MaxRetries 3), "+

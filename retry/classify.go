@@ -31,7 +31,7 @@ type Decision struct {
 	Reason string
 }
 
-// Classify applies SPEC §9 to one attempt, in this order:
+// Classify decides what one attempt came to, in this order:
 //
 //  1. A transport error with no status: if errors.As finds an error with a
 //     Blocked() bool method that returns true (the SSRF guard), Blocked.

@@ -10,7 +10,7 @@
 //     jitter ([Policy.Delay]) bounded by max_attempts and max_age
 //     ([Policy.Next]).
 //   - [Success] is a partner's `success:` rule, and [Success.Classify] turns
-//     one attempt's [Result] into a [Decision] (SPEC §9).
+//     one attempt's [Result] into a [Decision].
 //   - [ParseRetryAfter] reads a Retry-After header.
 //   - [Outcome] names what happened; its strings are the DLQ reasons and the
 //     metric labels.

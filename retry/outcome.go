@@ -9,7 +9,7 @@ import (
 // came to. The zero Outcome is invalid, so a forgotten assignment shows.
 type Outcome uint8
 
-// The outcomes of SPEC §9. Their strings are the DLQ reasons and the
+// The outcomes. Their strings are the DLQ reasons and the
 // `outcome` metric label, so they are part of the product contract.
 const (
 	Delivered    Outcome = iota + 1 // the partner accepted it (the success rule matched)

@@ -1,5 +1,5 @@
 // Package templates is postback's macro language: the partner URL, header
-// and body templates of SPEC §5, parsed once and rendered for every
+// and body templates, parsed once and rendered for every
 // delivery.
 //
 // A template is parsed for one [Context] (URL, JSON body, form body,

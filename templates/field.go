@@ -6,7 +6,7 @@ import "strconv"
 // name to a Field, so rendering indexes an array instead of looking up a map.
 type Field uint8
 
-// The macro names of SPEC §5, in the order Fields returns them.
+// The macro names, in the order Fields returns them.
 const (
 	FieldEventID Field = iota + 1
 	FieldEvent
@@ -105,7 +105,7 @@ func (f Field) String() string {
 }
 
 // Personal reports whether the field identifies a device or a person
-// (device ids, IP address, email): the fields SPEC §4 says render empty for
+// (device ids, IP address, email): the fields that render empty for
 // a partner with privacy.require_consent when the event has no consent.
 func (f Field) Personal() bool {
 	switch f {

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Targets on a 2-core machine (issue 7).
+// Targets on a 2-core machine.
 const (
 	TargetE2ERatio      = 0.8  // e2e deliveries/s ≥ 0.8 × raw asynq no-op tasks/s
 	TargetP99MS         = 50   // p99 enqueue → partner at half load

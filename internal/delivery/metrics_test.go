@@ -25,7 +25,7 @@ import (
 	"github.com/postbackhq/postback/retry"
 )
 
-// TestWorker_Metrics checks the SPEC §10 series a worker feeds: attempts by
+// TestWorker_Metrics checks the series a worker feeds: attempts by
 // outcome, attempt duration, deliveries by result, enqueue-to-delivery
 // latency, and the DLQ size and queue pending gauges it refreshes. Not
 // parallel: postback_queue_pending is one process-wide gauge.
@@ -84,7 +84,7 @@ partners:
 			testutil.ToFloat64(metrics.QueuePending) == 1
 	}, 10*time.Second, 20*time.Millisecond)
 
-	// /metrics shows every SPEC §10 name the worker feeds, with histograms.
+	// /metrics shows every series the worker feeds, with histograms.
 	rec := httptest.NewRecorder()
 	metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	body := rec.Body.String()

@@ -23,7 +23,7 @@ import (
 )
 
 // This file is what the worker tells the outside: Prometheus observations
-// (SPEC §10) and the redaction that keeps personal data out of logs.
+// and the redaction that keeps personal data out of logs.
 //
 // postback_delivery_attempts_total{outcome} counts every run of a delivery
 // by what it came to: delivered, retry, rejected, blocked for a request

@@ -1,4 +1,4 @@
-// Package httpapi serves postback's HTTP API (SPEC §7, documented in
+// Package httpapi serves postback's HTTP API (documented in
 // api/openapi.yaml): POST /v1/events, POST /v1/events/batch (a JSON
 // object, a bare array or NDJSON, up to 1000 events, one result each),
 // GET /v1/deliveries/{id}, and without auth /healthz, /readyz and

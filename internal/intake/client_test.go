@@ -279,7 +279,7 @@ func TestClient_EnqueueBatch(t *testing.T) {
 	require.Len(t, tasks, 3)
 }
 
-// TestClient_Enqueue_NoConsentStoresNoIdentifiers checks SPEC §4's
+// TestClient_Enqueue_NoConsentStoresNoIdentifiers checks
 // privacy.require_consent end to end: without consent the device ids, ip
 // and email appear in no Redis key or value, neither in the task, the
 // delivery record, the attempt history nor the dead-letter copy.

@@ -1,5 +1,5 @@
-// Package metrics holds postback's Prometheus collectors, with the names of
-// SPEC §10. They are registered on Registry, which /metrics serves.
+// Package metrics holds postback's Prometheus collectors, under the names
+// dashboards and alerts rely on. They are registered on Registry, which /metrics serves.
 package metrics
 
 import (

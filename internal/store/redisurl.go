@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// OpenRedis connects to the Redis named by a URL of SPEC §2:
+// OpenRedis connects to the Redis a URL names:
 //
 //	redis://[user:pass@]host:port/db
 //	rediss://[user:pass@]host:port/db                 (TLS)

@@ -16,7 +16,7 @@ import (
 // upgraded cannot answer it (503; an upgraded one can).
 var ErrNewerClaim = errors.New("the event was first received by a newer postback, whose record of it this one cannot read")
 
-// An event's claim (the dedup key of DESIGN decision 4) holds its first
+// An event's claim (its de-duplication key) holds its first
 // receipt, so that a repeat answers with the same deliveries. It lives for
 // the whole dedup window, so it is kept small: one line per delivery, the
 // partner id (which config keeps to [a-z0-9_-]) and, for a skipped delivery,
