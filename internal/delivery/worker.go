@@ -14,7 +14,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/postbackhq/postback/internal/config"
-	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/netguard"
 	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/version"
@@ -77,18 +76,9 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 }
 
 // DefaultDequeuers is WorkerConfig.Dequeuers's default: one asynq
-// processor per 6 deliveries in flight, at least 1 and at most 16.
-//
-// Measured with `postback bench` on 2 cores, concurrency 100, in 10
-// alternating pairs: 16 processors delivered 0.73× of raw asynq's no-op
-// (median) against 0.59× with 4, and each delivery cost 1.52× a no-op
-// task's CPU against 1.79×: with more tasks in flight, the handlers'
-// auto-pipeline carries more commands per round trip. 32 did no better
-// than 16. Idle, each processor polls Redis every PollInterval: measured
-// on Redis 7, 16 made 4,800 commands/s and took 7.7% of a core, 4 made
-// 1,200 and 3.5%. Sharing the polling (16 sleeping 80ms each) cost more
-// under load than it saved: a processor that finds the queue empty for a
-// moment sleeps long, and e2e fell back to 0.53–0.68× in 3 pairs.
+// processor per 6 deliveries in flight, at least 1 and at most 16. More
+// processors keep more tasks in flight under load, at an idle cost of one
+// poll each per PollInterval (docs/design.md has the measurements).
 func DefaultDequeuers(concurrency int) int { return max(1, min(concurrency/6, 16)) }
 
 // SplitConcurrency shares total among n asynq processors as evenly as it
@@ -137,7 +127,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	handlerRedis := cfg.Redis
 	var pipe *store.AutoPipeline
 	if single, ok := cfg.Redis.(*redis.Client); ok {
-		pipe = store.NewAutoPipeline(single, intake.AutoPipelineFlushers, false)
+		pipe = store.NewAutoPipeline(single, store.DefaultFlushers, false)
 		handlerRedis = pipe.RDB
 	}
 	h := NewHandler(HandlerConfig{

@@ -103,18 +103,13 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if single, ok := cfg.Redis.(*redis.Client); ok && !cfg.NoAutoPipeline {
 		// Intake answers within its callers' deadlines (the API's
 		// StoreTimeout): a pipeline's deadline must bound its socket reads.
-		c.pipe = store.NewAutoPipeline(single, AutoPipelineFlushers, true)
+		c.pipe = store.NewAutoPipeline(single, store.DefaultFlushers, true)
 		rdb = c.pipe.RDB
 	}
 	c.store, c.queue = store.New(rdb), asynq.NewClientFromRedisClient(rdb)
 	c.repl = &replWaiter{store: c.store}
 	return c, nil
 }
-
-// AutoPipelineFlushers is how many pipelines a Client keeps in flight. An
-// event's commands all take the same one (see inOrder), so that its tasks
-// travel right behind its claim (see enqueueAll).
-const AutoPipelineFlushers = 2
 
 // Close releases the client's own connections (not the Redis client it
 // was given).

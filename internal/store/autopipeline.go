@@ -229,3 +229,8 @@ func (a *AutoPipeline) close() error {
 		}
 	}
 }
+
+// DefaultFlushers is how many pipelines an AutoPipeline keeps in flight, for intake and for the workers. An
+// event's commands all take the same one (see InOrder), so that its tasks
+// travel right behind its claim (see intake).
+const DefaultFlushers = 2
