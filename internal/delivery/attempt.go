@@ -63,6 +63,9 @@ func (h *Handler) deliver(ctx context.Context, pl *wire.Payload, queue string, b
 	rec, claim, busy, err := h.store.GetForAttempt(ctx, pl.Delivery, pl.Event.ID, lease)
 	switch {
 	case err != nil:
+		// The read may have taken the lease all the same (its answer was
+		// lost): free it, or the task's next run waits out its TTL.
+		h.release(ctx, pl.Delivery, lease)
 		return storeFailed(err)
 	case rec != nil && rec.Status.Final():
 		return nil // already delivered, dead or skipped: a duplicate task sends nothing
@@ -79,12 +82,36 @@ func (h *Handler) deliver(ctx context.Context, pl *wire.Payload, queue string, b
 	err = r.attempt(ctx)
 	if !r.freed {
 		// No outcome write freed the lease: the delivery was deferred or
-		// dropped, or Redis failed (then it expires).
-		if rerr := h.store.Release(context.WithoutCancel(ctx), pl.Delivery, lease.Token); rerr != nil {
-			h.log.Debug("lease not released", "delivery", pl.Delivery, "err", rerr)
-		}
+		// dropped, or Redis failed.
+		h.release(ctx, pl.Delivery, lease)
 	}
 	return err
+}
+
+// releaseRetry is how often a lease that could not be freed is tried
+// again, until it is or it expires.
+const releaseRetry = time.Second
+
+// release frees delivery id's lease if it still holds lease's token. When
+// Redis fails, it keeps trying in the background until the lease would
+// have expired anyway: a lease left behind makes the delivery's next run
+// wait out its TTL.
+func (h *Handler) release(ctx context.Context, id string, lease store.Lease) {
+	ctx = context.WithoutCancel(ctx)
+	err := h.store.Release(ctx, id, lease.Token)
+	if err == nil {
+		return
+	}
+	h.log.Debug("lease not released", "delivery", id, "err", err)
+	until := h.now().Add(lease.TTL)
+	go func() {
+		for h.now().Before(until) {
+			time.Sleep(releaseRetry)
+			if h.store.Release(ctx, id, lease.Token) == nil {
+				return
+			}
+		}
+	}()
 }
 
 // leaseToken names one attempt's lease.

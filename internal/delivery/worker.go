@@ -55,7 +55,16 @@ type WorkerConfig struct {
 	// StatsInterval is how often the DLQ size, queue pending and circuit
 	// gauges are refreshed from Redis. Default 15s.
 	StatsInterval time.Duration
+	// RecoverInterval is how often the worker looks for tasks that a
+	// processor took and lost (their asynq lease expired, as when Redis
+	// froze under them) to put them back in the queue. Default 1s.
+	RecoverInterval time.Duration
 }
+
+// recoverGrace is how long past its asynq lease a task is left to the
+// processor that holds it: leases are whole seconds, and the processor
+// stops writing a task once it sees its lease run out.
+const recoverGrace = 5 * time.Second
 
 func (c WorkerConfig) withDefaults() WorkerConfig {
 	c.Concurrency = cmp.Or(c.Concurrency, 100)
@@ -70,6 +79,7 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	c.ScheduleInterval = cmp.Or(c.ScheduleInterval, time.Second)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 30*time.Second)
 	c.StatsInterval = cmp.Or(c.StatsInterval, 15*time.Second)
+	c.RecoverInterval = cmp.Or(c.RecoverInterval, time.Second)
 	c.Isolation.Redis = cmp.Or(c.Isolation.Redis, c.Redis)
 	c.Isolation.Logger = cmp.Or(c.Isolation.Logger, c.Logger)
 	return c
@@ -101,6 +111,7 @@ type Worker struct {
 	clients *guardedClients
 	gate    *Gate
 	stats   *statsLoop
+	lost    *recoverer
 	rdb     redis.UniversalClient
 	pipe    *store.AutoPipeline // the handlers' Redis; nil on Cluster
 	log     *slog.Logger
@@ -157,7 +168,11 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	stats := newStatsLoop(statsLoopParams{
 		Redis: cfg.Redis, Live: cfg.Config, Gate: gate, Interval: cfg.StatsInterval, Logger: cfg.Logger,
 	})
-	return &Worker{srvs: srvs, handler: h, clients: clients, gate: gate, stats: stats, rdb: cfg.Redis, pipe: pipe, log: cfg.Logger}, nil
+	lost := newRecoverer(recovererParams{
+		Store: store.New(cfg.Redis), Queues: []string{wire.QueueDefault, wire.QueueReplay},
+		Interval: cfg.RecoverInterval, Grace: recoverGrace, Logger: cfg.Logger,
+	})
+	return &Worker{srvs: srvs, handler: h, clients: clients, gate: gate, stats: stats, lost: lost, rdb: cfg.Redis, pipe: pipe, log: cfg.Logger}, nil
 }
 
 // Gate returns the worker's partner isolation (rate limits, concurrency
@@ -187,6 +202,7 @@ func (w *Worker) Start() error {
 		}
 	}
 	w.stats.start()
+	w.lost.start()
 	return nil
 }
 
@@ -199,6 +215,7 @@ func (w *Worker) Shutdown() {
 		wg.Go(srv.Shutdown) // at once: each waits up to ShutdownTimeout
 	}
 	wg.Wait()
+	w.lost.shutdown()
 	w.stats.shutdown()
 	w.clients.closeIdle()
 	if w.pipe != nil {
