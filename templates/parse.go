@@ -276,11 +276,33 @@ func parseMacro(src string, open int) (*node, int, error) {
 
 const paramsPrefix = "params."
 
+// MaxParamKey is the longest key an event's params may have.
+const MaxParamKey = 64
+
+// IsParamKey reports whether s can be a key of an event's params:
+// [A-Za-z0-9_.-]{1,64}. A macro or requirement naming any other key could
+// never have a value.
+func IsParamKey(s string) bool {
+	if len(s) < 1 || len(s) > MaxParamKey {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // resolveName sets the field or param of m, or explains the unknown name.
 func resolveName(m *node, name string) error {
 	if key, ok := strings.CutPrefix(name, paramsPrefix); ok {
 		if key == "" {
 			return errorf(m.offset, "macro "+m.text+" needs a key, like {params.level}")
+		}
+		if !IsParamKey(key) {
+			return errorf(m.offset, "macro "+m.text+": no event can carry this key (params keys are [A-Za-z0-9_.-]{1,64})")
 		}
 		m.param = key
 		return nil

@@ -67,6 +67,9 @@ func dlqListCommand() *cli.Command {
 			if c.NArg() > 0 {
 				return usageError("dlq list takes no arguments")
 			}
+			if err := notNegative(c, "since", "limit"); err != nil {
+				return err
+			}
 			switch r := c.String("reason"); r {
 			case "", "rejected", "blocked", "render", "exhausted":
 			default:
@@ -170,8 +173,8 @@ func dlqRetryCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.Float64("rate") < 0 {
-				return usageError("--rate must not be negative")
+			if err := notNegative(c, "rate", "since"); err != nil {
+				return err
 			}
 			sel.Since = c.Duration("since")
 			rt, d, err := openDLQ(c)
@@ -179,6 +182,9 @@ func dlqRetryCommand() *cli.Command {
 				return err
 			}
 			defer rt.close()
+			if err := knownPartner(rt, sel.Partner, "its dead letters are replayed with its current template"); err != nil {
+				return err
+			}
 			dry := c.Bool("dry-run")
 			var items []ops.ReplayItem
 			o := ops.ReplayOptions{
@@ -339,6 +345,25 @@ func dlqExportCommand() *cli.Command {
 }
 
 // dlqSelection reads ID… | --partner | --all, exactly one of them.
+// notNegative refuses a negative value of any of the flags names.
+func notNegative(c *cli.Context, names ...string) error {
+	for _, n := range names {
+		if c.Float64(n) < 0 || c.Duration(n) < 0 || c.Int(n) < 0 {
+			return usageError("--%s must not be negative", n)
+		}
+	}
+	return nil
+}
+
+// knownPartner refuses a partner id that is not in the config, which
+// would otherwise select nothing and look like success.
+func knownPartner(rt *runtime, id, why string) error {
+	if id == "" || rt.live.Load().Partner(id) != nil {
+		return nil
+	}
+	return fmt.Errorf("partner %q is not in %s (%s)", id, rt.live.Load().Source, why)
+}
+
 func dlqSelection(c *cli.Context) (ops.Selection, error) {
 	sel := ops.Selection{IDs: c.Args().Slice(), Partner: c.String("partner"), All: c.Bool("all")}
 	n := 0

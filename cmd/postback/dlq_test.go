@@ -357,3 +357,28 @@ func TestDLQRetry_TwelveThousand(t *testing.T) {
 	t.Logf("12,000: enqueue %v, all dead-lettered %v after start; dlq retry %v, all delivered %v after it",
 		enqueued.Round(time.Millisecond), dead.Round(time.Millisecond), replayed.Round(time.Millisecond), delivered.Round(time.Millisecond))
 }
+
+// A partner id that is not in the config, and negative bounds, are
+// mistakes the user must hear of: before, they selected nothing and
+// exited 0 with zeros.
+func TestOps_UnknownPartnerAndNegativeBounds(t *testing.T) {
+	t.Parallel()
+	b := setupOps(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"stats", "-p", "nonexistent"}, 1, `partner "nonexistent" is not in`},
+		{[]string{"dlq", "retry", "-p", "nonexistent"}, 1, `partner "nonexistent" is not in`},
+		{[]string{"dlq", "list", "--since", "-1h"}, 2, "--since must not be negative"},
+		{[]string{"dlq", "list", "--limit", "-5"}, 2, "--limit must not be negative"},
+		{[]string{"dlq", "retry", "--all", "--since", "-2h"}, 2, "--since must not be negative"},
+		{[]string{"dlq", "retry", "--all", "--rate", "-1"}, 2, "--rate must not be negative"},
+	} {
+		r := b.run(t, tc.args...)
+		require.Equal(t, tc.code, r.code, "%v: %s", tc.args, r.stderr)
+		require.Contains(t, r.stderr, tc.msg, "%v", tc.args)
+	}
+	require.Zero(t, b.run(t, "stats", "-p", "p1").code, "a partner in the config")
+}

@@ -33,6 +33,9 @@ func statsCommand() *cli.Command {
 				return err
 			}
 			defer rt.close()
+			if err := knownPartner(rt, c.String("partner"), "see postback partners list"); err != nil {
+				return err
+			}
 			st, err := ops.ReadStats(c.Context, rt.rdb, rt.live.Load(), c.String("partner"), time.Now())
 			if err != nil {
 				return err

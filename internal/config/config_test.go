@@ -579,3 +579,52 @@ func TestParse_WaitReplicas(t *testing.T) {
 	require.Zero(t, cfg.API.WaitReplicas, "off by default")
 	require.Equal(t, config.DefaultWaitTimeout, cfg.API.WaitTimeout)
 }
+
+// A params key no event can carry (too long, or with characters events
+// refuse) is a load error, in a template and in require: before, such a
+// partner loaded and its macro was always empty.
+func TestParse_ImpossibleParamsKey(t *testing.T) {
+	long := strings.Repeat("k", 65)
+	got := problems(t, `
+api:
+  keys: [k-0123456789abcdef]
+partners:
+  - id: p1
+    url: "https://p.example/c?x={params.`+long+`}"
+    require: ["params.a b"]
+`)
+	require.Len(t, got, 2, "%q", got)
+	require.Contains(t, got[0], "no event can carry this key")
+	require.Contains(t, got[1], "no event can carry this key")
+}
+
+// A partner URL whose literal host the SSRF guard blocks loads, but
+// validate says every postback to it will be refused.
+func TestCheckData_WarnsOfBlockedLiteralHost(t *testing.T) {
+	for _, host := range []string{"127.0.0.1:9090", "localhost", "[::1]", "10.1.2.3", "169.254.169.254", "0x7f000001"} {
+		_, warns, err := config.CheckData("postback.yaml", []byte(`
+api:
+  keys: [k-0123456789abcdef]
+partners:
+  - id: p1
+    url: "https://`+host+`/c?x={click_id}"
+`), env)
+		require.NoError(t, err, host)
+		var found bool
+		for _, w := range warns {
+			found = found || strings.Contains(w.String(), "the SSRF guard blocks every postback to it")
+		}
+		require.True(t, found, "%s: %v", host, warns)
+	}
+	_, warns, err := config.CheckData("postback.yaml", []byte(`
+api:
+  keys: [k-0123456789abcdef]
+partners:
+  - id: p1
+    url: "https://pb.example.com/c?x={click_id}"
+`), env)
+	require.NoError(t, err)
+	for _, w := range warns {
+		require.NotContains(t, w.String(), "SSRF guard blocks")
+	}
+}

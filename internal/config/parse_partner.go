@@ -292,6 +292,9 @@ func offsetOf(s string, line, col int) int {
 
 func requirement(name string) (Requirement, error) {
 	if key, ok := strings.CutPrefix(name, "params."); ok && key != "" {
+		if !templates.IsParamKey(key) {
+			return Requirement{}, fmt.Errorf("%q: no event can carry this key (params keys are [A-Za-z0-9_.-]{1,64})", name)
+		}
 		return Requirement{Param: key}, nil
 	}
 	f, ok := templates.FieldByName(name)

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"net/url"
 	"strings"
 
+	"github.com/postbackhq/postback/internal/netguard"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -29,6 +31,11 @@ func (l *loader) warn(root *yaml.Node, api APIConfig, delivery DeliveryConfig, p
 		if p.URL != nil && strings.HasPrefix(strings.ToLower(p.URL.Source()), "http://") {
 			l.warnAt(l.node(p.ID, "url", l.node(p.ID, "", nil)), p.ID, "url", "plain http:// sends conversions unencrypted; use https://")
 		}
+		if !delivery.AllowPrivateNetworks && p.URL != nil {
+			if why := guardBlocks(p.URL.Source()); why != "" {
+				l.warnAt(l.node(p.ID, "url", l.node(p.ID, "", nil)), p.ID, "url", why)
+			}
+		}
 		if n := l.nodes[p.ID+"\x00signing.secrets"]; n != nil && n.Kind == yaml.SequenceNode {
 			for _, s := range n.Content {
 				if !envRE.MatchString(s.Value) {
@@ -40,4 +47,23 @@ func (l *loader) warn(root *yaml.Node, api APIConfig, delivery DeliveryConfig, p
 			l.warnAt(l.node(p.ID, "match", l.node(p.ID, "", nil)), p.ID, "match", "match: all with no events and no when: every event of every app goes to this partner")
 		}
 	}
+}
+
+// guardBlocks says why the SSRF guard will refuse every postback to a
+// partner URL whose host is written in the file, or "". The host is
+// literal (no macro may be in it), so the guard's verdict on an IP
+// address, or on localhost, is known at load.
+func guardBlocks(src string) string {
+	u, err := url.Parse(src)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return "host " + host + " is loopback: the SSRF guard blocks every postback to it (delivery.allow_private_networks is false)"
+	}
+	if err := netguard.CheckURL(u, false); err != nil {
+		return err.Error() + ": the SSRF guard blocks every postback to it (delivery.allow_private_networks is false)"
+	}
+	return ""
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/postbackhq/postback/templates"
 )
 
 // Event is one conversion reported by an app backend.
@@ -180,7 +182,7 @@ const (
 	maxIDLen     = 128
 	maxValueLen  = 1024
 	maxParams    = 64
-	maxParamKey  = 64
+	maxParamKey  = templates.MaxParamKey
 	maxParamsLen = 8192
 )
 
@@ -193,11 +195,7 @@ func isName(s string) bool {
 }
 
 // isParamKey: [A-Za-z0-9_.-]{1,64}
-func isParamKey(s string) bool {
-	return len(s) >= 1 && len(s) <= maxParamKey && allBytes(s, func(c byte) bool {
-		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || isDigit(c) || c == '_' || c == '.' || c == '-'
-	})
-}
+func isParamKey(s string) bool { return templates.IsParamKey(s) }
 
 // isUpper reports whether s is n letters A-Z: [A-Z]{n}
 func isUpper(s string, n int) bool {
