@@ -19,8 +19,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/postbackhq/postback/dispatcher"
-	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/metrics"
+	"github.com/postbackhq/postback/internal/store"
 )
 
 // Config configures the API.
