@@ -71,7 +71,7 @@ func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
 		valid = append(valid, ev)
 		index = append(index, i)
 	}
-	down, why := false, len(unstored)-1
+	down, why := false, len(unconfirmed)-1
 	ctx, cancel := context.WithTimeout(x.context(), s.cfg.StoreTimeout)
 	defer cancel()
 	for j, res := range s.cfg.Client.EnqueueBatch(ctx, valid) {
@@ -96,14 +96,14 @@ func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
 				}
 			}
 			down = true
-			why = min(why, whyUnstored(res.Err))
+			why = min(why, whyUnconfirmed(res.Err))
 		}
 	}
 	for _, br := range results {
 		received(br.Status)
 	}
 	if down {
-		unavailable(x, unstored[why].batch)
+		unavailable(x, unconfirmed[why].batch)
 		return
 	}
 	writeJSON(x, http.StatusOK, struct {

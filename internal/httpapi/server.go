@@ -161,7 +161,8 @@ func (s *Server) postEvent(x exchange, cfg *dispatcher.Config) {
 }
 
 // enqueueFailed answers a failed Enqueue: 400 for an invalid event, else
-// 503: nothing is reported accepted that was not stored.
+// 503: nothing is reported accepted that was not stored, nor reported
+// unstored that may have been.
 func (s *Server) enqueueFailed(x exchange, err error) {
 	var fe *dispatcher.FieldError
 	if errors.As(err, &fe) {
@@ -171,13 +172,13 @@ func (s *Server) enqueueFailed(x exchange, err error) {
 	}
 	received(resultUnavailable)
 	s.cfg.Logger.Error("enqueue failed", "err", err)
-	unavailable(x, unstored[whyUnstored(err)].single)
+	unavailable(x, unconfirmed[whyUnconfirmed(err)].single)
 }
 
-// unstored says why intake answers 503, in the words of a single event's
+// unconfirmed says why intake answers 503, in the words of a single event's
 // answer and of a batch's, the most specific reason first; the last one
 // is any other failure.
-var unstored = []struct {
+var unconfirmed = []struct {
 	err           error
 	single, batch string
 }{
@@ -190,19 +191,24 @@ var unstored = []struct {
 		"this event was first received by a newer postback whose record of it this API cannot read; retry later: an upgraded API answers it",
 		"events of the batch were first received by a newer postback whose record of them this API cannot read; " +
 			"retry the batch later: an upgraded API answers it (events already stored come back as duplicates)"},
+	// A write that Redis did not confirm may still have happened (a
+	// timeout, a connection lost after the command went out): only the
+	// repeat, answered as a duplicate or stored then, tells.
 	{nil,
-		"the event was not stored: Redis is unavailable; retry later",
-		"some events were not stored: Redis is unavailable; retry the batch later (events already stored come back as duplicates)"},
+		"Redis is unavailable and did not confirm storing the event, which may have been stored or not; " +
+			"repeat it later with the same id: if it was stored, the repeat is answered as its duplicate",
+		"Redis is unavailable and did not confirm storing every event of the batch; any of them may have been stored or not; " +
+			"repeat the batch later with the same ids: events that were stored come back as duplicates"},
 }
 
-// whyUnstored is the index in unstored of the reason for err.
-func whyUnstored(err error) int {
-	for i, u := range unstored {
+// whyUnconfirmed is the index in unconfirmed of the reason for err.
+func whyUnconfirmed(err error) int {
+	for i, u := range unconfirmed {
 		if u.err == nil || errors.Is(err, u.err) {
 			return i
 		}
 	}
-	return len(unstored) - 1
+	return len(unconfirmed) - 1
 }
 
 // unavailable answers 503 with Retry-After.
