@@ -17,6 +17,8 @@ import (
 type exchange interface {
 	context() context.Context
 	header(name string) string
+	// headerCount is how many times the request carries header name.
+	headerCount(name string) int
 	// body reads the request body, at most limit bytes; a longer one
 	// gives errTooLarge.
 	body(limit int64) ([]byte, error)
@@ -41,6 +43,7 @@ type stdExchange struct {
 
 func (x stdExchange) context() context.Context     { return x.r.Context() }
 func (x stdExchange) header(name string) string    { return x.r.Header.Get(name) }
+func (x stdExchange) headerCount(name string) int  { return len(x.r.Header.Values(name)) }
 func (x stdExchange) setHeader(name, value string) { x.w.Header().Set(name, value) }
 func (x stdExchange) gone() bool                   { return x.r.Context().Err() != nil }
 
@@ -77,6 +80,7 @@ func (x fastExchange) context() context.Context { return context.Background() }
 func (x fastExchange) header(name string) string {
 	return string(x.c.Request.Header.Peek(name))
 }
+func (x fastExchange) headerCount(name string) int  { return len(x.c.Request.Header.PeekAll(name)) }
 func (x fastExchange) setHeader(name, value string) { x.c.Response.Header.Set(name, value) }
 
 // gone is always false: fasthttp does not watch an idle request's

@@ -106,13 +106,28 @@ func (s *Server) authorized(x exchange, keys []string) bool {
 	if len(keys) == 0 && s.cfg.InsecureNoAuth {
 		return true
 	}
-	token, ok := strings.CutPrefix(x.header("Authorization"), "Bearer ")
+	token, ok := bearerToken(x)
 	if !ok || !validKey(token, keys) {
 		x.setHeader("WWW-Authenticate", `Bearer realm="postback"`)
-		writeError(x, http.StatusUnauthorized, "unauthorized", "missing or wrong API key (Authorization: Bearer <key>)", "")
+		writeError(x, http.StatusUnauthorized, "unauthorized", "missing or wrong API key (send one header Authorization: Bearer <key>)", "")
 		return false
 	}
 	return true
+}
+
+// bearerToken is the token of the request's Authorization header, which
+// must be sent once and name the Bearer scheme, in any case (RFC 7235: a
+// scheme is case-insensitive).
+func bearerToken(x exchange) (string, bool) {
+	if x.headerCount("Authorization") != 1 {
+		return "", false // which one would count?
+	}
+	scheme, token, ok := strings.Cut(x.header("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(token, " ")
+	return token, token != ""
 }
 
 // validKey compares SHA-256 digests, so neither the keys' lengths nor

@@ -1,0 +1,45 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/postbackhq/postback/internal/stacktest"
+)
+
+// The Authorization header: its scheme is case-insensitive (RFC 7235) and
+// it must be sent once; both servers agree.
+func TestAuth_HeaderForms(t *testing.T) {
+	t.Parallel()
+	onBoth(t, func(t *testing.T, netHTTP bool) {
+		s, _, _ := setupTwo(t, stacktest.Options{NoWorker: true, NetHTTP: netHTTP})
+		key := stacktest.APIKey
+		for i, tc := range []struct {
+			auth   []string
+			status int
+		}{
+			{[]string{"Bearer " + key}, http.StatusAccepted},
+			{[]string{"bearer " + key}, http.StatusAccepted},
+			{[]string{"BEARER " + key}, http.StatusAccepted},
+			{[]string{"Bearer  " + key}, http.StatusAccepted},
+			{[]string{"Bearer " + key, "Bearer " + key}, http.StatusUnauthorized},
+			{[]string{"Bearer " + key, "Bearer wrong"}, http.StatusUnauthorized},
+			{[]string{"Bearer wrong", "Bearer " + key}, http.StatusUnauthorized},
+			{[]string{"Bearer" + key}, http.StatusUnauthorized},
+			{[]string{"Bearer"}, http.StatusUnauthorized},
+		} {
+			req, err := http.NewRequest(http.MethodPost, s.API.URL+"/v1/events", strings.NewReader(fmt.Sprintf(`{"id":"auth-%d","name":"install"}`, i)))
+			require.NoError(t, err)
+			req.Header["Authorization"] = tc.auth
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, tc.status, resp.StatusCode, "%q", tc.auth)
+		}
+	})
+}
