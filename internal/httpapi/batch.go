@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 
 	"github.com/postbackhq/postback/dispatcher"
@@ -30,7 +29,7 @@ func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
 	ct := x.header("Content-Type")
 	ndjson := isNDJSON(ct)
 	if !ndjson && !isJSON(ct) {
-		writeError(x, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json or application/x-ndjson", "")
+		writeError(x, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json or application/x-ndjson, in UTF-8", "")
 		return
 	}
 	body, ok := readBody(x, cfg.API.MaxBodyBytes)
@@ -127,8 +126,8 @@ func (br *batchResult) reject(raw json.RawMessage, err error) {
 
 // isNDJSON reports whether ct names newline-delimited JSON.
 func isNDJSON(ct string) bool {
-	mt, _, err := mime.ParseMediaType(ct)
-	return err == nil && (mt == "application/x-ndjson" || mt == "application/ndjson" || mt == "application/jsonl")
+	mt, ok := mediaType(ct)
+	return ok && (mt == "application/x-ndjson" || mt == "application/ndjson" || mt == "application/jsonl")
 }
 
 // splitNDJSON returns the non-blank lines of body; a blank line is not an

@@ -43,3 +43,31 @@ func TestAuth_HeaderForms(t *testing.T) {
 		}
 	})
 }
+
+// An event's Content-Type may name no charset or UTF-8, which JSON is
+// (RFC 8259); another charset is refused, single or batch.
+func TestPostEvent_Charset(t *testing.T) {
+	t.Parallel()
+	onBoth(t, func(t *testing.T, netHTTP bool) {
+		s, _, _ := setupTwo(t, stacktest.Options{NoWorker: true, NetHTTP: netHTTP})
+		for i, tc := range []struct {
+			path, ct string
+			status   int
+		}{
+			{"/v1/events", "application/json; charset=utf-8", http.StatusAccepted},
+			{"/v1/events", "application/json;charset=UTF-8", http.StatusAccepted},
+			{"/v1/events", `application/json; charset="utf-8"`, http.StatusAccepted},
+			{"/v1/events", "application/json; charset=utf-16", http.StatusUnsupportedMediaType},
+			{"/v1/events", "application/json; charset=iso-8859-1", http.StatusUnsupportedMediaType},
+			{"/v1/events/batch", "application/x-ndjson; charset=utf-8", http.StatusOK},
+			{"/v1/events/batch", "application/x-ndjson; charset=utf-16", http.StatusUnsupportedMediaType},
+			{"/v1/events/batch", "application/json; charset=utf-32", http.StatusUnsupportedMediaType},
+		} {
+			status, body := s.Post(t, tc.path, tc.ct, fmt.Sprintf(`{"id":"cs-%d","name":"install"}`, i))
+			require.Equal(t, tc.status, status, "%s %s: %v", tc.path, tc.ct, body)
+			if tc.status == http.StatusUnsupportedMediaType {
+				require.Equal(t, "unsupported_media_type", body["error"].(map[string]any)["code"])
+			}
+		}
+	})
+}

@@ -145,7 +145,7 @@ func validKey(token string, keys []string) bool {
 
 func (s *Server) postEvent(x exchange, cfg *dispatcher.Config) {
 	if !isJSON(x.header("Content-Type")) {
-		writeError(x, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json", "")
+		writeError(x, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, in UTF-8", "")
 		return
 	}
 	body, ok := readBody(x, cfg.API.MaxBodyBytes)
@@ -320,12 +320,30 @@ func connectedReplicas(ctx context.Context, rdb redis.UniversalClient) (int, err
 	return 0, errors.New("INFO replication has no connected_slaves")
 }
 
+// isJSON reports whether ct names JSON: application/json or a +json type.
 func isJSON(ct string) bool {
-	if ct == "" {
+	switch ct {
+	case "":
 		return true // curl -d without -H; the body must still parse as JSON
+	case "application/json":
+		return true // the usual case, without parsing it
 	}
-	mt, _, err := mime.ParseMediaType(ct)
-	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+	mt, ok := mediaType(ct)
+	return ok && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// mediaType is the media type ct names, if it names no charset or UTF-8:
+// JSON is UTF-8 (RFC 8259), and a body said to be in another charset
+// would be read as something it is not.
+func mediaType(ct string) (string, bool) {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "", false
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return "", false
+	}
+	return mt, true
 }
 
 // readBody reads the body, at most limit bytes, answering 413 beyond.
