@@ -26,13 +26,8 @@ type batchResult struct {
 // the batch is safe, since the events already stored come back as
 // duplicates.
 func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
-	ct := x.header("Content-Type")
-	ndjson := isNDJSON(ct)
-	if !ndjson && !isJSON(ct) {
-		writeError(x, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json or application/x-ndjson, in UTF-8", "")
-		return
-	}
-	body, ok := readBody(x, cfg.API.MaxBodyBytes)
+	ndjson := isNDJSON(x.header("Content-Type"))
+	body, ok := s.readBody(x, cfg.API.MaxBodyBytes)
 	if !ok {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,6 +43,11 @@ type Config struct {
 	// its events; past it the answer is 503 with Retry-After, so a client
 	// never hangs on a paused or failing Redis. Default 3s.
 	StoreTimeout time.Duration
+	// BodyTimeout bounds the wait for more of a request body: when none
+	// of it arrives for this long the answer is 408 and the connection
+	// closes, so a client that announces a body and does not send it
+	// holds a connection no longer. Default 5s.
+	BodyTimeout time.Duration
 }
 
 // ErrNoKeys is returned by New when the config has no API keys and
@@ -69,12 +75,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	cfg.StoreTimeout = cmp.Or(cfg.StoreTimeout, 3*time.Second)
+	cfg.BodyTimeout = cmp.Or(cfg.BodyTimeout, 5*time.Second)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, store: store.New(cfg.Redis), mux: http.NewServeMux()}
-	s.mux.HandleFunc("POST /v1/events", func(w http.ResponseWriter, r *http.Request) { s.intake(stdExchange{w, r}, s.postEvent) })
-	s.mux.HandleFunc("POST /v1/events/batch", func(w http.ResponseWriter, r *http.Request) { s.intake(stdExchange{w, r}, s.postBatch) })
+	s.mux.HandleFunc("POST /v1/events", func(w http.ResponseWriter, r *http.Request) { s.intake(stdExchange{w, r}, eventsRoute) })
+	s.mux.HandleFunc("POST /v1/events/batch", func(w http.ResponseWriter, r *http.Request) { s.intake(stdExchange{w, r}, batchRoute) })
 	s.mux.HandleFunc("GET /v1/deliveries/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if x := (stdExchange{w, r}); s.authorized(x, s.cfg.Config.Load().API.Keys) {
 			s.getDelivery(x, r.PathValue("id"))
@@ -88,41 +95,50 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Handle adds a route.
+// Handle adds a route. On Serve, a route added here is passed no request
+// body: only the intake routes read one (see Serve).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// intake runs an intake route: a POST of events, after the key check.
-func (s *Server) intake(x exchange, route func(exchange, *dispatcher.Config)) {
-	if cfg := s.cfg.Config.Load(); s.authorized(x, cfg.API.Keys) {
-		route(x, cfg)
+// intake runs an intake route: a POST of events, once its headers pass
+// screening.
+func (s *Server) intake(x exchange, r *intakeRoute) {
+	cfg := s.cfg.Config.Load()
+	if why := s.screen(x, r, cfg); why != admitted {
+		s.refuse(x, r, why)
+		return
 	}
+	r.post(s, x, cfg)
 }
 
-// authorized checks the bearer key in constant time against every
-// configured key, answering 401 when it does not match.
+// authorized checks the key, answering 401 when it is missing or wrong.
 func (s *Server) authorized(x exchange, keys []string) bool {
-	if len(keys) == 0 && s.cfg.InsecureNoAuth {
-		return true
-	}
-	token, ok := bearerToken(x)
-	if !ok || !validKey(token, keys) {
-		x.setHeader("WWW-Authenticate", `Bearer realm="postback"`)
-		writeError(x, http.StatusUnauthorized, "unauthorized", "missing or wrong API key (send one header Authorization: Bearer <key>)", "")
+	if !s.keyValid(x, keys) {
+		s.refuse(x, nil, refusedKey)
 		return false
 	}
 	return true
 }
 
+// keyValid checks the bearer key in constant time against every
+// configured key.
+func (s *Server) keyValid(h headers, keys []string) bool {
+	if len(keys) == 0 && s.cfg.InsecureNoAuth {
+		return true
+	}
+	token, ok := bearerToken(h)
+	return ok && validKey(token, keys)
+}
+
 // bearerToken is the token of the request's Authorization header, which
 // must be sent once and name the Bearer scheme, in any case (RFC 7235: a
 // scheme is case-insensitive).
-func bearerToken(x exchange) (string, bool) {
-	if x.headerCount("Authorization") != 1 {
+func bearerToken(h headers) (string, bool) {
+	if h.headerCount("Authorization") != 1 {
 		return "", false // which one would count?
 	}
-	scheme, token, ok := strings.Cut(x.header("Authorization"), " ")
+	scheme, token, ok := strings.Cut(h.header("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", false
 	}
@@ -144,11 +160,7 @@ func validKey(token string, keys []string) bool {
 }
 
 func (s *Server) postEvent(x exchange, cfg *dispatcher.Config) {
-	if !isJSON(x.header("Content-Type")) {
-		writeError(x, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, in UTF-8", "")
-		return
-	}
-	body, ok := readBody(x, cfg.API.MaxBodyBytes)
+	body, ok := s.readBody(x, cfg.API.MaxBodyBytes)
 	if !ok {
 		return
 	}
@@ -346,18 +358,24 @@ func mediaType(ct string) (string, bool) {
 	return mt, true
 }
 
-// readBody reads the body, at most limit bytes, answering 413 beyond.
-func readBody(x exchange, limit int64) ([]byte, bool) {
-	body, err := x.body(limit)
-	if errors.Is(err, errTooLarge) {
+// readBody reads the body, at most limit bytes, answering 413 beyond, 408
+// when it stops arriving and 400 when it cannot be read.
+func (s *Server) readBody(x exchange, limit int64) ([]byte, bool) {
+	body, err := x.body(limit, s.cfg.BodyTimeout)
+	if err == nil {
+		return body, true
+	}
+	x.leaveBody()
+	var ne net.Error
+	switch {
+	case errors.Is(err, errTooLarge):
 		writeError(x, http.StatusRequestEntityTooLarge, "body_too_large", errTooLarge.Error(), "")
-		return nil, false
-	}
-	if err != nil {
+	case errors.As(err, &ne) && ne.Timeout():
+		writeError(x, http.StatusRequestTimeout, "timeout", fmt.Sprintf("the request body stopped arriving: none of it came for %v", s.cfg.BodyTimeout), "")
+	default:
 		writeError(x, http.StatusBadRequest, "bad_request", "could not read the request body", "")
-		return nil, false
 	}
-	return body, true
+	return nil, false
 }
 
 func writeEventError(x exchange, err error) {
