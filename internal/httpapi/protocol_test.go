@@ -1,10 +1,13 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -67,6 +70,27 @@ func TestPostEvent_Charset(t *testing.T) {
 			require.Equal(t, tc.status, status, "%s %s: %v", tc.path, tc.ct, body)
 			if tc.status == http.StatusUnsupportedMediaType {
 				require.Equal(t, "unsupported_media_type", body["error"].(map[string]any)["code"])
+			}
+		}
+	})
+}
+
+// A request line of an HTTP version other than 1.x is refused with 505 by
+// both servers.
+func TestAPI_HTTPVersion(t *testing.T) {
+	t.Parallel()
+	onBoth(t, func(t *testing.T, netHTTP bool) {
+		s, _, _ := setupTwo(t, stacktest.Options{NoWorker: true, NetHTTP: netHTTP})
+		for _, version := range []string{"HTTP/9.9", "HTTP/2.0", "HTTP/0.9"} {
+			for _, req := range []string{
+				"GET /healthz " + version + "\r\nHost: x\r\n\r\n",
+				"POST /v1/events " + version + "\r\nHost: x\r\nAuthorization: Bearer " + stacktest.APIKey + "\r\nContent-Length: 30\r\n\r\n" + `{"id":"v-1","name":"install"}` + " ",
+			} {
+				conn, err := net.Dial("tcp", strings.TrimPrefix(s.API.URL, "http://"))
+				require.NoError(t, err)
+				resp, body, _ := rawAnswer(t, conn, bufio.NewReader(conn), req, 10*time.Second)
+				conn.Close()
+				require.Equal(t, http.StatusHTTPVersionNotSupported, resp.StatusCode, "%.30q: %s", req, body)
 			}
 		}
 	})

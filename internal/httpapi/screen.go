@@ -82,10 +82,11 @@ func requestPath(target []byte) []byte {
 type refusal uint8
 
 const (
-	admitted    refusal = iota
-	refusedKey          // 401: no valid key
-	refusedType         // 415: a Content-Type the route does not take
-	refusedSize         // 413: announces more than api.max_body_bytes
+	admitted       refusal = iota
+	refusedKey             // 401: no valid key
+	refusedType            // 415: a Content-Type the route does not take
+	refusedSize            // 413: announces more than api.max_body_bytes
+	refusedVersion         // 505: not HTTP/1.x (on Serve; net/http refuses it itself)
 )
 
 // screen checks the headers of a request to route r.
@@ -113,5 +114,7 @@ func (s *Server) refuse(x exchange, r *intakeRoute, why refusal) {
 		writeError(x, http.StatusUnsupportedMediaType, "unsupported_media_type", r.wants, "")
 	case refusedSize:
 		writeError(x, http.StatusRequestEntityTooLarge, "body_too_large", errTooLarge.Error(), "")
+	case refusedVersion:
+		writeError(x, http.StatusHTTPVersionNotSupported, "unsupported_http_version", "HTTP/1.1 or HTTP/1.0 only", "")
 	}
 }

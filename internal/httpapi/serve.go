@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -143,7 +144,10 @@ func (s *Server) screenFast(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	h.Del(refusedHeader)
 	r := intakeRouteOf(h.Method(), requestPath(h.RequestURI()))
 	why := admitted
-	if r != nil {
+	switch {
+	case !bytes.HasPrefix(h.Protocol(), []byte("HTTP/1.")):
+		why = refusedVersion // as net/http's server answers it
+	case r != nil:
 		why = s.screen(fastHeaders{h}, r, s.cfg.Config.Load())
 		if why == refusedSize && len(h.Peek(fasthttp.HeaderExpect)) == 0 {
 			// A client sending a body too large unasked is still sending
@@ -160,7 +164,7 @@ func (s *Server) screenFast(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	if why != admitted {
 		h.Set(refusedHeader, strconv.Itoa(int(why)))
 	}
-	if n := h.ContentLength(); n > 0 || n == -1 {
+	if n := h.ContentLength(); n > 0 || n == -1 || why == refusedVersion {
 		h.SetContentLength(0)
 		h.SetConnectionClose()
 	}
