@@ -95,3 +95,34 @@ func TestAPI_HTTPVersion(t *testing.T) {
 		}
 	})
 }
+
+// Serve answers 400 at once to a request whose header block ends in bare
+// LFs, rather than waiting for a CRLF that will never come. (net/http
+// takes bare LF as a line end, which RFC 9112 allows a recipient to do.)
+func TestServe_BareLF(t *testing.T) {
+	t.Parallel()
+	s, _, _ := setupTwo(t, stacktest.Options{NoWorker: true})
+	for _, req := range []string{
+		"GET /healthz HTTP/1.1\nHost: x\n\n",
+		"GET /healthz HTTP/1.1\r\nHost: x\r\n\n",
+		"\nPOST /v1/events HTTP/1.1\nHost: x\nAuthorization: Bearer " + stacktest.APIKey + "\nContent-Length: 29\n\n" + `{"id":"lf-1","name":"install"}`,
+	} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(s.API.URL, "http://"))
+		require.NoError(t, err)
+		resp, body, took := rawAnswer(t, conn, bufio.NewReader(conn), req, 10*time.Second)
+		conn.Close()
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%q: %s", req, body)
+		require.Contains(t, body, "CRLF")
+		t.Logf("%q: %d after %v", req, resp.StatusCode, took.Round(time.Millisecond))
+	}
+	// Bare LFs inside a block that CRLFCRLF ends are fasthttp's to take,
+	// and a connection is checked once: later requests on it are not.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.API.URL, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for range 2 {
+		resp, body, _ := rawAnswer(t, conn, br, "GET /healthz HTTP/1.1\nHost: x\r\n\r\n", 10*time.Second)
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	}
+}

@@ -101,7 +101,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.fast.srv, s.fast.ln = srv, ln
 	s.fast.mu.Unlock()
-	err := srv.Serve(ln)
+	err := srv.Serve(crlfListener{ln})
 	s.fast.mu.Lock()
 	closed := s.fast.closed
 	s.fast.mu.Unlock()
@@ -186,6 +186,8 @@ func (s *Server) fastError(c *fasthttp.RequestCtx, err error) {
 	x := fastExchange{c}
 	var big *fasthttp.ErrSmallBuffer
 	switch {
+	case errors.Is(err, errBareLF):
+		writeError(x, http.StatusBadRequest, "bad_request", "malformed HTTP request: "+errBareLF.Error(), "")
 	case errors.As(err, &big):
 		writeError(x, http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", fmt.Sprintf("request headers larger than %d bytes", serveHeaderMax), "")
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
