@@ -97,6 +97,7 @@ func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
 		received(br.Status)
 	}
 	if down {
+		s.probe.failed()
 		unavailable(x, unconfirmed[why].batch)
 		return
 	}

@@ -30,7 +30,8 @@ type Config struct {
 	Client *dispatcher.Client
 	// Config is the config in force (keys, limits). Required.
 	Config *dispatcher.Live
-	// Redis answers /readyz. Required.
+	// Redis answers /readyz, which writes one small key to it (readyKey)
+	// at most once a second. Required.
 	Redis redis.UniversalClient
 	// InsecureNoAuth serves without API keys. Default false: with no keys
 	// configured, New refuses.
@@ -59,6 +60,7 @@ type Server struct {
 	cfg   Config
 	store *store.Store
 	mux   *http.ServeMux
+	probe writeProbe // /readyz's
 
 	fast fastServer // Serve's
 }
@@ -79,7 +81,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, store: store.New(cfg.Redis), mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, store: store.New(cfg.Redis), mux: http.NewServeMux(), probe: writeProbe{rdb: cfg.Redis, now: cfg.Now}}
 	s.mux.HandleFunc("POST /v1/events", func(w http.ResponseWriter, r *http.Request) { s.intake(stdExchange{w, r}, eventsRoute) })
 	s.mux.HandleFunc("POST /v1/events/batch", func(w http.ResponseWriter, r *http.Request) { s.intake(stdExchange{w, r}, batchRoute) })
 	s.mux.HandleFunc("GET /v1/deliveries/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -198,6 +200,7 @@ func (s *Server) enqueueFailed(x exchange, err error) {
 		return
 	}
 	received(resultUnavailable)
+	s.probe.failed()
 	s.cfg.Logger.Error("enqueue failed", "err", err)
 	unavailable(x, unconfirmed[whyUnconfirmed(err)].single)
 }
@@ -294,12 +297,19 @@ func (s *Server) getDelivery(x exchange, id string) {
 	}{rec, attempts})
 }
 
+// readyz answers 200 when events can be stored: Redis answers, takes a
+// write, and has the replicas api.wait_replicas asks for; else 503 saying
+// which.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	x := stdExchange{w, r}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.cfg.Redis.Ping(ctx).Err(); err != nil {
 		unavailable(x, "Redis is unreachable")
+		return
+	}
+	if err := s.probe.check(ctx); err != nil {
+		unavailable(x, s.probe.why(err))
 		return
 	}
 	cfg := s.cfg.Config.Load()
