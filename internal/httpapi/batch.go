@@ -65,7 +65,8 @@ func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
 		valid = append(valid, ev)
 		index = append(index, i)
 	}
-	down, why := false, len(unconfirmed)-1
+	var failed error // the first
+	stored, why := false, len(unconfirmed)-1
 	ctx, cancel := context.WithTimeout(x.context(), s.cfg.StoreTimeout)
 	defer cancel()
 	for j, res := range s.cfg.Client.EnqueueBatch(ctx, valid) {
@@ -74,6 +75,7 @@ func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
 		var fe *dispatcher.FieldError
 		switch {
 		case res.Err == nil:
+			stored = true
 			br.Status, br.Deliveries = resultAccepted, res.Receipt.Deliveries
 			if res.Receipt.Duplicate {
 				br.Status = resultDuplicate
@@ -82,24 +84,22 @@ func (s *Server) postBatch(x exchange, cfg *dispatcher.Config) {
 			br.reject(nil, res.Err)
 		default:
 			br.Status = resultUnavailable
-			if !down {
-				if x.gone() { // the client hung up: not Redis's fault
-					s.cfg.Logger.Debug("batch abandoned by the client", "event", valid[j].ID, "err", res.Err)
-				} else {
-					s.cfg.Logger.Error("batch enqueue failed", "event", valid[j].ID, "err", res.Err)
-				}
+			if failed == nil {
+				failed = res.Err
 			}
-			down = true
 			why = min(why, whyUnconfirmed(res.Err))
 		}
 	}
 	for _, br := range results {
 		received(br.Status)
 	}
-	if down {
-		s.probe.failed()
+	if failed != nil {
+		s.storeFailed(x, failed)
 		unavailable(x, unconfirmed[why].batch)
 		return
+	}
+	if stored {
+		s.failures.stored()
 	}
 	writeJSON(x, http.StatusOK, struct {
 		Results []batchResult `json:"results"`

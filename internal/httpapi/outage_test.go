@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/postbackhq/postback/dispatcher"
@@ -144,5 +146,61 @@ func TestPostEvent_UnavailableSaysTheOutcomeIsUnknown(t *testing.T) {
 			require.Contains(t, msg, "duplicate")
 			require.NotContains(t, msg, "not stored")
 		}
+	})
+}
+
+// TestPostEvent_OutageLogsSummarised: while Redis is down, intake logs the
+// first failure at once, then one line an interval with the count and the
+// last error, not a line a request; and one line when writes work again.
+func TestPostEvent_OutageLogsSummarised(t *testing.T) {
+	t.Parallel()
+	if !redistest.Real() {
+		t.Skip("needs redis-server")
+	}
+	onBoth(t, func(t *testing.T, netHTTP bool) {
+		srv := redistest.Own(t, redistest.Options{})
+		a := newAPI(t, srv.URL(0), netHTTP)
+		status, _, msg := a.post(t, "/v1/events", `{"id":"before","name":"install"}`)
+		require.Equal(t, http.StatusAccepted, status, msg)
+		srv.Close()
+
+		var wg sync.WaitGroup
+		for i := range 20 {
+			path, body := "/v1/events", fmt.Sprintf(`{"id":"down-%d","name":"install"}`, i)
+			if i%2 == 1 {
+				path, body = "/v1/events/batch", "["+body+"]"
+			}
+			wg.Go(func() {
+				status, _, msg := a.post(t, path, body)
+				assert.Equal(t, http.StatusServiceUnavailable, status, msg)
+			})
+		}
+		wg.Wait()
+		errs := a.log.at(slog.LevelError)
+		require.Equal(t, 1, len(errs), "ERROR lines: want the first failure alone")
+		require.NotEmpty(t, errs[0]["err"])
+
+		a.now.advance(11 * time.Second)
+		status, _, msg = a.post(t, "/v1/events", `{"id":"later","name":"install"}`)
+		require.Equal(t, http.StatusServiceUnavailable, status, msg)
+		errs = a.log.at(slog.LevelError)
+		require.Equal(t, 2, len(errs), "ERROR lines: want one more for the interval")
+		require.Equal(t, "20", errs[1]["failures"], "the failures since the first line: %v", errs[1])
+		require.NotEmpty(t, errs[1]["err"])
+
+		// The same server again, on the same port.
+		port := srv.Addr()[strings.LastIndexByte(srv.Addr(), ':')+1:]
+		var p int
+		_, err := fmt.Sscan(port, &p)
+		require.NoError(t, err)
+		redistest.Own(t, redistest.Options{Port: p})
+		require.Eventually(t, func() bool {
+			status, _, _ := a.post(t, "/v1/events", `{"id":"after","name":"install"}`)
+			return status == http.StatusAccepted
+		}, 10*time.Second, 50*time.Millisecond)
+		require.Len(t, a.log.at(slog.LevelError), 2, "no line for a success")
+		infos := a.log.at(slog.LevelInfo)
+		require.NotEmpty(t, infos, "a line when writes work again")
+		require.Contains(t, infos[len(infos)-1]["msg"], "again")
 	})
 }

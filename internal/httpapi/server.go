@@ -57,10 +57,11 @@ var ErrNoKeys = errors.New("api.keys is empty: the API would accept events from 
 
 // Server is the HTTP API. It is an http.Handler.
 type Server struct {
-	cfg   Config
-	store *store.Store
-	mux   *http.ServeMux
-	probe writeProbe // /readyz's
+	cfg      Config
+	store    *store.Store
+	mux      *http.ServeMux
+	probe    writeProbe // /readyz's
+	failures failureLog
 
 	fast fastServer // Serve's
 }
@@ -81,7 +82,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, store: store.New(cfg.Redis), mux: http.NewServeMux(), probe: writeProbe{rdb: cfg.Redis, now: cfg.Now}}
+	s := &Server{
+		cfg: cfg, store: store.New(cfg.Redis), mux: http.NewServeMux(),
+		probe:    writeProbe{rdb: cfg.Redis, now: cfg.Now},
+		failures: failureLog{logger: cfg.Logger, now: cfg.Now},
+	}
 	s.mux.HandleFunc("POST /v1/events", func(w http.ResponseWriter, r *http.Request) { s.intake(stdExchange{w, r}, eventsRoute) })
 	s.mux.HandleFunc("POST /v1/events/batch", func(w http.ResponseWriter, r *http.Request) { s.intake(stdExchange{w, r}, batchRoute) })
 	s.mux.HandleFunc("GET /v1/deliveries/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -179,6 +184,7 @@ func (s *Server) postEvent(x exchange, cfg *dispatcher.Config) {
 		s.enqueueFailed(x, err)
 		return
 	}
+	s.failures.stored()
 	status := http.StatusAccepted
 	if rc.Duplicate {
 		received(resultDuplicate)
@@ -200,9 +206,20 @@ func (s *Server) enqueueFailed(x exchange, err error) {
 		return
 	}
 	received(resultUnavailable)
-	s.probe.failed()
-	s.cfg.Logger.Error("enqueue failed", "err", err)
+	s.storeFailed(x, err)
 	unavailable(x, unconfirmed[whyUnconfirmed(err)].single)
+}
+
+// storeFailed records that Redis did not store a request's events, for
+// err: in the log's summary and for /readyz; unless the client hung up,
+// which is no fault of Redis.
+func (s *Server) storeFailed(x exchange, err error) {
+	if x.gone() {
+		s.cfg.Logger.Debug("events abandoned by the client", "err", err)
+		return
+	}
+	s.probe.failed()
+	s.failures.failed(err)
 }
 
 // unconfirmed says why intake answers 503, in the words of a single event's
