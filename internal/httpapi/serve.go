@@ -149,7 +149,7 @@ func (s *Server) screenFast(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 		why = refusedVersion // as net/http's server answers it
 	case r != nil:
 		why = s.screen(fastHeaders{h}, r, s.cfg.Config.Load())
-		if why == refusedSize && len(h.Peek(fasthttp.HeaderExpect)) == 0 {
+		if why == refusedSize && !expectsContinue(h) {
 			// A client sending a body too large unasked is still sending
 			// it: closing under it would reset the connection, maybe
 			// before the client reads the answer. The handler refuses it
@@ -170,6 +170,12 @@ func (s *Server) screenFast(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	}
 	h.Del(fasthttp.HeaderExpect) // no 100 Continue asking for a body
 	return fasthttp.RequestConfig{}
+}
+
+// expectsContinue reports whether the client of h waits for 100 Continue
+// before sending its body, as fasthttp tells (Request.MayContinue).
+func expectsContinue(h *fasthttp.RequestHeader) bool {
+	return h.IsHTTP11() && bytes.EqualFold(h.Peek(fasthttp.HeaderExpect), []byte("100-continue"))
 }
 
 // refusedBy is the refusal screenFast found for the request of h.
