@@ -36,10 +36,11 @@ type exchange interface {
 // errTooLarge is a request body over api.max_body_bytes.
 var errTooLarge = errors.New("request body larger than api.max_body_bytes")
 
-// exactBodyMax is the largest body read into a buffer of its announced
-// size, allocated before the body arrives; a larger one, or one of unknown
-// length, is read into a buffer that grows with the bytes that arrive
-// (from growBodyFrom), so that announcing a body costs no memory.
+// exactBodyMax is the largest body read into one buffer of its announced
+// size, allocated before the body arrives (the usual case: one allocation,
+// no copy); a larger body, or one of unknown length, goes into a buffer
+// that grows from growBodyFrom as its bytes arrive. Announcing a body thus
+// costs at most exactBodyMax before any of it is sent.
 const (
 	exactBodyMax = 64 << 10
 	growBodyFrom = 16 << 10

@@ -61,7 +61,7 @@ type Server struct {
 	store    *store.Store
 	mux      *http.ServeMux
 	probe    writeProbe // /readyz's
-	failures failureLog
+	failures failureLog // intake's, in the log
 
 	fast fastServer // Serve's
 }
