@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 
 	"github.com/postbackhq/postback/internal/config"
@@ -30,13 +29,8 @@ type batchResult struct {
 // the batch is safe, since the events already stored come back as
 // duplicates.
 func (s *Server) postBatch(x exchange, cfg *config.Config) {
-	ct := x.header("Content-Type")
-	ndjson := isNDJSON(ct)
-	if !ndjson && !isJSON(ct) {
-		writeError(x, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json or application/x-ndjson", "")
-		return
-	}
-	body, ok := readBody(x, cfg.API.MaxBodyBytes)
+	ndjson := isNDJSON(x.header("Content-Type"))
+	body, ok := s.readBody(x, cfg.API.MaxBodyBytes)
 	if !ok {
 		return
 	}
@@ -74,7 +68,8 @@ func (s *Server) postBatch(x exchange, cfg *config.Config) {
 		valid = append(valid, ev)
 		index = append(index, i)
 	}
-	down, why := false, len(unstored)-1
+	var failed error // the first
+	stored, why := false, len(unconfirmed)-1
 	ctx, cancel := context.WithTimeout(x.context(), s.cfg.StoreTimeout)
 	defer cancel()
 	for j, res := range s.cfg.Client.EnqueueBatch(ctx, valid) {
@@ -83,6 +78,7 @@ func (s *Server) postBatch(x exchange, cfg *config.Config) {
 		var fe *event.FieldError
 		switch {
 		case res.Err == nil:
+			stored = true
 			br.Status, br.Deliveries = resultAccepted, res.Receipt.Deliveries
 			if res.Receipt.Duplicate {
 				br.Status = resultDuplicate
@@ -91,23 +87,22 @@ func (s *Server) postBatch(x exchange, cfg *config.Config) {
 			br.reject(nil, res.Err)
 		default:
 			br.Status = resultUnavailable
-			if !down {
-				if x.gone() { // the client hung up: not Redis's fault
-					s.cfg.Logger.Debug("batch abandoned by the client", "event", valid[j].ID, "err", res.Err)
-				} else {
-					s.cfg.Logger.Error("batch enqueue failed", "event", valid[j].ID, "err", res.Err)
-				}
+			if failed == nil {
+				failed = res.Err
 			}
-			down = true
-			why = min(why, whyUnstored(res.Err))
+			why = min(why, whyUnconfirmed(res.Err))
 		}
 	}
 	for _, br := range results {
 		received(br.Status)
 	}
-	if down {
-		unavailable(x, unstored[why].batch)
+	if failed != nil {
+		s.storeFailed(x, failed)
+		unavailable(x, unconfirmed[why].batch)
 		return
+	}
+	if stored {
+		s.failures.stored()
 	}
 	writeJSON(x, http.StatusOK, struct {
 		Results []batchResult `json:"results"`
@@ -130,8 +125,8 @@ func (br *batchResult) reject(raw json.RawMessage, err error) {
 
 // isNDJSON reports whether ct names newline-delimited JSON.
 func isNDJSON(ct string) bool {
-	mt, _, err := mime.ParseMediaType(ct)
-	return err == nil && (mt == "application/x-ndjson" || mt == "application/ndjson" || mt == "application/jsonl")
+	mt, ok := mediaType(ct)
+	return ok && (mt == "application/x-ndjson" || mt == "application/ndjson" || mt == "application/jsonl")
 }
 
 // splitNDJSON returns the non-blank lines of body; a blank line is not an

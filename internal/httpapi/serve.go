@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -16,7 +18,8 @@ import (
 
 // Timeouts of Serve's connections.
 const (
-	// serveReadTimeout bounds reading one request, body included.
+	// serveReadTimeout bounds reading a request's headers; its body has
+	// Config.BodyTimeout at a time.
 	serveReadTimeout = 30 * time.Second
 	// serveWriteTimeout bounds writing one answer.
 	serveWriteTimeout = 30 * time.Second
@@ -43,31 +46,27 @@ type fastServer struct {
 // because net/http's server spends a background read, a goroutine and
 // several allocations on every request. Requests and answers are the same
 // as ServeHTTP's, which the tests check on both.
+//
+// A request's headers are screened before any of its body is read (see
+// screenFast), and a body takes memory as its bytes arrive, not as its
+// Content-Length announces: a client without a key, or announcing a body
+// it does not send, costs no more than its connection.
 func (s *Server) Serve(ln net.Listener) error {
 	slow := fasthttpadaptor.NewFastHTTPHandler(s.mux)
 	srv := &fasthttp.Server{
+		HeaderReceived: s.screenFast,
 		Handler: func(c *fasthttp.RequestCtx) {
 			x := fastExchange{c}
-			if c.IsPost() {
-				// The path as sent, as net/http's mux matches it: fasthttp's
-				// Path is decoded and normalized (//v1/./events would match).
-				switch string(c.URI().PathOriginal()) {
-				case "/v1/events":
-					s.intake(x, s.postEvent)
-					return
-				case "/v1/events/batch":
-					s.intake(x, s.postBatch)
-					return
-				}
+			// The path as sent, as net/http's mux matches it: fasthttp's
+			// Path is decoded and normalized (//v1/./events would match).
+			r := intakeRouteOf(c.Method(), requestPath(c.Request.Header.RequestURI()))
+			if why := refusedBy(&c.Request.Header); why != admitted {
+				s.refuse(x, r, why)
+				return
 			}
-			if c.Request.IsBodyStream() {
-				// fasthttpadaptor would read the whole stream, of any
-				// length, before the route (and its key check) runs.
-				body, ok := readBody(x, s.cfg.Config.Load().API.MaxBodyBytes)
-				if !ok {
-					return
-				}
-				c.Request.SetBodyRaw(body)
+			if r != nil {
+				s.intake(x, r)
+				return
 			}
 			slow(c)
 		},
@@ -81,9 +80,10 @@ func (s *Server) Serve(ln net.Listener) error {
 		WriteTimeout:          serveWriteTimeout,
 		IdleTimeout:           serveIdleTimeout,
 		ReadBufferSize:        serveHeaderMax,
-		// Every body reaches the handler as a stream, which
-		// fastExchange.body reads up to api.max_body_bytes (a reload can
-		// change it; a server setting could not follow).
+		// Every body reaches the handler as a stream, of which fasthttp
+		// has read at most 8 KiB; fastExchange.body reads the rest as it
+		// arrives, up to api.max_body_bytes (a reload can change it; a
+		// server setting could not follow).
 		MaxRequestBodySize:           exactBodyMax,
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
@@ -101,7 +101,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.fast.srv, s.fast.ln = srv, ln
 	s.fast.mu.Unlock()
-	err := srv.Serve(ln)
+	err := srv.Serve(crlfListener{ln})
 	s.fast.mu.Lock()
 	closed := s.fast.closed
 	s.fast.mu.Unlock()
@@ -129,12 +129,71 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// refusedHeader carries, from screenFast to Serve's handler, why a request
+// is refused: a refusal, in decimal. screenFast removes one a client sent.
+const refusedHeader = "X-Postback-Refused"
+
+// screenFast screens a request as soon as fasthttp has read its headers,
+// before it reads any of the body (fasthttp reads up to 8 KiB of a body
+// before calling the handler). A request refused, or to a route that takes
+// no body, has its body left unread: fasthttp is told there is none, and
+// the connection closes after the answer. An intake request admitted has
+// Config.BodyTimeout to send its first bytes (fastExchange.body gives it as
+// much again whenever some arrive).
+func (s *Server) screenFast(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	h.Del(refusedHeader)
+	r := intakeRouteOf(h.Method(), requestPath(h.RequestURI()))
+	why := admitted
+	switch {
+	case !bytes.HasPrefix(h.Protocol(), []byte("HTTP/1.")):
+		why = refusedVersion // as net/http's server answers it
+	case r != nil:
+		why = s.screen(fastHeaders{h}, r, s.cfg.Config.Load())
+		if why == refusedSize && !expectsContinue(h) {
+			// A client sending a body too large unasked is still sending
+			// it: closing under it would reset the connection, maybe
+			// before the client reads the answer. The handler refuses it
+			// after fasthttp's first read of the body, then fasthttp
+			// drops what is left (see fastExchange.leaveBody).
+			why = admitted
+		}
+	}
+	if why == admitted && r != nil {
+		return fasthttp.RequestConfig{ReadTimeout: s.cfg.BodyTimeout}
+	}
+	if why != admitted {
+		h.Set(refusedHeader, strconv.Itoa(int(why)))
+	}
+	if n := h.ContentLength(); n > 0 || n == -1 || why == refusedVersion {
+		h.SetContentLength(0)
+		h.SetConnectionClose()
+	}
+	h.Del(fasthttp.HeaderExpect) // no 100 Continue asking for a body
+	return fasthttp.RequestConfig{}
+}
+
+// expectsContinue reports whether the client of h waits for 100 Continue
+// before sending its body, as fasthttp tells (Request.MayContinue).
+func expectsContinue(h *fasthttp.RequestHeader) bool {
+	return h.IsHTTP11() && bytes.EqualFold(h.Peek(fasthttp.HeaderExpect), []byte("100-continue"))
+}
+
+// refusedBy is the refusal screenFast found for the request of h.
+func refusedBy(h *fasthttp.RequestHeader) refusal {
+	if v := h.Peek(refusedHeader); len(v) == 1 && v[0] > '0' && v[0] <= '9' {
+		return refusal(v[0] - '0')
+	}
+	return admitted
+}
+
 // fastError answers a request fasthttp could not read, in the API's error
 // shape.
 func (s *Server) fastError(c *fasthttp.RequestCtx, err error) {
 	x := fastExchange{c}
 	var big *fasthttp.ErrSmallBuffer
 	switch {
+	case errors.Is(err, errBareLF):
+		writeError(x, http.StatusBadRequest, "bad_request", "malformed HTTP request: "+errBareLF.Error(), "")
 	case errors.As(err, &big):
 		writeError(x, http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", fmt.Sprintf("request headers larger than %d bytes", serveHeaderMax), "")
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):

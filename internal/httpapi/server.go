@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,7 +33,8 @@ type Config struct {
 	Client *intake.Client
 	// Config is the config in force (keys, limits). Required.
 	Config *config.Live
-	// Redis answers /readyz. Required.
+	// Redis answers /readyz, which writes one small key to it (readyKey)
+	// at most once a second. Required.
 	Redis redis.UniversalClient
 	// InsecureNoAuth serves without API keys. Default false: with no keys
 	// configured, New refuses.
@@ -45,6 +47,11 @@ type Config struct {
 	// its events; past it the answer is 503 with Retry-After, so a client
 	// never hangs on a paused or failing Redis. Default 3s.
 	StoreTimeout time.Duration
+	// BodyTimeout bounds the wait for more of a request body: when none
+	// of it arrives for this long the answer is 408 and the connection
+	// closes, so a client that announces a body and does not send it
+	// holds a connection no longer. Default 5s.
+	BodyTimeout time.Duration
 }
 
 // ErrNoKeys is returned by New when the config has no API keys and
@@ -53,9 +60,11 @@ var ErrNoKeys = errors.New("api.keys is empty: the API would accept events from 
 
 // Server is the HTTP API. It is an http.Handler.
 type Server struct {
-	cfg   Config
-	store *store.Store
-	mux   *http.ServeMux
+	cfg      Config
+	store    *store.Store
+	mux      *http.ServeMux
+	probe    writeProbe // /readyz's
+	failures failureLog // intake's, in the log
 
 	fast fastServer // Serve's
 }
@@ -72,12 +81,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	cfg.StoreTimeout = cmp.Or(cfg.StoreTimeout, 3*time.Second)
+	cfg.BodyTimeout = cmp.Or(cfg.BodyTimeout, 5*time.Second)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, store: store.New(cfg.Redis), mux: http.NewServeMux()}
-	s.mux.HandleFunc("POST /v1/events", func(w http.ResponseWriter, r *http.Request) { s.intake(stdExchange{w, r}, s.postEvent) })
-	s.mux.HandleFunc("POST /v1/events/batch", func(w http.ResponseWriter, r *http.Request) { s.intake(stdExchange{w, r}, s.postBatch) })
+	s := &Server{
+		cfg: cfg, store: store.New(cfg.Redis), mux: http.NewServeMux(),
+		probe:    writeProbe{rdb: cfg.Redis, now: cfg.Now},
+		failures: failureLog{logger: cfg.Logger, now: cfg.Now},
+	}
+	s.mux.HandleFunc("POST /v1/events", func(w http.ResponseWriter, r *http.Request) { s.intake(stdExchange{w, r}, eventsRoute) })
+	s.mux.HandleFunc("POST /v1/events/batch", func(w http.ResponseWriter, r *http.Request) { s.intake(stdExchange{w, r}, batchRoute) })
 	s.mux.HandleFunc("GET /v1/deliveries/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if x := (stdExchange{w, r}); s.authorized(x, s.cfg.Config.Load().API.Keys) {
 			s.getDelivery(x, r.PathValue("id"))
@@ -91,31 +105,55 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Handle adds a route.
+// Handle adds a route. On Serve, a route added here is passed no request
+// body: only the intake routes read one (see Serve).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// intake runs an intake route: a POST of events, after the key check.
-func (s *Server) intake(x exchange, route func(exchange, *config.Config)) {
-	if cfg := s.cfg.Config.Load(); s.authorized(x, cfg.API.Keys) {
-		route(x, cfg)
+// intake runs an intake route: a POST of events, once its headers pass
+// screening.
+func (s *Server) intake(x exchange, r *intakeRoute) {
+	cfg := s.cfg.Config.Load()
+	if why := s.screen(x, r, cfg); why != admitted {
+		s.refuse(x, r, why)
+		return
 	}
+	r.post(s, x, cfg)
 }
 
-// authorized checks the bearer key in constant time against every
-// configured key, answering 401 when it does not match.
+// authorized checks the key, answering 401 when it is missing or wrong.
 func (s *Server) authorized(x exchange, keys []string) bool {
-	if len(keys) == 0 && s.cfg.InsecureNoAuth {
-		return true
-	}
-	token, ok := strings.CutPrefix(x.header("Authorization"), "Bearer ")
-	if !ok || !validKey(token, keys) {
-		x.setHeader("WWW-Authenticate", `Bearer realm="postback"`)
-		writeError(x, http.StatusUnauthorized, "unauthorized", "missing or wrong API key (Authorization: Bearer <key>)", "")
+	if !s.keyValid(x, keys) {
+		s.refuse(x, nil, refusedKey)
 		return false
 	}
 	return true
+}
+
+// keyValid checks the bearer key in constant time against every
+// configured key.
+func (s *Server) keyValid(h headers, keys []string) bool {
+	if len(keys) == 0 && s.cfg.InsecureNoAuth {
+		return true
+	}
+	token, ok := bearerToken(h)
+	return ok && validKey(token, keys)
+}
+
+// bearerToken is the token of the request's Authorization header, which
+// must be sent once and name the Bearer scheme, in any case (RFC 7235: a
+// scheme is case-insensitive).
+func bearerToken(h headers) (string, bool) {
+	if h.headerCount("Authorization") != 1 {
+		return "", false // which one would count?
+	}
+	scheme, token, ok := strings.Cut(h.header("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(token, " ")
+	return token, token != ""
 }
 
 // validKey compares SHA-256 digests, so neither the keys' lengths nor
@@ -132,11 +170,7 @@ func validKey(token string, keys []string) bool {
 }
 
 func (s *Server) postEvent(x exchange, cfg *config.Config) {
-	if !isJSON(x.header("Content-Type")) {
-		writeError(x, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json", "")
-		return
-	}
-	body, ok := readBody(x, cfg.API.MaxBodyBytes)
+	body, ok := s.readBody(x, cfg.API.MaxBodyBytes)
 	if !ok {
 		return
 	}
@@ -153,6 +187,7 @@ func (s *Server) postEvent(x exchange, cfg *config.Config) {
 		s.enqueueFailed(x, err)
 		return
 	}
+	s.failures.stored()
 	status := http.StatusAccepted
 	if rc.Duplicate {
 		received(resultDuplicate)
@@ -164,7 +199,8 @@ func (s *Server) postEvent(x exchange, cfg *config.Config) {
 }
 
 // enqueueFailed answers a failed Enqueue: 400 for an invalid event, else
-// 503: nothing is reported accepted that was not stored.
+// 503: nothing is reported accepted that was not stored, nor reported
+// unstored that may have been.
 func (s *Server) enqueueFailed(x exchange, err error) {
 	var fe *event.FieldError
 	if errors.As(err, &fe) {
@@ -173,14 +209,26 @@ func (s *Server) enqueueFailed(x exchange, err error) {
 		return
 	}
 	received(resultUnavailable)
-	s.cfg.Logger.Error("enqueue failed", "err", err)
-	unavailable(x, unstored[whyUnstored(err)].single)
+	s.storeFailed(x, err)
+	unavailable(x, unconfirmed[whyUnconfirmed(err)].single)
 }
 
-// unstored says why intake answers 503, in the words of a single event's
+// storeFailed records that Redis did not store a request's events, for
+// err: in the log's summary and for /readyz; unless the client hung up,
+// which is no fault of Redis.
+func (s *Server) storeFailed(x exchange, err error) {
+	if x.gone() {
+		s.cfg.Logger.Debug("events abandoned by the client", "err", err)
+		return
+	}
+	s.probe.failed()
+	s.failures.failed(err)
+}
+
+// unconfirmed says why intake answers 503, in the words of a single event's
 // answer and of a batch's, the most specific reason first; the last one
 // is any other failure.
-var unstored = []struct {
+var unconfirmed = []struct {
 	err           error
 	single, batch string
 }{
@@ -193,19 +241,24 @@ var unstored = []struct {
 		"this event was first received by a newer postback whose record of it this API cannot read; retry later: an upgraded API answers it",
 		"events of the batch were first received by a newer postback whose record of them this API cannot read; " +
 			"retry the batch later: an upgraded API answers it (events already stored come back as duplicates)"},
+	// A write that Redis did not confirm may still have happened (a
+	// timeout, a connection lost after the command went out): only the
+	// repeat, answered as a duplicate or stored then, tells.
 	{nil,
-		"the event was not stored: Redis is unavailable; retry later",
-		"some events were not stored: Redis is unavailable; retry the batch later (events already stored come back as duplicates)"},
+		"Redis is unavailable and did not confirm storing the event, which may have been stored or not; " +
+			"repeat it later with the same id: if it was stored, the repeat is answered as its duplicate",
+		"Redis is unavailable and did not confirm storing every event of the batch; any of them may have been stored or not; " +
+			"repeat the batch later with the same ids: events that were stored come back as duplicates"},
 }
 
-// whyUnstored is the index in unstored of the reason for err.
-func whyUnstored(err error) int {
-	for i, u := range unstored {
+// whyUnconfirmed is the index in unconfirmed of the reason for err.
+func whyUnconfirmed(err error) int {
+	for i, u := range unconfirmed {
 		if u.err == nil || errors.Is(err, u.err) {
 			return i
 		}
 	}
-	return len(unstored) - 1
+	return len(unconfirmed) - 1
 }
 
 // unavailable answers 503 with Retry-After.
@@ -264,12 +317,19 @@ func (s *Server) getDelivery(x exchange, id string) {
 	}{rec, attempts})
 }
 
+// readyz answers 200 when events can be stored: Redis answers, takes a
+// write, and has the replicas api.wait_replicas asks for; else 503 saying
+// which.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	x := stdExchange{w, r}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.cfg.Redis.Ping(ctx).Err(); err != nil {
 		unavailable(x, "Redis is unreachable")
+		return
+	}
+	if err := s.probe.check(ctx); err != nil {
+		unavailable(x, s.probe.why(err))
 		return
 	}
 	cfg := s.cfg.Config.Load()
@@ -302,26 +362,50 @@ func connectedReplicas(ctx context.Context, rdb redis.UniversalClient) (int, err
 	return 0, errors.New("INFO replication has no connected_slaves")
 }
 
+// isJSON reports whether ct names JSON: application/json or a +json type.
 func isJSON(ct string) bool {
-	if ct == "" {
+	switch ct {
+	case "":
 		return true // curl -d without -H; the body must still parse as JSON
+	case "application/json":
+		return true // the usual case, without parsing it
 	}
-	mt, _, err := mime.ParseMediaType(ct)
-	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+	mt, ok := mediaType(ct)
+	return ok && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
-// readBody reads the body, at most limit bytes, answering 413 beyond.
-func readBody(x exchange, limit int64) ([]byte, bool) {
-	body, err := x.body(limit)
-	if errors.Is(err, errTooLarge) {
-		writeError(x, http.StatusRequestEntityTooLarge, "body_too_large", errTooLarge.Error(), "")
-		return nil, false
-	}
+// mediaType is the media type ct names, if it names no charset or UTF-8:
+// JSON is UTF-8 (RFC 8259), and a body said to be in another charset
+// would be read as something it is not.
+func mediaType(ct string) (string, bool) {
+	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
-		writeError(x, http.StatusBadRequest, "bad_request", "could not read the request body", "")
-		return nil, false
+		return "", false
 	}
-	return body, true
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return "", false
+	}
+	return mt, true
+}
+
+// readBody reads the body, at most limit bytes, answering 413 beyond, 408
+// when it stops arriving and 400 when it cannot be read.
+func (s *Server) readBody(x exchange, limit int64) ([]byte, bool) {
+	body, err := x.body(limit, s.cfg.BodyTimeout)
+	if err == nil {
+		return body, true
+	}
+	x.leaveBody()
+	var ne net.Error
+	switch {
+	case errors.Is(err, errTooLarge):
+		writeError(x, http.StatusRequestEntityTooLarge, "body_too_large", errTooLarge.Error(), "")
+	case errors.As(err, &ne) && ne.Timeout():
+		writeError(x, http.StatusRequestTimeout, "timeout", fmt.Sprintf("the request body stopped arriving: none of it came for %v", s.cfg.BodyTimeout), "")
+	default:
+		writeError(x, http.StatusBadRequest, "bad_request", "could not read the request body", "")
+	}
+	return nil, false
 }
 
 func writeEventError(x exchange, err error) {

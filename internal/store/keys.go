@@ -50,3 +50,7 @@ const ReplSyncKey = Prefix + "replsync"
 // RateLimitKey is the Redis key of partner id's rate-limit state, shared
 // by every worker (redis_rate puts its own "rate:" in front).
 func RateLimitKey(id string) string { return Prefix + "rl:{" + id + "}" }
+
+// ReadyKey is the key /readyz writes to learn whether Redis takes writes
+// (string: the Unix time in milliseconds of the write, with a TTL).
+const ReadyKey = Prefix + "readyz"
