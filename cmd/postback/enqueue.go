@@ -27,7 +27,7 @@ func enqueueCommand() *cli.Command {
 		ArgsUsage: "[- | FILE]",
 		Description: "Reads --file F, a FILE argument, or stdin (\"-\" or nothing). Prints one line per event:\n" +
 			"its index, accepted, duplicate or rejected, the event id and its deliveries or error.\n" +
-			"Exits 1 when any event was rejected or not stored.",
+			"Exits 1 when any event was rejected or Redis did not confirm its store.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read events from `F` (\"-\" for stdin)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text, or json (one result object a line)"},
@@ -124,7 +124,7 @@ func runEnqueue(c *cli.Context) error {
 		fmt.Fprintln(c.App.Writer, l.text())
 	}
 	if failed > 0 {
-		return fmt.Errorf("enqueue: %d of %d events not stored", failed, len(lines))
+		return fmt.Errorf("enqueue: %d of %d events not accepted (refused, or Redis did not confirm the store: repeat those with the same ids)", failed, len(lines))
 	}
 	return nil
 }

@@ -60,7 +60,7 @@ func TestEnqueueCommand_NDJSONFile(t *testing.T) {
 	require.Equal(t, "0 accepted e1 acme_ads="+wire.DeliveryID("e1", "acme_ads")+" everyone="+wire.DeliveryID("e1", "everyone"), lines[0])
 	require.Equal(t, "1 accepted e2 everyone="+wire.DeliveryID("e2", "everyone")+" (skipped: when: condition is false)", lines[1])
 	require.True(t, strings.HasPrefix(lines[2], "2 rejected e3: device.idfa: "), lines[2])
-	require.Contains(t, res.stderr, "1 of 3 events not stored")
+	require.Contains(t, res.stderr, "1 of 3 events not accepted")
 
 	rdb, err := store.OpenRedis(url)
 	require.NoError(t, err)

@@ -18,9 +18,11 @@ import (
 	"github.com/postbackhq/postback/retry"
 )
 
-// ErrUnavailable wraps a failure to store an event: Redis is unreachable or
-// failing. Nothing was accepted; the caller should retry later.
-var ErrUnavailable = errors.New("redis unavailable")
+// ErrUnavailable wraps a failure to store an event: Redis is unreachable,
+// failing or did not answer in time. The outcome is unknown: a write that
+// Redis did not confirm may still have been stored. Repeat the event with
+// the same id; a repeat of a stored event is answered as its duplicate.
+var ErrUnavailable = errors.New("redis unavailable (the event may have been stored: repeat it with the same id)")
 
 // ErrNotReplicated is, along with ErrUnavailable, the error of an event
 // that the Redis master stored but fewer than api.wait_replicas replicas
@@ -129,8 +131,8 @@ type Receipt struct {
 
 // Enqueue stores ev and enqueues its deliveries. The same event id within
 // the dedup window returns the first receipt with Duplicate set and never
-// sends twice. When Enqueue returns an error wrapping ErrUnavailable,
-// nothing was accepted and the call may be repeated safely.
+// sends twice. When Enqueue returns an error wrapping ErrUnavailable, the
+// outcome is unknown; repeating the call is safe.
 //
 // On a single Redis server a new event costs one round trip: its claim (one
 // SET NX GET holding the receipt) and then its tasks leave in the same

@@ -15,7 +15,7 @@ var Registry = prometheus.NewRegistry()
 
 var (
 	// EventsReceived counts events by result: accepted, duplicate,
-	// rejected (invalid) or unavailable (Redis down, not stored).
+	// rejected (invalid) or unavailable (Redis did not confirm the store).
 	EventsReceived = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "postback_events_received_total",
 		Help: "Events received by the API or client, by result.",
