@@ -174,27 +174,21 @@ func readInput(c *cli.Context, src string) ([]byte, error) {
 	return data, nil
 }
 
-// splitEvents reads one JSON event (it may span lines), a JSON array of
-// events, or NDJSON: one event a line, blank lines skipped.
+// splitEvents reads what `postback enqueue` takes: one JSON event (it
+// may span lines), a batch as POST /v1/events/batch takes it ({"events":
+// […]} or a JSON array), or NDJSON.
 func splitEvents(data []byte) ([]json.RawMessage, error) {
-	data = bytes.TrimSpace(data)
-	switch {
-	case len(data) == 0:
+	var raws []json.RawMessage
+	if t := bytes.TrimSpace(data); len(t) > 0 && (t[0] == '[' || json.Valid(t)) {
+		var err error
+		if raws, err = event.SplitJSON(t, true); err != nil {
+			return nil, fmt.Errorf("enqueue: %w", err)
+		}
+	} else {
+		raws = event.SplitNDJSON(data)
+	}
+	if len(raws) == 0 {
 		return nil, errors.New("enqueue: no events in the input")
-	case data[0] == '[':
-		var arr []json.RawMessage
-		if err := json.Unmarshal(data, &arr); err != nil {
-			return nil, fmt.Errorf("enqueue: malformed JSON array: %v", err)
-		}
-		return arr, nil
-	case json.Valid(data):
-		return []json.RawMessage{data}, nil
 	}
-	var out []json.RawMessage
-	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
-		if line = bytes.TrimSpace(line); len(line) > 0 {
-			out = append(out, line)
-		}
-	}
-	return out, nil
+	return raws, nil
 }

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,9 +36,9 @@ func (s *Server) postBatch(x exchange, cfg *config.Config) {
 	var raws []json.RawMessage
 	var err error
 	if ndjson {
-		raws = splitNDJSON(body)
+		raws = event.SplitNDJSON(body)
 	} else {
-		raws, err = splitJSONBatch(body)
+		raws, err = event.SplitJSON(body, false)
 	}
 	switch {
 	case err != nil:
@@ -127,47 +126,4 @@ func (br *batchResult) reject(raw json.RawMessage, err error) {
 func isNDJSON(ct string) bool {
 	mt, ok := mediaType(ct)
 	return ok && (mt == "application/x-ndjson" || mt == "application/ndjson" || mt == "application/jsonl")
-}
-
-// splitNDJSON returns the non-blank lines of body; a blank line is not an
-// event and takes no index.
-func splitNDJSON(body []byte) []json.RawMessage {
-	var out []json.RawMessage
-	for line := range bytes.SplitSeq(body, []byte{'\n'}) {
-		line = bytes.TrimSpace(line)
-		if len(line) > 0 {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-// splitJSONBatch reads {"events": […]} or a bare array into its elements.
-func splitJSONBatch(body []byte) ([]json.RawMessage, error) {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return nil, errors.New(`empty body: want {"events": [...]}, a JSON array or NDJSON`)
-	}
-	if body[0] == '[' {
-		var arr []json.RawMessage
-		if err := json.Unmarshal(body, &arr); err != nil {
-			return nil, fmt.Errorf("malformed JSON array: %v", err)
-		}
-		return arr, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	var obj struct {
-		Events *[]json.RawMessage `json:"events"`
-	}
-	if err := dec.Decode(&obj); err != nil {
-		return nil, fmt.Errorf(`malformed batch: want {"events": [...]}: %v`, err)
-	}
-	if dec.More() {
-		return nil, errors.New("trailing data after the batch object")
-	}
-	if obj.Events == nil {
-		return nil, errors.New(`events: required ({"events": [...]})`)
-	}
-	return *obj.Events, nil
 }
