@@ -48,167 +48,194 @@ func (l *loader) partner(n *yaml.Node, index int) *Partner {
 		l.errf(n, "", fmt.Sprintf("partners[%d]", index), "id: required")
 		return nil
 	}
-	var (
-		urlNode, bodyNode, ctNode *yaml.Node
-		urlSrc, bodySrc           string
-		headerNodes               []*yaml.Node
-		rawHeaders                [][2]string
-		retryPolicy               retry.Policy
-		successStatus             []string
-		bodyNotMatch              string
-	)
-	id := p.ID
-	l.remember(id, "", n)
-	l.mapping(n, id, "", func(key string, k, v *yaml.Node) {
+	src := &partnerSource{}
+	l.remember(p.ID, "", n)
+	l.mapping(n, p.ID, "", func(key string, k, v *yaml.Node) {
 		if l.intakeOnly && sendOnly[key] {
 			return
 		}
-		switch key {
-		case "id":
-		case "enabled":
-			p.Enabled = l.boolean(v, id, key)
-		case "events":
-			p.Events = l.strs(v, id, key)
-			for i, e := range p.Events {
-				if !eventNameRE.MatchString(e) {
-					l.errf(v.Content[i], id, key, "%q is not an event name ([a-z0-9_]{1,64})", e)
-				}
+		l.partnerKey(p, src, key, k, v)
+	})
+	l.compile(n, p, src)
+	return p
+}
+
+// partnerSource is what a partner's keys leave to compile once all are
+// read: the templates (content_type decides the body's escaping), the
+// retry policy and the success rule.
+type partnerSource struct {
+	urlNode, bodyNode, ctNode *yaml.Node
+	urlSrc, bodySrc           string
+	headerNodes               []*yaml.Node
+	rawHeaders                [][2]string
+	retryPolicy               retry.Policy
+	successStatus             []string
+	bodyNotMatch              string
+}
+
+// partnerKey reads one key of a partner's mapping into p, or into src
+// what must wait for the others.
+func (l *loader) partnerKey(p *Partner, src *partnerSource, key string, k, v *yaml.Node) {
+	id := p.ID
+	switch key {
+	case "id":
+	case "enabled":
+		p.Enabled = l.boolean(v, id, key)
+	case "events":
+		p.Events = l.strs(v, id, key)
+		for i, e := range p.Events {
+			if !eventNameRE.MatchString(e) {
+				l.errf(v.Content[i], id, key, "%q is not an event name ([a-z0-9_]{1,64})", e)
 			}
-		case "match":
-			l.remember(id, key, v)
-			s, _ := l.str(v, id, key)
-			switch s {
-			case "attributed", "":
-				p.Match = MatchAttributed
-			case "all":
-				p.Match = MatchAll
-			default:
-				l.errf(v, id, key, "%q: want attributed or all", s)
-			}
-		case "when":
-			s, ok := l.str(v, id, key)
-			if !ok || s == "" {
-				return
-			}
-			c, err := CompileCondition(s)
-			var ce *ConditionError
-			if errors.As(err, &ce) {
-				line, col := l.position(v, s, offsetOf(s, ce.Line, ce.Column))
-				l.errAt(line, col, id, key, ce.Msg)
-				return
-			}
-			p.When = c
-		case "require":
-			for i, name := range l.strs(v, id, key) {
-				r, err := requirement(name)
-				if err != nil {
-					l.errf(v.Content[i], id, key, "%v", err)
-					continue
-				}
-				p.Require = append(p.Require, r)
-			}
-		case "method":
-			s, _ := l.str(v, id, key)
-			s = strings.ToUpper(s)
-			if s != http.MethodGet && s != http.MethodPost && s != http.MethodPut {
-				l.errf(v, id, key, "%q: want GET, POST or PUT", s)
-			}
-			p.Method = s
-		case "url":
-			l.remember(id, "url", v)
-			urlNode = v
-			urlSrc, _ = l.str(v, id, key)
-		case "headers":
-			l.mapping(v, id, key, func(name string, hk, hv *yaml.Node) {
-				if !headerRE.MatchString(name) {
-					l.errf(hk, id, "headers", "%q is not a valid header name", name)
-					return
-				}
-				val, ok := l.str(hv, id, "headers."+name)
-				if ok {
-					headerNodes = append(headerNodes, hv)
-					rawHeaders = append(rawHeaders, [2]string{http.CanonicalHeaderKey(name), val})
-				}
-			})
-		case "body":
-			bodyNode = v
-			bodySrc, _ = l.str(v, id, key)
-		case "content_type":
-			ctNode = v
-			p.ContentType, _ = l.str(v, id, key)
-		case "signing":
-			l.signing(v, p)
-		case "timeout":
-			p.Timeout = l.duration(v, id, key)
-		case "retry":
-			l.remember(id, "retry", v)
-			retryPolicy = l.retry(v, id)
-		case "rate_limit":
-			s, ok := l.str(v, id, key)
-			if ok {
-				rl, err := parseRate(s)
-				if err != nil {
-					l.errf(v, id, key, "%v", err)
-				}
-				p.RateLimit = rl
-			}
-		case "concurrency":
-			p.Concurrency = l.integer(v, id, key, 0)
-		case "success":
-			l.mapping(v, id, key, func(sk string, skn, sv *yaml.Node) {
-				switch sk {
-				case "status":
-					nodes := []*yaml.Node{sv}
-					if sv.Kind == yaml.ScalarNode {
-						s, _ := l.str(sv, id, "success.status")
-						successStatus = []string{s}
-					} else {
-						successStatus = l.strs(sv, id, "success.status")
-						nodes = sv.Content
-					}
-					for i, st := range successStatus {
-						if _, err := retry.ParseSuccess([]string{st}, ""); err != nil && i < len(nodes) {
-							l.fieldErr(nodes[i], id, err)
-						}
-					}
-				case "body_not_match":
-					bodyNotMatch, _ = l.str(sv, id, "success.body_not_match")
-					if _, err := retry.ParseSuccess(nil, bodyNotMatch); err != nil {
-						l.fieldErr(sv, id, err)
-					}
-				default:
-					l.errf(skn, id, "success."+sk, "unknown key (want status or body_not_match)")
-				}
-			})
-		case "privacy":
-			l.mapping(v, id, key, func(pk string, pkn, pv *yaml.Node) {
-				if pk != "require_consent" {
-					l.errf(pkn, id, "privacy."+pk, "unknown key (want require_consent)")
-					return
-				}
-				p.RequireConsent = l.boolean(pv, id, "privacy.require_consent")
-			})
+		}
+	case "match":
+		l.remember(id, key, v)
+		s, _ := l.str(v, id, key)
+		switch s {
+		case "attributed", "":
+			p.Match = MatchAttributed
+		case "all":
+			p.Match = MatchAll
 		default:
-			l.errf(k, id, key, "unknown key")
+			l.errf(v, id, key, "%q: want attributed or all", s)
+		}
+	case "when":
+		p.When = l.when(v, id, key)
+	case "require":
+		for i, name := range l.strs(v, id, key) {
+			r, err := requirement(name)
+			if err != nil {
+				l.errf(v.Content[i], id, key, "%v", err)
+				continue
+			}
+			p.Require = append(p.Require, r)
+		}
+	case "method":
+		s, _ := l.str(v, id, key)
+		s = strings.ToUpper(s)
+		if s != http.MethodGet && s != http.MethodPost && s != http.MethodPut {
+			l.errf(v, id, key, "%q: want GET, POST or PUT", s)
+		}
+		p.Method = s
+	case "url":
+		l.remember(id, "url", v)
+		src.urlNode = v
+		src.urlSrc, _ = l.str(v, id, key)
+	case "headers":
+		l.mapping(v, id, key, func(name string, hk, hv *yaml.Node) {
+			if !headerRE.MatchString(name) {
+				l.errf(hk, id, "headers", "%q is not a valid header name", name)
+				return
+			}
+			val, ok := l.str(hv, id, "headers."+name)
+			if ok {
+				src.headerNodes = append(src.headerNodes, hv)
+				src.rawHeaders = append(src.rawHeaders, [2]string{http.CanonicalHeaderKey(name), val})
+			}
+		})
+	case "body":
+		src.bodyNode = v
+		src.bodySrc, _ = l.str(v, id, key)
+	case "content_type":
+		src.ctNode = v
+		p.ContentType, _ = l.str(v, id, key)
+	case "signing":
+		l.signing(v, p)
+	case "timeout":
+		p.Timeout = l.duration(v, id, key)
+	case "retry":
+		l.remember(id, "retry", v)
+		src.retryPolicy = l.retry(v, id)
+	case "rate_limit":
+		s, ok := l.str(v, id, key)
+		if ok {
+			rl, err := parseRate(s)
+			if err != nil {
+				l.errf(v, id, key, "%v", err)
+			}
+			p.RateLimit = rl
+		}
+	case "concurrency":
+		p.Concurrency = l.integer(v, id, key, 0)
+	case "success":
+		l.success(v, id, src)
+	case "privacy":
+		l.mapping(v, id, key, func(pk string, pkn, pv *yaml.Node) {
+			if pk != "require_consent" {
+				l.errf(pkn, id, "privacy."+pk, "unknown key (want require_consent)")
+				return
+			}
+			p.RequireConsent = l.boolean(pv, id, "privacy.require_consent")
+		})
+	default:
+		l.errf(k, id, key, "unknown key")
+	}
+}
+
+// success reads a partner's success: rule into src (compiled last).
+func (l *loader) success(v *yaml.Node, id string, src *partnerSource) {
+	l.mapping(v, id, "success", func(sk string, skn, sv *yaml.Node) {
+		switch sk {
+		case "status":
+			nodes := []*yaml.Node{sv}
+			if sv.Kind == yaml.ScalarNode {
+				s, _ := l.str(sv, id, "success.status")
+				src.successStatus = []string{s}
+			} else {
+				src.successStatus = l.strs(sv, id, "success.status")
+				nodes = sv.Content
+			}
+			for i, st := range src.successStatus {
+				if _, err := retry.ParseSuccess([]string{st}, ""); err != nil && i < len(nodes) {
+					l.fieldErr(nodes[i], id, err)
+				}
+			}
+		case "body_not_match":
+			src.bodyNotMatch, _ = l.str(sv, id, "success.body_not_match")
+			if _, err := retry.ParseSuccess(nil, src.bodyNotMatch); err != nil {
+				l.fieldErr(sv, id, err)
+			}
+		default:
+			l.errf(skn, id, "success."+sk, "unknown key (want status or body_not_match)")
 		}
 	})
+}
 
-	// Templates, once every key is read (content_type decides the body's
-	// escaping).
+// when compiles a partner's when: condition; nil when there is none or
+// it does not compile (the problem is recorded).
+func (l *loader) when(v *yaml.Node, id, key string) *Condition {
+	s, ok := l.str(v, id, key)
+	if !ok || s == "" {
+		return nil
+	}
+	c, err := CompileCondition(s)
+	var ce *ConditionError
+	if errors.As(err, &ce) {
+		line, col := l.position(v, s, offsetOf(s, ce.Line, ce.Column))
+		l.errAt(line, col, id, key, ce.Msg)
+		return nil
+	}
+	return c
+}
+
+// compile builds p's templates, retry policy and success rule from what
+// its keys left in src.
+func (l *loader) compile(n *yaml.Node, p *Partner, src *partnerSource) {
+	id := p.ID
 	switch {
 	case l.intakeOnly: // how to send is not read
-	case urlNode == nil:
+	case src.urlNode == nil:
 		l.errf(n, id, "url", "required")
 	default:
-		p.URL = l.template(urlNode, urlSrc, id, "url", templates.ContextURL)
+		p.URL = l.template(src.urlNode, src.urlSrc, id, "url", templates.ContextURL)
 	}
-	for i, h := range rawHeaders {
-		t := l.template(headerNodes[i], h[1], id, "headers."+h[0], templates.ContextHeader)
+	for i, h := range src.rawHeaders {
+		t := l.template(src.headerNodes[i], h[1], id, "headers."+h[0], templates.ContextHeader)
 		p.Headers = append(p.Headers, Header{Name: h[0], Value: t})
 	}
-	if bodyNode != nil {
+	if src.bodyNode != nil {
 		if p.Method == http.MethodGet {
-			l.errf(bodyNode, id, "body", "a GET request has no body; use method POST or PUT")
+			l.errf(src.bodyNode, id, "body", "a GET request has no body; use method POST or PUT")
 		}
 		ctx := templates.ContextJSON
 		switch ct := strings.ToLower(p.ContentType); {
@@ -220,13 +247,13 @@ func (l *loader) partner(n *yaml.Node, index int) *Partner {
 		case strings.HasPrefix(ct, "text/plain"):
 			ctx = templates.ContextText
 		default:
-			l.errf(ctNode, id, "content_type", "%q: want application/json, application/x-www-form-urlencoded or text/plain", p.ContentType)
+			l.errf(src.ctNode, id, "content_type", "%q: want application/json, application/x-www-form-urlencoded or text/plain", p.ContentType)
 			ctx = templates.ContextText // still check its macros, not its JSON
 		}
-		p.Body = l.template(bodyNode, bodySrc, id, "body", ctx)
+		p.Body = l.template(src.bodyNode, src.bodySrc, id, "body", ctx)
 	}
 
-	p.Retry = retryPolicy.WithDefaults()
+	p.Retry = src.retryPolicy.WithDefaults()
 	if err := p.Retry.Validate(); err != nil {
 		// One line per field, "retry.max_interval: must be ...": place
 		// each at its key's value, or at retry: when the value is a default.
@@ -240,10 +267,9 @@ func (l *loader) partner(n *yaml.Node, index int) *Partner {
 		}
 	}
 	// Each status and the regexp were checked, and placed, as they were read.
-	if s, err := retry.ParseSuccess(successStatus, bodyNotMatch); err == nil {
+	if s, err := retry.ParseSuccess(src.successStatus, src.bodyNotMatch); err == nil {
 		p.Success = s
 	}
-	return p
 }
 
 // fieldErr reports an error whose text starts with the field it is about
