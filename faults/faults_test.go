@@ -11,11 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
 )
 
 // startRedis starts a redis-server for one test.
@@ -184,6 +186,77 @@ func TestPauseRedis(t *testing.T) {
 			"so POST /v1/events hangs up to ~12s (slowest here %v); nothing was lost",
 			10*time.Second, l.Slowest().Round(time.Millisecond))
 	}
+}
+
+// Scenario 4b: Redis frozen (SIGSTOP) for 35s with deliveries in flight,
+// longer than asynq's 30s lease and go-redis's retries of a command. The
+// writes that end those tasks fail, and the tasks stay in asynq's active
+// list after their events reached the partner. The worker puts them back
+// once their lease is over, without waiting for asynq's own recoverer (30s
+// more, once a minute, one per asynq server racing for each task): nothing
+// accepted is lost, the backlog goes out at once, and the tasks run again
+// (their events arrive twice, with the same Idempotency-Key).
+func TestPauseRedisLongFreeze(t *testing.T) {
+	ctx := bound(t, 4*time.Minute)
+	rs := startRedis(t, redistest.Options{})
+	p := newPartner(t)
+	p.SetDelay(200 * time.Millisecond) // every delivery's slot is busy at the freeze
+	cfg := writeConfig(t, p.URL, "")
+	api := startPostback(t, "api", "api", rs.URL(0), cfg)
+	// 48 in flight share 8 asynq servers, each with its own recoverer.
+	w := startPostback(t, "worker", "worker", rs.URL(0), cfg, "--concurrency", "48")
+
+	const n = 1500
+	l := newLoader(t, api.URL, "freeze")
+	l.sendN(ctx, n, 16)
+	accepted := l.Accepted()
+	require.Len(t, accepted, n, "statuses: %v", l.Statuses())
+	eventually(t, time.Minute, func() bool { return p.inflight.Load() >= 40 }, func() string {
+		return fmt.Sprintf("%d requests in flight, want 40", p.inflight.Load())
+	})
+	inflight, queued := p.inflight.Load(), n-p.delivered(accepted)
+	require.NoError(t, rs.Signal(syscall.SIGSTOP))
+	time.Sleep(35 * time.Second)
+	require.NoError(t, rs.Signal(syscall.SIGCONT))
+	resumed := time.Now()
+
+	// Over when every accepted event arrived and asynq holds no task: a
+	// task still active after its event arrived is one nobody took back.
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer rdb.Close()
+	in := asynq.NewInspectorFromRedisClient(rdb)
+	left := func() int {
+		q, err := in.GetQueueInfo(wire.QueueDefault)
+		if err != nil {
+			return -1
+		}
+		return q.Pending + q.Active + q.Scheduled + q.Retry
+	}
+	waitDelivered(t, p, accepted, 2*time.Minute)
+	eventually(t, 2*time.Minute, func() bool { return left() == 0 }, func() string {
+		return fmt.Sprintf("%d tasks still in asynq's queue", left())
+	})
+	drained := time.Since(resumed)
+	c := p.check(accepted)
+	require.Empty(t, c.WrongKey)
+	lastFirst, last := p.arrivals(accepted)
+	delay := lastFirst.Sub(resumed)
+	raced := w.countLogPrefix("recoverer: could not retry lease expired task")
+	t.Logf("Redis frozen 35s with %d requests in flight and %d events not yet delivered; after SIGCONT the last event first arrived %v later, "+
+		"the last request %v later, and asynq's queue was empty %v later; %d duplicate requests (%d events); "+
+		"%d NOT FOUND lines from asynq's recoverers racing for a task",
+		inflight, queued, delay.Round(10*time.Millisecond), last.Sub(resumed).Round(10*time.Millisecond),
+		drained.Round(10*time.Millisecond), c.Duplicates, p.seenTwice(), raced)
+	require.NoError(t, ctx.Err())
+
+	// Bounds loose enough for a loaded machine. A lease extension that
+	// asynq sent during the freeze is applied when Redis resumes, so a
+	// lost task's lease runs to about a minute after the freeze began:
+	// the worker puts it back about 30s after the resume; asynq's
+	// recoverer alone, 30s to 90s after that.
+	require.Less(t, delay, 20*time.Second, "every event arrived within 20s of Redis coming back")
+	require.Less(t, drained, 45*time.Second, "every task lost in the freeze ran again within 45s of Redis coming back")
+	require.Less(t, raced, 10, "asynq's recoverers found next to nothing to race for")
 }
 
 // Scenario 5: a partner that flaps (down 5s, up 5s) under load: everything

@@ -15,8 +15,9 @@ import (
 )
 
 // partner is a real HTTP partner on a fixed loopback port. It records every
-// request by event id (the `e` query parameter) with its Idempotency-Key,
-// and can hold requests, slow them down, or go down and come back.
+// request by event id (the `e` query parameter) with its Idempotency-Key
+// and the time the event's first request arrived, and can hold requests,
+// slow them down, or go down and come back.
 type partner struct {
 	t    *testing.T
 	addr string
@@ -24,9 +25,11 @@ type partner struct {
 
 	mu       sync.Mutex
 	srv      *http.Server
-	seen     map[string][]string // event id -> Idempotency-Key of every request that arrived
-	answered map[string]int      // event id -> requests answered 200
-	hold     chan struct{}       // non-nil: requests wait until it is closed
+	seen     map[string][]string  // event id -> Idempotency-Key of every request that arrived
+	answered map[string]int       // event id -> requests answered 200
+	first    map[string]time.Time // event id -> arrival of its first request
+	last     time.Time            // arrival of the latest request
+	hold     chan struct{}        // non-nil: requests wait until it is closed
 	delay    time.Duration
 
 	inflight atomic.Int64
@@ -35,7 +38,7 @@ type partner struct {
 
 func newPartner(t *testing.T) *partner {
 	t.Helper()
-	p := &partner{t: t, seen: map[string][]string{}, answered: map[string]int{}}
+	p := &partner{t: t, seen: map[string][]string{}, answered: map[string]int{}, first: map[string]time.Time{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +62,12 @@ func (p *partner) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
 	id := r.URL.Query().Get("e")
+	now := time.Now()
 	p.mu.Lock()
+	if _, ok := p.first[id]; !ok {
+		p.first[id] = now
+	}
+	p.last = now
 	p.seen[id] = append(p.seen[id], r.Header.Get("Idempotency-Key"))
 	hold, delay := p.hold, p.delay
 	p.mu.Unlock()
@@ -243,4 +251,17 @@ func (p *partner) seenTwice() int {
 		}
 	}
 	return n
+}
+
+// arrivals is when the last of accepted's events first arrived, and when
+// the latest request of all (a duplicate, perhaps) did.
+func (p *partner) arrivals(accepted map[string]string) (lastFirst, last time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for ev := range accepted {
+		if at := p.first[ev]; at.After(lastFirst) {
+			lastFirst = at
+		}
+	}
+	return lastFirst, p.last
 }

@@ -147,9 +147,14 @@ func (p *proc) Wait(timeout time.Duration) error {
 }
 
 // countLog counts the JSON log lines whose msg is msg.
-func (p *proc) countLog(msg string) int {
+func (p *proc) countLog(msg string) int { return p.countLines(`"msg":"` + msg + `"`) }
+
+// countLogPrefix counts the JSON log lines whose msg starts with prefix.
+func (p *proc) countLogPrefix(prefix string) int { return p.countLines(`"msg":"` + prefix) }
+
+// countLines counts the log lines that contain needle.
+func (p *proc) countLines(needle string) int {
 	n := 0
-	needle := `"msg":"` + msg + `"`
 	sc := bufio.NewScanner(strings.NewReader(p.logs.String()))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
