@@ -112,6 +112,7 @@ type Worker struct {
 	gate    *Gate
 	stats   *statsLoop
 	lost    *recoverer
+	done    *finishedLog // tasks the handlers returned from
 	rdb     redis.UniversalClient
 	pipe    *store.AutoPipeline // the handlers' Redis; nil on Cluster
 	log     *slog.Logger
@@ -168,11 +169,12 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	stats := newStatsLoop(statsLoopParams{
 		Redis: cfg.Redis, Live: cfg.Config, Gate: gate, Interval: cfg.StatsInterval, Logger: cfg.Logger,
 	})
+	finished := &finishedLog{}
 	lost := newRecoverer(recovererParams{
-		Store: store.New(cfg.Redis), Queues: []string{wire.QueueDefault, wire.QueueReplay},
+		Finished: finished, Store: store.New(cfg.Redis), Queues: []string{wire.QueueDefault, wire.QueueReplay},
 		Interval: cfg.RecoverInterval, Grace: recoverGrace, Logger: cfg.Logger,
 	})
-	return &Worker{srvs: srvs, handler: h, clients: clients, gate: gate, stats: stats, lost: lost, rdb: cfg.Redis, pipe: pipe, log: cfg.Logger}, nil
+	return &Worker{srvs: srvs, handler: h, clients: clients, gate: gate, stats: stats, lost: lost, done: finished, rdb: cfg.Redis, pipe: pipe, log: cfg.Logger}, nil
 }
 
 // Gate returns the worker's partner isolation (rate limits, concurrency
@@ -191,8 +193,8 @@ func (w *Worker) Handler() *Handler { return w.handler }
 func (w *Worker) Start() error {
 	w.warnDurability()
 	mux := asynq.NewServeMux()
-	mux.Handle(wire.TypeDeliver, w.handler)
-	mux.HandleFunc(wire.TypeDeliverBundle, w.handler.ProcessBundle)
+	mux.Handle(wire.TypeDeliver, w.noteDone(w.handler.ProcessTask))
+	mux.Handle(wire.TypeDeliverBundle, w.noteDone(w.handler.ProcessBundle))
 	for i, srv := range w.srvs {
 		if err := srv.Start(mux); err != nil {
 			for _, started := range w.srvs[:i] {
@@ -204,6 +206,17 @@ func (w *Worker) Start() error {
 	w.stats.start()
 	w.lost.start()
 	return nil
+}
+
+// noteDone notes each task h returns from, for the recoverer.
+func (w *Worker) noteDone(h asynq.HandlerFunc) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		err := h(ctx, t)
+		if id, ok := asynq.GetTaskID(ctx); ok {
+			w.done.add(taskQueue(ctx), id, time.Now())
+		}
+		return err
+	})
 }
 
 // Shutdown stops taking deliveries and waits for those in flight (up to

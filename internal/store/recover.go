@@ -58,3 +58,48 @@ func (s *Store) RequeueExpired(ctx context.Context, queue string, grace time.Dur
 	}
 	return n, nil
 }
+
+// requeueLostScript puts back into the pending list those of the given
+// tasks that asynq still has as active: tasks whose handler returned but
+// whose completion asynq could not write (Redis froze under it). A task
+// whose completion was written is gone or in another state, and is left
+// alone.
+//
+// KEYS[1] active list  KEYS[2] lease zset  KEYS[3] pending list
+// ARGV[1] task hash prefix  ARGV[2…] task ids
+// Returns how many tasks it moved.
+var requeueLostScript = redis.NewScript(`
+local moved = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local key = ARGV[1] .. id
+  if redis.call("HGET", key, "state") == "active" and redis.call("LREM", KEYS[1], 0, id) > 0 then
+    redis.call("ZREM", KEYS[2], id)
+    redis.call("RPUSH", KEYS[3], id)
+    redis.call("HSET", key, "state", "pending")
+    moved = moved + 1
+  end
+end
+return moved
+`)
+
+// RequeueLost moves back to queue's pending list those of tasks ids that
+// asynq still holds as active, and returns how many it moved. Call it
+// only for tasks whose handler has returned, long enough ago for asynq to
+// have written their completion.
+func (s *Store) RequeueLost(ctx context.Context, queue string, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	keys := []string{asynqKey(queue, "active"), asynqKey(queue, "lease"), asynqKey(queue, "pending")}
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, AsynqTaskPrefix(queue))
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	n, err := requeueLostScript.Run(ctx, s.rdb, keys, args...).Int()
+	if err != nil {
+		return 0, fmt.Errorf("requeue lost tasks of %s: %w", queue, err)
+	}
+	return n, nil
+}

@@ -60,3 +60,41 @@ func TestRequeueExpired(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 }
+
+// TestRequeueLost: of the tasks named, only those asynq still holds as
+// active (their completion was never written) are put back; a task whose
+// completion was written is left alone.
+func TestRequeueLost(t *testing.T) {
+	rdb, err := store.OpenRedis(redistest.DB(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	const queue = "lost-test"
+	release := make(chan struct{})
+	var runs atomic.Int32
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency: 2, Queues: map[string]int{queue: 1}, LogLevel: asynq.FatalLevel,
+		TaskCheckInterval: 10 * time.Millisecond,
+	})
+	require.NoError(t, srv.Start(asynq.HandlerFunc(func(ctx context.Context, task *asynq.Task) error {
+		if runs.Add(1) == 2 {
+			<-release // the stuck task's first run: as if its completion were lost
+		}
+		return nil
+	})))
+	t.Cleanup(func() { close(release); srv.Shutdown() })
+	client := asynq.NewClientFromRedisClient(rdb)
+	_, err = client.Enqueue(asynq.NewTask("t", []byte("done")), asynq.Queue(queue), asynq.TaskID("done-1"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return runs.Load() == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return rdb.Exists(context.Background(), store.AsynqTaskPrefix(queue)+"done-1").Val() == 0 },
+		10*time.Second, 10*time.Millisecond, "its completion written")
+	_, err = client.Enqueue(asynq.NewTask("t", []byte("stuck")), asynq.Queue(queue), asynq.TaskID("stuck-1"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return runs.Load() == 2 }, 10*time.Second, 10*time.Millisecond)
+
+	s := store.New(rdb)
+	n, err := s.RequeueLost(context.Background(), queue, []string{"done-1", "stuck-1", "never-was"})
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "only the task still active")
+	require.Eventually(t, func() bool { return runs.Load() == 3 }, 10*time.Second, 10*time.Millisecond, "asynq runs it again")
+}
