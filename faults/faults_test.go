@@ -251,11 +251,12 @@ func TestPauseRedisLongFreeze(t *testing.T) {
 
 	// Bounds loose enough for a loaded machine. A lease extension that
 	// asynq sent during the freeze is applied when Redis resumes, so a
-	// lost task's lease runs to about a minute after the freeze began:
-	// the worker puts it back about 30s after the resume; asynq's
-	// recoverer alone, 30s to 90s after that.
+	// lost task's lease runs to about a minute after the freeze began;
+	// asynq's recoverer alone put such tasks back 30s to 90s after the
+	// resume. The worker puts back the tasks whose completion was lost a
+	// few seconds after Redis answers again (measured: 6.7s).
 	require.Less(t, delay, 20*time.Second, "every event arrived within 20s of Redis coming back")
-	require.Less(t, drained, 45*time.Second, "every task lost in the freeze ran again within 45s of Redis coming back")
+	require.Less(t, drained, 20*time.Second, "every task lost in the freeze ran again within 20s of Redis coming back")
 	require.Less(t, raced, 10, "asynq's recoverers found next to nothing to race for")
 }
 

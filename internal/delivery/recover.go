@@ -63,9 +63,10 @@ func newRecoverer(p recovererParams) *recoverer {
 const recoverBatch = 500
 
 // Around an outage: the tasks whose handlers returned from lostBefore
-// before the first failed look to the first look that worked are checked
-// lostSettle after it, once asynq's writes held up in go-redis have had
-// time to land.
+// before the first failed look to lostSettle after the first look that
+// worked (a handler held up on a write of its own returns once Redis
+// answers) are checked lostSettle later, once asynq's writes held up in
+// go-redis have had time to land.
 const (
 	lostBefore = 10 * time.Second
 	lostSettle = 3 * time.Second
@@ -89,7 +90,7 @@ func (r *recoverer) start() {
 				failedAt = now
 			case ok && !failedAt.IsZero():
 				// Back after an outage: look at its tasks soon.
-				from, to, checkAt = failedAt.Add(-lostBefore), now, now.Add(lostSettle)
+				from, to, checkAt = failedAt.Add(-lostBefore), now.Add(lostSettle), now.Add(2*lostSettle)
 				failedAt = time.Time{}
 			}
 			if ok && !checkAt.IsZero() && !now.Before(checkAt) {
