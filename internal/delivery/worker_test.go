@@ -8,6 +8,7 @@ import (
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/delivery"
 	"github.com/postbackhq/postback/internal/redistest"
+	"github.com/postbackhq/postback/internal/stacktest"
 	"github.com/postbackhq/postback/internal/store"
 )
 
@@ -19,7 +20,7 @@ func TestWorkerDequeuers(t *testing.T) {
 	require.Equal(t, 16, delivery.DefaultDequeuers(10_000))
 	require.Equal(t, []int{4, 3, 3}, delivery.SplitConcurrency(10, 3))
 	require.Equal(t, []int{25, 25, 25, 25}, delivery.SplitConcurrency(100, 4))
-	live := config.NewLive(mustConfig(t, clientYAML))
+	live := config.NewLive(stacktest.Config(t, workerYAML))
 	rdb, err := store.OpenRedis(redistest.DB(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -32,3 +33,11 @@ func TestWorkerDequeuers(t *testing.T) {
 		w.Shutdown()
 	}
 }
+
+const workerYAML = `
+api:
+  keys: ["k-0123456789abcdef"]
+partners:
+  - id: acme_ads
+    url: "https://acme.example/c?c={click_id}"
+`

@@ -55,7 +55,7 @@ func setupClient(t *testing.T, yaml string) clientBundle {
 	rdb, err := store.OpenRedis(redistest.DB(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
-	c, err := intake.NewClient(intake.ClientConfig{Redis: rdb, Config: config.NewLive(mustConfig(t, yaml))})
+	c, err := intake.NewClient(intake.ClientConfig{Redis: rdb, Config: config.NewLive(stacktest.Config(t, yaml))})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	return clientBundle{client: c, rdb: rdb, store: store.New(rdb), insp: asynq.NewInspectorFromRedisClient(rdb)}
@@ -207,7 +207,7 @@ func TestClient_Enqueue_RedisDownIsUnavailable(t *testing.T) {
 	rdb, err := store.OpenRedis(srv.URL(0))
 	require.NoError(t, err)
 	defer rdb.Close()
-	c, err := intake.NewClient(intake.ClientConfig{Redis: rdb, Config: config.NewLive(mustConfig(t, clientYAML))})
+	c, err := intake.NewClient(intake.ClientConfig{Redis: rdb, Config: config.NewLive(stacktest.Config(t, clientYAML))})
 	require.NoError(t, err)
 	srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

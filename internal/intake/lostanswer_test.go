@@ -17,6 +17,7 @@ import (
 	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/redistest"
+	"github.com/postbackhq/postback/internal/stacktest"
 	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/wire"
 )
@@ -103,7 +104,7 @@ func clientOn(t *testing.T, opt *redis.Options) (*intake.Client, *redis.Client) 
 	o := *opt // go-redis keeps the options it is given
 	rdb := redis.NewClient(&o)
 	t.Cleanup(func() { _ = rdb.Close() })
-	c, err := intake.NewClient(intake.ClientConfig{Redis: rdb, Config: config.NewLive(mustConfig(t, clientYAML))})
+	c, err := intake.NewClient(intake.ClientConfig{Redis: rdb, Config: config.NewLive(stacktest.Config(t, clientYAML))})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	return c, rdb

@@ -3,6 +3,7 @@ package ops_test
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,7 +19,7 @@ import (
 )
 
 type dlqBundle struct {
-	retryBundle
+	stacktest.Retry
 	dlq *ops.DLQ
 	ok  *atomic.Bool // the partner answers 200 when set, else 400
 }
@@ -27,7 +28,7 @@ type dlqBundle struct {
 func setupDLQ(t *testing.T) dlqBundle {
 	t.Helper()
 	ok := &atomic.Bool{}
-	b := setupRetry(t, shortRetry, "2s", func(_ int, w http.ResponseWriter, _ *http.Request) {
+	b := stacktest.NewRetry(t, stacktest.ShortRetry, "2s", func(_ int, w http.ResponseWriter, _ *http.Request) {
 		if ok.Load() {
 			w.WriteHeader(http.StatusOK)
 			return
@@ -35,18 +36,18 @@ func setupDLQ(t *testing.T) dlqBundle {
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = w.Write([]byte(`{"error":"bad click"}`))
 	})
-	d, err := ops.NewDLQ(ops.DLQConfig{Redis: b.stack.Redis, Config: b.stack.Live})
+	d, err := ops.NewDLQ(ops.DLQConfig{Redis: b.Stack.Redis, Config: b.Stack.Live})
 	require.NoError(t, err)
-	return dlqBundle{retryBundle: b, dlq: d, ok: ok}
+	return dlqBundle{Retry: b, dlq: d, ok: ok}
 }
 
 func (b dlqBundle) deadLetters(t *testing.T, n int) []string {
 	t.Helper()
 	ids := make([]string, n)
 	for i := range ids {
-		ids[i] = b.enqueue(t, "evt-dead-"+itoa(i))
+		ids[i] = b.Enqueue(t, "evt-dead-"+strconv.Itoa(i))
 	}
-	b.stack.WaitDLQSize(t, "p1", int64(n), 10*time.Second)
+	b.Stack.WaitDLQSize(t, "p1", int64(n), 10*time.Second)
 	return ids
 }
 
@@ -67,38 +68,38 @@ func TestDLQ_ReplayDeliversAndEmpties(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, ops.ReplayResult{Selected: 3, Enqueued: 3, Removed: 3}, res)
 	for _, id := range ids {
-		rec := b.stack.WaitStatus(t, id, retry.StatusDelivered, 10*time.Second)
+		rec := b.Stack.WaitStatus(t, id, retry.StatusDelivered, 10*time.Second)
 		require.Equal(t, 1, rec.Attempts, "the attempt count starts again")
 		require.Equal(t, 1, rec.Replays)
 		require.Empty(t, rec.Reason)
-		got := b.attempts(t, id)
+		got := b.Attempts(t, id)
 		require.Len(t, got, 2, "the history spans the replay")
 		require.Equal(t, "rejected", got[0].Outcome)
 		require.Equal(t, 0, got[0].Replay)
 		require.Equal(t, "delivered", got[1].Outcome)
 		require.Equal(t, 1, got[1].Replay)
 	}
-	size, err := b.stack.Store.DLQSize(ctx, "p1")
+	size, err := b.Stack.Store.DLQSize(ctx, "p1")
 	require.NoError(t, err)
 	require.Zero(t, size)
-	b.stack.WaitQueuesEmpty(t, 5*time.Second)
+	b.Stack.WaitQueuesEmpty(t, 5*time.Second)
 }
 
 func TestDLQ_ReplaySendsFixedTemplate(t *testing.T) {
 	t.Parallel()
 	b := setupDLQ(t)
 	ids := b.deadLetters(t, 2)
-	for _, r := range b.partner.Requests() {
+	for _, r := range b.Partner.Requests() {
 		require.True(t, strings.HasPrefix(r.URL, "/c?"))
 	}
 
 	// Ops fix the template (the partner wanted /fixed) and replay.
-	fixed := strings.NewReplacer("PARTNER", b.partner.URL, "RETRY", shortRetry, "TIMEOUT", "2s").
-		Replace(strings.Replace(retryYAML, "/c?e=", "/fixed?e=", 1))
+	fixed := strings.NewReplacer("PARTNER", b.Partner.URL, "RETRY", stacktest.ShortRetry, "TIMEOUT", "2s").
+		Replace(strings.Replace(stacktest.RetryYAML, "/c?e=", "/fixed?e=", 1))
 	fixed = strings.ReplaceAll(fixed, "${api_key}", stacktest.APIKey)
 	cfg, err := config.Parse("test.yaml", []byte(fixed), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
-	b.stack.Live.Store(cfg)
+	b.Stack.Live.Store(cfg)
 	b.ok.Store(true)
 
 	var dry []ops.ReplayItem
@@ -111,17 +112,17 @@ func TestDLQ_ReplaySendsFixedTemplate(t *testing.T) {
 	require.Len(t, dry, 2)
 	require.Equal(t, "would_send", dry[0].Result)
 	require.Contains(t, dry[0].URL, "/fixed?e=evt-dead-")
-	size, err := b.stack.Store.DLQSize(context.Background(), "p1")
+	size, err := b.Stack.Store.DLQSize(context.Background(), "p1")
 	require.NoError(t, err)
 	require.EqualValues(t, 2, size, "a dry run changes nothing")
 
 	_, err = b.dlq.Replay(context.Background(), ops.Selection{IDs: ids}, ops.ReplayOptions{})
 	require.NoError(t, err)
 	for _, id := range ids {
-		rec := b.stack.WaitStatus(t, id, retry.StatusDelivered, 10*time.Second)
+		rec := b.Stack.WaitStatus(t, id, retry.StatusDelivered, 10*time.Second)
 		require.Contains(t, rec.URL, "/fixed?e=")
 	}
-	reqs := b.partner.Requests()
+	reqs := b.Partner.Requests()
 	require.Len(t, reqs, 4)
 	for _, r := range reqs[2:] {
 		require.True(t, strings.HasPrefix(r.URL, "/fixed?e=evt-dead-"), r.URL)
@@ -136,7 +137,7 @@ func TestDLQ_ReplayAfterInterruptedClaim(t *testing.T) {
 	ids := b.deadLetters(t, 1)
 	ctx := context.Background()
 
-	claims, err := b.stack.Store.ClaimReplay(ctx, "p1", ids, time.Now())
+	claims, err := b.Stack.Store.ClaimReplay(ctx, "p1", ids, time.Now())
 	require.NoError(t, err)
 	require.True(t, claims[0].Claimed)
 	// ... crash: no task, no settle.
@@ -149,8 +150,8 @@ func TestDLQ_ReplayAfterInterruptedClaim(t *testing.T) {
 	res, err := b.dlq.Replay(ctx, ops.Selection{Partner: "p1"}, ops.ReplayOptions{})
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Enqueued)
-	b.stack.WaitStatus(t, ids[0], retry.StatusDelivered, 10*time.Second)
-	b.stack.WaitDLQSize(t, "p1", 0, 5*time.Second)
+	b.Stack.WaitStatus(t, ids[0], retry.StatusDelivered, 10*time.Second)
+	b.Stack.WaitDLQSize(t, "p1", 0, 5*time.Second)
 }
 
 // A replayed delivery that fails again is back in the DLQ with its new
@@ -165,11 +166,11 @@ func TestDLQ_ReplayDiesAgain(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Enqueued)
 	require.Eventually(t, func() bool {
-		return len(b.attempts(t, ids[0])) == 2
+		return len(b.Attempts(t, ids[0])) == 2
 	}, 10*time.Second, 20*time.Millisecond)
-	rec := b.stack.WaitStatus(t, ids[0], retry.StatusDead, 10*time.Second)
+	rec := b.Stack.WaitStatus(t, ids[0], retry.StatusDead, 10*time.Second)
 	require.Equal(t, "rejected", rec.Reason)
-	b.stack.WaitDLQSize(t, "p1", 1, 5*time.Second)
+	b.Stack.WaitDLQSize(t, "p1", 1, 5*time.Second)
 	dl, err := b.dlq.Show(ctx, ids[0])
 	require.NoError(t, err)
 	require.Len(t, dl.History, 2)
@@ -190,7 +191,7 @@ func TestDLQ_Purge(t *testing.T) {
 	n, err = b.dlq.Purge(ctx, ops.Selection{IDs: ids[:1]})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
-	rec, err := b.stack.Store.Get(ctx, ids[0])
+	rec, err := b.Stack.Store.Get(ctx, ids[0])
 	require.NoError(t, err)
 	require.Equal(t, retry.StatusPurged, rec.Status)
 	_, err = b.dlq.Show(ctx, ids[0])
@@ -199,7 +200,7 @@ func TestDLQ_Purge(t *testing.T) {
 	n, err = b.dlq.Purge(ctx, ops.Selection{All: true})
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
-	b.stack.WaitDLQSize(t, "p1", 0, time.Second)
+	b.Stack.WaitDLQSize(t, "p1", 0, time.Second)
 }
 
 func TestDLQ_ExportAndStats(t *testing.T) {
@@ -218,7 +219,7 @@ func TestDLQ_ExportAndStats(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, got[0].History[0].Status)
 	require.Contains(t, got[0].History[0].Response, "bad click")
 
-	st, err := ops.ReadStats(ctx, b.stack.Redis, b.stack.Live.Load(), "", time.Now())
+	st, err := ops.ReadStats(ctx, b.Stack.Redis, b.Stack.Live.Load(), "", time.Now())
 	require.NoError(t, err)
 	require.Len(t, st.Partners, 1)
 	p := st.Partners[0]
@@ -238,7 +239,7 @@ func TestDLQ_ExportAndStats(t *testing.T) {
 func TestReadStats_Pending(t *testing.T) {
 	t.Parallel()
 	p := stacktest.NewPartner(t)
-	yaml := strings.NewReplacer("PARTNER", p.URL, "RETRY", shortRetry, "TIMEOUT", "2s").Replace(retryYAML)
+	yaml := strings.NewReplacer("PARTNER", p.URL, "RETRY", stacktest.ShortRetry, "TIMEOUT", "2s").Replace(stacktest.RetryYAML)
 	s := stacktest.New(t, yaml, stacktest.Options{NoWorker: true})
 	s.EnqueueMany(t, "evt-pending", "install", 5)
 

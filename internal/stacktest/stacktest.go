@@ -324,3 +324,10 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.buf.Write(b)
 }
+
+// Config parses a postback.yaml for a test, with no environment
+// (${api_key} stands for APIKey).
+func Config(t testing.TB, yamlConfig string) *config.Config {
+	t.Helper()
+	return parse(t, yamlConfig, nil)
+}
