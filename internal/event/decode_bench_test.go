@@ -50,3 +50,19 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkIntake measures what intake does to one event before routing
+// it: DecodeEvent, then the checks intake.Client.prepare runs.
+func BenchmarkIntake(b *testing.B) {
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		ev, err := event.DecodeEvent(benchEvent, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := ev.Validate(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
