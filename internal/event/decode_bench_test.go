@@ -66,3 +66,17 @@ func BenchmarkIntake(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkNormalize(b *testing.B) {
+	ev, err := event.DecodeEvent(benchEvent, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		n := *ev
+		if _, err := n.Normalize(false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
