@@ -40,6 +40,7 @@ func TestEvent_Normalize(t *testing.T) {
 	}
 	for _, strict := range []bool{false, true} {
 		ev := sent
+		require.NoError(t, ev.Validate())
 		warnings, err := ev.Normalize(strict)
 		require.NoError(t, err)
 		require.Empty(t, warnings)
@@ -93,6 +94,7 @@ func TestEvent_NormalizeDrops(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			c.ev.ID, c.ev.Name, c.ev.ClickID = "x", "install", " ck "
+			require.NoError(t, c.ev.Validate(), "refused in every mode: not this test's case")
 
 			ev := c.ev
 			_, err := ev.Normalize(true)
@@ -136,6 +138,35 @@ func TestEvent_NormalizeDropsEach(t *testing.T) {
 	var fe *event.FieldError
 	require.ErrorAs(t, err, &fe)
 	require.Equal(t, "device.ip", fe.Field)
+}
+
+// TestDecodeEvent_LeavesFormsToNormalize: the decoders take an optional
+// identifier in any form; Normalize, which intake runs, drops or refuses
+// it. These bodies were refused with 400 by DecodeEvent before intake
+// normalised identifiers.
+func TestDecodeEvent_LeavesFormsToNormalize(t *testing.T) {
+	t.Parallel()
+	for body, field := range map[string]string{
+		`{"id":"x","name":"install","device":{"country":"USA"}}`:                              "device.country",
+		`{"id":"x","name":"install","device":{"ip":"203.0.113"}}`:                             "device.ip",
+		`{"id":"x","name":"install","device":{"idfa":"not-a-uuid"}}`:                          "device.idfa",
+		`{"id":"x","name":"install","device":{"gaid":"38400000-8cf0-11bd-b23e-10b96e40000"}}`: "device.gaid",
+		`{"id":"x","name":"install","user":{"email":"nobody"}}`:                               "user.email",
+		`{"id":"x","name":"install","user":{"email":"nobody"},"app_id":"com.example\/game"}`:  "user.email", // encoding/json's path
+	} {
+		ev, err := event.DecodeEvent([]byte(body), receipt)
+		require.NoError(t, err, body)
+		strict := *ev
+		_, err = strict.Normalize(true)
+		var fe *event.FieldError
+		require.ErrorAs(t, err, &fe, body)
+		require.Equal(t, field, fe.Field, body)
+
+		warnings, err := ev.Normalize(false)
+		require.NoError(t, err, body)
+		require.Len(t, warnings, 1, body)
+		require.Equal(t, field, warnings[0].Field, body)
+	}
 }
 
 // TestEvent_NormalizeKeepsInvalidUTF8: case mapping would turn invalid

@@ -1,6 +1,7 @@
 package intake_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -14,4 +15,10 @@ func mustConfig(t testing.TB, yaml string) *config.Config {
 	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	return cfg
+}
+
+// strictYAML is yaml, a config whose api section comes first, with
+// api.strict set.
+func strictYAML(yaml string) string {
+	return strings.Replace(yaml, "api:\n", "api:\n  strict: true\n", 1)
 }
