@@ -95,6 +95,7 @@ func (s *Server) postBatch(x exchange, cfg *config.Config) {
 	}
 	for _, br := range results {
 		received(br.Status)
+		dropped(br.Warnings)
 	}
 	if failed != nil {
 		s.storeFailed(x, failed)

@@ -3,7 +3,10 @@ package httpapi_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +165,41 @@ func TestPostEvent_Strict(t *testing.T) {
 			urls = append(urls, r.URL)
 		}
 		require.Contains(t, urls, "/c?e="+hex.EncodeToString(sum[:])+"&idfa=&idfv=&gaid=&ip=&country=&cuid=")
+	})
+}
+
+// TestMetrics_FieldsDropped counts each dropped field of a stored event
+// once; a duplicate and a refused event count nothing. Not parallel: the
+// counter is the process's.
+func TestMetrics_FieldsDropped(t *testing.T) {
+	s, _ := setupNormalize(t, false, normalizeYAML)
+	scrape := func() map[string]float64 {
+		resp, err := http.Get(s.API.URL + "/metrics")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		out := map[string]float64{}
+		for _, m := range regexp.MustCompile(`(?m)^postback_event_fields_dropped_total\{field="([^"]+)"\} (\S+)$`).FindAllStringSubmatch(string(b), -1) {
+			v, err := strconv.ParseFloat(m[2], 64)
+			require.NoError(t, err)
+			out[m[1]] = v
+		}
+		return out
+	}
+	before := scrape()
+	status, _ := s.Post(t, "/v1/events", "application/json", sloppyEvent("m-1"))
+	require.Equal(t, http.StatusAccepted, status)
+	status, _ = s.Post(t, "/v1/events", "application/json", sloppyEvent("m-1"))
+	require.Equal(t, http.StatusOK, status)
+	status, _ = s.Post(t, "/v1/events", "application/json", `{"id":"m-2","name":"Bad!","device":{"ip":"x"}}`)
+	require.Equal(t, http.StatusBadRequest, status)
+	status, _ = s.Post(t, "/v1/events/batch", "application/json", `[`+sloppyEvent("m-3")+`,{"id":"m-4","name":"install","user":{"email":"x"}}]`)
+	require.Equal(t, http.StatusOK, status)
+	after := scrape()
+	require.Equal(t, map[string]float64{"device.ip": 2, "device.country": 2, "user.email": 1}, map[string]float64{
+		"device.ip":      after["device.ip"] - before["device.ip"],
+		"device.country": after["device.country"] - before["device.country"],
+		"user.email":     after["user.email"] - before["user.email"],
 	})
 }
