@@ -32,7 +32,8 @@ var (
 // MaxBatch is the most events one EnqueueBatch call may carry.
 const MaxBatch = intake.MaxBatch
 
-// Receipt is the answer to Enqueue: the event's deliveries, one a partner.
+// Receipt is the answer to Enqueue: the event's deliveries, one a partner,
+// and the Warnings about fields dropped from it.
 type Receipt = intake.Receipt
 
 // Delivery is one partner an accepted event goes to, with its delivery id
@@ -119,6 +120,14 @@ func (c *Client) Reload() error {
 // the dedup window returns the first receipt with Duplicate set and never
 // sends twice. An error wrapping ErrUnavailable means the outcome is
 // unknown; repeat the call. A *FieldError means the event was refused.
+//
+// ev is normalised in place before it is routed and stored, as the API
+// does: email trimmed and lowercased, IDFA and IDFV upper case, GAID lower
+// case, country upper case, identifiers trimmed. An optional field still
+// invalid then (an email that is not an address, a device id that is not
+// a UUID, an IP that does not parse, a country that is not two letters)
+// is dropped and named in Receipt.Warnings; with api.strict: true in the
+// config, it is refused with a *FieldError instead.
 func (c *Client) Enqueue(ctx context.Context, ev *Event) (*Receipt, error) {
 	return c.c.Enqueue(ctx, ev)
 }

@@ -72,14 +72,24 @@ partners:
 	rc, _ = client.Enqueue(ctx, ev)
 	fmt.Println("duplicate:", rc.Duplicate, len(rc.Deliveries))
 
-	_, err = client.Enqueue(ctx, &dispatcher.Event{ID: "evt-124", Name: "purchase", Device: dispatcher.Device{IP: "999.1.1.1"}})
+	// An optional field that is invalid does not cost the conversion: it
+	// is dropped, and the receipt says so (api.strict: true refuses the
+	// event instead, with a *dispatcher.FieldError naming the field).
+	rc, err = client.Enqueue(ctx, &dispatcher.Event{ID: "evt-124", Name: "purchase", Device: dispatcher.Device{IP: "999.1.1.1"}})
 	var fe *dispatcher.FieldError
-	if errors.As(err, &fe) {
+	switch {
+	case errors.As(err, &fe):
 		fmt.Println("refused:", fe.Field)
+		return
+	case err != nil:
+		log.Fatal(err)
+	}
+	for _, w := range rc.Warnings {
+		fmt.Println("warning:", w.Field, w.Message)
 	}
 	// Output:
 	// acme_ads dlv_0f455183f2b5e4a33d09f7aaee084828 queued
 	// analytics dlv_895d399174f1d55ad036e06848c063ab skipped (when: condition is false)
 	// duplicate: true 2
-	// refused: device.ip
+	// warning: device.ip not an IPv4 or IPv6 address; dropped
 }

@@ -27,6 +27,8 @@ func enqueueCommand() *cli.Command {
 		ArgsUsage: "[- | FILE]",
 		Description: "Reads --file F, a FILE argument, or stdin (\"-\" or nothing). Prints one line per event:\n" +
 			"its index, accepted, duplicate or rejected, the event id and its deliveries or error.\n" +
+			"An optional field dropped from an accepted event (invalid once normalised) is a warning\n" +
+			"on stderr, one line each; api.strict: true in the config refuses such an event instead.\n" +
 			"Exits 1 when any event was rejected or Redis did not confirm its store.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read events from `F` (\"-\" for stdin)"},
@@ -42,6 +44,7 @@ type enqueueLine struct {
 	Status     string          `json:"status"` // accepted, duplicate, rejected or unavailable
 	EventID    string          `json:"event_id,omitempty"`
 	Deliveries []wire.Delivery `json:"deliveries,omitzero"`
+	Warnings   []event.Warning `json:"warnings,omitempty"`
 	Error      string          `json:"error,omitempty"`
 	Field      string          `json:"field,omitempty"`
 }
@@ -98,7 +101,7 @@ func runEnqueue(c *cli.Context) error {
 		l.EventID = valid[j].ID
 		switch {
 		case res.Err == nil:
-			l.Status, l.Deliveries = "accepted", res.Receipt.Deliveries
+			l.Status, l.Deliveries, l.Warnings = "accepted", res.Receipt.Deliveries, res.Receipt.Warnings
 			if res.Receipt.Duplicate {
 				l.Status = "duplicate"
 			}
@@ -114,6 +117,9 @@ func runEnqueue(c *cli.Context) error {
 	for _, l := range lines {
 		if l.Status == "rejected" || l.Status == "unavailable" {
 			failed++
+		}
+		for _, w := range l.Warnings {
+			fmt.Fprintf(c.App.ErrWriter, "warning: event %d (%s): %s: %s\n", l.Index, l.EventID, w.Field, w.Message)
 		}
 		if format == "json" {
 			if err := enc.Encode(l); err != nil {

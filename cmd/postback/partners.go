@@ -311,11 +311,14 @@ func prepare(c *cli.Context) (*config.Config, *config.Partner, *rendered, error)
 		}
 		return nil, nil, nil, fmt.Errorf("unknown partner %q (partners: %s)", id, strings.Join(ids, ", "))
 	}
-	ev, err := readEvent(c, c.String("event"))
+	ev, warnings, err := readEvent(c, c.String("event"), cfg.API.Strict)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	r := &rendered{Partner: p.ID, DeliveryID: wire.DeliveryID(ev.ID, p.ID)}
+	for _, w := range warnings {
+		r.Notes = append(r.Notes, fmt.Sprintf("%s: %s (as intake would)", w.Field, w.Message))
+	}
 	r.Send, r.Reason = wouldSend(p, ev, r.DeliveryID)
 	if p.RequireConsent && !ev.Consent.IsGranted() {
 		r.Notes = append(r.Notes, "no consent in the event: device ids, ip and email render empty for this partner")
@@ -328,8 +331,10 @@ func prepare(c *cli.Context) (*config.Config, *config.Partner, *rendered, error)
 	return cfg, p, r, nil
 }
 
-// readEvent decodes an event file (or stdin for "-") with the API's rules.
-func readEvent(c *cli.Context, name string) (*event.Event, error) {
+// readEvent decodes an event file (or stdin for "-") with the API's rules,
+// and normalises it as intake does (strict: api.strict), so that what is
+// rendered is what a partner would receive.
+func readEvent(c *cli.Context, name string, strict bool) (*event.Event, []event.Warning, error) {
 	var data []byte
 	var err error
 	if name == "-" {
@@ -343,13 +348,17 @@ func readEvent(c *cli.Context, name string) (*event.Event, error) {
 		data, err = os.ReadFile(name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read event: %w", err)
+		return nil, nil, fmt.Errorf("read event: %w", err)
 	}
 	ev, err := event.DecodeEvent(data, time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("event %s: %w", name, err)
+		return nil, nil, fmt.Errorf("event %s: %w", name, err)
 	}
-	return ev, nil
+	warnings, err := ev.Normalize(strict)
+	if err != nil {
+		return nil, nil, fmt.Errorf("event %s: %w (api.strict)", name, err)
+	}
+	return ev, warnings, nil
 }
 
 // wouldSend applies routing (enabled, events, match, when) and `require`

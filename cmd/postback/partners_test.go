@@ -227,6 +227,33 @@ func TestPartnersRender_SignedJSON(t *testing.T) {
 	require.NotContains(t, r.stdout, "cGFydG5lcnMtdGVzdC1zaWduaW5nLXNlY3JldA", "secrets are never printed")
 }
 
+// TestPartnersRender_NormalizesAsIntake: render shows what a partner would
+// receive, so the event is normalised as intake would, and a dropped field
+// is a note; under api.strict it is refused.
+func TestPartnersRender_NormalizesAsIntake(t *testing.T) {
+	b := setupPartners(t)
+	ev := partnersFile(t, "sloppy.json", `{"id":"evt-n1","name":"purchase","consent":{"granted":true},
+ "device":{"ip":"999.1.1.1"},"user":{"email":" A@Example.com "},"revenue":{"amount":"1.99","currency":"USD"}}`)
+	r := partnersRun(t, "-c", b.config, "partners", "render", "-p", "insights", "-e", ev, "-o", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var got struct {
+		Notes   []string `json:"notes"`
+		Request struct {
+			Body string `json:"body"`
+		} `json:"request"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &got), r.stdout)
+	require.Equal(t, []string{"device.ip: not an IPv4 or IPv6 address; dropped (as intake would)"}, got.Notes)
+	require.Equal(t, `{"event":"purchase","amount":1.99,"email":"a@example.com"}`, got.Request.Body)
+
+	strict, err := os.ReadFile(b.config)
+	require.NoError(t, err)
+	cfg := partnersFile(t, "strict.yaml", strings.Replace(string(strict), "api:\n", "api:\n  strict: true\n", 1))
+	r = partnersRun(t, "-c", cfg, "partners", "render", "-p", "insights", "-e", ev)
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, `device.ip: "999.1.1.1" is not an IPv4 or IPv6 address (api.strict)`)
+}
+
 func TestPartnersRender_SaysWhatRoutingWouldDo(t *testing.T) {
 	b := setupPartners(t)
 	tests := []struct {

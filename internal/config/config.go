@@ -44,6 +44,14 @@ type APIConfig struct {
 	// the master has it, and a repeat is answered as its duplicate, or
 	// stores it again if a failover lost it.
 	WaitTimeout time.Duration
+	// Strict refuses an event (400, naming the field) whose optional
+	// identifier is invalid once normalised: an email that is not an
+	// address, a device id that is not a UUID, an IP that does not parse,
+	// a country that is not two letters. Default false: such a field is
+	// dropped, the event is stored without it, and the answer's warnings
+	// name it, so that no conversion is lost over an optional field. The
+	// Go client and postback enqueue follow it too.
+	Strict bool
 }
 
 // DeliveryConfig is the `delivery:` section.

@@ -219,7 +219,7 @@ partners:
 `,
 			want: []string{
 				`postback.yaml:1:1: apii: unknown section (want api, delivery or partners)`,
-				`postback.yaml:3:3: api.key: unknown key (want keys, max_body_bytes, dedup_window, wait_replicas or wait_timeout)`,
+				`postback.yaml:3:3: api.key: unknown key (want keys, max_body_bytes, dedup_window, wait_replicas, wait_timeout or strict)`,
 				`postback.yaml:5:3: delivery.timeot: unknown key (want timeout, allow_private_networks or attempt_log_retention)`,
 				`postback.yaml:9:5: partner "acme": urls: unknown key`,
 				`postback.yaml:10:13: partner "acme": retry.max_attempt: unknown key (want max_attempts, max_age, initial_interval, max_interval, multiplier or jitter)`,
@@ -578,6 +578,23 @@ func TestParse_WaitReplicas(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, cfg.API.WaitReplicas, "off by default")
 	require.Equal(t, config.DefaultWaitTimeout, cfg.API.WaitTimeout)
+}
+
+func TestParse_Strict(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse("postback.yaml", []byte("api:\n  dedup_window: 1h\n"), env)
+	require.NoError(t, err)
+	require.False(t, cfg.API.Strict, "off by default: invalid optional fields are dropped")
+	for _, yaml := range []string{"api:\n  strict: true\n", "api: {strict: true}\n"} {
+		cfg, err = config.Parse("postback.yaml", []byte(yaml), env)
+		require.NoError(t, err)
+		require.True(t, cfg.API.Strict)
+		cfg, err = config.ParseIntake("postback.yaml", []byte(yaml), env)
+		require.NoError(t, err)
+		require.True(t, cfg.API.Strict, "the Go client reads it too")
+	}
+	require.Equal(t, []string{`postback.yaml:2:11: api.strict: "sometimes" is not true or false`},
+		problems(t, "api:\n  strict: sometimes\n"))
 }
 
 // A params key no event can carry (too long, or with characters events

@@ -330,8 +330,10 @@ func (l *loader) api(n *yaml.Node, c *APIConfig) {
 			} else if d > 0 {
 				c.WaitTimeout = d
 			}
+		case "strict":
+			c.Strict = l.boolean(v, "", f)
 		default:
-			l.errf(k, "", f, "unknown key (want keys, max_body_bytes, dedup_window, wait_replicas or wait_timeout)")
+			l.errf(k, "", f, "unknown key (want keys, max_body_bytes, dedup_window, wait_replicas, wait_timeout or strict)")
 		}
 	})
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -250,10 +248,11 @@ type eventJSON struct {
 	Params      paramsJSON      `json:"params"`
 }
 
-// DecodeEvent reads one JSON event, refuses unknown fields and validates it.
-// Keys are case-sensitive and each appears at most once in its object;
-// every string is valid UTF-8. now fills a missing timestamp. Errors are
-// *FieldError.
+// DecodeEvent reads one JSON event, refuses unknown fields and validates it
+// (Validate). Keys are case-sensitive and each appears at most once in its
+// object; every string is valid UTF-8. now fills a missing timestamp.
+// Errors are *FieldError. The identifiers are left as sent: intake
+// normalises them (Normalize) before it routes the event.
 func DecodeEvent(data []byte, now time.Time) (*Event, error) {
 	return decodeEvent(data, now, true)
 }
@@ -349,7 +348,10 @@ func jsonKind(k string) string {
 	return "a number"
 }
 
-// Validate checks an event's fields against their shapes and limits.
+// Validate checks what intake refuses whatever api.strict says: the id
+// and name, the revenue, params, and every string's length and UTF-8. The
+// identifiers with a fixed form (device ids, IP, country, email) are
+// Normalize's to check, once it has put them in that form.
 func (e *Event) Validate() error {
 	switch {
 	case e.ID == "":
@@ -376,12 +378,6 @@ func (e *Event) Validate() error {
 	}
 	if e.Revenue.Currency != "" && e.Revenue.Amount == "" {
 		return &FieldError{"revenue.amount", "required when revenue.currency is set"}
-	}
-	if err := checkFormats(e); err != nil {
-		return err
-	}
-	if c := e.Device.Country; c != "" && !isUpper(c, 2) {
-		return &FieldError{"device.country", fmt.Sprintf("%.16q is not an ISO 3166-1 alpha-2 code like US", c)}
 	}
 	if len(e.Params) > maxParams {
 		return &FieldError{"params", fmt.Sprintf("more than %d keys", maxParams)}
@@ -427,30 +423,6 @@ func checkStrings(e *Event) error {
 		}
 		if !utf8.ValidString(f.v) {
 			return &FieldError{f.name, badUTF8}
-		}
-	}
-	return nil
-}
-
-// checkFormats checks the fields that have a fixed shape: device ids are
-// UUIDs (any case), ip is an IPv4 or IPv6 address, email an address.
-func checkFormats(e *Event) error {
-	for _, f := range [...]struct{ name, v string }{
-		{"device.idfa", e.Device.IDFA}, {"device.idfv", e.Device.IDFV}, {"device.gaid", e.Device.GAID},
-	} {
-		if f.v != "" && !isUUID(f.v) {
-			return &FieldError{f.name, fmt.Sprintf("%.48q is not a UUID like 6D92078A-8246-4BA4-AE5B-76104861E7DC", f.v)}
-		}
-	}
-	if ip := e.Device.IP; ip != "" {
-		if _, err := netip.ParseAddr(ip); err != nil {
-			return &FieldError{"device.ip", fmt.Sprintf("%.48q is not an IPv4 or IPv6 address", ip)}
-		}
-	}
-	if m := e.User.Email; m != "" {
-		a, err := mail.ParseAddress(m)
-		if err != nil || a.Address != m {
-			return &FieldError{"user.email", fmt.Sprintf("%.48q is not an email address like a@example.com", m)}
 		}
 	}
 	return nil

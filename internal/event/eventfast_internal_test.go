@@ -45,6 +45,8 @@ var takenSeeds = []string{
 	`{"revenue":{"amount":12.50}}`,
 	`{"revenue":{"amount":""}}`,
 	`{"params":{}}`,
+	`{"id":"n","name":"install","device":{"idfa":" 6d92078a-8246-4ba4-ae5b-76104861e7dc ","gaid":"38400000-8CF0-11BD-B23E-10B96E40000C","ip":"999.1.1.1","country":"usa"},"user":{"email":" A@Example.com "}}`,
+	`{"device":{"idfv":"x","country":" fr "},"user":{"email":"Ⱥ@example.com"}}`,
 	"{\"id\":\"e\uFFFD\",\"params\":{\"a\":\"1\",\"A\":\"2\"}}", // U+FFFD sent as itself; keys differing in case
 }
 
@@ -79,6 +81,10 @@ var declinedSeeds = []string{
 // without the fast path, DecodeEvent gives the same event or the same
 // error. And no event holds a U+FFFD its body did not send: invalid UTF-8
 // and lone surrogates are refused, never replaced.
+//
+// Intake normalises the decoded event (Normalize), so the two paths agree
+// on the normalised event too, as they agree on its input; checkNormalize
+// holds Normalize to what it promises on every event either path decodes.
 func FuzzDecodeEvent(f *testing.F) {
 	for _, s := range append(takenSeeds, declinedSeeds...) {
 		f.Add([]byte(s))
@@ -110,16 +116,64 @@ func FuzzDecodeEvent(f *testing.F) {
 		if !reflect.DeepEqual(ev, stdEv) || !reflect.DeepEqual(err, stdErr) {
 			t.Fatalf("%q:\nDecodeEvent       %#v, %v\nencoding/json path %#v, %v", data, ev, err, stdEv, stdErr)
 		}
-		if ev != nil && !sendsReplacement(data) {
-			b, err := json.Marshal(ev) // writes invalid UTF-8 as \ufffd
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sendsReplacement(b) {
-				t.Fatalf("%q decoded to %s, with a U+FFFD it does not send", data, b)
+		if ev == nil {
+			return
+		}
+		n := checkNormalize(t, ev)
+		if !sendsReplacement(data) {
+			for _, ev := range []*Event{ev, n} {
+				b, err := json.Marshal(ev) // writes invalid UTF-8 as \ufffd
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sendsReplacement(b) {
+					t.Fatalf("%q decoded to %s, with a U+FFFD it does not send", data, b)
+				}
 			}
 		}
 	})
+}
+
+// checkNormalize normalises a copy of ev in each mode and returns the
+// default mode's result, after checking that: the default mode never
+// refuses; strict refuses exactly when the default mode drops a field,
+// and otherwise gives the same event; every identifier with a form is
+// then empty or in it; and normalising again changes nothing.
+func checkNormalize(t *testing.T, ev *Event) *Event {
+	t.Helper()
+	n, strict := *ev, *ev
+	warnings, err := n.Normalize(false)
+	if err != nil {
+		t.Fatalf("%#v: refused in the default mode: %v", ev, err)
+	}
+	_, serr := strict.Normalize(true)
+	switch {
+	case (serr != nil) != (len(warnings) > 0):
+		t.Fatalf("%#v: strict %v, default mode's warnings %v", ev, serr, warnings)
+	case serr != nil && !reflect.DeepEqual(&strict, ev):
+		t.Fatalf("%#v: strict refused it, and changed it to %#v", ev, strict)
+	case serr == nil && !reflect.DeepEqual(strict, n):
+		t.Fatalf("%#v: strict %#v, default mode %#v", ev, strict, n)
+	}
+	for _, f := range []struct {
+		v    string
+		form *form
+	}{
+		{n.Device.IDFA, &uuidForm}, {n.Device.IDFV, &uuidForm}, {n.Device.GAID, &uuidForm},
+		{n.Device.IP, &ipForm}, {n.Device.Country, &countryForm}, {n.User.Email, &emailForm},
+	} {
+		if f.v != "" && !f.form.ok(f.v) {
+			t.Fatalf("%#v: normalised to %q, not %s", ev, f.v, f.form.name)
+		}
+	}
+	again := n
+	if w, err := again.Normalize(false); err != nil || len(w) > 0 || !reflect.DeepEqual(again, n) {
+		t.Fatalf("%#v: normalised twice: %#v, %v, %v", ev, again, w, err)
+	}
+	if err := n.Validate(); err != nil {
+		t.Fatalf("%#v: Validate refuses it once normalised: %v", ev, err)
+	}
+	return &n
 }
 
 // checkAgainstTokens holds checkStrict against what encoding/json's own

@@ -19,6 +19,7 @@ type batchResult struct {
 	Status     string          `json:"status"` // accepted, duplicate or rejected
 	EventID    string          `json:"event_id,omitempty"`
 	Deliveries []wire.Delivery `json:"deliveries,omitzero"`
+	Warnings   []event.Warning `json:"warnings,omitempty"` // fields dropped from a stored event
 	Error      *errorDetail    `json:"error,omitempty"`
 }
 
@@ -78,7 +79,7 @@ func (s *Server) postBatch(x exchange, cfg *config.Config) {
 		switch {
 		case res.Err == nil:
 			stored = true
-			br.Status, br.Deliveries = resultAccepted, res.Receipt.Deliveries
+			br.Status, br.Deliveries, br.Warnings = resultAccepted, res.Receipt.Deliveries, res.Receipt.Warnings
 			if res.Receipt.Duplicate {
 				br.Status = resultDuplicate
 			}
@@ -94,6 +95,7 @@ func (s *Server) postBatch(x exchange, cfg *config.Config) {
 	}
 	for _, br := range results {
 		received(br.Status)
+		dropped(br.Warnings)
 	}
 	if failed != nil {
 		s.storeFailed(x, failed)

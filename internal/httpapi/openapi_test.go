@@ -87,12 +87,17 @@ func testOpenAPIResponses(t *testing.T, netHTTP bool) {
 	ev := `{"id":"oa-1","name":"purchase","click_id":"c","attribution":{"partner":"acme_ads"},"revenue":{"amount":1.5,"currency":"USD"}}`
 	c.check(t, "POST", "/v1/events", json, ev, true, 202)
 	c.check(t, "POST", "/v1/events", json, ev, true, 200)
-	c.check(t, "POST", "/v1/events", json, `{"id":"oa-2","name":"install","device":{"idfa":"x"}}`, true, 400)
+	// An invalid optional field is dropped, and the answer warns; a
+	// required one is refused.
+	got := c.check(t, "POST", "/v1/events", json, `{"id":"oa-2","name":"install","device":{"idfa":"x"}}`, true, 202)
+	require.Contains(t, string(got), `"warnings":[{"field":"device.idfa",`)
+	c.check(t, "POST", "/v1/events", json, `{"id":"oa-2b","name":"Install!","device":{"idfa":"x"}}`, true, 400)
 	c.check(t, "POST", "/v1/events", json, ev, false, 401)
 	c.check(t, "POST", "/v1/events", json, `{"id":"big","name":"install","click_id":"`+strings.Repeat("x", 70000)+`"}`, true, 413)
 	c.check(t, "POST", "/v1/events", "text/plain", ev, true, 415)
 
-	c.check(t, "POST", "/v1/events/batch", json, `{"events":[`+ev+`,{"id":"oa-3","name":"install"},{"id":"oa-4"}]}`, true, 200)
+	got = c.check(t, "POST", "/v1/events/batch", json, `{"events":[`+ev+`,{"id":"oa-3","name":"install","user":{"email":"x"}},{"id":"oa-4"}]}`, true, 200)
+	require.Contains(t, string(got), `"warnings":[{"field":"user.email",`)
 	c.check(t, "POST", "/v1/events/batch", "application/x-ndjson", `{"id":"oa-5","name":"install"}`+"\n", true, 200)
 	var many bytes.Buffer
 	for range intake.MaxBatch + 1 {

@@ -195,6 +195,7 @@ func (s *Server) postEvent(x exchange, cfg *config.Config) {
 	} else {
 		received(resultAccepted)
 	}
+	dropped(rc.Warnings)
 	writeJSON(x, status, rc)
 }
 
@@ -294,6 +295,16 @@ func received(result string) {
 		c = metrics.EventsReceived.WithLabelValues(result)
 	}
 	c.Inc()
+}
+
+// dropped counts the fields intake dropped from a stored event (a
+// duplicate's receipt has no warnings). The count is kept here, with the
+// other intake series, rather than in intake: the Go client's process
+// serves no /metrics, and dispatcher stays free of Prometheus.
+func dropped(warnings []event.Warning) {
+	for _, w := range warnings {
+		metrics.FieldsDropped.WithLabelValues(w.Field).Inc()
+	}
 }
 
 func (s *Server) getDelivery(x exchange, id string) {

@@ -12,7 +12,7 @@ const MaxBatch = 1000
 // BatchResult is what EnqueueBatch says about one event.
 type BatchResult struct {
 	// Receipt is set when the event was stored (Receipt.Duplicate tells a
-	// duplicate).
+	// duplicate; Receipt.Warnings names the fields dropped from it).
 	Receipt *Receipt
 	// Err is set when it was not: a *FieldError for an invalid event, an
 	// error wrapping ErrUnavailable when Redis failed.

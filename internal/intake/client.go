@@ -127,12 +127,23 @@ type Receipt struct {
 	EventID    string          `json:"event_id"`
 	Duplicate  bool            `json:"duplicate,omitempty"`
 	Deliveries []wire.Delivery `json:"deliveries"`
+	// Warnings name the optional fields dropped from the event because
+	// their values were invalid once normalised (see event.Normalize): the
+	// event was stored without them. A duplicate has none: the event's
+	// claim keeps the first receipt's deliveries only, and nothing of the
+	// repeat is stored.
+	Warnings []event.Warning `json:"warnings,omitempty"`
 }
 
 // Enqueue stores ev and enqueues its deliveries. The same event id within
 // the dedup window returns the first receipt with Duplicate set and never
 // sends twice. When Enqueue returns an error wrapping ErrUnavailable, the
 // outcome is unknown; repeating the call is safe.
+//
+// ev is validated and normalised in place (event.Normalize) before it is
+// routed: what is stored is ev as Enqueue leaves it. An optional field
+// still invalid then is dropped and named in the receipt's Warnings, or,
+// with api.strict, refused with a *FieldError.
 //
 // On a single Redis server a new event costs one round trip: its claim (one
 // SET NX GET holding the receipt) and then its tasks leave in the same
@@ -197,9 +208,15 @@ type incoming struct {
 	routes []config.Route
 }
 
-// prepare validates and routes ev on cfg; it needs no Redis.
+// prepare validates, normalises and routes ev on cfg; it needs no Redis.
+// It is where every way in (the API, the Go client, postback enqueue)
+// checks an event.
 func (c *Client) prepare(ev *event.Event, cfg *config.Config) (*incoming, error) {
 	if err := ev.Validate(); err != nil {
+		return nil, err
+	}
+	warnings, err := ev.Normalize(cfg.API.Strict)
+	if err != nil {
 		return nil, err
 	}
 	now := c.cfg.Now()
@@ -207,7 +224,7 @@ func (c *Client) prepare(ev *event.Event, cfg *config.Config) (*incoming, error)
 		ev.Timestamp = now.UTC()
 	}
 	routes := config.Routes(cfg.Partners, ev)
-	rc := &Receipt{EventID: ev.ID, Deliveries: make([]wire.Delivery, len(routes))}
+	rc := &Receipt{EventID: ev.ID, Deliveries: make([]wire.Delivery, len(routes)), Warnings: warnings}
 	for i, r := range routes {
 		d := wire.Delivery{ID: r.DeliveryID, Partner: r.Partner.ID, Status: retry.StatusQueued}
 		if r.Skip != "" {
@@ -221,7 +238,9 @@ func (c *Client) prepare(ev *event.Event, cfg *config.Config) (*incoming, error)
 // decide reads the claim's answer. A duplicate answers the first receipt,
 // whatever this call routed, and its routes become the first receipt's
 // deliveries: a repeat never adds a delivery the first call did not
-// promise.
+// promise. It answers no warnings: the claim does not keep the first
+// call's (its format stays as small as it is), and this call's are about
+// an event that is not stored.
 //
 // A claim byte for byte the one this call was writing (nonce included) is
 // its own: a write whose answer was lost (a timeout, a dropped connection)
@@ -231,7 +250,7 @@ func (in *incoming) decide(claim store.Claim) error {
 	if claim.New || bytes.Equal(claim.Deliveries, in.claim) {
 		return nil
 	}
-	in.rc.Duplicate = true
+	in.rc.Duplicate, in.rc.Warnings = true, nil
 	ds, err := wire.DecodeClaim(in.ev.ID, claim.Deliveries)
 	if err != nil {
 		return fmt.Errorf("stored deliveries of %s: %w", in.ev.ID, err)

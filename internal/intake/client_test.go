@@ -98,14 +98,32 @@ func TestClient_Enqueue_RoutesAndRecordsSkips(t *testing.T) {
 	require.False(t, ev.Timestamp.IsZero(), "a missing timestamp is filled")
 }
 
+// An invalid IP is refused under api.strict only; by default the event is
+// stored without it (see also TestClient_Enqueue_Normalizes). A required
+// field is refused in both modes.
 func TestClient_Enqueue_RefusesInvalidEvent(t *testing.T) {
 	t.Parallel()
-	b := setupClient(t, clientYAML)
-	_, err := b.client.Enqueue(context.Background(), &event.Event{ID: "x", Name: "install", Device: event.Device{IP: "nope"}})
+	ctx := context.Background()
+	strict := setupClient(t, strictYAML(clientYAML))
+	_, err := strict.client.Enqueue(ctx, &event.Event{ID: "x", Name: "install", Device: event.Device{IP: "nope"}})
 	var fe *event.FieldError
 	require.ErrorAs(t, err, &fe)
 	require.Equal(t, "device.ip", fe.Field)
-	require.Empty(t, b.taskIDs(t))
+	require.Empty(t, strict.taskIDs(t))
+
+	b := setupClient(t, clientYAML)
+	rc, err := b.client.Enqueue(ctx, &event.Event{ID: "x", Name: "install", Device: event.Device{IP: "nope"}})
+	require.NoError(t, err)
+	require.Equal(t, []event.Warning{{Field: "device.ip", Message: "not an IPv4 or IPv6 address; dropped"}}, rc.Warnings)
+	require.Len(t, b.taskIDs(t), 1, "to everyone")
+
+	for _, c := range []clientBundle{strict, b} {
+		_, err = c.client.Enqueue(ctx, &event.Event{ID: "y"})
+		require.ErrorAs(t, err, &fe)
+		require.Equal(t, "name", fe.Field)
+	}
+	require.Empty(t, strict.taskIDs(t))
+	require.Len(t, b.taskIDs(t), 1)
 }
 
 func TestClient_Enqueue_DuplicateReturnsFirstDeliveries(t *testing.T) {

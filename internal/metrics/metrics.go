@@ -21,6 +21,15 @@ var (
 		Help: "Events received by the API or client, by result.",
 	}, []string{"result"})
 
+	// FieldsDropped counts the optional fields intake dropped from the
+	// events it stored, by field ("user.email"): once per field of each
+	// stored event whose value was not in its form once normalised (see
+	// event.Normalize). A duplicate stores nothing and counts nothing.
+	FieldsDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "postback_event_fields_dropped_total",
+		Help: "Optional fields dropped from stored events because their value was invalid, by field.",
+	}, []string{"field"})
+
 	// DeliveryAttempts counts attempts by partner and outcome (delivered,
 	// retry, rejected, blocked, render, exhausted, deferred, skipped).
 	DeliveryAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -74,7 +83,7 @@ var (
 
 func init() {
 	Registry.MustRegister(
-		EventsReceived, DeliveryAttempts, AttemptDuration, Deliveries, EnqueueToDelivery,
+		EventsReceived, FieldsDropped, DeliveryAttempts, AttemptDuration, Deliveries, EnqueueToDelivery,
 		DLQSize, QueuePending, CircuitOpen,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
