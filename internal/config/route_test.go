@@ -12,7 +12,7 @@ import (
 )
 
 // mustConfig parses a postback.yaml for a test.
-func stacktest.Config(t testing.TB, yaml string) *config.Config {
+func mustConfig(t testing.TB, yaml string) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
@@ -49,7 +49,7 @@ partners:
 
 func TestRoutes_EventsMatchAndWhen(t *testing.T) {
 	t.Parallel()
-	cfg := stacktest.Config(t, routesYAML)
+	cfg := mustConfig(t, routesYAML)
 	type route struct{ partner, skip string }
 	routes := func(ev *event.Event) []route {
 		var out []route
@@ -83,7 +83,7 @@ func TestRoutes_EventsMatchAndWhen(t *testing.T) {
 
 func TestRoutes_WhenSeesNoIdentifiersWithoutConsent(t *testing.T) {
 	t.Parallel()
-	cfg := stacktest.Config(t, routesYAML)
+	cfg := mustConfig(t, routesYAML)
 	ev := &event.Event{ID: "e3", Name: "install", Device: event.Device{IDFA: "6D92078A-8246-4BA4-AE5B-76104861E7DC"}}
 	var got []config.Route
 	for _, r := range config.Routes(cfg.Partners, ev) {
