@@ -31,8 +31,10 @@ type Interval struct{ Start, End time.Time }
 
 // During is how long the partner was paused between from and to: the
 // overlap of the span with its past pauses and the one in force, which
-// counts as lasting until to.
-func (p PartnerPause) During(from, to time.Time) time.Duration {
+// counts as lasting until to. Each past pause counts tail longer (the time
+// its held deliveries may take to learn of the resume), up to the start
+// of the next pause.
+func (p PartnerPause) During(from, to time.Time, tail time.Duration) time.Duration {
 	var d time.Duration
 	add := func(start, end time.Time) {
 		start, end = later(start, from), earlier(end, to)
@@ -40,14 +42,21 @@ func (p PartnerPause) During(from, to time.Time) time.Duration {
 			d += end.Sub(start)
 		}
 	}
+	next := time.Time{} // the start of the newer pause, if any
 	if p.Paused {
 		add(p.Since, to)
+		next = p.Since
 	}
 	for _, iv := range p.Past {
-		if !iv.End.After(from) {
+		end := iv.End.Add(tail)
+		if !next.IsZero() {
+			end = earlier(end, next)
+		}
+		if !end.After(from) {
 			break // newest first: the rest ended earlier still
 		}
-		add(iv.Start, iv.End)
+		add(iv.Start, end)
+		next = iv.Start
 	}
 	return d
 }

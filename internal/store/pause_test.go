@@ -81,16 +81,20 @@ func TestPartnerPause_During(t *testing.T) {
 		Past: []store.Interval{{Start: at(20), End: at(30)}, {Start: at(0), End: at(10)}},
 	}
 	tests := []struct {
-		from, to int
-		want     time.Duration
+		from, to, tail int
+		want           time.Duration
 	}{
-		{60, 70, 10 * time.Minute}, // inside the pause in force
-		{25, 55, 10 * time.Minute}, // half a past one, the start of today's
-		{5, 60, 25 * time.Minute},  // part of the first, all of the second, 10 of today's
-		{11, 19, 0},                // between pauses
-		{-10, 0, 0},                // before any
+		{60, 70, 0, 10 * time.Minute}, // inside the pause in force
+		{25, 55, 0, 10 * time.Minute}, // half a past one, the start of today's
+		{5, 60, 0, 25 * time.Minute},  // part of the first, all of the second, 10 of today's
+		{11, 19, 0, 0},                // between pauses
+		{-10, 0, 0, 0},                // before any
+		{11, 19, 5, 4 * time.Minute},  // the tail of the first
+		{5, 60, 5, 35 * time.Minute},  // both tails
+		{5, 60, 30, 55 * time.Minute}, // tails end where the next pause starts
 	}
 	for _, tt := range tests {
-		require.Equal(t, tt.want, p.During(at(tt.from), at(tt.to)), "%d..%d", tt.from, tt.to)
+		got := p.During(at(tt.from), at(tt.to), time.Duration(tt.tail)*time.Minute)
+		require.Equal(t, tt.want, got, "%d..%d tail %d", tt.from, tt.to, tt.tail)
 	}
 }
