@@ -24,9 +24,9 @@ import (
 // holds them 4s: nothing is sent, no attempt is spent, nothing dies. After
 // the resume, each delivery's first attempt fails and its retry succeeds:
 // max_age left out the paused time, or the failures would have been
-// exhausted.
+// exhausted. Not parallel: its seconds of held tasks cycling through
+// asynq load the shared machine, and other tests time asynq's retries.
 func TestWorker_HoldsPausedPartner(t *testing.T) {
-	t.Parallel()
 	var (
 		mu   sync.Mutex
 		seen = map[string]bool{}
