@@ -216,11 +216,11 @@ func TestStats_TableAndJSON(t *testing.T) {
 	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
 	require.Len(t, lines, 2)
 	require.Equal(t, []string{"PARTNER", "PENDING", "SCHEDULED", "IN", "FLIGHT", "DELIVERED", "1H", "DEAD", "1H",
-		"SUCCESS", "P50", "P99", "DLQ", "OLDEST", "PENDING"}, strings.Fields(lines[0]))
+		"SUCCESS", "P50", "P99", "DLQ", "OLDEST", "PENDING", "PAUSED"}, strings.Fields(lines[0]))
 	f := strings.Fields(lines[1])
 	require.Equal(t, []string{"p1", "0", "0", "0", "1", "2", "33.3%"}, f[:7])
 	require.Regexp(t, `ms$`, f[7])
-	require.Equal(t, []string{"2", "-"}, f[9:])
+	require.Equal(t, []string{"2", "-", "-"}, f[9:])
 }
 
 func TestDLQRetry_FixedTemplateAndDryRun(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"github.com/postbackhq/postback/internal/delivery"
 	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/netguard"
+	"github.com/postbackhq/postback/internal/ops"
 	"github.com/postbackhq/postback/internal/version"
 	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
@@ -36,7 +37,7 @@ func partnersCommand() *cli.Command {
 		// Without a known subcommand: help, or a usage error (exit 2).
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return usageError("partners: unknown command %q (want list, validate, render or test)", c.Args().First())
+				return usageError("partners: unknown command %q (want list, validate, render, test, pause or resume)", c.Args().First())
 			}
 			return cli.ShowSubcommandHelp(c)
 		},
@@ -70,6 +71,8 @@ func partnersCommand() *cli.Command {
 				},
 				Action: partnersTest,
 			},
+			partnersPauseCommand(),
+			partnersResumeCommand(),
 		},
 	}
 	for _, sub := range append(cmd.Subcommands, cmd) {
@@ -109,6 +112,9 @@ type partnerRow struct {
 	MaxAttempts int      `json:"max_attempts"`
 	MaxAge      string   `json:"max_age"`
 	Consent     bool     `json:"require_consent"`
+	// Paused is the pause in force, nil when none; unknown (and left
+	// out) when Redis cannot be reached.
+	Paused *ops.Pause `json:"paused"`
 
 	retry string // "10 attempts / 24h", for the table
 }
@@ -122,6 +128,10 @@ func partnersList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	pauses, known := readPauses(c)
+	if !known {
+		fmt.Fprintf(c.App.ErrWriter, "postback: pauses not shown: cannot reach Redis at %s\n", redactURL(c.String("redis-url")))
+	}
 	rows := make([]partnerRow, 0, len(cfg.Partners))
 	for _, p := range cfg.Partners {
 		r := partnerRow{
@@ -132,6 +142,9 @@ func partnersList(c *cli.Context) error {
 			Consent: p.RequireConsent,
 		}
 		r.retry = fmt.Sprintf("%d attempts / %s", r.MaxAttempts, r.MaxAge)
+		if pause, ok := pauses[p.ID]; ok {
+			r.Paused = &pause
+		}
 		if r.Events == nil {
 			r.Events = []string{}
 		}
@@ -147,7 +160,7 @@ func partnersList(c *cli.Context) error {
 		return writeJSON(c.App.Writer, rows)
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tENABLED\tEVENTS\tMATCH\tMETHOD\tHOST\tSIGNING\tRATE LIMIT\tCONCURRENCY\tRETRY")
+	fmt.Fprintln(tw, "ID\tENABLED\tEVENTS\tMATCH\tMETHOD\tHOST\tSIGNING\tRATE LIMIT\tCONCURRENCY\tRETRY\tPAUSED")
 	for _, r := range rows {
 		events := strings.Join(r.Events, ",")
 		if events == "" {
@@ -157,9 +170,13 @@ func partnersList(c *cli.Context) error {
 		if r.When != "" {
 			match += " + when"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		paused := pauseText(r.Paused)
+		if !known {
+			paused = "?"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.ID, yesNo(r.Enabled), events, match, r.Method, r.Host, yesNo(r.Signing),
-			cmpDash(r.RateLimit), cmpDash(capString(r.Concurrency)), r.retry)
+			cmpDash(r.RateLimit), cmpDash(capString(r.Concurrency)), r.retry, paused)
 	}
 	return tw.Flush()
 }

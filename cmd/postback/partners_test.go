@@ -104,14 +104,15 @@ func setupPartners(t *testing.T) partnersBundle {
 
 func TestPartnersList_Table(t *testing.T) {
 	b := setupPartners(t)
-	r := partnersRun(t, "-c", b.config, "partners", "list", "-o", "table")
+	r := partnersRun(t, "-c", b.config, "--redis-url", "redis://127.0.0.1:1/0", "partners", "list", "-o", "table")
 	require.Equal(t, 0, r.code, r.stderr)
 	host := strings.TrimPrefix(b.partner.URL, "http://")
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
 	require.Len(t, lines, 3, r.stdout)
-	require.Equal(t, []string{"ID", "ENABLED", "EVENTS", "MATCH", "METHOD", "HOST", "SIGNING", "RATE", "LIMIT", "CONCURRENCY", "RETRY"}, strings.Fields(lines[0]))
-	require.Equal(t, []string{"acme", "yes", "install,purchase", "attributed", "GET", host, "no", "100/s", "4", "5", "attempts", "/", "1h"}, strings.Fields(lines[1]))
-	require.Equal(t, []string{"insights", "yes", "purchase", "all", "POST", host, "yes", "-", "-", "10", "attempts", "/", "24h"}, strings.Fields(lines[2]))
+	require.Equal(t, []string{"ID", "ENABLED", "EVENTS", "MATCH", "METHOD", "HOST", "SIGNING", "RATE", "LIMIT", "CONCURRENCY", "RETRY", "PAUSED"}, strings.Fields(lines[0]))
+	require.Equal(t, []string{"acme", "yes", "install,purchase", "attributed", "GET", host, "no", "100/s", "4", "5", "attempts", "/", "1h", "?"}, strings.Fields(lines[1]))
+	require.Equal(t, []string{"insights", "yes", "purchase", "all", "POST", host, "yes", "-", "-", "10", "attempts", "/", "24h", "?"}, strings.Fields(lines[2]))
+	require.Equal(t, "postback: pauses not shown: cannot reach Redis at redis://127.0.0.1:1/0\n", r.stderr)
 	// Columns line up.
 	require.Equal(t, strings.Index(lines[0], "HOST"), strings.Index(lines[1], host))
 	require.Equal(t, strings.Index(lines[0], "RETRY"), strings.Index(lines[2], "10 attempts"))

@@ -59,6 +59,14 @@ type run struct {
 func (h *Handler) deliver(ctx context.Context, pl *wire.Payload, queue string, bundled bool) error {
 	cfg := h.live.Load()
 	p := cfg.Partner(pl.Partner)
+	if h.pauses.Of(pl.Partner).Paused && p != nil && p.Enabled {
+		// Held before any Redis read: a paused partner's tasks come back
+		// every few seconds, and cost the worker nothing more.
+		observeOutcome(pl.Partner, retry.Deferred)
+		h.log.Debug("deferred", "delivery", pl.Delivery, "partner", pl.Partner, "outcome", retry.Deferred.String(),
+			"reason", ErrPartnerPaused.Error())
+		return partnerPaused(h.rnd())
+	}
 	lease := store.Lease{Token: leaseToken(), TTL: p.AttemptTimeout() + wire.TaskTimeoutSlack}
 	rec, claim, busy, err := h.store.GetForAttempt(ctx, pl.Delivery, pl.Event.ID, lease)
 	switch {
@@ -124,6 +132,19 @@ func (r *run) number() (attempt, replay int) {
 		return 1, 0
 	}
 	return r.rec.Attempts + 1, r.rec.Replays
+}
+
+// first is when the delivery's max_age starts, as of now: its first
+// enqueue, moved later by the time its partner was paused since then. A
+// pause stops the max_age clock; it goes on once the held deliveries can
+// have seen the resume (pauseTail after it). Zero when the enqueue time is
+// unknown.
+func (r *run) first(now time.Time) time.Time {
+	first := r.pl.First()
+	if first.IsZero() {
+		return first
+	}
+	return first.Add(r.h.pauses.Of(r.pl.Partner).During(first, now, pauseTail))
 }
 
 // attempt is the delivery once held: the checks, the send and the outcome
@@ -224,7 +245,7 @@ func (r *run) settle(ctx context.Context, dec retry.Decision, a store.Attempt, l
 	case retry.Retry:
 		// Decide before recording, so that an exhausted delivery's last
 		// attempt and its dead letter are one atomic write.
-		delay, exhausted := p.Retry.Next(a.N, pl.First(), h.now(), dec.RetryAfter, h.rnd)
+		delay, exhausted := p.Retry.Next(a.N, r.first(h.now()), h.now(), dec.RetryAfter, h.rnd)
 		if exhausted {
 			log.Warn("dead-lettered", "reason", retry.Exhausted.String(), "error", redactText(dec.Reason))
 			observeOutcome(p.ID, retry.Exhausted)
@@ -305,7 +326,7 @@ func (r *run) deferred(ctx context.Context, err error) error {
 	if cause == nil {
 		cause = err
 	}
-	if r.p.Retry.Expired(r.pl.First(), h.now().Add(d)) {
+	if r.p.Retry.Expired(r.first(h.now()), h.now().Add(d)) {
 		detail := "max_age reached while deferred: " + cause.Error()
 		h.log.Warn("dead-lettered", "delivery", m.ID, "partner", m.Partner, "outcome", retry.Exhausted.String(),
 			"reason", retry.Exhausted.String(), "error", detail)

@@ -40,6 +40,22 @@ func underWay(busy time.Duration, rnd float64) error {
 	return retry.Defer(min(busy, 2*time.Second)+time.Duration(rnd*float64(250*time.Millisecond)), ErrAttemptUnderWay)
 }
 
+// partnerPaused is a delivery whose partner is paused: held, spending
+// nothing, and looked at again after a few seconds, with jitter so that a
+// resume does not release every held task in the same second.
+func partnerPaused(rnd float64) error {
+	return retry.Defer(pauseRecheck+time.Duration(rnd*float64(pauseRecheck)), ErrPartnerPaused)
+}
+
+// pauseRecheck is how often, at the least, a held delivery looks again
+// whether its partner was resumed.
+const pauseRecheck = 3 * time.Second
+
+// pauseTail is how long after a resume a held delivery may still wait to
+// run (its longest deferral, plus the worker's copy of the pauses
+// catching up): max_age counts that time as paused too.
+const pauseTail = 2*pauseRecheck + 2*time.Second
+
 // panicked is a delivery whose attempt panicked: its own task runs it
 // again, where asynq's recovery applies.
 func panicked(r any) error { return retry.Defer(time.Second, fmt.Errorf("panic: %v", r)) }

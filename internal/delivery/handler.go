@@ -23,6 +23,7 @@ type Handler struct {
 	store  *store.Store
 	sender *Sender
 	gate   *Gate // nil: no partner isolation
+	pauses *Pauses
 	log    *slog.Logger
 	now    func() time.Time
 	rnd    func() float64
@@ -43,6 +44,9 @@ type HandlerConfig struct {
 	// Gate applies each partner's rate limit, concurrency cap and circuit
 	// breaker before a send (see Gate). Default none.
 	Gate *Gate
+	// Pauses says which partners are paused: their deliveries are held,
+	// and max_age leaves out the time they were paused. Default none.
+	Pauses *Pauses
 	// Logger gets one line per attempt; default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -59,7 +63,7 @@ type HandlerConfig struct {
 
 // NewHandler returns a Handler.
 func NewHandler(cfg HandlerConfig) *Handler {
-	h := &Handler{live: cfg.Config, store: cfg.Store, sender: cfg.Sender, gate: cfg.Gate, log: cfg.Logger, now: cfg.Now, rnd: cfg.Rand, queue: cfg.Queue}
+	h := &Handler{live: cfg.Config, store: cfg.Store, sender: cfg.Sender, gate: cfg.Gate, pauses: cfg.Pauses, log: cfg.Logger, now: cfg.Now, rnd: cfg.Rand, queue: cfg.Queue}
 	if cfg.Concurrency > 0 {
 		h.slots = make(chan struct{}, cfg.Concurrency)
 	}

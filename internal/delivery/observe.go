@@ -174,6 +174,9 @@ func (l *statsLoop) refresh(ctx context.Context) error {
 	if err := l.refreshPending(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := l.refreshPaused(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -199,6 +202,22 @@ func (l *statsLoop) refreshDLQ(ctx context.Context) error {
 	}
 	for i, p := range partners {
 		metrics.DLQSize.WithLabelValues(p).Set(float64(cards[i].Val()))
+	}
+	return nil
+}
+
+// refreshPaused sets each partner's paused gauge, 1 or 0.
+func (l *statsLoop) refreshPaused(ctx context.Context) error {
+	paused, err := store.New(l.rdb).Paused(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range l.live.Load().Partners {
+		v := 0.0
+		if paused[p.ID].Paused {
+			v = 1
+		}
+		metrics.PartnerPaused.WithLabelValues(p.ID).Set(v)
 	}
 	return nil
 }

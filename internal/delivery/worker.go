@@ -55,6 +55,10 @@ type WorkerConfig struct {
 	// StatsInterval is how often the DLQ size, queue pending and circuit
 	// gauges are refreshed from Redis. Default 15s.
 	StatsInterval time.Duration
+	// PauseInterval is how often the worker reads which partners are
+	// paused: a pause or a resume takes effect within about that long.
+	// Default 1s.
+	PauseInterval time.Duration
 	// RecoverInterval is how often the worker looks for tasks that a
 	// processor took and lost (their asynq lease expired, as when Redis
 	// froze under them) to put them back in the queue. Default 1s.
@@ -80,6 +84,7 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 30*time.Second)
 	c.StatsInterval = cmp.Or(c.StatsInterval, 15*time.Second)
 	c.RecoverInterval = cmp.Or(c.RecoverInterval, time.Second)
+	c.PauseInterval = cmp.Or(c.PauseInterval, time.Second)
 	c.Isolation.Redis = cmp.Or(c.Isolation.Redis, c.Redis)
 	c.Isolation.Logger = cmp.Or(c.Isolation.Logger, c.Logger)
 	return c
@@ -112,6 +117,7 @@ type Worker struct {
 	gate    *Gate
 	stats   *statsLoop
 	lost    *recoverer
+	pauses  *pauseWatch
 	done    *finishedLog // tasks the handlers returned from
 	rdb     redis.UniversalClient
 	pipe    *store.AutoPipeline // the handlers' Redis; nil on Cluster
@@ -142,8 +148,10 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		pipe = store.NewAutoPipeline(single, store.DefaultFlushers, false)
 		handlerRedis = pipe.RDB
 	}
+	pauses := &Pauses{}
 	h := NewHandler(HandlerConfig{
 		Config: cfg.Config,
+		Pauses: pauses,
 		Store:  store.New(handlerRedis),
 		Sender: &Sender{guard: clients, live: cfg.Config},
 		Gate:   gate,
@@ -169,12 +177,13 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	stats := newStatsLoop(statsLoopParams{
 		Redis: cfg.Redis, Live: cfg.Config, Gate: gate, Interval: cfg.StatsInterval, Logger: cfg.Logger,
 	})
+	watch := newPauseWatch(pauseWatchParams{Store: store.New(cfg.Redis), Into: pauses, Interval: cfg.PauseInterval, Logger: cfg.Logger})
 	finished := &finishedLog{}
 	lost := newRecoverer(recovererParams{
 		Finished: finished, Store: store.New(cfg.Redis), Queues: []string{wire.QueueDefault, wire.QueueReplay},
 		Interval: cfg.RecoverInterval, Grace: recoverGrace, Logger: cfg.Logger,
 	})
-	return &Worker{srvs: srvs, handler: h, clients: clients, gate: gate, stats: stats, lost: lost, done: finished, rdb: cfg.Redis, pipe: pipe, log: cfg.Logger}, nil
+	return &Worker{srvs: srvs, handler: h, clients: clients, gate: gate, stats: stats, lost: lost, pauses: watch, done: finished, rdb: cfg.Redis, pipe: pipe, log: cfg.Logger}, nil
 }
 
 // Gate returns the worker's partner isolation (rate limits, concurrency
@@ -191,6 +200,7 @@ func (w *Worker) Handler() *Handler { return w.handler }
 // eviction could lose accepted events), then starts processing and the
 // metrics refresher in the background.
 func (w *Worker) Start() error {
+	w.pauses.start()
 	w.warnDurability()
 	mux := asynq.NewServeMux()
 	mux.Handle(wire.TypeDeliver, w.noteDone(w.handler.ProcessTask))
@@ -200,6 +210,7 @@ func (w *Worker) Start() error {
 			for _, started := range w.srvs[:i] {
 				started.Shutdown()
 			}
+			w.pauses.shutdown()
 			return fmt.Errorf("start worker: %w", err)
 		}
 	}
@@ -229,6 +240,7 @@ func (w *Worker) Shutdown() {
 	}
 	wg.Wait()
 	w.lost.shutdown()
+	w.pauses.shutdown()
 	w.stats.shutdown()
 	w.clients.closeIdle()
 	if w.pipe != nil {

@@ -161,6 +161,10 @@ func (s *Server) screenFast(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	if why == admitted && r != nil {
 		return fasthttp.RequestConfig{ReadTimeout: s.cfg.BodyTimeout}
 	}
+	if n := h.ContentLength(); why == admitted && n >= 0 && n <= maxPauseBody && isPauseRoute(h.Method(), requestPath(h.RequestURI())) {
+		// A pause's reason: a small body of known length, read whole.
+		return fasthttp.RequestConfig{ReadTimeout: s.cfg.BodyTimeout}
+	}
 	if why != admitted {
 		h.Set(refusedHeader, strconv.Itoa(int(why)))
 	}

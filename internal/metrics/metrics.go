@@ -79,12 +79,19 @@ var (
 		Name: "postback_partner_circuit_open",
 		Help: "1 while the partner's circuit breaker is open.",
 	}, []string{"partner"})
+
+	// PartnerPaused is 1 while a partner is paused (postback partners
+	// pause), refreshed by the worker periodically.
+	PartnerPaused = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "postback_partner_paused",
+		Help: "1 while the partner is paused: its deliveries are held.",
+	}, []string{"partner"})
 )
 
 func init() {
 	Registry.MustRegister(
 		EventsReceived, FieldsDropped, DeliveryAttempts, AttemptDuration, Deliveries, EnqueueToDelivery,
-		DLQSize, QueuePending, CircuitOpen,
+		DLQSize, QueuePending, CircuitOpen, PartnerPaused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 }

@@ -44,6 +44,8 @@ type PartnerStats struct {
 	// in the queues (pending, scheduled or in flight), counted from its
 	// enqueue (or its replay); nil when there is none.
 	OldestPendingAge *float64 `json:"oldest_pending_age_s"`
+	// Paused is the partner's pause in force; nil when it is not paused.
+	Paused *Pause `json:"paused"`
 }
 
 // Stats is the answer of ReadStats.
@@ -87,12 +89,19 @@ func ReadStats(ctx context.Context, rdb redis.UniversalClient, cfg *config.Confi
 		}
 		slices.Sort(ids)
 	}
+	paused, err := Paused(ctx, rdb)
+	if err != nil {
+		return nil, err
+	}
 	out := &Stats{At: now.UTC(), Partners: make([]PartnerStats, len(ids))}
 	byID := make(map[string]*PartnerStats, len(ids))
 	for i, id := range ids {
 		ps := &out.Partners[i]
 		ps.Partner = id
 		byID[id] = ps
+		if p, ok := paused[id]; ok {
+			ps.Paused = &p
+		}
 		c, err := st.Counts(ctx, id, now, time.Hour)
 		if err != nil {
 			return nil, err

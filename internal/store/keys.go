@@ -54,3 +54,13 @@ func RateLimitKey(id string) string { return Prefix + "rl:{" + id + "}" }
 // ReadyKey is the key /readyz writes to learn whether Redis takes writes
 // (string: the Unix time in milliseconds of the write, with a TTL).
 const ReadyKey = Prefix + "readyz"
+
+// PausedKey holds the partners paused now (hash: partner id → JSON
+// Pause). Every worker reads it once a second.
+const PausedKey = Prefix + "paused"
+
+// PausedPastKey holds the pauses that ended (hash: partner id →
+// "start-end,…" in Unix milliseconds, newest first, at most
+// PastPauses), so that max_age can leave out the time a partner was
+// paused.
+const PausedPastKey = Prefix + "paused-past"
