@@ -26,14 +26,23 @@ func Load(path string) (*Config, error) {
 // risky in production (the SSRF guard off, plain http://, a signing
 // secret written in the file…), each a Problem with Warning set.
 func Check(path string) (*Config, []Problem, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path, " (name it with --config or POSTBACK_CONFIG)")
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, fmt.Errorf("config file %s not found (name it with --config or POSTBACK_CONFIG)", path)
-		}
-		return nil, nil, fmt.Errorf("read config: %w", err)
+		return nil, nil, err
 	}
 	return CheckData(path, data, os.LookupEnv)
+}
+
+// readFile reads the config file at path; hint follows "not found".
+func readFile(path, hint string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("config file %s not found%s", path, hint)
+	case err != nil:
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return data, nil
 }
 
 // Parse compiles config data; name is the file name used in messages and
@@ -56,12 +65,9 @@ func CheckData(name string, data []byte, lookupEnv func(string) (string, bool)) 
 // not read, so their ${env:NAME} secrets need not be set. The config it
 // returns has IntakeOnly set and cannot run deliveries.
 func LoadIntake(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path, "")
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("config file %s not found", path)
-		}
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, err
 	}
 	return ParseIntake(path, data, os.LookupEnv)
 }
@@ -113,13 +119,12 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool), inta
 			p.Timeout = delivery.Timeout
 		}
 	}
-	if intakeOnly {
-		cfg := NewConfig(name, api, delivery, partners)
-		cfg.IntakeOnly = true
-		return cfg, l, nil
+	cfg := NewConfig(name, api, delivery, partners)
+	cfg.IntakeOnly = intakeOnly
+	if !intakeOnly { // an intake-only load has not read what the warnings look at
+		l.warn(root, api, delivery, partners)
 	}
-	l.warn(root, api, delivery, partners)
-	return NewConfig(name, api, delivery, partners), l, nil
+	return cfg, l, nil
 }
 
 type loader struct {
