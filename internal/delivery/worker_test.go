@@ -41,3 +41,16 @@ partners:
   - id: acme_ads
     url: "https://acme.example/c?c={click_id}"
 `
+
+// A config loaded for intake only has no templates or signers: a worker
+// must refuse it rather than fail on every delivery.
+func TestNewWorker_RefusesIntakeOnlyConfig(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.ParseIntake("postback.yaml", []byte(workerYAML), func(string) (string, bool) { return "", false })
+	require.NoError(t, err)
+	rdb, err := store.OpenRedis(redistest.DB(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	_, err = delivery.NewWorker(delivery.WorkerConfig{Redis: rdb, Config: config.NewLive(cfg)})
+	require.ErrorContains(t, err, "loaded for intake only")
+}
