@@ -102,6 +102,7 @@ type statsLoop struct {
 	rdb      redis.UniversalClient
 	live     *config.Live
 	gate     *Gate
+	pauses   *Pauses // nil: no paused gauge
 	insp     *asynq.Inspector
 	interval time.Duration
 	log      *slog.Logger
@@ -115,13 +116,14 @@ type statsLoopParams struct {
 	Redis    redis.UniversalClient
 	Live     *config.Live
 	Gate     *Gate
+	Pauses   *Pauses
 	Interval time.Duration
 	Logger   *slog.Logger
 }
 
 func newStatsLoop(p statsLoopParams) *statsLoop {
 	return &statsLoop{
-		rdb: p.Redis, live: p.Live, gate: p.Gate, interval: p.Interval, log: p.Logger,
+		rdb: p.Redis, live: p.Live, gate: p.Gate, pauses: p.Pauses, interval: p.Interval, log: p.Logger,
 		insp: asynq.NewInspectorFromRedisClient(p.Redis),
 		stop: make(chan struct{}),
 	}
@@ -174,9 +176,7 @@ func (l *statsLoop) refresh(ctx context.Context) error {
 	if err := l.refreshPending(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := l.refreshPaused(ctx); err != nil {
-		errs = append(errs, err)
-	}
+	l.refreshPaused()
 	return errors.Join(errs...)
 }
 
@@ -206,20 +206,20 @@ func (l *statsLoop) refreshDLQ(ctx context.Context) error {
 	return nil
 }
 
-// refreshPaused sets each partner's paused gauge, 1 or 0.
-func (l *statsLoop) refreshPaused(ctx context.Context) error {
-	paused, err := store.New(l.rdb).Paused(ctx)
-	if err != nil {
-		return err
+// refreshPaused sets each partner's paused gauge, 1 or 0, from the
+// worker's copy of the pauses (refreshed every PauseInterval), not from
+// another read of Redis.
+func (l *statsLoop) refreshPaused() {
+	if l.pauses == nil {
+		return
 	}
 	for _, p := range l.live.Load().Partners {
 		v := 0.0
-		if paused[p.ID].Paused {
+		if l.pauses.Of(p.ID).Paused {
 			v = 1
 		}
 		metrics.PartnerPaused.WithLabelValues(p.ID).Set(v)
 	}
-	return nil
 }
 
 func (l *statsLoop) refreshPending() error {

@@ -175,7 +175,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		}))
 	}
 	stats := newStatsLoop(statsLoopParams{
-		Redis: cfg.Redis, Live: cfg.Config, Gate: gate, Interval: cfg.StatsInterval, Logger: cfg.Logger,
+		Redis: cfg.Redis, Live: cfg.Config, Gate: gate, Pauses: pauses, Interval: cfg.StatsInterval, Logger: cfg.Logger,
 	})
 	watch := newPauseWatch(pauseWatchParams{Store: store.New(cfg.Redis), Into: pauses, Interval: cfg.PauseInterval, Logger: cfg.Logger})
 	finished := &finishedLog{}
