@@ -57,6 +57,7 @@ func (l *loader) partner(n *yaml.Node, index int) *Partner {
 		l.partnerKey(p, src, key, k, v)
 	})
 	l.compile(n, p, src)
+	l.checkLifecycle(n, p)
 	return p
 }
 
@@ -167,7 +168,13 @@ func (l *loader) partnerKey(p *Partner, src *partnerSource, key string, k, v *ya
 			}
 			p.RequireConsent = l.boolean(pv, id, "privacy.require_consent")
 		})
+	case "order_by", "delay", "cancel_on_reject", "window", "dedup":
+		l.lifecycleKey(p, key, v)
 	default:
+		if s, ok := templates.Suggest(key, partnerKeyNames); ok {
+			l.errf(k, id, key, "unknown key (did you mean %s?)", s)
+			return
+		}
 		l.errf(k, id, key, "unknown key")
 	}
 }

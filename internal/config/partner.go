@@ -59,6 +59,9 @@ type Partner struct {
 	// RequireConsent blanks device ids, ip and email unless the event
 	// carries consent.granted = true.
 	RequireConsent bool
+
+	// Lifecycle: ordering, delay, cancellation, window and payout guard.
+	Lifecycle
 }
 
 // Header is one templated request header.
