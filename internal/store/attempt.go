@@ -37,8 +37,11 @@ const LatencySamples = 1000
 // ARGV[15] dead-letter reason ("" = not dead)  ARGV[16] task payload
 // ARGV[17] delivery id
 // KEYS[7] lease key  ARGV[18] lease token ("" = none): freed if it holds it
+// KEYS[8] dedup ledger entry  ARGV[19] its TTL (ms; "" = none): marked
+// delivered when the delivery holds it and is delivered
+// KEYS[9] sequence  ARGV[20] "1" when KEYS[9] is one: left when final
 // Returns the number of attempts recorded (since the last replay).
-var recordScript = redis.NewScript(`
+var recordScript = redis.NewScript(leaveLua + `
 local n
 if ARGV[7] ~= "" then
   redis.call("HSETNX", KEYS[1], "first", ARGV[8])
@@ -84,6 +87,12 @@ redis.call("PEXPIRE", KEYS[3], ARGV[6])
 if ARGV[18] ~= "" and redis.call("GET", KEYS[7]) == ARGV[18] then
   redis.call("DEL", KEYS[7])
 end
+if ARGV[19] ~= "" and ARGV[1] == "delivered" and redis.call("GET", KEYS[8]) == ARGV[17] then
+  redis.call("SET", KEYS[8], "d:" .. ARGV[17], "PX", ARGV[19])
+end
+if ARGV[20] == "1" and (ARGV[1] == "delivered" or ARGV[1] == "dead") then
+  leave(KEYS[9], ARGV[17])
+end
 return n
 `)
 
@@ -125,12 +134,20 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 		DeliveryKey(w.m.ID), AttemptsKey(w.m.ID),
 		StatsKey(w.m.Partner, w.now.Unix()/60), LatencyKey(w.m.Partner),
 		DLQKey(w.m.Partner), DLQPartnersKey, LeaseKey(w.m.ID),
+		DeliveryKey(w.m.ID), DeliveryKey(w.m.ID), // unless the delivery has a dedup entry and a sequence
+	}
+	var dedupTTL, inSeq string
+	if w.m.Dedup != "" {
+		keys[7], dedupTTL = w.m.Dedup, strconv.FormatInt(w.m.DedupTTL.Milliseconds(), 10)
+	}
+	if w.m.Order != "" {
+		keys[8], inSeq = w.m.Order, "1"
 	}
 	n, err := recordScript.Run(ctx, s.rdb, keys,
 		string(w.status), w.m.Partner, w.m.EventID, w.now.UnixMilli(),
 		w.retention.Milliseconds(), statsTTL.Milliseconds(),
 		aJSON, at, code, errText, url, sample, LatencySamples, ok,
-		w.reason, w.payload, w.m.ID, w.m.Lease).Int()
+		w.reason, w.payload, w.m.ID, w.m.Lease, dedupTTL, inSeq).Int()
 	if err != nil {
 		return 0, err
 	}

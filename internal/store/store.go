@@ -311,6 +311,14 @@ type Meta struct {
 	// Lease is the token of the attempt's lease (see GetForAttempt); an
 	// outcome write frees it. "" = none.
 	Lease string
+	// Order is the sequence the delivery takes its turn in (OrderKey),
+	// which a final outcome write takes it out of. "" = none.
+	Order string
+	// Dedup is the partner's dedup ledger entry the delivery holds
+	// (DedupKey), which a delivered outcome write marks delivered for
+	// DedupTTL. "" = none.
+	Dedup    string
+	DedupTTL time.Duration
 }
 
 // statusScript sets a delivery's status and reason, keeping its history.
