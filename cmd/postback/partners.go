@@ -337,6 +337,9 @@ func prepare(c *cli.Context) (*config.Config, *config.Partner, *rendered, error)
 		r.Notes = append(r.Notes, fmt.Sprintf("%s: %s (as intake would)", w.Field, w.Message))
 	}
 	r.Send, r.Reason = wouldSend(p, ev, r.DeliveryID)
+	if r.Send {
+		r.Notes = append(r.Notes, lifecycleNotes(p, ev, r.DeliveryID)...)
+	}
 	if p.RequireConsent && !ev.Consent.IsGranted() {
 		r.Notes = append(r.Notes, "no consent in the event: device ids, ip and email render empty for this partner")
 	}
@@ -392,7 +395,49 @@ func wouldSend(p *config.Partner, ev *event.Event, deliveryID string) (bool, str
 	if missing := p.Missing(&v); missing != "" {
 		return false, "skipped: require: " + missing + " is missing"
 	}
+	if why := p.OutsideWindow(&v, ev.Timestamp); why != "" {
+		return false, "skipped: " + why
+	}
 	return true, ""
+}
+
+// lifecycleNotes says what the partner's lifecycle rules would do with
+// the event's delivery beyond routing: those that depend on the other
+// deliveries in Redis, which render cannot see.
+func lifecycleNotes(p *config.Partner, ev *event.Event, deliveryID string) []string {
+	var notes []string
+	var v templates.Values
+	p.Values(&v, ev, deliveryID, 1)
+	if p.OrderBy != 0 {
+		if val := p.OrderValue(&v); val != "" {
+			notes = append(notes, fmt.Sprintf("order_by %s: waits until every earlier delivery to this partner with %s %q is final", p.OrderBy, p.OrderBy, val))
+		} else {
+			notes = append(notes, fmt.Sprintf("order_by %s: the event has none, so it is not ordered", p.OrderBy))
+		}
+	}
+	if p.Delay > 0 {
+		notes = append(notes, fmt.Sprintf("delay: held %s before its first attempt", config.ShortDuration(p.Delay)))
+	}
+	if p.CancelOnReject && p.Delay > 0 {
+		switch {
+		case ev.TransactionID == "":
+			notes = append(notes, "cancel_on_reject: the event has no transaction_id, so no rejection can cancel it")
+		case ev.Rejected():
+			notes = append(notes, fmt.Sprintf("cancel_on_reject: a rejection; if a delivery of transaction %q is still held, both are skipped (%s) and nothing is sent", ev.TransactionID, config.ReasonRejectedBeforeSend))
+		default:
+			notes = append(notes, fmt.Sprintf("cancel_on_reject: a rejection of transaction %q within the delay skips it (%s)", ev.TransactionID, config.ReasonRejectedBeforeSend))
+		}
+	}
+	if p.Dedup != nil {
+		key, err := p.DedupKey(&v)
+		switch {
+		case err != nil || key == "":
+			notes = append(notes, "dedup: the key renders empty, so it is not guarded")
+		default:
+			notes = append(notes, fmt.Sprintf("dedup: key %q; skipped (%s) if another delivery of it was delivered in the last %s or is being attempted", key, config.ReasonDuplicate, config.ShortDuration(p.Dedup.Window)))
+		}
+	}
+	return notes
 }
 
 // secretHeaderRE matches header names whose values are credentials.

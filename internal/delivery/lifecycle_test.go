@@ -6,12 +6,16 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/postbackhq/postback/internal/event"
+	"github.com/postbackhq/postback/internal/metrics"
+	"github.com/postbackhq/postback/internal/ops"
 	"github.com/postbackhq/postback/internal/stacktest"
 	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
@@ -197,6 +201,7 @@ func TestWindow(t *testing.T) {
 	post(t, s, `{"id":"w-none","name":"purchase","attribution":{"partner":"acme"}}`)
 	late := s.WaitStatus(t, wire.DeliveryID("w-late", "acme"), retry.StatusSkipped, 10*time.Second)
 	require.Equal(t, "outside_window: 240h after the click, window 168h", late.Reason)
+	require.GreaterOrEqual(t, testutil.ToFloat64(metrics.Deliveries.WithLabelValues("acme", "outside_window")), 1.0)
 	s.WaitStatus(t, wire.DeliveryID("w-install", "acme"), retry.StatusDelivered, 10*time.Second)
 	s.WaitStatus(t, wire.DeliveryID("w-none", "acme"), retry.StatusDelivered, 10*time.Second)
 	require.Len(t, partner.Requests(), 2)
@@ -223,16 +228,45 @@ func TestDedup(t *testing.T) {
 	post(t, s, `{"id":"dd-2","name":"purchase","click_id":"c","transaction_id":"t1","attribution":{"partner":"acme"}}`)
 	dup := s.WaitStatus(t, wire.DeliveryID("dd-2", "acme"), retry.StatusSkipped, 10*time.Second)
 	require.Equal(t, "duplicate_conversion: repeats delivery "+first, dup.Reason)
+	require.GreaterOrEqual(t, testutil.ToFloat64(metrics.Deliveries.WithLabelValues("acme", "duplicate_conversion")), 1.0)
+	counts, err := s.Store.Counts(context.Background(), "acme", time.Now(), time.Hour)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, counts.SkippedBy["duplicate_conversion"])
 
 	post(t, s, `{"id":"dd-bad-1","name":"purchase","click_id":"c","transaction_id":"bad","attribution":{"partner":"acme"}}`)
 	s.WaitStatus(t, wire.DeliveryID("dd-bad-1", "acme"), retry.StatusDead, 10*time.Second)
 	post(t, s, `{"id":"dd-bad-2","name":"purchase","click_id":"c","transaction_id":"bad","attribution":{"partner":"acme"}}`)
 	s.WaitStatus(t, wire.DeliveryID("dd-bad-2", "acme"), retry.StatusDelivered, 10*time.Second)
 	require.Len(t, partner.Requests(), 3)
+}
 
-	// The same delivery replayed is not its own duplicate.
-	_, err := s.Store.Get(context.Background(), wire.DeliveryID("dd-bad-1", "acme"))
+// The same delivery retried, or replayed from the DLQ, is never its own
+// duplicate.
+func TestDedup_RetryAndReplay(t *testing.T) {
+	t.Parallel()
+	partner := stacktest.NewPartner(t)
+	var ok atomic.Bool
+	partner.Respond = func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 1 || r.URL.Query().Get("tx") == "dead" && !ok.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}
+	s := stacktest.New(t, lifecycleConfig(partner.URL, dedupKeys), stacktest.Options{})
+	post(t, s, `{"id":"rr-1","name":"purchase","click_id":"c","transaction_id":"t","attribution":{"partner":"acme"}}`)
+	rec := s.WaitStatus(t, wire.DeliveryID("rr-1", "acme"), retry.StatusDelivered, 10*time.Second)
+	require.Equal(t, 2, rec.Attempts)
+
+	post(t, s, `{"id":"rr-dead","name":"purchase","click_id":"c","transaction_id":"dead","attribution":{"partner":"acme"}}`)
+	dead := wire.DeliveryID("rr-dead", "acme")
+	s.WaitStatus(t, dead, retry.StatusDead, 20*time.Second)
+	ok.Store(true)
+	dlq, err := ops.NewDLQ(ops.DLQConfig{Redis: s.Redis, Config: s.Live})
 	require.NoError(t, err)
+	_, err = dlq.Replay(context.Background(), ops.Selection{IDs: []string{dead}}, ops.ReplayOptions{})
+	require.NoError(t, err)
+	s.WaitStatus(t, dead, retry.StatusDelivered, 10*time.Second)
 }
 
 // Fifty deliveries of one dedup key at once, across two workers: exactly
