@@ -17,6 +17,7 @@ import (
 	"github.com/postbackhq/postback/internal/metrics"
 	"github.com/postbackhq/postback/internal/ops"
 	"github.com/postbackhq/postback/internal/stacktest"
+	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
 )
@@ -319,4 +320,22 @@ func TestDedup_Concurrent(t *testing.T) {
 	require.Equal(t, 1, delivered)
 	require.Equal(t, 49, skipped)
 	require.Len(t, partner.Requests(), 1)
+}
+
+// A delivery whose intake failed after it took its place in its
+// sequence (no task, no record) does not block the ones after it: the
+// first turn check that meets it drops it. One still queued does block.
+func TestOrderBy_StrandedEarlierIsDropped(t *testing.T) {
+	t.Parallel()
+	partner := stacktest.NewPartner(t)
+	s := stacktest.New(t, lifecycleConfig(partner.URL, "    order_by: click_id\n"), stacktest.Options{})
+	key := store.OrderKey("acme", store.Seq("ck-s"))
+	require.NoError(t, s.Store.OrderJoin(context.Background(), key, "dlv_stranded", "dlv_stranded", time.Hour))
+	post(t, s, `{"id":"s-purchase","name":"purchase","click_id":"ck-s","attribution":{"partner":"acme"}}`)
+	s.WaitStatus(t, wire.DeliveryID("s-purchase", "acme"), retry.StatusDelivered, 10*time.Second)
+	require.Contains(t, s.Logs(), "dropped a stranded delivery from its sequence")
+
+	turn, err := s.Store.OrderTurn(context.Background(), key, "dlv_other")
+	require.NoError(t, err)
+	require.Empty(t, turn.Blocker, "a delivery in no sequence goes")
 }

@@ -183,13 +183,14 @@ func (s *Store) TaskExists(ctx context.Context, queues []string, ids ...string) 
 }
 
 // dedupClaimScript takes a partner's dedup ledger entry for a delivery,
-// unless another delivery holds it: delivered, or still being attempted.
-// A holder that ended dead, skipped or purged, or that has neither a
-// record nor a lease (it died before recording its first attempt, and
-// its task will find the entry taken), frees it.
+// unless another delivery holds it: delivered, or not final. A holder
+// with no record yet is not final: it is being attempted, or deferred,
+// or its worker died in its first attempt, whose request may have
+// reached the partner; its task runs it again. Only a holder that ended
+// dead, skipped or purged frees the entry.
 //
 // KEYS[1] ledger entry  ARGV[1] delivery id  ARGV[2] TTL (ms)
-// ARGV[3] record key prefix  ARGV[4] lease key prefix
+// ARGV[3] record key prefix
 // Returns "" when taken, or the holder's id.
 var dedupClaimScript = redis.NewScript(`
 local v = redis.call("GET", KEYS[1])
@@ -204,9 +205,7 @@ if v then
     redis.call("SET", KEYS[1], "d:" .. holder, "KEEPTTL")
     return holder
   end
-  local free = st == "dead" or st == "skipped" or st == "purged"
-  if not st and redis.call("EXISTS", ARGV[4] .. holder) == 0 then free = true end
-  if not free then return holder end
+  if st ~= "dead" and st ~= "skipped" and st ~= "purged" then return holder end
 end
 redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
 return ""
@@ -216,7 +215,7 @@ return ""
 // the id of the delivery that holds it: delivered, or being attempted.
 // The same delivery retried or replayed holds it already.
 func (s *Store) ClaimDedup(ctx context.Context, key, id string, ttl time.Duration) (holder string, err error) {
-	holder, err = dedupClaimScript.Run(ctx, s.rdb, []string{key}, id, ttl.Milliseconds(), Prefix+"d:", Prefix+"l:").Text()
+	holder, err = dedupClaimScript.Run(ctx, s.rdb, []string{key}, id, ttl.Milliseconds(), Prefix+"d:").Text()
 	if err != nil && !isNil(err) {
 		return "", fmt.Errorf("claim dedup key: %w", err)
 	}
