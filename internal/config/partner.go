@@ -59,6 +59,10 @@ type Partner struct {
 	// RequireConsent blanks device ids, ip and email unless the event
 	// carries consent.granted = true.
 	RequireConsent bool
+
+	// Responses are the partner's `responses:` rules, in order; Success
+	// holds them too and tries them first.
+	Responses []retry.Rule
 }
 
 // Header is one templated request header.
