@@ -482,8 +482,10 @@ type testResult struct {
 	LatencyMS  int64  `json:"latency_ms"`
 	Outcome    string `json:"outcome"`
 	OutcomeWhy string `json:"outcome_reason"`
-	Response   string `json:"response"`
-	Truncated  bool   `json:"response_truncated,omitempty"`
+	// Rule is the responses rule that decided; "" when none did.
+	Rule      string `json:"rule,omitempty"`
+	Response  string `json:"response"`
+	Truncated bool   `json:"response_truncated,omitempty"`
 }
 
 func partnersTest(c *cli.Context) error {
@@ -515,7 +517,7 @@ func partnersTest(c *cli.Context) error {
 		return err
 	}
 	r.fill(req, r.req.Body, c.Bool("show-secrets"))
-	out := testResult{rendered: r, Status: res.StatusCode, Outcome: dec.Outcome.String(), OutcomeWhy: dec.Reason}
+	out := testResult{rendered: r, Status: res.StatusCode, Outcome: dec.Outcome.String(), OutcomeWhy: dec.Reason, Rule: dec.Rule}
 	if resp != nil {
 		latency = resp.Duration
 		body := resp.Body
@@ -542,6 +544,11 @@ func partnersTest(c *cli.Context) error {
 		}
 		fmt.Fprintf(w, "latency:  %s\n", latency.Round(100*time.Microsecond))
 		fmt.Fprintf(w, "outcome:  %s (%s)\n", out.Outcome, out.OutcomeWhy)
+		if out.Rule != "" {
+			fmt.Fprintf(w, "rule:     %s\n", out.Rule)
+		} else if len(p.Responses) > 0 {
+			fmt.Fprintln(w, "rule:     no responses rule matched: success decided")
+		}
 		if resp != nil {
 			more := ""
 			if out.Truncated {
@@ -550,7 +557,7 @@ func partnersTest(c *cli.Context) error {
 			fmt.Fprintf(w, "response%s:\n%s\n", more, out.Response)
 		}
 	}
-	if dec.Outcome != retry.Delivered {
+	if dec.Outcome != retry.Delivered && dec.Outcome != retry.Duplicate {
 		return fmt.Errorf("partner %q: test postback not delivered: %s (%s)", p.ID, dec.Outcome, dec.Reason)
 	}
 	return nil

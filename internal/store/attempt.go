@@ -37,6 +37,9 @@ const LatencySamples = 1000
 // ARGV[15] dead-letter reason ("" = not dead)  ARGV[16] task payload
 // ARGV[17] delivery id
 // KEYS[7] lease key  ARGV[18] lease token ("" = none): freed if it holds it
+// ARGV[19] the counter a delivered record adds to: "delivered", or
+// "duplicate" when the partner said it had the conversion already (also
+// kept as the record's outcome)
 // Returns the number of attempts recorded (since the last replay).
 var recordScript = redis.NewScript(`
 local n
@@ -67,7 +70,10 @@ else
   redis.call("HSET", KEYS[1], "status", ARGV[1], "partner", ARGV[2], "event", ARGV[3], "updated", ARGV[4])
 end
 if ARGV[1] == "delivered" then
-  redis.call("HINCRBY", KEYS[3], "delivered", 1)
+  redis.call("HINCRBY", KEYS[3], ARGV[19], 1)
+  if ARGV[19] == "duplicate" then
+    redis.call("HSET", KEYS[1], "outcome", "duplicate")
+  end
 end
 if ARGV[15] ~= "" then
   redis.call("HSET", KEYS[1], "reason", ARGV[15], "dead_at", ARGV[4], "payload", ARGV[16])
@@ -106,6 +112,7 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 		code          int
 		errText, url  string
 		ok            = "0"
+		counter       = "delivered"
 	)
 	errText = w.errText
 	if a := w.attempt; a != nil {
@@ -117,8 +124,11 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 		if a.Status != 0 || a.Duration > 0 { // something was sent
 			sample = strconv.FormatInt(at, 10) + ":" + strconv.FormatInt(a.Duration.Microseconds(), 10)
 		}
-		if a.Outcome == retry.Delivered.String() {
+		switch a.Outcome {
+		case retry.Delivered.String():
 			ok = "1"
+		case retry.Duplicate.String():
+			ok, counter = "1", retry.Duplicate.String()
 		}
 	}
 	keys := []string{
@@ -130,7 +140,7 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 		string(w.status), w.m.Partner, w.m.EventID, w.now.UnixMilli(),
 		w.retention.Milliseconds(), statsTTL.Milliseconds(),
 		aJSON, at, code, errText, url, sample, LatencySamples, ok,
-		w.reason, w.payload, w.m.ID, w.m.Lease).Int()
+		w.reason, w.payload, w.m.ID, w.m.Lease, counter).Int()
 	if err != nil {
 		return 0, err
 	}

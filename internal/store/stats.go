@@ -16,6 +16,7 @@ type Counts struct {
 	OK        int64 // attempts the partner accepted
 	Delivered int64 // deliveries that ended delivered
 	Dead      int64 // deliveries that went to the DLQ
+	Duplicate int64 // deliveries the partner said it had already (final, not in Delivered)
 }
 
 // Counts sums partner's per-minute counters over the span minutes up to
@@ -40,6 +41,7 @@ func (s *Store) Counts(ctx context.Context, partner string, now time.Time, span 
 		c.OK += atoi64(m["ok"])
 		c.Delivered += atoi64(m["delivered"])
 		c.Dead += atoi64(m["dead"])
+		c.Duplicate += atoi64(m["duplicate"])
 	}
 	return c, nil
 }
