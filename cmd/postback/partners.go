@@ -37,7 +37,7 @@ func partnersCommand() *cli.Command {
 		// Without a known subcommand: help, or a usage error (exit 2).
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return usageError("partners: unknown command %q (want list, validate, render, test, pause or resume)", c.Args().First())
+				return usageError("partners: unknown command %q (want list, validate, render, test, pause, resume, presets or add)", c.Args().First())
 			}
 			return cli.ShowSubcommandHelp(c)
 		},
@@ -73,6 +73,7 @@ func partnersCommand() *cli.Command {
 			},
 			partnersPauseCommand(),
 			partnersResumeCommand(),
+			partnersPresetsCommand(), partnersAddCommand(),
 		},
 	}
 	for _, sub := range append(cmd.Subcommands, cmd) {
