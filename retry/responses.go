@@ -25,6 +25,7 @@ type Rule struct {
 	ranges  []statusRange // empty: any status
 	body    *regexp.Regexp
 	headers []headerMatch
+	desc    string // String, made once
 }
 
 type headerMatch struct {
@@ -86,6 +87,7 @@ func ParseRule(index int, src RuleSource) (Rule, error) {
 		}
 		r.headers = append(r.headers, headerMatch{name: http.CanonicalHeaderKey(h[0]), re: re})
 	}
+	r.desc = r.describe()
 	return r, nil
 }
 
@@ -148,7 +150,9 @@ func (ru *Rule) Match(r Result) bool {
 
 // String describes the rule for `partners test` and attempt records:
 // `responses[0] (status 200, body_match "success=false")`.
-func (ru *Rule) String() string {
+func (ru *Rule) String() string { return ru.desc }
+
+func (ru *Rule) describe() string {
 	var parts []string
 	if len(ru.ranges) > 0 {
 		s := make([]string, len(ru.ranges))
@@ -196,7 +200,7 @@ func (s Success) classifyRules(r Result, reason string, now time.Time) (Decision
 		if !ru.Match(r) {
 			continue
 		}
-		d := Decision{Outcome: ru.Outcome, Rule: ru.String(), Reason: reason + ", " + ru.String() + " matched"}
+		d := Decision{Outcome: ru.Outcome, Rule: ru.desc, Reason: reason + ", " + ru.desc + " matched"}
 		if ru.Outcome == Retry {
 			d.RetryAfter, _ = ParseRetryAfter(r.Header.Get("Retry-After"), now)
 		}
