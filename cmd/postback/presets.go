@@ -124,11 +124,18 @@ func partnersAddCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "preset", Usage: "preset name, see partners presets (required)"},
 			&cli.StringFlag{Name: "id", Usage: "the new partner's id (required)"},
-			&cli.StringSliceFlag{Name: "set", Usage: "a preset setting, KEY=VALUE; repeat for each"},
+			&cli.GenericFlag{Name: "set", Value: &settingsFlag{}, Usage: "a preset setting, KEY=VALUE; repeat for each (a value may hold commas)"},
 		},
 		Action: partnersAdd,
 	}
 }
+
+// settingsFlag is --set: repeated, each value whole. (A string slice
+// flag would split "goals=install=1,purchase=2" at its comma.)
+type settingsFlag struct{ values []string }
+
+func (f *settingsFlag) Set(v string) error { f.values = append(f.values, v); return nil }
+func (f *settingsFlag) String() string     { return strings.Join(f.values, " ") }
 
 var addIDRE = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 
@@ -149,7 +156,11 @@ func partnersAdd(c *cli.Context) error {
 		return usageError("partners add: --id %q must match [a-z0-9_-]{1,64}", id)
 	}
 	values := map[string]string{}
-	for _, kv := range c.StringSlice("set") {
+	var sets []string
+	if f, ok := c.Generic("set").(*settingsFlag); ok {
+		sets = f.values
+	}
+	for _, kv := range sets {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
 			return usageError("partners add: --set %q: want KEY=VALUE", kv)

@@ -114,7 +114,7 @@ still to do:
 func TestPartnersAdd_SecretsStayInTheEnvironment(t *testing.T) {
 	path := partnersFile(t, "postback.yaml", commentedConfig)
 	r := partnersRun(t, "-c", path, "partners", "add", "--preset", "affise", "--id", "aff",
-		"--set", "tenant=demo", "--set", "secure=hunter2", "--set", "goals=install=1")
+		"--set", "tenant=demo", "--set", "secure=hunter2", "--set", "goals=install=1,purchase=2")
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "--set secure: a secret is not written in the config file")
 	unchanged, err := os.ReadFile(path)
