@@ -28,8 +28,9 @@ import (
 // postback_delivery_attempts_total{outcome} counts every run of a delivery
 // by what it came to: delivered, duplicate (a responses rule said the
 // partner had it already), retry, rejected, blocked for a request sent;
-// render, deferred, skipped for a run that sent nothing; and exhausted once when a delivery runs out of attempts or max_age (on top of
-// its last "retry" attempt, if it had one).
+// render, deferred, skipped for a run that sent nothing; and exhausted
+// once when a delivery runs out of attempts or max_age (on top of its last
+// "retry" attempt, if it had one).
 
 // observeAttempt records one sent request: its outcome and HTTP duration.
 func observeAttempt(partner string, o retry.Outcome, d time.Duration) {
