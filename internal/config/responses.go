@@ -23,6 +23,7 @@ func (l *loader) responses(v *yaml.Node, p *Partner) {
 		return
 	}
 	p.Responses = nil
+	catchAll := -1 // the first rule with no condition: it matches every answer
 	for i, rn := range v.Content {
 		field := fmt.Sprintf("responses[%d]", i)
 		var src retry.RuleSource
@@ -61,6 +62,12 @@ func (l *loader) responses(v *yaml.Node, p *Partner) {
 		})
 		if rn.Kind != yaml.MappingNode {
 			continue // reported by mapping
+		}
+		if catchAll >= 0 {
+			l.warnAt(rn, id, field, fmt.Sprintf("never used: responses[%d] before it matches every answer", catchAll))
+		}
+		if catchAll < 0 && len(src.Status) == 0 && src.BodyMatch == "" && len(src.HeaderMatch) == 0 {
+			catchAll = i
 		}
 		rule, err := retry.ParseRule(i, src)
 		if err == nil {

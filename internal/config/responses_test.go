@@ -74,3 +74,23 @@ func TestParseIntake_IgnoresResponses(t *testing.T) {
 `), env)
 	require.NoError(t, err)
 }
+
+func TestCheckData_WarnsOfAnUnreachableRule(t *testing.T) {
+	t.Parallel()
+
+	_, warnings, err := config.CheckData("postback.yaml", []byte(`partners:
+  - id: tune
+    url: "https://demo.go2cloud.org/aff_lsr"
+    responses:
+      - {outcome: retry}
+      - {body_match: ok, outcome: delivered}
+`), env)
+	require.NoError(t, err)
+	var got []string
+	for _, w := range warnings {
+		if w.Field == "responses[1]" {
+			got = append(got, w.String())
+		}
+	}
+	require.Equal(t, []string{`postback.yaml:6:9: warning: partner "tune": responses[1]: never used: responses[0] before it matches every answer`}, got)
+}
