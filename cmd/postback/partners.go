@@ -37,7 +37,7 @@ func partnersCommand() *cli.Command {
 		// Without a known subcommand: help, or a usage error (exit 2).
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return usageError("partners: unknown command %q (want list, validate, render, test, pause or resume)", c.Args().First())
+				return usageError("partners: unknown command %q (want list, validate, render, test, pause, resume, presets or add)", c.Args().First())
 			}
 			return cli.ShowSubcommandHelp(c)
 		},
@@ -73,6 +73,7 @@ func partnersCommand() *cli.Command {
 			},
 			partnersPauseCommand(),
 			partnersResumeCommand(),
+			partnersPresetsCommand(), partnersAddCommand(),
 		},
 	}
 	for _, sub := range append(cmd.Subcommands, cmd) {
@@ -527,8 +528,10 @@ type testResult struct {
 	LatencyMS  int64  `json:"latency_ms"`
 	Outcome    string `json:"outcome"`
 	OutcomeWhy string `json:"outcome_reason"`
-	Response   string `json:"response"`
-	Truncated  bool   `json:"response_truncated,omitempty"`
+	// Rule is the responses rule that decided; "" when none did.
+	Rule      string `json:"rule,omitempty"`
+	Response  string `json:"response"`
+	Truncated bool   `json:"response_truncated,omitempty"`
 }
 
 func partnersTest(c *cli.Context) error {
@@ -560,7 +563,7 @@ func partnersTest(c *cli.Context) error {
 		return err
 	}
 	r.fill(req, r.req.Body, c.Bool("show-secrets"))
-	out := testResult{rendered: r, Status: res.StatusCode, Outcome: dec.Outcome.String(), OutcomeWhy: dec.Reason}
+	out := testResult{rendered: r, Status: res.StatusCode, Outcome: dec.Outcome.String(), OutcomeWhy: dec.Reason, Rule: dec.Rule}
 	if resp != nil {
 		latency = resp.Duration
 		body := resp.Body
@@ -587,6 +590,11 @@ func partnersTest(c *cli.Context) error {
 		}
 		fmt.Fprintf(w, "latency:  %s\n", latency.Round(100*time.Microsecond))
 		fmt.Fprintf(w, "outcome:  %s (%s)\n", out.Outcome, out.OutcomeWhy)
+		if out.Rule != "" {
+			fmt.Fprintf(w, "rule:     %s\n", out.Rule)
+		} else if len(p.Responses) > 0 {
+			fmt.Fprintln(w, "rule:     no responses rule matched: success decided")
+		}
 		if resp != nil {
 			more := ""
 			if out.Truncated {
@@ -595,7 +603,7 @@ func partnersTest(c *cli.Context) error {
 			fmt.Fprintf(w, "response%s:\n%s\n", more, out.Response)
 		}
 	}
-	if dec.Outcome != retry.Delivered {
+	if dec.Outcome != retry.Delivered && dec.Outcome != retry.Duplicate {
 		return fmt.Errorf("partner %q: test postback not delivered: %s (%s)", p.ID, dec.Outcome, dec.Reason)
 	}
 	return nil

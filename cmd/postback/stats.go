@@ -46,10 +46,10 @@ func statsCommand() *cli.Command {
 				return writeJSON(c.App.Writer, st)
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "PARTNER\tPENDING\tHELD\tSCHEDULED\tIN FLIGHT\tDELIVERED 1H\tDEAD 1H\tSKIPPED 1H\tSUCCESS\tP50\tP99\tDLQ\tOLDEST PENDING\tPAUSED\t")
+			fmt.Fprintln(tw, "PARTNER\tPENDING\tHELD\tSCHEDULED\tIN FLIGHT\tDELIVERED 1H\tDUPLICATE 1H\tDEAD 1H\tSKIPPED 1H\tSUCCESS\tP50\tP99\tDLQ\tOLDEST PENDING\tPAUSED\t")
 			for _, p := range st.Partners {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", p.Partner, p.Pending, p.Held, p.Scheduled, p.InFlight,
-					p.Delivered1h, p.Dead1h, skippedText(p), percent(p.SuccessRate), millis(p.LatencyP50), millis(p.LatencyP99),
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", p.Partner, p.Pending, p.Held, p.Scheduled, p.InFlight,
+					p.Delivered1h, p.Duplicate1h, p.Dead1h, skippedText(p), percent(p.SuccessRate), millis(p.LatencyP50), millis(p.LatencyP99),
 					p.DLQSize, age(p.OldestPendingAge), pauseText(p.Paused))
 			}
 			if err := tw.Flush(); err != nil {

@@ -62,6 +62,9 @@ type Partner struct {
 
 	// Lifecycle: ordering, delay, cancellation, window and payout guard.
 	Lifecycle
+	// Responses are the partner's `responses:` rules, in order; Success
+	// holds them too and tries them first.
+	Responses []retry.Rule
 }
 
 // Header is one templated request header.

@@ -221,9 +221,9 @@ func (r *run) attempt(ctx context.Context) error {
 	dec := p.Success.Classify(res, h.now())
 	a := store.Attempt{
 		N: attempt, At: start, Duration: h.now().Sub(start), Status: res.StatusCode,
-		Outcome: dec.Outcome.String(), URL: req.URL, Replay: replay,
+		Outcome: dec.Outcome.String(), URL: req.URL, Replay: replay, Rule: dec.Rule,
 	}
-	if dec.Outcome != retry.Delivered {
+	if dec.Outcome != retry.Delivered && dec.Outcome != retry.Duplicate {
 		a.Error = dec.Reason
 	}
 	if resp != nil {
@@ -258,12 +258,19 @@ func (r *run) settle(ctx context.Context, dec retry.Decision, a store.Attempt, l
 	h, pl, p := r.h, r.pl, r.p
 	retention := r.cfg.Delivery.AttemptLogRetention
 	switch dec.Outcome {
-	case retry.Delivered:
+	case retry.Delivered, retry.Duplicate:
+		// A duplicate is final as delivered is (its record says
+		// delivered, which every reader knows), and counted apart.
 		if err := r.write(func(m store.Meta) error {
 			_, err := h.store.AddAttempt(ctx, m, a, retry.StatusDelivered, retention)
 			return err
 		}); err != nil {
 			log.Error("delivered but not recorded", "err", err)
+		}
+		if dec.Outcome == retry.Duplicate {
+			log.Info("duplicate: the partner already had it", "rule", dec.Rule)
+			observeDuplicate(p.ID)
+			return nil
 		}
 		log.Info("delivered")
 		observeFinal(p.ID, retry.StatusDelivered, pl.First(), h.now())

@@ -37,9 +37,12 @@ const LatencySamples = 1000
 // ARGV[15] dead-letter reason ("" = not dead)  ARGV[16] task payload
 // ARGV[17] delivery id
 // KEYS[7] lease key  ARGV[18] lease token ("" = none): freed if it holds it
-// KEYS[8] dedup ledger entry  ARGV[19] its TTL (ms; "" = none): marked
+// ARGV[19] the counter a delivered record adds to: "delivered", or
+// "duplicate" when the partner said it had the conversion already (also
+// kept as the record's outcome)
+// KEYS[8] dedup ledger entry  ARGV[20] its TTL (ms; "" = none): marked
 // delivered when the delivery holds it and is delivered
-// KEYS[9] sequence  ARGV[20] "1" when KEYS[9] is one: left when final
+// KEYS[9] sequence  ARGV[21] "1" when KEYS[9] is one: left when final
 // Returns the number of attempts recorded (since the last replay).
 var recordScript = redis.NewScript(leaveLua + `
 local n
@@ -70,7 +73,10 @@ else
   redis.call("HSET", KEYS[1], "status", ARGV[1], "partner", ARGV[2], "event", ARGV[3], "updated", ARGV[4])
 end
 if ARGV[1] == "delivered" then
-  redis.call("HINCRBY", KEYS[3], "delivered", 1)
+  redis.call("HINCRBY", KEYS[3], ARGV[19], 1)
+  if ARGV[19] == "duplicate" then
+    redis.call("HSET", KEYS[1], "outcome", "duplicate")
+  end
 end
 if ARGV[15] ~= "" then
   redis.call("HSET", KEYS[1], "reason", ARGV[15], "dead_at", ARGV[4], "payload", ARGV[16])
@@ -87,10 +93,10 @@ redis.call("PEXPIRE", KEYS[3], ARGV[6])
 if ARGV[18] ~= "" and redis.call("GET", KEYS[7]) == ARGV[18] then
   redis.call("DEL", KEYS[7])
 end
-if ARGV[19] ~= "" and ARGV[1] == "delivered" and redis.call("GET", KEYS[8]) == ARGV[17] then
-  redis.call("SET", KEYS[8], "d:" .. ARGV[17], "PX", ARGV[19])
+if ARGV[20] ~= "" and ARGV[1] == "delivered" and redis.call("GET", KEYS[8]) == ARGV[17] then
+  redis.call("SET", KEYS[8], "d:" .. ARGV[17], "PX", ARGV[20])
 end
-if ARGV[20] == "1" and (ARGV[1] == "delivered" or ARGV[1] == "dead") then
+if ARGV[21] == "1" and (ARGV[1] == "delivered" or ARGV[1] == "dead") then
   leave(KEYS[9], ARGV[17])
 end
 return n
@@ -115,6 +121,7 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 		code          int
 		errText, url  string
 		ok            = "0"
+		counter       = "delivered"
 	)
 	errText = w.errText
 	if a := w.attempt; a != nil {
@@ -126,8 +133,11 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 		if a.Status != 0 || a.Duration > 0 { // something was sent
 			sample = strconv.FormatInt(at, 10) + ":" + strconv.FormatInt(a.Duration.Microseconds(), 10)
 		}
-		if a.Outcome == retry.Delivered.String() {
+		switch a.Outcome {
+		case retry.Delivered.String():
 			ok = "1"
+		case retry.Duplicate.String():
+			ok, counter = "1", retry.Duplicate.String()
 		}
 	}
 	keys := []string{
@@ -147,7 +157,7 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 		string(w.status), w.m.Partner, w.m.EventID, w.now.UnixMilli(),
 		w.retention.Milliseconds(), statsTTL.Milliseconds(),
 		aJSON, at, code, errText, url, sample, LatencySamples, ok,
-		w.reason, w.payload, w.m.ID, w.m.Lease, dedupTTL, inSeq).Int()
+		w.reason, w.payload, w.m.ID, w.m.Lease, counter, dedupTTL, inSeq).Int()
 	if err != nil {
 		return 0, err
 	}

@@ -20,6 +20,7 @@ type Counts struct {
 	// SkippedBy counts the skips of the lifecycle rules by reason code
 	// (outside_window, duplicate_conversion, rejected_before_send).
 	SkippedBy map[string]int64
+	Duplicate int64 // deliveries the partner said it had already (final, not in Delivered)
 }
 
 // Counts sums partner's per-minute counters over the span minutes up to
@@ -53,6 +54,7 @@ func (s *Store) Counts(ctx context.Context, partner string, now time.Time, span 
 				c.SkippedBy[code] += atoi64(v)
 			}
 		}
+		c.Duplicate += atoi64(m["duplicate"])
 	}
 	return c, nil
 }
