@@ -21,6 +21,10 @@ type Payload struct {
 	// counts from it, across replays too.
 	Enqueued int64        `json:"t"`
 	Event    *event.Event `json:"e"`
+	// TraceParent is the W3C traceparent of the span that enqueued the
+	// delivery (intake, or a replay), when tracing was on there: the
+	// delivery's attempts link to it. Empty when tracing was off.
+	TraceParent string `json:"tp,omitempty"`
 }
 
 func (p *Payload) First() time.Time { return time.UnixMilli(p.Enqueued) }
@@ -41,7 +45,26 @@ func (p *Payload) First() time.Time { return time.UnixMilli(p.Enqueued) }
 // not stored: it is DeliveryID(event id, partner), so a change to DeliveryID
 // needs a new version. Tasks stored as JSON (the first form, which starts
 // with '{') are still read.
-const payloadV1 = 0x01
+//
+// A payload with a TraceParent is written as
+//
+//	version byte (payloadV2)
+//	traceparent                           string
+//	the payloadV1 form, without its version byte
+//
+// and one without is written as payloadV1, as before, so that tracing off
+// changes neither the size of a task nor who can read it. The binary
+// decoder is strict (no unknown field, no trailing byte), so a worker that
+// predates payloadV2 cannot read one: it defers the task as written by a
+// newer postback (ErrNewerFormat) until a newer worker takes it.
+const (
+	payloadV1 = 0x01
+	payloadV2 = 0x02
+)
+
+// maxTraceParent bounds the traceparent a payload carries (a W3C
+// traceparent of version 00 is 55 bytes).
+const maxTraceParent = 256
 
 // eventStrings lists the event's string fields in their payload order.
 // Appending a field needs a new payload version.
@@ -65,6 +88,9 @@ func EncodePayload(p *Payload) ([]byte, error) {
 	if p.Delivery != DeliveryID(e.ID, p.Partner) {
 		return nil, fmt.Errorf("encode delivery task: delivery %s is not event %s's for partner %s", p.Delivery, e.ID, p.Partner)
 	}
+	if len(p.TraceParent) > maxTraceParent {
+		return nil, fmt.Errorf("encode delivery task: traceparent of %d bytes (at most %d)", len(p.TraceParent), maxTraceParent)
+	}
 	size := 32 + len(p.Partner) + len(e.Revenue.Amount)
 	for _, s := range eventStrings(e) {
 		size += 1 + len(*s)
@@ -72,8 +98,15 @@ func EncodePayload(p *Payload) ([]byte, error) {
 	for k, v := range e.Params {
 		size += 4 + len(k) + len(v)
 	}
-	b := make([]byte, 0, size)
-	b = append(b, payloadV1)
+	var b []byte
+	if p.TraceParent == "" {
+		b = make([]byte, 0, size)
+		b = append(b, payloadV1)
+	} else {
+		b = make([]byte, 0, size+2+len(p.TraceParent))
+		b = append(b, payloadV2)
+		b = appendString(b, p.TraceParent)
+	}
 	b = appendString(b, p.Partner)
 	b = binary.AppendVarint(b, p.Enqueued)
 	b = binary.AppendVarint(b, e.Timestamp.Unix())
@@ -130,6 +163,15 @@ func DecodePayload(b []byte) (*Payload, error) {
 		if err := p.decodeV1(b[1:]); err != nil {
 			return nil, fmt.Errorf("decode delivery task: %w", err)
 		}
+	case b[0] == payloadV2:
+		tp, rest, err := cutTraceParent(b[1:])
+		if err == nil {
+			err = p.decodeV1(rest)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decode delivery task: %w", err)
+		}
+		p.TraceParent = tp
 	default:
 		return nil, fmt.Errorf("decode delivery task: unknown payload version %#x (%w)", b[0], ErrNewerFormat)
 	}
@@ -137,6 +179,20 @@ func DecodePayload(b []byte) (*Payload, error) {
 		return nil, fmt.Errorf("decode delivery task: missing delivery, partner or event")
 	}
 	return &p, nil
+}
+
+// cutTraceParent reads the traceparent that starts a payloadV2 after its
+// version byte, and returns it and the payloadV1 form that follows.
+func cutTraceParent(b []byte) (tp string, rest []byte, err error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return "", nil, errPayloadShort
+	}
+	if n == 0 || n > maxTraceParent {
+		// Empty is written as payloadV1: one form per payload.
+		return "", nil, fmt.Errorf("traceparent of %d bytes (want 1 to %d)", n, maxTraceParent)
+	}
+	return string(b[k : k+int(n)]), b[k+int(n):], nil
 }
 
 // decodeV1 reads the binary form after its version byte. The event's
@@ -256,14 +312,23 @@ func (d *payloadDecoder) string() string {
 // PayloadHead reads only the partner and the first-enqueued time of a
 // payload, without decoding the event (a JSON one is decoded whole).
 func PayloadHead(b []byte) (partner string, enqueued int64, ok bool) {
-	if len(b) == 0 || b[0] != payloadV1 {
+	var body []byte // the payloadV1 form after its version byte
+	switch {
+	case len(b) > 0 && b[0] == payloadV1:
+		body = b[1:]
+	case len(b) > 0 && b[0] == payloadV2:
+		var err error
+		if _, body, err = cutTraceParent(b[1:]); err != nil {
+			return "", 0, false
+		}
+	default:
 		p, err := DecodePayload(b)
 		if err != nil {
 			return "", 0, false
 		}
 		return p.Partner, p.Enqueued, true
 	}
-	d := payloadDecoder{buf: b[1:], text: string(b[1:])}
+	d := payloadDecoder{buf: body, text: string(body)}
 	partner = d.string()
 	enqueued = d.varint()
 	return partner, enqueued, d.err == nil
