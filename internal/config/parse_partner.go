@@ -159,6 +159,8 @@ func (l *loader) partnerKey(p *Partner, src *partnerSource, key string, k, v *ya
 		p.Concurrency = l.integer(v, id, key, 0)
 	case "success":
 		l.success(v, id, src)
+	case "propagate_trace":
+		p.PropagateTrace = l.propagateTrace(v, id)
 	case "privacy":
 		l.mapping(v, id, key, func(pk string, pkn, pv *yaml.Node) {
 			if pk != "require_consent" {

@@ -59,6 +59,12 @@ type Partner struct {
 	// RequireConsent blanks device ids, ip and email unless the event
 	// carries consent.granted = true.
 	RequireConsent bool
+
+	// Tracing.
+	// PropagateTrace sends the attempt's W3C traceparent header to the
+	// partner when the worker traces (propagate_trace: true). Default
+	// false: a partner learns nothing of postback's traces.
+	PropagateTrace bool
 }
 
 // Header is one templated request header.
