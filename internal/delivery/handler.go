@@ -28,8 +28,8 @@ type Handler struct {
 	log    *slog.Logger
 	now    func() time.Time
 	rnd    func() float64
-	queue  *asynq.Client // where bundles hand deliveries off to
-	slots  chan struct{} // nil: no cap of its own
+	queue  *asynq.Client   // where bundles hand deliveries off to
+	slots  chan struct{}   // nil: no cap of its own
 	tracer *tracing.Tracer // nil: no spans
 
 	stopping chan struct{} // closed by Stop: start no more deliveries
