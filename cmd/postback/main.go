@@ -59,6 +59,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "redis-url", EnvVars: []string{"POSTBACK_REDIS_URL"}, Value: "redis://127.0.0.1:6379/0", Usage: "Redis URL (redis://, rediss://, redis+sentinel://, redis+cluster://)"},
 			&cli.StringFlag{Name: "log-format", EnvVars: []string{"POSTBACK_LOG_FORMAT"}, Usage: "text or json (default: text on a TTY, else json)"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"POSTBACK_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
+			otelFlag,
 		},
 		Commands: []*cli.Command{
 			serveCommand(), apiCommand(), workerCommand(),
