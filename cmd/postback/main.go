@@ -68,6 +68,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			dlqCommand(), deliveriesCommand(), statsCommand(),
 			benchCommand(),
 			versionCommand(),
+			completionCommand(), completeCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return &exitError{code: 2, err: err}
@@ -102,10 +103,8 @@ func setUsageErrors(cmds []*cli.Command) {
 func versionCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "version",
-		Usage: "print the version",
-		Action: func(c *cli.Context) error {
-			fmt.Fprintf(c.App.Writer, "postback %s\n", version.Version)
-			return nil
-		},
+		Usage:  "print the version, the commit and the stored formats this build reads and writes",
+		Flags:  []cli.Flag{outputFlag()},
+		Action: printVersion,
 	}
 }
