@@ -102,7 +102,7 @@ func setUsageErrors(cmds []*cli.Command) {
 
 func versionCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "version",
+		Name:   "version",
 		Usage:  "print the version, the commit and the stored formats this build reads and writes",
 		Flags:  []cli.Flag{outputFlag()},
 		Action: printVersion,
