@@ -68,3 +68,13 @@ func (c *Client) refusedSpan(ctx context.Context, err error) {
 	_, span := c.cfg.Tracer.Intake(ctx)
 	endIntake(span, nil, err)
 }
+
+// Traced reports whether the client makes intake spans, so that a caller
+// reads a request's traceparent only then (WithCaller).
+func (c *Client) Traced() bool { return c.cfg.Tracer != nil }
+
+// WithCaller returns ctx with the caller's span, named by its W3C
+// traceparent header, as the parent of the intake spans started in it.
+func WithCaller(ctx context.Context, traceParent string) context.Context {
+	return tracing.WithRemoteParent(ctx, traceParent)
+}

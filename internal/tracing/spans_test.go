@@ -326,3 +326,39 @@ func TestSpans_Replay(t *testing.T) {
 	require.Equal(t, replays[0].SpanContext.SpanID(), replayed.Links[0].SpanContext.SpanID())
 	noSecrets(t, exp.GetSpans())
 }
+
+// A POST that carries a traceparent gets its intake span as a child of
+// the caller's span, on both servers of the API.
+func TestSpans_IntakeJoinsCallerTrace(t *testing.T) {
+	const caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	for _, tt := range stacktest.Transports {
+		t.Run(tt.Name, func(t *testing.T) {
+			tr, exp := setup(t)
+			p := stacktest.NewPartner(t)
+			s := stacktest.New(t, strings.NewReplacer("TRACED", p.URL, "QUIET", p.URL).Replace(tracedYAML),
+				stacktest.Options{Tracer: tr, NoWorker: true, NetHTTP: tt.NetHTTP})
+			one := strings.ReplaceAll(eventJSON, "\n  ", "")
+			for path, body := range map[string]string{
+				"/v1/events":       strings.Replace(one, "EVID", "evt-caller-1", 1),
+				"/v1/events/batch": strings.Replace(one, "EVID", "evt-caller-2", 1) + "\n",
+			} {
+				req, err := http.NewRequest(http.MethodPost, s.API.URL+path, strings.NewReader(body))
+				require.NoError(t, err)
+				req.Header.Set("Authorization", "Bearer "+stacktest.APIKey)
+				req.Header.Set("Content-Type", map[bool]string{true: "application/x-ndjson", false: "application/json"}[strings.HasSuffix(path, "batch")])
+				req.Header.Set("Traceparent", caller)
+				resp, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				_ = resp.Body.Close()
+				require.Less(t, resp.StatusCode, 300, path)
+			}
+			intakes := byName(exp.GetSpans(), tracing.SpanIntake)
+			require.Len(t, intakes, 2)
+			for _, in := range intakes {
+				require.Equal(t, "0af7651916cd43dd8448eb211c80319c", in.SpanContext.TraceID().String())
+				require.Equal(t, "b7ad6b7169203331", in.Parent.SpanID().String())
+				require.True(t, in.Parent.IsRemote())
+			}
+		})
+	}
+}

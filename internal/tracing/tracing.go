@@ -205,3 +205,14 @@ func Inject(ctx context.Context, h http.Header) {
 
 // On reports whether s is a real span (tracing is on).
 func (s Span) On() bool { return s.s != nil }
+
+// WithRemoteParent returns ctx with the span of traceParent (a caller's
+// W3C traceparent header) as the remote parent of the spans started in
+// it; ctx itself when traceParent is empty or malformed.
+func WithRemoteParent(ctx context.Context, traceParent string) context.Context {
+	sc, ok := ParseTraceParent(traceParent)
+	if !ok {
+		return ctx
+	}
+	return trace.ContextWithRemoteSpanContext(ctx, sc)
+}
