@@ -108,3 +108,59 @@ func TestCompletion_BashPartnerIDs(t *testing.T) {
 	// From POSTBACK_CONFIG, as a command's argument.
 	require.Equal(t, []string{"a", "b", "acme_ads", "acme_eu"}, bashComplete(t, []string{"POSTBACK_CONFIG=" + cfg}, "partners", "pause", ""))
 }
+
+// shellScript writes the script `postback completion shell` prints, and a
+// directory holding a `postback` that is the test binary acting as the CLI.
+func shellScript(t *testing.T, shell string) (script, bin string) {
+	t.Helper()
+	if _, err := exec.LookPath(shell); err != nil {
+		t.Skipf("no %s on PATH", shell)
+	}
+	r := partnersRun(t, "completion", shell)
+	require.Zero(t, r.code, r.stderr)
+	dir := t.TempDir()
+	script = filepath.Join(dir, "postback."+shell)
+	require.NoError(t, os.WriteFile(script, []byte(r.stdout), 0o600))
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	bin = filepath.Join(dir, "bin")
+	require.NoError(t, os.Mkdir(bin, 0o700))
+	require.NoError(t, os.Symlink(exe, filepath.Join(bin, "postback")))
+	return script, bin
+}
+
+func shellEnv(bin, cfg string) []string {
+	return append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "POSTBACK_CONFIG="+cfg, asCLI+"=1")
+}
+
+// zsh's script, run with zsh's completion builtins stood in for: what it
+// would offer, or that it leaves the word to file completion.
+func TestCompletion_Zsh(t *testing.T) {
+	script, bin := shellScript(t, "zsh")
+	cfg := partnersFile(t, "postback.yaml", cliConfig)
+	prog := `compdef() { :; }; source "$SCRIPT"
+compadd() { shift 2; print -l -- "$@"; }; _files() { print FILES; }
+words=(postback dlq retry --partner ""); CURRENT=5; _postback; print SEP
+words=(postback dlq re); CURRENT=3; _postback; print SEP
+words=(postback enqueue ""); CURRENT=3; _postback`
+	cmd := exec.Command("zsh", "-f", "-c", prog)
+	cmd.Env = append(shellEnv(bin, cfg), "SCRIPT="+script)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, "a\nb\nSEP\nretry\nSEP\nFILES\n", string(out))
+}
+
+// fish's script, through fish's own `complete -C`.
+func TestCompletion_Fish(t *testing.T) {
+	script, bin := shellScript(t, "fish")
+	cfg := partnersFile(t, "postback.yaml", cliConfig)
+	prog := `source $SCRIPT
+complete -C 'postback dlq re'
+echo ---
+complete -C 'postback partners pause '`
+	cmd := exec.Command("fish", "--no-config", "-c", prog)
+	cmd.Env = append(shellEnv(bin, cfg), "SCRIPT="+script)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, "retry\n---\na\nb\n", string(out))
+}
