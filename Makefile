@@ -2,7 +2,8 @@
 GO      ?= go
 BIN     := bin/postback
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/postbackhq/postback/internal/version.Version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X github.com/postbackhq/postback/internal/version.Version=$(VERSION) -X github.com/postbackhq/postback/internal/version.Commit=$(COMMIT)
 
 .PHONY: all build run test test-short bench test-faults fuzz lint fmt docs clean
 

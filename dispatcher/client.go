@@ -6,10 +6,12 @@ import (
 	"os"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/tracing"
 	"github.com/postbackhq/postback/internal/wire"
 )
 
@@ -59,6 +61,11 @@ type ClientConfig struct {
 	// one EnqueueBatch, may share one queue task. Default 50; 1 gives each
 	// delivery its own task.
 	BundleSize int
+	// TracerProvider, when set, gives each enqueued event an intake span
+	// (a child of the span in the call's context), which the deliveries'
+	// attempts link to. Default nil: no tracing, and tasks stay in the form
+	// every worker reads (see docs/operations.md, Tracing).
+	TracerProvider trace.TracerProvider
 }
 
 // Client enqueues conversions straight to Redis, with the validation,
@@ -83,7 +90,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		return nil, err
 	}
 	live := config.NewLive(conf)
-	c, err := intake.NewClient(intake.ClientConfig{Redis: cfg.Redis, Config: live, BundleSize: cfg.BundleSize})
+	c, err := intake.NewClient(intake.ClientConfig{Redis: cfg.Redis, Config: live, BundleSize: cfg.BundleSize, Tracer: tracing.New(cfg.TracerProvider)})
 	if err != nil {
 		return nil, err
 	}

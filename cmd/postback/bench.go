@@ -49,6 +49,7 @@ func benchCommand() *cli.Command {
 			&cli.StringFlag{Name: "json-file", Usage: "also write the result as JSON to this file"},
 			&cli.StringSliceFlag{Name: "phase", Usage: "run only this phase (repeatable): " + strings.Join(bench.PhaseNames, ", ")},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole run (API, worker, partner and load) to this file"},
+			&cli.BoolFlag{Name: "tracing", Usage: "trace every event and attempt (OpenTelemetry SDK, batch processor, spans counted and dropped): compare with a run without it"},
 		},
 		Action: func(c *cli.Context) error {
 			format := c.String("output")
@@ -99,7 +100,7 @@ func benchCommand() *cli.Command {
 				Duration: c.Duration("duration"), Rounds: c.Int("rounds"), Concurrency: c.Int("concurrency"), Dequeuers: c.Int("dequeuers"), BundleSize: c.Int("bundle-size"), Clients: c.Int("clients"),
 				BatchSize: c.Int("batch-size"), E2EIntake: c.String("e2e-intake"), Lifecycle: c.StringSlice("lifecycle"), MemoryDeliveries: c.Int("memory-deliveries"),
 				APIURL: c.String("api-url"), APIKey: c.String("api-key"), PartnerListen: c.String("partner-listen"),
-				Logger: log, Progress: c.App.ErrWriter, Phases: c.StringSlice("phase"),
+				Logger: log, Progress: c.App.ErrWriter, Phases: c.StringSlice("phase"), Tracing: c.Bool("tracing"),
 			})
 			if err != nil {
 				return err

@@ -37,7 +37,7 @@ func openDLQ(c *cli.Context) (*runtime, *ops.DLQ, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := ops.NewDLQ(ops.DLQConfig{Redis: rt.rdb, Config: rt.live})
+	d, err := ops.NewDLQ(ops.DLQConfig{Redis: rt.rdb, Config: rt.live, Tracer: rt.tracer})
 	if err != nil {
 		rt.close()
 		return nil, nil, err

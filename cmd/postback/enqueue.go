@@ -75,7 +75,7 @@ func runEnqueue(c *cli.Context) error {
 		return err
 	}
 	defer rt.close()
-	client, err := intake.NewClient(intake.ClientConfig{Redis: rt.rdb, Config: rt.live})
+	client, err := intake.NewClient(intake.ClientConfig{Redis: rt.rdb, Config: rt.live, Tracer: rt.tracer})
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "redis-url", EnvVars: []string{"POSTBACK_REDIS_URL"}, Value: "redis://127.0.0.1:6379/0", Usage: "Redis URL (redis://, rediss://, redis+sentinel://, redis+cluster://)"},
 			&cli.StringFlag{Name: "log-format", EnvVars: []string{"POSTBACK_LOG_FORMAT"}, Usage: "text or json (default: text on a TTY, else json)"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"POSTBACK_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
+			otelFlag,
 		},
 		Commands: []*cli.Command{
 			serveCommand(), apiCommand(), workerCommand(),
@@ -67,6 +68,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			dlqCommand(), deliveriesCommand(), statsCommand(),
 			benchCommand(),
 			versionCommand(),
+			completionCommand(), completeCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return &exitError{code: 2, err: err}
@@ -100,11 +102,9 @@ func setUsageErrors(cmds []*cli.Command) {
 
 func versionCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "version",
-		Usage: "print the version",
-		Action: func(c *cli.Context) error {
-			fmt.Fprintf(c.App.Writer, "postback %s\n", version.Version)
-			return nil
-		},
+		Name:   "version",
+		Usage:  "print the version, the commit and the stored formats this build reads and writes",
+		Flags:  []cli.Flag{outputFlag()},
+		Action: printVersion,
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/metrics"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/tracing"
 )
 
 // runtime is what serve, api and worker share: logger, config, Redis.
@@ -33,9 +34,20 @@ type runtime struct {
 	mini    *miniredis.Miniredis
 	cfgPath string
 	api     bool // the process runs the API: api.wait_replicas applies to it
+	// tracer is nil unless tracing is on (--otel, OTEL_EXPORTER_OTLP_*);
+	// stopTracing flushes its spans.
+	tracer      *tracing.Tracer
+	stopTracing func(context.Context) error
 }
 
 func (rt *runtime) close() {
+	if rt.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := rt.stopTracing(ctx); err != nil {
+			rt.log.Warn("tracing: spans not all exported at exit", "err", err)
+		}
+		cancel()
+	}
 	_ = rt.rdb.Close()
 	if rt.mini != nil {
 		rt.mini.Close()
@@ -73,6 +85,10 @@ func setup(c *cli.Context, embedded bool) (*runtime, error) {
 	}
 	rt.rdb, err = store.OpenRedis(redisURL)
 	if err != nil {
+		return nil, err
+	}
+	if rt.tracer, rt.stopTracing, err = startTracing(c, log); err != nil {
+		rt.close()
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(c.Context, 3*time.Second)
@@ -230,6 +246,7 @@ func runProcess(c *cli.Context, withAPI, withWorker, embedded bool) error {
 	if withWorker {
 		worker, err = delivery.NewWorker(delivery.WorkerConfig{
 			Redis: rt.rdb, Config: rt.live, Concurrency: c.Int("concurrency"), Dequeuers: c.Int("dequeuers"), Logger: rt.log,
+			Tracer: rt.tracer,
 		})
 		if err != nil {
 			return err
@@ -258,7 +275,7 @@ func runProcess(c *cli.Context, withAPI, withWorker, embedded bool) error {
 		rt.log.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics")
 	}
 	if withAPI {
-		client, err := intake.NewClient(intake.ClientConfig{Redis: rt.rdb, Config: rt.live})
+		client, err := intake.NewClient(intake.ClientConfig{Redis: rt.rdb, Config: rt.live, Tracer: rt.tracer})
 		if err != nil {
 			return err
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/postbackhq/postback/internal/delivery"
 	"github.com/postbackhq/postback/internal/httpapi"
 	"github.com/postbackhq/postback/internal/intake"
+	"github.com/postbackhq/postback/internal/tracing"
 )
 
 // Config configures Run.
@@ -86,6 +87,12 @@ type Config struct {
 	// Phases names the phases to run (see PhaseNames); the figures of the
 	// others stay zero. Default all.
 	Phases []string
+	// Tracing runs the API, the Go client and the worker with tracing on:
+	// every span goes through the OpenTelemetry SDK's batch processor, as
+	// it would to an OTLP collector, to an exporter that counts and drops
+	// it. Compare with a run without it for what tracing costs. Default
+	// off.
+	Tracing bool
 }
 
 func (c Config) withDefaults() Config {
@@ -203,9 +210,10 @@ type run struct {
 	partner *partner
 	apiURL  string
 	apiKey  string
-	load    *loadClient // the producers' HTTP client
-	payload []byte      // a real delivery task's payload, for the raw asynq baselines
-	prefix  string      // makes event ids unique across runs
+	load    *loadClient     // the producers' HTTP client
+	payload []byte          // a real delivery task's payload, for the raw asynq baselines
+	tracer  *tracing.Tracer // Config.Tracing; nil when off
+	prefix  string          // makes event ids unique across runs
 	// lastRound is set during the last round, the one that also measures
 	// latency.
 	lastRound bool
@@ -241,7 +249,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		apiURL: cfg.APIURL, apiKey: cmp.Or(cfg.APIKey, apiKey),
 		prefix: "b" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "-",
 	}
-	r.client, err = intake.NewClient(intake.ClientConfig{Redis: cfg.Redis, Config: r.live, BundleSize: cfg.BundleSize})
+	spans, stopTracing := r.startTracing()
+	defer stopTracing()
+	r.client, err = intake.NewClient(intake.ClientConfig{Redis: cfg.Redis, Config: r.live, BundleSize: cfg.BundleSize, Tracer: r.tracer})
 	if err != nil {
 		return nil, err
 	}
@@ -262,6 +272,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Redis: cfg.RedisName, RedisVersion: serverVersion(ctx, cfg.Redis),
 		DurationS: cfg.Duration.Seconds(), Concurrency: cfg.Concurrency, Clients: cfg.Clients,
 		Rounds: cfg.Rounds, BatchSize: cfg.BatchSize, E2EIntake: cfg.E2EIntake, Lifecycle: cfg.Lifecycle, Dequeuers: cfg.Dequeuers, BundleSize: cfg.BundleSize, PollIntervalMS: float64(cfg.PollInterval) / float64(time.Millisecond),
+		Tracing: cfg.Tracing,
 	}
 	phases := []struct {
 		id, name string
@@ -320,6 +331,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.combine(rounds)
 	res.WorkerRSSMB = rssMB()
+	res.Spans = spans()
 	return res, nil
 }
 

@@ -319,7 +319,7 @@ func (r *run) rawAsynq(ctx context.Context, servers int, handler func(context.Co
 func (r *run) endToEnd(ctx context.Context, res *Result) error {
 	w, err := delivery.NewWorker(delivery.WorkerConfig{
 		Redis: r.cfg.Redis, Config: r.live, Concurrency: r.cfg.Concurrency, Dequeuers: r.cfg.Dequeuers, Logger: r.cfg.Logger,
-		PollInterval: r.cfg.PollInterval, ShutdownTimeout: 10 * time.Second,
+		PollInterval: r.cfg.PollInterval, ShutdownTimeout: 10 * time.Second, Tracer: r.tracer,
 	})
 	if err != nil {
 		return err

@@ -60,8 +60,12 @@ type Result struct {
 	E2ERatioHTTP    float64 `json:"e2e_vs_asynq_http,omitempty"`
 	E2ECPURatioHTTP float64 `json:"e2e_cpu_vs_asynq_http,omitempty"`
 
-	Dequeuers                int     `json:"worker_dequeuers"`
-	BundleSize               int     `json:"bundle_size"`
+	Dequeuers  int `json:"worker_dequeuers"`
+	BundleSize int `json:"bundle_size"`
+	// Tracing is set when the run traced (Config.Tracing); Spans is how
+	// many spans it exported.
+	Tracing                  bool    `json:"tracing,omitempty"`
+	Spans                    int64   `json:"spans_exported,omitempty"`
 	AsynqNoopSameDequeuersPS float64 `json:"asynq_noop_same_dequeuers_tasks_per_s,omitempty"`
 	E2ERatioSameDequeuers    float64 `json:"e2e_vs_asynq_noop_same_dequeuers,omitempty"`
 
@@ -250,6 +254,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 		r.RedisVersion, paren(r.Redis), r.DurationS, rounds, r.Concurrency, r.Dequeuers, r.Clients, r.BatchSize, r.E2EIntake, r.BundleSize, r.PollIntervalMS, r.PayloadBytes)
 	if len(r.Lifecycle) > 0 {
 		fmt.Fprintf(&b, "The bench partner has the lifecycle rules %s: each delivery pays for them.\n\n", strings.Join(r.Lifecycle, ", "))
+	}
+	if r.Tracing {
+		fmt.Fprintf(&b, "Tracing on: %d spans through the OpenTelemetry SDK's batch processor (exporter drops them)\n\n", r.Spans)
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', 0)
 	fmt.Fprintln(tw, "| metric\t| postback\t| baseline (raw asynq, same run)\t| ratio\t| target\t|")

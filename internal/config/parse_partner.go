@@ -162,6 +162,8 @@ func (l *loader) partnerKey(p *Partner, src *partnerSource, key string, k, v *ya
 		l.success(v, id, src)
 	case "responses":
 		l.responses(v, p)
+	case "propagate_trace":
+		p.PropagateTrace = l.propagateTrace(v, id)
 	case "privacy":
 		l.mapping(v, id, key, func(pk string, pkn, pv *yaml.Node) {
 			if pk != "require_consent" {

@@ -65,6 +65,11 @@ type Partner struct {
 	// Responses are the partner's `responses:` rules, in order; Success
 	// holds them too and tries them first.
 	Responses []retry.Rule
+
+	// PropagateTrace sends the attempt's W3C traceparent header to the
+	// partner when the worker traces (propagate_trace: true). Default
+	// false: a partner learns nothing of postback's traces.
+	PropagateTrace bool
 }
 
 // Header is one templated request header.

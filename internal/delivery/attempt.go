@@ -12,6 +12,7 @@ import (
 
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/tracing"
 	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
 	"github.com/postbackhq/postback/templates"
@@ -212,7 +213,8 @@ func (r *run) attempt(ctx context.Context) error {
 		}
 	}
 	start := h.now()
-	res, resp := h.sender.Send(ctx, p, req, pl.Delivery)
+	sctx, span := h.tracer.Attempt(ctx, pl.TraceParent)
+	res, resp := h.sender.Send(sctx, p, req, pl.Delivery)
 	release(res)
 	// The outcome is written even if the task's deadline passed during the
 	// send: unrecorded, a delivered request would be sent again.
@@ -232,6 +234,8 @@ func (r *run) attempt(ctx context.Context) error {
 	log := attemptLog{h.log, ctx, []any{"delivery", pl.Delivery, "partner", p.ID, "attempt", attempt, "outcome", a.Outcome,
 		"status", res.StatusCode, "duration_ms", a.Duration.Milliseconds(), "host", logHost(req.URL)}}
 	observeAttempt(p.ID, dec.Outcome, a.Duration)
+	span.EndAttempt(tracing.AttemptEnd{Delivery: pl.Delivery, Partner: p.ID, Attempt: attempt, Replay: replay,
+		Outcome: a.Outcome, Status: res.StatusCode, Duration: a.Duration})
 	return r.settle(wctx, dec, a, log)
 }
 

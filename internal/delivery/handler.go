@@ -11,6 +11,7 @@ import (
 
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/tracing"
 	"github.com/postbackhq/postback/internal/wire"
 )
 
@@ -27,8 +28,9 @@ type Handler struct {
 	log    *slog.Logger
 	now    func() time.Time
 	rnd    func() float64
-	queue  *asynq.Client // where bundles hand deliveries off to
-	slots  chan struct{} // nil: no cap of its own
+	queue  *asynq.Client   // where bundles hand deliveries off to
+	slots  chan struct{}   // nil: no cap of its own
+	tracer *tracing.Tracer // nil: no spans
 
 	stopping chan struct{} // closed by Stop: start no more deliveries
 	stopOnce sync.Once
@@ -59,11 +61,14 @@ type HandlerConfig struct {
 	// Concurrency caps the deliveries this handler runs at once, bundled
 	// or not. Default 0: only asynq's concurrency caps the tasks.
 	Concurrency int
+	// Tracer makes a span per attempt, linked to the span that enqueued
+	// the delivery. Default nil: no tracing.
+	Tracer *tracing.Tracer
 }
 
 // NewHandler returns a Handler.
 func NewHandler(cfg HandlerConfig) *Handler {
-	h := &Handler{live: cfg.Config, store: cfg.Store, sender: cfg.Sender, gate: cfg.Gate, pauses: cfg.Pauses, log: cfg.Logger, now: cfg.Now, rnd: cfg.Rand, queue: cfg.Queue}
+	h := &Handler{live: cfg.Config, store: cfg.Store, sender: cfg.Sender, gate: cfg.Gate, pauses: cfg.Pauses, log: cfg.Logger, now: cfg.Now, rnd: cfg.Rand, queue: cfg.Queue, tracer: cfg.Tracer}
 	if cfg.Concurrency > 0 {
 		h.slots = make(chan struct{}, cfg.Concurrency)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/netguard"
+	"github.com/postbackhq/postback/internal/tracing"
 	"github.com/postbackhq/postback/retry"
 )
 
@@ -54,6 +55,9 @@ func (s *Sender) Send(ctx context.Context, p *config.Partner, r *config.Request,
 	req.Header = r.Header.Clone()
 	if len(r.Body) > 0 {
 		req.ContentLength = int64(len(r.Body))
+	}
+	if p.PropagateTrace {
+		tracing.Inject(ctx, req.Header)
 	}
 	if p.Signer != nil {
 		now := time.Now

@@ -16,6 +16,7 @@ import (
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/netguard"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/tracing"
 	"github.com/postbackhq/postback/internal/version"
 	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
@@ -63,6 +64,9 @@ type WorkerConfig struct {
 	// processor took and lost (their asynq lease expired, as when Redis
 	// froze under them) to put them back in the queue. Default 1s.
 	RecoverInterval time.Duration
+	// Tracer makes a span per attempt (see HandlerConfig.Tracer). Default
+	// nil: no tracing.
+	Tracer *tracing.Tracer
 }
 
 // recoverGrace is how long past its asynq lease a task is left to the
@@ -159,6 +163,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		// A bundle's hand-offs are asynq's own writes: the plain client.
 		Queue:       asynq.NewClientFromRedisClient(cfg.Redis),
 		Concurrency: cfg.Concurrency,
+		Tracer:      cfg.Tracer,
 	})
 	var srvs []*asynq.Server
 	for _, share := range SplitConcurrency(cfg.Concurrency, cfg.Dequeuers) {

@@ -72,6 +72,9 @@ func (s *Server) postBatch(x exchange, cfg *config.Config) {
 	stored, why := false, len(unconfirmed)-1
 	ctx, cancel := context.WithTimeout(x.context(), s.cfg.StoreTimeout)
 	defer cancel()
+	if s.cfg.Client.Traced() {
+		ctx = intake.WithCaller(ctx, x.header("Traceparent"))
+	}
 	for j, res := range s.cfg.Client.EnqueueBatch(ctx, valid) {
 		br := &results[index[j]]
 		br.EventID = valid[j].ID

@@ -184,6 +184,9 @@ func (s *Server) postEvent(x exchange, cfg *config.Config) {
 	}
 	ctx, cancel := context.WithTimeout(x.context(), s.cfg.StoreTimeout)
 	defer cancel()
+	if s.cfg.Client.Traced() {
+		ctx = intake.WithCaller(ctx, x.header("Traceparent"))
+	}
 	rc, err := s.cfg.Client.Enqueue(ctx, ev)
 	if err != nil {
 		s.enqueueFailed(x, err)

@@ -42,6 +42,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, evs []*event.Event) []BatchRe
 		in, err := c.prepare(ev, cfg)
 		if err != nil {
 			results[i].Err = err
+			c.refusedSpan(ctx, err)
 			continue
 		}
 		ins, at = append(ins, in), append(at, i)
@@ -50,7 +51,9 @@ func (c *Client) EnqueueBatch(ctx context.Context, evs []*event.Event) []BatchRe
 		return results
 	}
 
+	spans := c.intakeSpans(ctx, ins)
 	errs := c.enqueueAll(ctx, ins)
+	endIntakes(spans, ins, errs)
 	for j, in := range ins {
 		if errs[j] != nil {
 			results[at[j]].Err = errs[j]

@@ -14,6 +14,7 @@ import (
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/tracing"
 	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
 )
@@ -52,6 +53,10 @@ type ClientConfig struct {
 	// TypeDeliverBundle). Default DefaultBundleSize; 1 gives every
 	// delivery its own task.
 	BundleSize int
+
+	// Tracer makes a span for each event's intake, whose traceparent the
+	// event's tasks carry. Default nil: no tracing.
+	Tracer *tracing.Tracer
 }
 
 // DefaultBatchConcurrency is the default of ClientConfig.BatchConcurrency.
@@ -155,11 +160,14 @@ type Receipt struct {
 // have the event's writes (one more round trip, see store.WaitReplicas),
 // and returns an error wrapping ErrUnavailable when they do not in time.
 func (c *Client) Enqueue(ctx context.Context, ev *event.Event) (*Receipt, error) {
+	ctx, span := c.cfg.Tracer.Intake(ctx)
 	in, err := c.prepare(ev, c.cfg.Config.Load())
-	if err != nil {
-		return nil, err
+	if err == nil {
+		in.tp = span.TraceParent()
+		err = c.enqueueAll(ctx, []*incoming{in})[0]
 	}
-	if err := c.enqueueAll(ctx, []*incoming{in})[0]; err != nil {
+	endIntake(span, in, err)
+	if err != nil {
 		return nil, err
 	}
 	return in.rc, nil
@@ -206,6 +214,8 @@ type incoming struct {
 	// event; for a duplicate, those of the first receipt that were never
 	// taken up (dropRecorded).
 	routes []config.Route
+	// tp is the traceparent of the event's intake span, for its tasks.
+	tp string
 }
 
 // prepare validates, normalises and routes ev on cfg; it needs no Redis.
@@ -338,7 +348,7 @@ func (c *Client) storeRoute(ctx context.Context, in *incoming, r config.Route) e
 
 // payload is what delivery r of the event carries in its task.
 func (in *incoming) payload(r config.Route) *wire.Payload {
-	pl := &wire.Payload{Delivery: r.DeliveryID, Partner: r.Partner.ID, Enqueued: in.now.UnixMilli(), Event: r.Partner.Stored(in.ev)}
+	pl := &wire.Payload{Delivery: r.DeliveryID, Partner: r.Partner.ID, Enqueued: in.now.UnixMilli(), Event: r.Partner.Stored(in.ev), TraceParent: in.tp}
 	if v := orderValue(r.Partner, in.ev); v != "" {
 		pl.Order = store.Seq(v)
 	}

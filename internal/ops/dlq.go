@@ -15,6 +15,7 @@ import (
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/tracing"
 	"github.com/postbackhq/postback/internal/wire"
 )
 
@@ -27,6 +28,9 @@ type DLQConfig struct {
 	Config *config.Live
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Tracer makes a span for each Replay, whose traceparent the replayed
+	// tasks carry. Default nil: no tracing.
+	Tracer *tracing.Tracer
 }
 
 // DLQ is the ops view of the per-partner dead-letter queues: list, show,
@@ -281,10 +285,19 @@ const replayWorkers = 8
 // that way, losses are not. A dead letter whose partner is no longer in the
 // config is not replayed (Failed).
 func (d *DLQ) Replay(ctx context.Context, sel Selection, o ReplayOptions) (ReplayResult, error) {
+	ctx, span := d.cfg.Tracer.Replay(ctx, o.DryRun)
+	res, partners, err := d.replay(ctx, sel, o)
+	endReplay(span, partners, res, err)
+	return res, err
+}
+
+// replay is Replay, which traces it; it also returns the partners whose
+// dead letters were selected.
+func (d *DLQ) replay(ctx context.Context, sel Selection, o ReplayOptions) (ReplayResult, []string, error) {
 	var res ReplayResult
 	order, byPartner, err := d.resolve(ctx, sel)
 	if err != nil {
-		return res, err
+		return res, nil, err
 	}
 	for _, p := range order {
 		res.Selected += len(byPartner[p])
@@ -334,11 +347,11 @@ func (d *DLQ) Replay(ctx context.Context, sel Selection, o ReplayOptions) (Repla
 			}
 			res.Removed += n
 			if err != nil {
-				return res, err
+				return res, order, err
 			}
 		}
 	}
-	return res, nil
+	return res, order, nil
 }
 
 func (d *DLQ) dryRun(ctx context.Context, p *config.Partner, ids []string, step func(ReplayItem)) error {
@@ -425,6 +438,9 @@ func (d *DLQ) enqueueReplay(ctx context.Context, p *config.Partner, raw []byte, 
 		return err
 	}
 	pl.Enqueued = now.UnixMilli() // max_age starts again
+	if tp := tracing.TraceParentOf(ctx); tp != "" {
+		pl.TraceParent = tp // its attempts link to the replay's span
+	}
 	task, err := wire.NewTask(pl, p.AttemptTimeout(), wire.QueueReplay)
 	if err != nil {
 		return err

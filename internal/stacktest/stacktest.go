@@ -29,6 +29,7 @@ import (
 	"github.com/postbackhq/postback/internal/intake"
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/tracing"
 	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
 )
@@ -64,6 +65,8 @@ type Options struct {
 	NetHTTP bool
 	// Concurrency is the worker's; default 20.
 	Concurrency int
+	// Tracer traces the stack's intake and worker; default none.
+	Tracer *tracing.Tracer
 }
 
 // API is a stack's running HTTP API.
@@ -95,7 +98,7 @@ func New(t testing.TB, yamlConfig string, o Options) *Stack {
 	cfg := parse(t, yamlConfig, o.Env)
 	s := &Stack{RedisURL: url, env: o.Env, Redis: rdb, Store: store.New(rdb), Live: config.NewLive(cfg), logs: &lockedWriter{}}
 	logger := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s.Client, err = intake.NewClient(intake.ClientConfig{Redis: rdb, Config: s.Live})
+	s.Client, err = intake.NewClient(intake.ClientConfig{Redis: rdb, Config: s.Live, Tracer: o.Tracer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +107,7 @@ func New(t testing.TB, yamlConfig string, o Options) *Stack {
 		s.Worker, err = delivery.NewWorker(delivery.WorkerConfig{
 			Redis: rdb, Config: s.Live, Concurrency: cmp.Or(o.Concurrency, 20), Logger: logger,
 			PollInterval: 10 * time.Millisecond, ScheduleInterval: 200 * time.Millisecond,
-			ShutdownTimeout: 5 * time.Second,
+			ShutdownTimeout: 5 * time.Second, Tracer: o.Tracer,
 		})
 		if err != nil {
 			t.Fatal(err)

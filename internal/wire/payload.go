@@ -25,6 +25,10 @@ type Payload struct {
 	// store.OrderKey), "" when its partner orders none: set at intake, so
 	// that a config change does not strand a delivery in a sequence.
 	Order string `json:"o,omitempty"`
+	// TraceParent is the W3C traceparent of the span that enqueued the
+	// delivery (intake, or a replay), when tracing was on there: the
+	// delivery's attempts link to it. Empty when tracing was off.
+	TraceParent string `json:"tp,omitempty"`
 }
 
 func (p *Payload) First() time.Time { return time.UnixMilli(p.Enqueued) }
@@ -47,8 +51,8 @@ func (p *Payload) First() time.Time { return time.UnixMilli(p.Enqueued) }
 // with '{') are still read.
 //
 // Version 2 (payloadV2) is version 1 followed by extensions, each a
-// uvarint tag and a string, until the end: the event's lifecycle fields
-// and the delivery's order. A reader skips a tag it does not know, so a
+// uvarint tag and a string, until the end: the event's lifecycle fields,
+// the delivery's order and its trace parent. A reader skips a tag it does not know, so a
 // later field needs a tag, not a version. A payload with no extension is
 // written as version 1, which every worker reads: workers are upgraded
 // before the APIs that write version 2 (see CHANGELOG.md).
@@ -64,10 +68,11 @@ const (
 	extClickTime     = 3
 	extInstallTime   = 4
 	extOrder         = 5
+	extTraceParent   = 6
 )
 
 // extensions lists a payload's version 2 fields by tag.
-func extensions(p *Payload) [5]struct {
+func extensions(p *Payload) [6]struct {
 	tag uint64
 	v   *string
 } {
@@ -78,9 +83,13 @@ func extensions(p *Payload) [5]struct {
 	}{
 		{extTransactionID, &e.TransactionID}, {extStatus, &e.Status},
 		{extClickTime, &e.Attribution.ClickTime}, {extInstallTime, &e.Attribution.InstallTime},
-		{extOrder, &p.Order},
+		{extOrder, &p.Order}, {extTraceParent, &p.TraceParent},
 	}
 }
+
+// maxTraceParent bounds the traceparent a payload carries (a W3C
+// traceparent of version 00 is 55 bytes).
+const maxTraceParent = 256
 
 // eventStrings lists the event's string fields in their payload order.
 // Appending a field needs a new payload version.
@@ -103,6 +112,9 @@ func EncodePayload(p *Payload) ([]byte, error) {
 	e := p.Event
 	if p.Delivery != DeliveryID(e.ID, p.Partner) {
 		return nil, fmt.Errorf("encode delivery task: delivery %s is not event %s's for partner %s", p.Delivery, e.ID, p.Partner)
+	}
+	if len(p.TraceParent) > maxTraceParent {
+		return nil, fmt.Errorf("encode delivery task: traceparent of %d bytes (at most %d)", len(p.TraceParent), maxTraceParent)
 	}
 	size := 32 + len(p.Partner) + len(e.Revenue.Amount)
 	for _, s := range eventStrings(e) {

@@ -157,9 +157,13 @@ func FuzzDecodePayload(f *testing.F) {
 	old, _ := json.Marshal(samplePayload())
 	f.Add(old)
 	f.Add([]byte{payloadV1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	traced := samplePayload()
+	traced.TraceParent = sampleTraceParent
+	withTP, _ := EncodePayload(traced)
+	f.Add(withTP)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := DecodePayload(b)
-		if err != nil || b[0] != payloadV1 {
+		if err != nil || b[0] != payloadV1 && b[0] != payloadV2 {
 			return
 		}
 		// Whatever decodes re-encodes to the same bytes.
