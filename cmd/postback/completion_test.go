@@ -83,7 +83,7 @@ func TestVersion(t *testing.T) {
 	r := partnersRun(t, "version")
 	require.Zero(t, r.code, r.stderr)
 	require.Regexp(t, `^postback \S+ \(commit \S+, go\S+\)\nstored formats:\n`, r.stdout)
-	require.Contains(t, r.stdout, "task payload  reads json, 1, 2  writes 1, 2 (with a traceparent, tracing on)")
+	require.Contains(t, r.stdout, "task payload  reads json, 1, 2  writes 1, 2 (with lifecycle fields, an order or a traceparent)")
 	require.Contains(t, r.stdout, "event claim")
 	r = partnersRun(t, "version", "-o", "json")
 	require.Zero(t, r.code, r.stderr)
