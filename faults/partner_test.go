@@ -23,17 +23,31 @@ type partner struct {
 	addr string
 	URL  string
 
-	mu       sync.Mutex
-	srv      *http.Server
-	seen     map[string][]string  // event id -> Idempotency-Key of every request that arrived
-	answered map[string]int       // event id -> requests answered 200
-	first    map[string]time.Time // event id -> arrival of its first request
-	last     time.Time            // arrival of the latest request
-	hold     chan struct{}        // non-nil: requests wait until it is closed
-	delay    time.Duration
+	mu         sync.Mutex
+	srv        *http.Server
+	seen       map[string][]string  // event id -> Idempotency-Key of every request that arrived
+	answered   map[string]int       // event id -> requests answered 200
+	first      map[string]time.Time // event id -> arrival of its first request
+	last       time.Time            // arrival of the latest request
+	requestLog []arrival            // every request, in arrival order
+	hold       chan struct{}        // non-nil: requests wait until it is closed
+	delay      time.Duration
 
 	inflight atomic.Int64
 	aborted  atomic.Int64 // requests whose client went away before the answer
+}
+
+// arrival is one request: its event id and when it arrived.
+type arrival struct {
+	event string
+	at    time.Time
+}
+
+// Arrivals returns every request so far, in arrival order.
+func (p *partner) Arrivals() []arrival {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]arrival(nil), p.requestLog...)
 }
 
 func newPartner(t *testing.T) *partner {
@@ -68,6 +82,7 @@ func (p *partner) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.first[id] = now
 	}
 	p.last = now
+	p.requestLog = append(p.requestLog, arrival{id, now})
 	p.seen[id] = append(p.seen[id], r.Header.Get("Idempotency-Key"))
 	hold, delay := p.hold, p.delay
 	p.mu.Unlock()
