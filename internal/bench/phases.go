@@ -121,6 +121,9 @@ func (r *run) memory(ctx context.Context, res *Result) error {
 func (r *run) readPayload(res *Result) error {
 	insp := asynq.NewInspectorFromRedisClient(r.cfg.Redis)
 	tasks, err := insp.ListPendingTasks(wire.QueueDefault, asynq.PageSize(1))
+	if err == nil && len(tasks) == 0 { // held by a delay
+		tasks, err = insp.ListScheduledTasks(wire.QueueDefault, asynq.PageSize(1))
+	}
 	if err != nil || len(tasks) == 0 {
 		return fmt.Errorf("read back a delivery task: %v", err)
 	}

@@ -165,9 +165,10 @@ func TestCancelOnReject(t *testing.T) {
 	partner := stacktest.NewPartner(t)
 	s := stacktest.New(t, lifecycleConfig(partner.URL, "    delay: 3s\n    cancel_on_reject: true\n"), stacktest.Options{})
 	post(t, s, `{"id":"sale-1","name":"purchase","transaction_id":"ord-1","attribution":{"partner":"acme"}}`)
-	held, err := s.Store.Held(context.Background(), "acme", time.Now())
+	st, err := ops.ReadStats(context.Background(), s.Redis, s.Live.Load(), "acme", time.Now())
 	require.NoError(t, err)
-	require.EqualValues(t, 1, held)
+	require.EqualValues(t, 1, st.Partners[0].Held, "held apart from scheduled")
+	require.Zero(t, st.Partners[0].Scheduled)
 	time.Sleep(500 * time.Millisecond)
 	post(t, s, `{"id":"sale-1-rejected","name":"purchase","transaction_id":"ord-1","status":"rejected","attribution":{"partner":"acme"}}`)
 

@@ -31,8 +31,9 @@ func orderValue(p *config.Partner, ev *event.Event) string {
 }
 
 // lifecycle stores what a delivery's partner asks of its lifecycle before
-// its task, stored as taskID, is enqueued: its place in its sequence, its
-// hold, and the cancellation a rejection makes. A failure fails the
+// its task, stored as taskID, is enqueued: its place in its sequence, and
+// for cancel_on_reject, its transaction's held set or the cancellation a
+// rejection makes. (The hold itself is the task's delay.) A failure fails the
 // event's intake, whose repeat stores them again (each step is
 // idempotent).
 func (c *Client) lifecycle(ctx context.Context, in *incoming, r config.Route, seq, taskID string) error {
@@ -51,12 +52,10 @@ func (c *Client) lifecycle(ctx context.Context, in *incoming, r config.Route, se
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 	}
-	txKey := ""
 	if cancellable && !ev.Rejected() {
-		txKey = store.TxKey(p.ID, ev.TransactionID)
-	}
-	if err := c.store.Hold(ctx, p.ID, r.DeliveryID, in.now.Add(p.Delay), txKey, p.Delay+holdSlack); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		if err := c.store.HoldForCancel(ctx, store.TxKey(p.ID, ev.TransactionID), r.DeliveryID, p.Delay+holdSlack); err != nil {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
 	}
 	return nil
 }

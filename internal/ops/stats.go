@@ -120,9 +120,6 @@ func ReadStats(ctx context.Context, rdb redis.UniversalClient, cfg *config.Confi
 		}
 		ps.Delivered1h, ps.Dead1h, ps.Attempts1h, ps.Duplicate1h = c.Delivered, c.Dead, c.Attempts, c.Duplicate
 		ps.Skipped1h, ps.SkippedBy1h = c.Skipped, c.SkippedBy
-		if ps.Held, err = st.Held(ctx, id, now); err != nil {
-			return nil, err
-		}
 		if ok := c.Delivered + c.Duplicate; ok+c.Dead > 0 {
 			r := float64(ok) / float64(ok+c.Dead)
 			ps.SuccessRate = &r
@@ -139,15 +136,11 @@ func ReadStats(ctx context.Context, rdb redis.UniversalClient, cfg *config.Confi
 			return nil, err
 		}
 	}
-	truncated, err := scanQueues(ctx, rdb, now, byID)
+	truncated, err := scanQueues(ctx, rdb, cfg, now, byID)
 	if err != nil {
 		return nil, err
 	}
 	out.Truncated = truncated
-	for i := range out.Partners {
-		ps := &out.Partners[i]
-		ps.Scheduled = max(ps.Scheduled-int(ps.Held), 0) // a held task waits in asynq's scheduled set
-	}
 	return out, nil
 }
 
@@ -163,18 +156,33 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 
 // scanQueues splits the delivery queues' pending, scheduled, retry and
 // active tasks by partner into byID, counting each delivery of a bundle.
-func scanQueues(ctx context.Context, rdb redis.UniversalClient, now time.Time, byID map[string]*PartnerStats) (truncated bool, err error) {
+//
+// A scheduled task due no later than its partner's delay after its first
+// enqueue is held by that delay; the other scheduled tasks wait for a
+// retry or a deferral.
+func scanQueues(ctx context.Context, rdb redis.UniversalClient, cfg *config.Config, now time.Time, byID map[string]*PartnerStats) (truncated bool, err error) {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	const page = 1000
 	type lister func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error)
+	held := func(p *PartnerStats, t *asynq.TaskInfo, enqueued int64) bool {
+		pc := cfg.Partner(p.Partner)
+		return pc != nil && pc.Delay > 0 && enqueued > 0 &&
+			!t.NextProcessAt.After(time.UnixMilli(enqueued).Add(pc.Delay+time.Second))
+	}
 	states := []struct {
 		list lister
-		add  func(p *PartnerStats, deliveries int)
+		add  func(p *PartnerStats, t *asynq.TaskInfo, enqueued int64, deliveries int)
 	}{
-		{insp.ListPendingTasks, func(p *PartnerStats, n int) { p.Pending += n }},
-		{insp.ListScheduledTasks, func(p *PartnerStats, n int) { p.Scheduled += n }},
-		{insp.ListRetryTasks, func(p *PartnerStats, n int) { p.Scheduled += n }},
-		{insp.ListActiveTasks, func(p *PartnerStats, n int) { p.InFlight += n }},
+		{insp.ListPendingTasks, func(p *PartnerStats, _ *asynq.TaskInfo, _ int64, n int) { p.Pending += n }},
+		{insp.ListScheduledTasks, func(p *PartnerStats, t *asynq.TaskInfo, enqueued int64, n int) {
+			if held(p, t, enqueued) {
+				p.Held += int64(n)
+			} else {
+				p.Scheduled += n
+			}
+		}},
+		{insp.ListRetryTasks, func(p *PartnerStats, _ *asynq.TaskInfo, _ int64, n int) { p.Scheduled += n }},
+		{insp.ListActiveTasks, func(p *PartnerStats, _ *asynq.TaskInfo, _ int64, n int) { p.InFlight += n }},
 	}
 	oldest := map[string]int64{}
 	for _, q := range []string{wire.QueueDefault, wire.QueueReplay} {
@@ -200,7 +208,7 @@ func scanQueues(ctx context.Context, rdb redis.UniversalClient, now time.Time, b
 					if !ok || ps == nil {
 						continue
 					}
-					s.add(ps, n)
+					s.add(ps, t, enqueued, n)
 					if o, ok := oldest[partner]; enqueued > 0 && (!ok || enqueued < o) {
 						oldest[partner] = enqueued
 					}

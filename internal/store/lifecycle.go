@@ -3,9 +3,8 @@ package store
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/base64"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,8 +19,10 @@ import (
 // kept.
 func Seq(value string) string { return hashHex(value) }
 
-// OrderKey is the sequence seq of partner's ordered deliveries (list of
-// "delivery-id task-id", in the order their events were accepted).
+// OrderKey is the sequence seq of partner's ordered deliveries (list, in
+// the order their events were accepted, of each one's id, followed by a
+// space and the id of the task that holds it when that is not the
+// delivery's own: a bundle's).
 func OrderKey(partner, seq string) string { return Prefix + "ord:" + partner + ":" + seq }
 
 // DedupKey is a partner's ledger entry for one rendered dedup key
@@ -39,22 +40,21 @@ func TxKey(partner, transactionID string) string {
 // rejection (string: the id of the delivery it was cancelled with).
 func CancelKey(id string) string { return Prefix + "cx:" + id }
 
-// HeldKey holds a partner's deliveries held by its delay (sorted set of
-// delivery ids, scored by the Unix ms their hold ends).
-func HeldKey(partner string) string { return Prefix + "held:" + partner }
-
+// hashHex names a value in a key: 96 bits of its SHA-256, in 16
+// characters of base64url (every pending delivery of an ordered partner
+// carries one).
 func hashHex(s string) string {
 	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:16])
+	return base64.RawURLEncoding.EncodeToString(h[:12])
 }
 
 // leaveLua removes delivery id's entry from sequence key; it is part of
-// every outcome write that makes a delivery final.
-const leaveLua = `
+// every outcome write that makes a delivery final. isLua says whether
+// entry e is delivery id's.
+const leaveLua = isLua + `
 local function leave(key, id)
-  local prefix = id .. " "
   for _, e in ipairs(redis.call("LRANGE", key, 0, -1)) do
-    if string.sub(e, 1, #prefix) == prefix then
+    if is(e, id) then
       redis.call("LREM", key, 1, e)
       return
     end
@@ -62,15 +62,22 @@ local function leave(key, id)
 end
 `
 
+const isLua = `
+local function is(e, id)
+  return e == id or string.sub(e, 1, #id + 1) == id .. " "
+end
+`
+
 // orderJoinScript appends a delivery to its sequence, once.
 //
 // KEYS[1] sequence  ARGV[1] delivery id  ARGV[2] task id  ARGV[3] TTL (ms)
-var orderJoinScript = redis.NewScript(`
-local prefix = ARGV[1] .. " "
+var orderJoinScript = redis.NewScript(isLua + `
 for _, e in ipairs(redis.call("LRANGE", KEYS[1], 0, -1)) do
-  if string.sub(e, 1, #prefix) == prefix then return 0 end
+  if is(e, ARGV[1]) then return 0 end
 end
-redis.call("RPUSH", KEYS[1], prefix .. ARGV[2])
+local entry = ARGV[1]
+if ARGV[2] ~= ARGV[1] then entry = entry .. " " .. ARGV[2] end
+redis.call("RPUSH", KEYS[1], entry)
 redis.call("PEXPIRE", KEYS[1], ARGV[3])
 return 1
 `)
@@ -102,24 +109,24 @@ type Turn struct {
 //
 // KEYS[1] sequence  ARGV[1] delivery id  ARGV[2] record key prefix
 // Returns {} when it may go, or {blocker id, its task id, its status}.
-var orderTurnScript = redis.NewScript(`
+var orderTurnScript = redis.NewScript(isLua + `
 local entries = redis.call("LRANGE", KEYS[1], 0, -1)
-local prefix = ARGV[1] .. " "
 local mine = false
 for _, e in ipairs(entries) do
-  if string.sub(e, 1, #prefix) == prefix then mine = true break end
+  if is(e, ARGV[1]) then mine = true break end
 end
 if not mine then return {} end
 for _, e in ipairs(entries) do
-  if string.sub(e, 1, #prefix) == prefix then return {} end
-  local sp = string.find(e, " ", 1, true) or (#e + 1)
-  local id = string.sub(e, 1, sp - 1)
+  if is(e, ARGV[1]) then return {} end
+  local sp = string.find(e, " ", 1, true)
+  local id, task = e, e
+  if sp then id, task = string.sub(e, 1, sp - 1), string.sub(e, sp + 1) end
   local st = redis.call("HGET", ARGV[2] .. id, "status") or ""
   -- Status.Final's statuses
   if st == "delivered" or st == "dead" or st == "skipped" or st == "purged" then
     redis.call("LREM", KEYS[1], 1, e)
   else
-    return {id, string.sub(e, sp + 1), st}
+    return {id, task, st}
   end
 end
 return {}
@@ -222,32 +229,19 @@ func (s *Store) ClaimDedup(ctx context.Context, key, id string, ttl time.Duratio
 	return holder, nil
 }
 
-// Hold records delivery id to partner as held until release: counted
-// apart in stats, and, when txKey is set, cancellable by a rejection of
-// its transaction until ttl.
-func (s *Store) Hold(ctx context.Context, partner, id string, release time.Time, txKey string, ttl time.Duration) error {
+// HoldForCancel records delivery id, held by its partner's delay, in the
+// held set txKey of its transaction, which a rejection may cancel until
+// ttl.
+func (s *Store) HoldForCancel(ctx context.Context, txKey, id string, ttl time.Duration) error {
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, HeldKey(partner), redis.Z{Score: float64(release.UnixMilli()), Member: id})
-		p.PExpire(ctx, HeldKey(partner), ttl)
-		if txKey != "" {
-			p.SAdd(ctx, txKey, id)
-			p.PExpire(ctx, txKey, ttl)
-		}
+		p.SAdd(ctx, txKey, id)
+		p.PExpire(ctx, txKey, ttl)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("hold delivery: %w", err)
 	}
 	return nil
-}
-
-// Held counts partner's deliveries held by its delay at now.
-func (s *Store) Held(ctx context.Context, partner string, now time.Time) (int64, error) {
-	n, err := s.rdb.ZCount(ctx, HeldKey(partner), "("+strconv.FormatInt(now.UnixMilli(), 10), "+inf").Result()
-	if err != nil {
-		return 0, fmt.Errorf("count held deliveries: %w", err)
-	}
-	return n, nil
 }
 
 // cancelScript cancels the held deliveries of a transaction that were
