@@ -167,6 +167,8 @@ func (l *loader) partnerKey(p *Partner, src *partnerSource, key string, k, v *ya
 			}
 			p.RequireConsent = l.boolean(pv, id, "privacy.require_consent")
 		})
+	case "auto_pause":
+		l.autoPause(v, p)
 	default:
 		l.errf(k, id, key, "unknown key")
 	}

@@ -59,6 +59,10 @@ type Partner struct {
 	// RequireConsent blanks device ids, ip and email unless the event
 	// carries consent.granted = true.
 	RequireConsent bool
+
+	// AutoPause pauses the partner after that many failed attempts in a
+	// row, counted across every worker. Zero: off.
+	AutoPause AutoPause
 }
 
 // Header is one templated request header.

@@ -37,7 +37,15 @@ const LatencySamples = 1000
 // ARGV[15] dead-letter reason ("" = not dead)  ARGV[16] task payload
 // ARGV[17] delivery id
 // KEYS[7] lease key  ARGV[18] lease token ("" = none): freed if it holds it
-// Returns the number of attempts recorded (since the last replay).
+// KEYS[8] FailsKey  KEYS[9] FailingKey  KEYS[10] PausedKey
+// ARGV[19] health: "ok", "fail" or "" (the attempt says nothing of the
+// partner)  ARGV[20] auto-pause threshold (0 = off)  ARGV[21] "1": track
+// failing and recovery  ARGV[22] the auto-pause's note (JSON)
+// Returns {attempts recorded since the last replay, failures in a row,
+// the pause's start (Unix ms) if this attempt paused the partner or 0,
+// 1 if it made the partner failing
+// (half way to its auto-pause), the failing start (Unix ms) it ended by
+// succeeding or 0}.
 var recordScript = redis.NewScript(`
 local n
 if ARGV[7] ~= "" then
@@ -84,7 +92,32 @@ redis.call("PEXPIRE", KEYS[3], ARGV[6])
 if ARGV[18] ~= "" and redis.call("GET", KEYS[7]) == ARGV[18] then
   redis.call("DEL", KEYS[7])
 end
-return n
+local fails, paused, half, recovered = 0, 0, 0, 0
+local th = tonumber(ARGV[20]) or 0
+if ARGV[19] == "fail" and th > 0 then
+  fails = redis.call("HINCRBY", KEYS[8], ARGV[2], 1)
+  if th > 1 and fails == math.floor((th + 1) / 2) and redis.call("HSETNX", KEYS[9], ARGV[2], ARGV[4]) == 1 then
+    half = 1
+  end
+  if fails >= th then
+    redis.call("HDEL", KEYS[8], ARGV[2])
+    if redis.call("HSETNX", KEYS[10], ARGV[2], ARGV[4] .. ":" .. ARGV[22]) == 1 then
+      paused = tonumber(ARGV[4])
+    end
+  end
+elseif ARGV[19] == "ok" then
+  if th > 0 then
+    redis.call("HDEL", KEYS[8], ARGV[2])
+  end
+  if ARGV[21] == "1" then
+    local since = redis.call("HGET", KEYS[9], ARGV[2])
+    if since then
+      redis.call("HDEL", KEYS[9], ARGV[2])
+      recovered = tonumber(since) or 1
+    end
+  end
+end
+return {n, fails, paused, half, recovered}
 `)
 
 // write is one call of recordScript.
@@ -125,16 +158,32 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 		DeliveryKey(w.m.ID), AttemptsKey(w.m.ID),
 		StatsKey(w.m.Partner, w.now.Unix()/60), LatencyKey(w.m.Partner),
 		DLQKey(w.m.Partner), DLQPartnersKey, LeaseKey(w.m.ID),
+		FailsKey, FailingKey, PausedKey,
 	}
-	n, err := recordScript.Run(ctx, s.rdb, keys,
+	health, threshold, track, note := w.health()
+	v, err := recordScript.Run(ctx, s.rdb, keys,
 		string(w.status), w.m.Partner, w.m.EventID, w.now.UnixMilli(),
 		w.retention.Milliseconds(), statsTTL.Milliseconds(),
 		aJSON, at, code, errText, url, sample, LatencySamples, ok,
-		w.reason, w.payload, w.m.ID, w.m.Lease).Int()
+		w.reason, w.payload, w.m.ID, w.m.Lease,
+		health, threshold, track, note).Int64Slice()
 	if err != nil {
 		return 0, err
 	}
-	return n, nil
+	if len(v) < 5 {
+		return 0, fmt.Errorf("record: unexpected answer %v", v)
+	}
+	if h := w.m.Health; h != nil {
+		h.Fails, h.Failing = int(v[1]), v[3] == 1
+		h.Paused, h.Recovered = time.Time{}, time.Time{}
+		if v[2] > 0 {
+			h.Paused = time.UnixMilli(v[2])
+		}
+		if v[4] > 0 {
+			h.Recovered = time.UnixMilli(v[4])
+		}
+	}
+	return int(v[0]), nil
 }
 
 // AddAttempt appends attempt a to the history of delivery m and moves its

@@ -64,3 +64,24 @@ const PausedKey = Prefix + "paused"
 // PastPauses), so that max_age can leave out the time a partner was
 // paused.
 const PausedPastKey = Prefix + "paused-past"
+
+// FailsKey counts each partner's failed attempts in a row, across every
+// worker (hash: partner id → count); a success or an auto-pause clears it.
+const FailsKey = Prefix + "fails"
+
+// FailingKey holds the partners reported failing (hash: partner id →
+// Unix ms since when), until their first success.
+const FailingKey = Prefix + "failing"
+
+// DLQEventKey is held for the minute in which a partner's dead letters
+// are gathered into one dlq.dead_lettered event (string: the minute's
+// start in Unix ms).
+func DLQEventKey(partner string) string { return Prefix + "dlqev:" + partner }
+
+// TriageKey indexes a partner's dead letters by failure fingerprint
+// (hash: delivery id → "group|amount|currency").
+func TriageKey(partner string) string { return Prefix + "tri:" + partner }
+
+// TriageGroupsKey describes a partner's failure groups (hash: group id →
+// JSON TriageGroup: what the group is and its latest sample).
+func TriageGroupsKey(partner string) string { return Prefix + "trig:" + partner }
