@@ -45,9 +45,9 @@ func (r *run) reportHealth(a store.Attempt) {
 		r.h.log.Warn("partner auto-paused: its deliveries are held until postback partners resume", "partner", id,
 			"consecutive_failures", n, "error", redactText(a.Error))
 		r.h.events.Go(opsevent.Paused(id, hl.PauseReason, "auto", hl.Paused, n, n))
-	case hl.Failing:
+	case !hl.Failing.IsZero():
 		r.h.log.Warn("partner failing: half way to its auto-pause", "partner", id, "consecutive_failures", hl.Fails, "auto_pause_after", n)
-		r.h.events.Go(opsevent.Failing(id, "auto_pause_half_way", now, hl.Fails, n))
+		r.h.events.Go(opsevent.Failing(id, "auto_pause_half_way", hl.Failing, hl.Fails, n))
 	case !hl.Recovered.IsZero():
 		r.h.log.Info("partner recovered: first success after failing", "partner", id, "failing_since", hl.Recovered.UTC())
 		r.h.events.Go(opsevent.Recovered(id, hl.Recovered, now))
@@ -79,7 +79,7 @@ func (r *run) indexDead(ctx context.Context, note deadNote) {
 	if err := r.h.store.IndexDead(ictx, r.meta.Partner, map[string]store.TriageEntry{r.meta.ID: e}, []store.TriageGroup{g}); err != nil {
 		r.h.log.Debug("dead letter not indexed for triage", "delivery", r.meta.ID, "err", err)
 	}
-	r.h.events.DeadLettered(r.meta.Partner)
+	r.h.events.DeadLettered(r.meta.Partner, r.h.now())
 }
 
 // circuitOpened raises partner.failing when partner's circuit opened in

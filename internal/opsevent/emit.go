@@ -37,6 +37,9 @@ const MaxRetry = 300
 // dlq.dead_lettered event.
 const DLQWindow = time.Minute
 
+// dlqWindow is DLQWindow, shortened by tests.
+var dlqWindow = DLQWindow
+
 // sendPayload is a TypeSend task's payload. The webhook is named by a hash
 // of its URL, so that no secret, and not the URL, is stored in the queue;
 // a webhook removed from the config since gets nothing.
@@ -138,32 +141,38 @@ func Resumed(partner, by string, now time.Time) Event {
 	return New(TypeResumed, partner, ms(now), now, Data{By: by})
 }
 
-// DeadLettered notes that partner has a new dead letter at now. The first
-// of a minute schedules the gathering of that minute's letters into one
-// dlq.dead_lettered event, sent when the minute is over; the others cost
-// one SET NX. It runs in the background, as Go does.
-func (e *Emitter) DeadLettered(partner string) {
+// DeadLettered notes that partner has a new dead letter, dead at at. The
+// first of a minute (of the clock) schedules the gathering of that
+// minute's letters into one dlq.dead_lettered event, sent when the minute
+// is over; the others cost one SET NX. It runs in the background, as Go
+// does.
+func (e *Emitter) DeadLettered(partner string, at time.Time) {
 	if !e.Enabled() {
 		return
 	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := e.deadLettered(ctx, partner, e.now()); err != nil {
+		if err := e.deadLettered(ctx, partner, at); err != nil {
 			e.log.Warn("dlq.dead_lettered event not scheduled", "partner", partner, "err", err)
 		}
 	}()
 }
 
-func (e *Emitter) deadLettered(ctx context.Context, partner string, now time.Time) error {
-	first, err := e.store.ClaimDLQMinute(ctx, partner, now, DLQWindow)
+// gatherSlack is how long after its minute a gathering waits for the
+// letters of the minute still being written.
+const gatherSlack = 2 * time.Second
+
+func (e *Emitter) deadLettered(ctx context.Context, partner string, at time.Time) error {
+	start := at.Truncate(dlqWindow)
+	first, err := e.store.ClaimDLQMinute(ctx, partner, start, dlqWindow)
 	if err != nil || !first {
 		return err
 	}
-	pl, _ := json.Marshal(gatherPayload{Partner: partner, From: now.UnixMilli()})
+	pl, _ := json.Marshal(gatherPayload{Partner: partner, From: start.UnixMilli()})
 	_, err = e.queue.EnqueueContext(ctx, asynq.NewTask(TypeGather, pl),
-		asynq.Queue(QueueOps), asynq.TaskID(ID(TypeDeadLettered, partner, ms(now))),
-		asynq.ProcessIn(DLQWindow), asynq.MaxRetry(MaxRetry), asynq.Timeout(time.Minute))
+		asynq.Queue(QueueOps), asynq.TaskID(ID(TypeDeadLettered, partner, ms(start))),
+		asynq.ProcessAt(start.Add(dlqWindow+gatherSlack)), asynq.MaxRetry(MaxRetry), asynq.Timeout(time.Minute))
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return nil
 	}

@@ -158,7 +158,7 @@ func (s *Server) gather(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	from := time.UnixMilli(pl.From)
-	to := from.Add(DLQWindow)
+	to := from.Add(dlqWindow)
 	set, err := s.store.TriageRead(ctx, pl.Partner, from)
 	if err != nil {
 		return err

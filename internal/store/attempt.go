@@ -43,9 +43,8 @@ const LatencySamples = 1000
 // failing and recovery  ARGV[22] the auto-pause's note (JSON)
 // Returns {attempts recorded since the last replay, failures in a row,
 // the pause's start (Unix ms) if this attempt paused the partner or 0,
-// 1 if it made the partner failing
-// (half way to its auto-pause), the failing start (Unix ms) it ended by
-// succeeding or 0}.
+// the failing start (Unix ms) if it made the partner failing (half way to
+// its auto-pause) or 0, the failing start it ended by succeeding or 0}.
 var recordScript = redis.NewScript(`
 local n
 if ARGV[7] ~= "" then
@@ -97,7 +96,7 @@ local th = tonumber(ARGV[20]) or 0
 if ARGV[19] == "fail" and th > 0 then
   fails = redis.call("HINCRBY", KEYS[8], ARGV[2], 1)
   if th > 1 and fails == math.floor((th + 1) / 2) and redis.call("HSETNX", KEYS[9], ARGV[2], ARGV[4]) == 1 then
-    half = 1
+    half = tonumber(ARGV[4])
   end
   if fails >= th then
     redis.call("HDEL", KEYS[8], ARGV[2])
@@ -174,14 +173,8 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 		return 0, fmt.Errorf("record: unexpected answer %v", v)
 	}
 	if h := w.m.Health; h != nil {
-		h.Fails, h.Failing = int(v[1]), v[3] == 1
-		h.Paused, h.Recovered = time.Time{}, time.Time{}
-		if v[2] > 0 {
-			h.Paused = time.UnixMilli(v[2])
-		}
-		if v[4] > 0 {
-			h.Recovered = time.UnixMilli(v[4])
-		}
+		h.Fails = int(v[1])
+		h.Paused, h.Failing, h.Recovered = unixMilli(v[2]), unixMilli(v[3]), unixMilli(v[4])
 	}
 	return int(v[0]), nil
 }

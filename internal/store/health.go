@@ -31,9 +31,9 @@ type Health struct {
 	// Paused, when not zero, is the start of the pause this attempt made
 	// by reaching AutoPause.
 	Paused time.Time
-	// Failing: this attempt brought the partner half way to its
-	// auto-pause, and it was not failing already.
-	Failing bool
+	// Failing, when not zero, is when this attempt brought the partner
+	// half way to its auto-pause, if it was not failing already.
+	Failing time.Time
 	// Recovered, when not zero, is when the failing state this attempt's
 	// success ended began.
 	Recovered time.Time
@@ -87,13 +87,21 @@ func (s *Store) Fails(ctx context.Context, partner string) (int, error) {
 }
 
 // ClaimDLQMinute claims, for the caller, the gathering of partner's dead
-// letters of the minute starting now into one event. It reports whether
-// the caller claimed it (no other dead letter of the partner did in the
-// last minute).
-func (s *Store) ClaimDLQMinute(ctx context.Context, partner string, now time.Time, window time.Duration) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, DLQEventKey(partner), now.UnixMilli(), window).Result()
+// letters of the window (a minute) starting at start into one event. It
+// reports whether the caller claimed it (no other dead letter of the
+// partner in that window did).
+func (s *Store) ClaimDLQMinute(ctx context.Context, partner string, start time.Time, window time.Duration) (bool, error) {
+	ok, err := s.rdb.SetNX(ctx, DLQEventKey(partner, start.UnixMilli()), 1, 2*window+time.Minute).Result()
 	if err != nil {
 		return false, fmt.Errorf("dlq event of %s: %w", partner, err)
 	}
 	return ok, nil
+}
+
+// unixMilli is a script's time answer: 0 for none.
+func unixMilli(ms int64) time.Time {
+	if ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
 }

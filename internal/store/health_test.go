@@ -36,7 +36,7 @@ func TestStore_AutoPause(t *testing.T) {
 	require.Equal(t, 1, attempt(0, retry.Retry).Fails)
 	h := attempt(1, retry.Retry)
 	require.Equal(t, 2, h.Fails)
-	require.True(t, h.Failing, "half way to the auto-pause")
+	require.False(t, h.Failing.IsZero(), "half way to the auto-pause")
 	h = attempt(2, retry.Delivered)
 	require.False(t, h.Recovered.IsZero(), "the first success after failing")
 	fails, err := s.Fails(ctx, "acme")

@@ -73,10 +73,11 @@ const FailsKey = Prefix + "fails"
 // Unix ms since when), until their first success.
 const FailingKey = Prefix + "failing"
 
-// DLQEventKey is held for the minute in which a partner's dead letters
-// are gathered into one dlq.dead_lettered event (string: the minute's
-// start in Unix ms).
-func DLQEventKey(partner string) string { return Prefix + "dlqev:" + partner }
+// DLQEventKey is set once a partner's dead letters of the minute starting
+// at start (Unix ms) are to be gathered into one dlq.dead_lettered event.
+func DLQEventKey(partner string, start int64) string {
+	return Prefix + "dlqev:" + partner + ":" + strconv.FormatInt(start, 10)
+}
 
 // TriageKey indexes a partner's dead letters by failure fingerprint
 // (hash: delivery id → "group|amount|currency").
