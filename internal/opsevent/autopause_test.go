@@ -113,7 +113,9 @@ partners:
 func TestAutoPause_RaisesSignedEvents(t *testing.T) {
 	t.Parallel()
 	partner := stacktest.NewPartner(t)
-	partner.Respond = func(_ int, w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }
+	partner.Respond = func(_ int, w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}
 	rcv := newReceiver(t)
 	yaml := strings.NewReplacer("OPS", rcv.URL, "PARTNER", partner.URL, "SECRET", opsSecret).Replace(autoPauseYAML)
 	s := stacktest.New(t, yaml, stacktest.Options{})

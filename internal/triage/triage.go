@@ -50,8 +50,9 @@ var (
 	hostRE = regexp.MustCompile(`\b(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}(:\d+)?\b`)
 	// An id: a word of 8 or more letters, digits, - and _ with at least
 	// one digit (a delivery id, a click id, a hex token).
-	idRE  = regexp.MustCompile(`\b[A-Za-z0-9_-]*[0-9][A-Za-z0-9_-]*\b`)
-	numRE = regexp.MustCompile(`\d+(\.\d+)?`)
+	idRE      = regexp.MustCompile(`\b[A-Za-z0-9_-]*[0-9][A-Za-z0-9_-]*\b`)
+	numRE     = regexp.MustCompile(`\d+`)
+	decimalRE = regexp.MustCompile(`\b\d+\.\d+\b`)
 )
 
 // Mask returns errText with what varies between letters of one failure
@@ -68,6 +69,7 @@ func Mask(errText string) string {
 		}
 		return "<host>"
 	})
+	s = decimalRE.ReplaceAllString(s, "<n>")
 	s = idRE.ReplaceAllStringFunc(s, func(w string) string {
 		if len(w) >= 8 {
 			return "<id>"
