@@ -86,6 +86,9 @@ func (l *loader) opsWebhook(n *yaml.Node, field string) (OpsWebhook, bool) {
 		l.errf(n, "", field+".secrets", "required: at least one secret (events are signed like partner postbacks)")
 		return w, false
 	}
+	if secretsNode.Kind == yaml.SequenceNode && len(secrets) < len(secretsNode.Content) {
+		return w, false // a secret's ${env:…} is unset: reported already
+	}
 	s, err := signing.NewSigner(secrets)
 	if err != nil {
 		l.errf(secretsNode, "", field+".secrets", "%v", err)
