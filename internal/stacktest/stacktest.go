@@ -61,6 +61,9 @@ type Options struct {
 	NetHTTP bool
 	// Concurrency is the worker's; default 20.
 	Concurrency int
+	// Isolation tunes the worker's circuit breakers and the like; default
+	// the worker's defaults.
+	Isolation delivery.GateConfig
 }
 
 // API is a stack's running HTTP API.
@@ -101,7 +104,7 @@ func New(t testing.TB, yamlConfig string, o Options) *Stack {
 		s.Worker, err = delivery.NewWorker(delivery.WorkerConfig{
 			Redis: rdb, Config: s.Live, Concurrency: cmp.Or(o.Concurrency, 20), Logger: logger,
 			PollInterval: 10 * time.Millisecond, ScheduleInterval: 200 * time.Millisecond,
-			ShutdownTimeout: 5 * time.Second,
+			ShutdownTimeout: 5 * time.Second, Isolation: o.Isolation,
 		})
 		if err != nil {
 			t.Fatal(err)
