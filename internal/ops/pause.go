@@ -22,7 +22,7 @@ var ErrUnknownPartner = errors.New("unknown partner")
 type Pause struct {
 	Since  time.Time `json:"since"`
 	Reason string    `json:"reason,omitempty"`
-	By     string    `json:"by"` // "cli" or "api"
+	By     string    `json:"by"` // "cli", "api" or "auto" (auto_pause)
 }
 
 // PausePartner pauses partner as of now: every worker holds its
