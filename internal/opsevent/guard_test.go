@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/hibiken/asynq"
+	"github.com/stretchr/testify/require"
 
 	"github.com/postbackhq/postback/internal/ops"
 	"github.com/postbackhq/postback/internal/opsevent"
