@@ -4,7 +4,7 @@ BIN     := bin/postback
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/postbackhq/postback/internal/version.Version=$(VERSION)
 
-.PHONY: all build run test test-short bench test-faults fuzz lint fmt clean
+.PHONY: all build run test test-short bench test-faults fuzz lint fmt docs clean
 
 all: build
 
@@ -46,6 +46,10 @@ lint:
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+## docs: regenerate docs/partners.md from the preset definitions.
+docs:
+	$(GO) generate ./internal/presets/
 
 clean:
 	rm -rf bin

@@ -29,6 +29,10 @@ type Decision struct {
 	// DLQ: "HTTP 503", "timeout", "connection refused",
 	// "HTTP 200 but body matched (?i)error", "address 10.0.0.1 blocked".
 	Reason string
+	// Rule names the responses rule that decided, as
+	// `responses[0] (status 200, body_match "success=true")`; "" when
+	// none did.
+	Rule string
 }
 
 // Classify decides what one attempt came to, in this order:
@@ -36,16 +40,19 @@ type Decision struct {
 //  1. A transport error with no status: if errors.As finds an error with a
 //     Blocked() bool method that returns true (the SSRF guard), Blocked.
 //     Anything else (timeout, refused, reset, DNS, TLS...) is Retry.
-//  2. The success rule matches: Delivered.
-//  3. 408, 425, 429 and 5xx: Retry, with the Retry-After header honoured.
-//  4. A 2xx that fails the success rule (body_not_match matched, or the
+//  2. The first of the partner's responses rules (see [Success.WithResponses])
+//     that matches decides: Delivered, Duplicate, Retry (Retry-After
+//     honoured) or Rejected.
+//  3. The success rule matches: Delivered.
+//  4. 408, 425, 429 and 5xx: Retry, with the Retry-After header honoured.
+//  5. A 2xx that fails the success rule (body_not_match matched, or the
 //     code is not in success.status): Retry. A partner that answers
 //     200 {"error":"try later"} is usually having a transient problem;
 //     dead-lettering at once would need a human to replay every such
 //     conversion, while retrying is bounded by max_attempts/max_age (then
 //     exhausted, in the DLQ all the same) and duplicates are harmless because
 //     every attempt carries the same Idempotency-Key.
-//  5. 3xx (redirects are not followed), other 4xx, and anything else
+//  6. 3xx (redirects are not followed), other 4xx, and anything else
 //     (1xx, codes >= 600): Rejected.
 //
 // When a status arrived but Err is also set (the body read failed), the
@@ -56,6 +63,9 @@ func (s Success) Classify(r Result, now time.Time) Decision {
 	}
 	code := r.StatusCode
 	reason := "HTTP " + strconv.Itoa(code)
+	if d, ok := s.classifyRules(r, reason, now); ok {
+		return d
+	}
 	switch {
 	case s.Match(code, r.Body):
 		return Decision{Outcome: Delivered, Reason: reason}

@@ -9,8 +9,9 @@
 //   - [Policy] is a partner's `retry:` config: exponential backoff with
 //     jitter ([Policy.Delay]) bounded by max_attempts and max_age
 //     ([Policy.Next]).
-//   - [Success] is a partner's `success:` rule, and [Success.Classify] turns
-//     one attempt's [Result] into a [Decision].
+//   - [Success] is a partner's `success:` rule, with its `responses:` rules
+//     ([Rule], tried first), and [Success.Classify] turns one attempt's
+//     [Result] into a [Decision].
 //   - [ParseRetryAfter] reads a Retry-After header.
 //   - [Outcome] names what happened; its strings are the DLQ reasons and the
 //     metric labels.

@@ -20,6 +20,7 @@ const (
 	Exhausted                       // max_attempts or max_age reached; dead-lettered
 	Deferred                        // rate limit or open circuit; runs later without spending an attempt
 	Skipped                         // require not met, when false, or no consent; recorded, never sent
+	Duplicate                       // the partner already had it (a responses rule said so); final, like Delivered
 )
 
 var outcomeNames = [...]string{
@@ -31,10 +32,11 @@ var outcomeNames = [...]string{
 	Exhausted:    "exhausted",
 	Deferred:     "deferred",
 	Skipped:      "skipped",
+	Duplicate:    "duplicate",
 }
 
 // String returns the outcome's name: "delivered", "retry", "rejected",
-// "blocked", "render", "exhausted", "deferred" or "skipped".
+// "blocked", "render", "exhausted", "deferred", "skipped" or "duplicate".
 func (o Outcome) String() string {
 	if o.valid() {
 		return outcomeNames[o]
@@ -42,7 +44,7 @@ func (o Outcome) String() string {
 	return "Outcome(" + strconv.Itoa(int(o)) + ")"
 }
 
-func (o Outcome) valid() bool { return o >= Delivered && o <= Skipped }
+func (o Outcome) valid() bool { return o >= Delivered && o <= Duplicate }
 
 // DeadLetter reports whether the outcome sends the delivery to the DLQ:
 // Rejected, Blocked, RenderFailed and Exhausted.
@@ -56,12 +58,12 @@ func (o Outcome) DeadLetter() bool {
 
 // ParseOutcome is the inverse of [Outcome.String].
 func ParseOutcome(s string) (Outcome, error) {
-	for o := Delivered; o <= Skipped; o++ {
+	for o := Delivered; o <= Duplicate; o++ {
 		if outcomeNames[o] == s {
 			return o, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown outcome %q (want delivered, retry, rejected, blocked, render, exhausted, deferred or skipped)", s)
+	return 0, fmt.Errorf("unknown outcome %q (want delivered, retry, rejected, blocked, render, exhausted, deferred, skipped or duplicate)", s)
 }
 
 // MarshalText encodes the outcome as its name, so it reads well in JSON.

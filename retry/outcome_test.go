@@ -22,6 +22,7 @@ func TestOutcome_String(t *testing.T) {
 		retry.Exhausted:    "exhausted",
 		retry.Deferred:     "deferred",
 		retry.Skipped:      "skipped",
+		retry.Duplicate:    "duplicate",
 	}
 	for o, s := range want {
 		require.Equal(t, s, o.String())
@@ -30,7 +31,7 @@ func TestOutcome_String(t *testing.T) {
 		require.Equal(t, o, got)
 	}
 	require.Equal(t, "Outcome(0)", retry.Outcome(0).String())
-	require.Equal(t, "Outcome(9)", retry.Outcome(9).String())
+	require.Equal(t, "Outcome(10)", retry.Outcome(10).String())
 }
 
 func TestParseOutcome(t *testing.T) {
@@ -45,7 +46,7 @@ func TestParseOutcome(t *testing.T) {
 func TestOutcome_DeadLetter(t *testing.T) {
 	t.Parallel()
 
-	for o := retry.Delivered; o <= retry.Skipped; o++ {
+	for o := retry.Delivered; o <= retry.Duplicate; o++ {
 		want := o == retry.Rejected || o == retry.Blocked || o == retry.RenderFailed || o == retry.Exhausted
 		require.Equal(t, want, o.DeadLetter(), o.String())
 	}

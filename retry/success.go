@@ -17,6 +17,7 @@ import (
 type Success struct {
 	ranges       []statusRange // empty means 200-299
 	bodyNotMatch *regexp.Regexp
+	rules        []Rule // responses:, evaluated first
 }
 
 type statusRange struct{ lo, hi int }

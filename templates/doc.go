@@ -27,7 +27,9 @@
 // event_id, event, timestamp, app_id, click_id, partner, campaign_id,
 // campaign, adgroup_id, adgroup, creative_id, creative, site_id,
 // sub1…sub5, idfa, idfv, gaid, android_id, ip, user_agent, os, os_version,
-// country, customer_user_id, email, revenue, currency, delivery_id,
+// country, customer_user_id, email, revenue, currency, transaction_id,
+// status (approved when the event has none), click_time, install_time
+// (time filters apply to both), delivery_id,
 // attempt, and params.KEY for the event's free params (KEY: letters,
 // digits, '_', '.', '-'). An unknown name fails the parse with the closest
 // known name suggested.

@@ -95,3 +95,8 @@ func lower(c byte) byte {
 	}
 	return c
 }
+
+// Suggest returns the candidate closest to name when it is at most two
+// edits away, as unknown macros and filters are answered: for other
+// names a config refuses, such as its keys.
+func Suggest(name string, candidates []string) (string, bool) { return suggest(name, candidates) }

@@ -39,6 +39,10 @@ const (
 	FieldEmail
 	FieldRevenue
 	FieldCurrency
+	FieldTransactionID
+	FieldStatus
+	FieldClickTime
+	FieldInstallTime
 	FieldDeliveryID
 	FieldAttempt
 	numFields
@@ -77,6 +81,10 @@ var fieldNames = [numFields]string{
 	FieldEmail:          "email",
 	FieldRevenue:        "revenue",
 	FieldCurrency:       "currency",
+	FieldTransactionID:  "transaction_id",
+	FieldStatus:         "status",
+	FieldClickTime:      "click_time",
+	FieldInstallTime:    "install_time",
 	FieldDeliveryID:     "delivery_id",
 	FieldAttempt:        "attempt",
 }

@@ -153,7 +153,7 @@ func TestFieldByName(t *testing.T) {
 		require.True(t, ok, f.String())
 		require.Equal(t, f, got)
 	}
-	require.Len(t, templates.Fields(), 33)
+	require.Len(t, templates.Fields(), 37)
 	f, ok := templates.FieldByName("click_id")
 	require.True(t, ok)
 	require.Equal(t, templates.FieldClickID, f)

@@ -39,6 +39,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "clients", Value: 32, Usage: "producers sending at once"},
 			&cli.IntFlag{Name: "batch-size", Value: 100, Usage: "events per batch request"},
 			&cli.StringFlag{Name: "e2e-intake", Value: bench.IntakeBatch, Usage: "how the end-to-end phase sends events: batch (--batch-size a request) or single (one a POST)"},
+			&cli.StringSliceFlag{Name: "lifecycle", Usage: "give the bench partner these lifecycle rules, to measure their cost (repeatable): order_by, delay, dedup"},
 			&cli.IntFlag{Name: "memory-deliveries", Value: 5000, Usage: "deliveries stored to measure Redis bytes per pending delivery"},
 			&cli.StringFlag{Name: "api-url", Usage: "send events to this running `postback api` (same Redis; its config needs the bench partner, see --partner-listen) instead of an in-process API"},
 			&cli.StringFlag{Name: "api-key", EnvVars: []string{"POSTBACK_API_KEY"}, Usage: "bearer key for --api-url"},
@@ -56,7 +57,7 @@ func benchCommand() *cli.Command {
 			}
 			if c.String("api-url") != "" && c.String("partner-listen") == "127.0.0.1:0" {
 				return usageError("--api-url needs --partner-listen with a fixed port, routed to by that API's config:\n%s",
-					bench.PartnerYAML("127.0.0.1:PORT"))
+					bench.PartnerYAML("127.0.0.1:PORT", c.StringSlice("lifecycle")...))
 			}
 			log, err := newLogger(c, c.App.ErrWriter)
 			if err != nil {
@@ -96,7 +97,7 @@ func benchCommand() *cli.Command {
 			res, err := bench.Run(ctx, bench.Config{
 				Redis: rdb, RedisName: redactURL(redisURL),
 				Duration: c.Duration("duration"), Rounds: c.Int("rounds"), Concurrency: c.Int("concurrency"), Dequeuers: c.Int("dequeuers"), BundleSize: c.Int("bundle-size"), Clients: c.Int("clients"),
-				BatchSize: c.Int("batch-size"), E2EIntake: c.String("e2e-intake"), MemoryDeliveries: c.Int("memory-deliveries"),
+				BatchSize: c.Int("batch-size"), E2EIntake: c.String("e2e-intake"), Lifecycle: c.StringSlice("lifecycle"), MemoryDeliveries: c.Int("memory-deliveries"),
 				APIURL: c.String("api-url"), APIKey: c.String("api-key"), PartnerListen: c.String("partner-listen"),
 				Logger: log, Progress: c.App.ErrWriter, Phases: c.StringSlice("phase"),
 			})

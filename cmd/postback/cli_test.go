@@ -82,7 +82,7 @@ func TestRun_UsageErrorsExitTwo(t *testing.T) {
 		{[]string{"--nope"}, "postback: flag provided but not defined: -nope"},
 		{[]string{"--log-format", "xml", "serve"}, `postback: --log-format "xml": want text or json`},
 		{[]string{"--log-level", "loud", "worker"}, `postback: --log-level "loud": want debug, info, warn or error`},
-		{[]string{"partners", "nope"}, `postback: partners: unknown command "nope" (want list, validate, render, test, pause or resume)`},
+		{[]string{"partners", "nope"}, `postback: partners: unknown command "nope" (want list, validate, render, test, pause, resume, presets or add)`},
 		{[]string{"partners", "render", "--bogus"}, "postback: flag provided but not defined: -bogus"},
 		{[]string{"partners", "render", "--partner", "a"}, "postback: partners render: --partner and --event are required"},
 		{[]string{"partners", "test", "--event", "x.json"}, "postback: partners test: --partner and --event are required"},

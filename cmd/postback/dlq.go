@@ -16,6 +16,7 @@ import (
 
 	"github.com/postbackhq/postback/internal/ops"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/retry"
 )
 
 // dlqCommand is `postback dlq`: inspect, export, purge and replay the
@@ -397,7 +398,11 @@ func writeRecord(w io.Writer, r *store.Record) {
 	row("id", r.ID)
 	row("partner", r.Partner)
 	row("event id", r.EventID)
-	row("status", string(r.Status))
+	status := string(r.Status)
+	if r.Outcome == retry.Duplicate.String() {
+		status += " (duplicate: the partner already had it)"
+	}
+	row("status", status)
 	row("reason", r.Reason)
 	row("attempts", fmt.Sprint(r.Attempts))
 	if r.Replays > 0 {
@@ -432,6 +437,9 @@ func writeAttempts(w io.Writer, as []store.Attempt) {
 	for _, a := range as {
 		if a.Response != "" {
 			fmt.Fprintf(w, "  response to #%d: %s\n", a.N, cut(oneLine(a.Response), 200))
+		}
+		if a.Rule != "" {
+			fmt.Fprintf(w, "  decided #%d: %s\n", a.N, a.Rule)
 		}
 	}
 }

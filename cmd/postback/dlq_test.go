@@ -201,9 +201,12 @@ func TestStats_TableAndJSON(t *testing.T) {
 	require.EqualValues(t, 0, p["pending"])
 	require.EqualValues(t, 0, p["scheduled"])
 	require.EqualValues(t, 0, p["in_flight"])
+	require.EqualValues(t, 0, p["held"])
+	require.EqualValues(t, 0, p["skipped_1h"])
 	require.EqualValues(t, 1, p["delivered_1h"])
 	require.EqualValues(t, 2, p["dead_1h"])
 	require.EqualValues(t, 3, p["attempts_1h"])
+	require.EqualValues(t, 0, p["duplicate_1h"])
 	require.InDelta(t, 1.0/3, p["success_rate"], 1e-9)
 	require.Greater(t, p["latency_p50_ms"], 0.0)
 	require.GreaterOrEqual(t, p["latency_p99_ms"], p["latency_p50_ms"])
@@ -215,12 +218,12 @@ func TestStats_TableAndJSON(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
 	require.Len(t, lines, 2)
-	require.Equal(t, []string{"PARTNER", "PENDING", "SCHEDULED", "IN", "FLIGHT", "DELIVERED", "1H", "DEAD", "1H",
-		"SUCCESS", "P50", "P99", "DLQ", "OLDEST", "PENDING", "PAUSED"}, strings.Fields(lines[0]))
+	require.Equal(t, []string{"PARTNER", "PENDING", "HELD", "SCHEDULED", "IN", "FLIGHT", "DELIVERED", "1H", "DUPLICATE", "1H", "DEAD", "1H",
+		"SKIPPED", "1H", "SUCCESS", "P50", "P99", "DLQ", "OLDEST", "PENDING", "PAUSED"}, strings.Fields(lines[0]))
 	f := strings.Fields(lines[1])
-	require.Equal(t, []string{"p1", "0", "0", "0", "1", "2", "33.3%"}, f[:7])
-	require.Regexp(t, `ms$`, f[7])
-	require.Equal(t, []string{"2", "-", "-"}, f[9:])
+	require.Equal(t, []string{"p1", "0", "0", "0", "0", "1", "0", "2", "0", "33.3%"}, f[:10])
+	require.Regexp(t, `ms$`, f[10])
+	require.Equal(t, []string{"2", "-", "-"}, f[12:])
 }
 
 func TestDLQRetry_FixedTemplateAndDryRun(t *testing.T) {

@@ -37,7 +37,7 @@ func partnersCommand() *cli.Command {
 		// Without a known subcommand: help, or a usage error (exit 2).
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return usageError("partners: unknown command %q (want list, validate, render, test, pause or resume)", c.Args().First())
+				return usageError("partners: unknown command %q (want list, validate, render, test, pause, resume, presets or add)", c.Args().First())
 			}
 			return cli.ShowSubcommandHelp(c)
 		},
@@ -73,6 +73,7 @@ func partnersCommand() *cli.Command {
 			},
 			partnersPauseCommand(),
 			partnersResumeCommand(),
+			partnersPresetsCommand(), partnersAddCommand(),
 		},
 	}
 	for _, sub := range append(cmd.Subcommands, cmd) {
@@ -337,6 +338,9 @@ func prepare(c *cli.Context) (*config.Config, *config.Partner, *rendered, error)
 		r.Notes = append(r.Notes, fmt.Sprintf("%s: %s (as intake would)", w.Field, w.Message))
 	}
 	r.Send, r.Reason = wouldSend(p, ev, r.DeliveryID)
+	if r.Send {
+		r.Notes = append(r.Notes, lifecycleNotes(p, ev, r.DeliveryID)...)
+	}
 	if p.RequireConsent && !ev.Consent.IsGranted() {
 		r.Notes = append(r.Notes, "no consent in the event: device ids, ip and email render empty for this partner")
 	}
@@ -392,7 +396,49 @@ func wouldSend(p *config.Partner, ev *event.Event, deliveryID string) (bool, str
 	if missing := p.Missing(&v); missing != "" {
 		return false, "skipped: require: " + missing + " is missing"
 	}
+	if why := p.OutsideWindow(&v, ev.Timestamp); why != "" {
+		return false, "skipped: " + why
+	}
 	return true, ""
+}
+
+// lifecycleNotes says what the partner's lifecycle rules would do with
+// the event's delivery beyond routing: those that depend on the other
+// deliveries in Redis, which render cannot see.
+func lifecycleNotes(p *config.Partner, ev *event.Event, deliveryID string) []string {
+	var notes []string
+	var v templates.Values
+	p.Values(&v, ev, deliveryID, 1)
+	if p.OrderBy != 0 {
+		if val := p.OrderValue(&v); val != "" {
+			notes = append(notes, fmt.Sprintf("order_by %s: waits until every earlier delivery to this partner with %s %q is final", p.OrderBy, p.OrderBy, val))
+		} else {
+			notes = append(notes, fmt.Sprintf("order_by %s: the event has none, so it is not ordered", p.OrderBy))
+		}
+	}
+	if p.Delay > 0 {
+		notes = append(notes, fmt.Sprintf("delay: held %s before its first attempt", config.ShortDuration(p.Delay)))
+	}
+	if p.CancelOnReject && p.Delay > 0 {
+		switch {
+		case ev.TransactionID == "":
+			notes = append(notes, "cancel_on_reject: the event has no transaction_id, so no rejection can cancel it")
+		case ev.Rejected():
+			notes = append(notes, fmt.Sprintf("cancel_on_reject: a rejection; if a delivery of transaction %q is still held, both are skipped (%s) and nothing is sent", ev.TransactionID, config.ReasonRejectedBeforeSend))
+		default:
+			notes = append(notes, fmt.Sprintf("cancel_on_reject: a rejection of transaction %q within the delay skips it (%s)", ev.TransactionID, config.ReasonRejectedBeforeSend))
+		}
+	}
+	if p.Dedup != nil {
+		key, err := p.DedupKey(&v)
+		switch {
+		case err != nil || key == "":
+			notes = append(notes, "dedup: the key renders empty, so it is not guarded")
+		default:
+			notes = append(notes, fmt.Sprintf("dedup: key %q; skipped (%s) if another delivery of it was delivered in the last %s or is being attempted", key, config.ReasonDuplicate, config.ShortDuration(p.Dedup.Window)))
+		}
+	}
+	return notes
 }
 
 // secretHeaderRE matches header names whose values are credentials.
@@ -482,8 +528,10 @@ type testResult struct {
 	LatencyMS  int64  `json:"latency_ms"`
 	Outcome    string `json:"outcome"`
 	OutcomeWhy string `json:"outcome_reason"`
-	Response   string `json:"response"`
-	Truncated  bool   `json:"response_truncated,omitempty"`
+	// Rule is the responses rule that decided; "" when none did.
+	Rule      string `json:"rule,omitempty"`
+	Response  string `json:"response"`
+	Truncated bool   `json:"response_truncated,omitempty"`
 }
 
 func partnersTest(c *cli.Context) error {
@@ -515,7 +563,7 @@ func partnersTest(c *cli.Context) error {
 		return err
 	}
 	r.fill(req, r.req.Body, c.Bool("show-secrets"))
-	out := testResult{rendered: r, Status: res.StatusCode, Outcome: dec.Outcome.String(), OutcomeWhy: dec.Reason}
+	out := testResult{rendered: r, Status: res.StatusCode, Outcome: dec.Outcome.String(), OutcomeWhy: dec.Reason, Rule: dec.Rule}
 	if resp != nil {
 		latency = resp.Duration
 		body := resp.Body
@@ -542,6 +590,11 @@ func partnersTest(c *cli.Context) error {
 		}
 		fmt.Fprintf(w, "latency:  %s\n", latency.Round(100*time.Microsecond))
 		fmt.Fprintf(w, "outcome:  %s (%s)\n", out.Outcome, out.OutcomeWhy)
+		if out.Rule != "" {
+			fmt.Fprintf(w, "rule:     %s\n", out.Rule)
+		} else if len(p.Responses) > 0 {
+			fmt.Fprintln(w, "rule:     no responses rule matched: success decided")
+		}
 		if resp != nil {
 			more := ""
 			if out.Truncated {
@@ -550,7 +603,7 @@ func partnersTest(c *cli.Context) error {
 			fmt.Fprintf(w, "response%s:\n%s\n", more, out.Response)
 		}
 	}
-	if dec.Outcome != retry.Delivered {
+	if dec.Outcome != retry.Delivered && dec.Outcome != retry.Duplicate {
 		return fmt.Errorf("partner %q: test postback not delivered: %s (%s)", p.ID, dec.Outcome, dec.Reason)
 	}
 	return nil

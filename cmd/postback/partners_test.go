@@ -345,3 +345,31 @@ func TestPartnersTest_GuardBlocksLoopback(t *testing.T) {
 	require.Regexp(t, `^postback: partner "acme": test postback not delivered: blocked \(`, r.stderr)
 	require.Empty(t, b.partner.Requests())
 }
+
+// render says which lifecycle rule would hold the event back, and why.
+func TestPartnersRender_SaysWhatLifecycleRulesWouldDo(t *testing.T) {
+	cfg := partnersFile(t, "postback.yaml", `partners:
+  - id: net
+    url: "https://net.example/pb?c={click_id}&tx={transaction_id}&s={status|map:approved=1,pending=2,rejected=3}"
+    order_by: click_id
+    delay: 5m
+    cancel_on_reject: true
+    window: 7d
+    dedup: {key: "{click_id}:{event}:{transaction_id}"}
+`)
+	ev := partnersFile(t, "event.json", `{"id":"e1","name":"purchase","click_id":"ck","transaction_id":"o1","status":"Rejected",
+ "timestamp":"2026-11-30T00:00:00Z","attribution":{"partner":"net","click_time":"2026-11-29T00:00:00Z"}}`)
+	r := partnersRun(t, "-c", cfg, "partners", "render", "-p", "net", "-e", ev, "-o", "table")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "routing:  a worker would send this\n"+
+		"note:     order_by click_id: waits until every earlier delivery to this partner with click_id \"ck\" is final\n"+
+		"note:     delay: held 5m before its first attempt\n"+
+		"note:     cancel_on_reject: a rejection; if a delivery of transaction \"o1\" is still held, both are skipped (rejected_before_send) and nothing is sent\n"+
+		"note:     dedup: key \"ck:purchase:o1\"; skipped (duplicate_conversion) if another delivery of it was delivered in the last 720h or is being attempted\n")
+	require.Contains(t, r.stdout, "GET https://net.example/pb?c=ck&tx=o1&s=3\n")
+
+	late := partnersFile(t, "late.json", `{"id":"e2","name":"purchase","timestamp":"2026-11-30T00:00:00Z","attribution":{"partner":"net","click_time":"2026-11-01T00:00:00Z"}}`)
+	r = partnersRun(t, "-c", cfg, "partners", "render", "-p", "net", "-e", late, "-o", "table")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "routing:  a worker would NOT send this: skipped: outside_window: 696h after the click, window 168h\n")
+}

@@ -56,6 +56,10 @@ type Config struct {
 	// baseline's, whose producers call Client.Enqueue in-process. The
 	// latency phase always posts events one at a time.
 	E2EIntake string
+	// Lifecycle lists the partner's lifecycle rules to measure with
+	// (LifecycleRules): each costs Redis work per delivery, which the
+	// end-to-end and memory figures then include.
+	Lifecycle []string
 	// MemoryDeliveries is how many deliveries (and raw asynq tasks) the
 	// memory phase stores. Default 5000.
 	MemoryDeliveries int
@@ -124,6 +128,11 @@ func (c Config) validate() error {
 	case c.E2EIntake != IntakeBatch && c.E2EIntake != IntakeSingle:
 		return fmt.Errorf("bench: e2e intake %q: want %s or %s", c.E2EIntake, IntakeBatch, IntakeSingle)
 	}
+	for _, rule := range c.Lifecycle {
+		if _, ok := LifecycleRules[rule]; !ok {
+			return fmt.Errorf("bench: unknown lifecycle rule %q; rules are order_by, delay and dedup", rule)
+		}
+	}
 	for _, name := range c.Phases {
 		if !slices.Contains(PhaseNames, name) {
 			return fmt.Errorf("bench: unknown phase %q; phases are %s", name, strings.Join(PhaseNames, ", "))
@@ -147,9 +156,24 @@ var ErrNotEmpty = errors.New("the Redis database is not empty; bench flushes it 
 // apiKey is the in-process API's key.
 const apiKey = "bench-key-0123456789abcdef"
 
+// LifecycleRules are the partner keys Config.Lifecycle may add. Every
+// event of the bench has its own click and transaction: each sequence
+// holds one delivery and each dedup key is new, so what is measured is
+// the rules' cost on every delivery, not waits or skips.
+var LifecycleRules = map[string]string{
+	"order_by": "    order_by: click_id\n",
+	"delay":    "    delay: 1s\n",
+	"dedup":    "    dedup: {key: \"{click_id}:{event}:{event_id}\", window: 1h}\n",
+}
+
 // PartnerYAML is the config of the partner bench delivers to, with its
-// loopback address: what a `postback api` given with APIURL must route to.
-func PartnerYAML(partnerAddr string) string {
+// loopback address and the lifecycle rules to measure with: what a
+// `postback api` given with APIURL must route to.
+func PartnerYAML(partnerAddr string, lifecycle ...string) string {
+	var rules strings.Builder
+	for _, r := range lifecycle {
+		rules.WriteString(LifecycleRules[r])
+	}
 	return `  - id: bench
     events: [purchase]
     match: attributed
@@ -157,10 +181,10 @@ func PartnerYAML(partnerAddr string) string {
     method: GET
     url: "http://` + partnerAddr + `/pb?e={event_id}&click_id={click_id}&goal={event|map:install=1,purchase=2}&sum={revenue|default:0}&cur={currency}&ts={timestamp|unix}&idfa={idfa}&dlv={delivery_id}"
     retry: {max_attempts: 10, max_age: 1h, initial_interval: 1s, max_interval: 1m, multiplier: 2}
-`
+` + rules.String()
 }
 
-func benchYAML(partnerAddr string) string {
+func benchYAML(partnerAddr string, lifecycle []string) string {
 	return `api:
   keys: ["` + apiKey + `"]
   dedup_window: 1h
@@ -168,7 +192,7 @@ delivery:
   timeout: 5s
   allow_private_networks: true
 partners:
-` + PartnerYAML(partnerAddr)
+` + PartnerYAML(partnerAddr, lifecycle...)
 }
 
 // run holds one run's parts.
@@ -208,7 +232,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer p.close()
-	parsed, err := config.Parse("bench.yaml", []byte(benchYAML(p.addr)), func(string) (string, bool) { return "", false })
+	parsed, err := config.Parse("bench.yaml", []byte(benchYAML(p.addr, cfg.Lifecycle)), func(string) (string, bool) { return "", false })
 	if err != nil {
 		return nil, fmt.Errorf("bench: config: %w", err)
 	}
@@ -237,7 +261,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{
 		Redis: cfg.RedisName, RedisVersion: serverVersion(ctx, cfg.Redis),
 		DurationS: cfg.Duration.Seconds(), Concurrency: cfg.Concurrency, Clients: cfg.Clients,
-		Rounds: cfg.Rounds, BatchSize: cfg.BatchSize, E2EIntake: cfg.E2EIntake, Dequeuers: cfg.Dequeuers, BundleSize: cfg.BundleSize, PollIntervalMS: float64(cfg.PollInterval) / float64(time.Millisecond),
+		Rounds: cfg.Rounds, BatchSize: cfg.BatchSize, E2EIntake: cfg.E2EIntake, Lifecycle: cfg.Lifecycle, Dequeuers: cfg.Dequeuers, BundleSize: cfg.BundleSize, PollIntervalMS: float64(cfg.PollInterval) / float64(time.Millisecond),
 	}
 	phases := []struct {
 		id, name string

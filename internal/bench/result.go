@@ -32,10 +32,13 @@ type Result struct {
 	PollIntervalMS float64 `json:"poll_interval_ms"`
 	PayloadBytes   int     `json:"task_payload_bytes"`
 
-	E2EPerS       float64 `json:"e2e_deliveries_per_s"`
-	E2EIntake     string  `json:"e2e_intake"` // batch or single (Config.E2EIntake)
-	AsynqNoopPerS float64 `json:"asynq_noop_tasks_per_s"`
-	E2ERatio      float64 `json:"e2e_vs_asynq_noop"`
+	E2EPerS   float64 `json:"e2e_deliveries_per_s"`
+	E2EIntake string  `json:"e2e_intake"` // batch or single (Config.E2EIntake)
+	// Lifecycle lists the partner's lifecycle rules measured with
+	// (Config.Lifecycle).
+	Lifecycle     []string `json:"lifecycle,omitempty"`
+	AsynqNoopPerS float64  `json:"asynq_noop_tasks_per_s"`
+	E2ERatio      float64  `json:"e2e_vs_asynq_noop"`
 	// Dequeuers is how many asynq processors the worker ran. When more
 	// than one, raw asynq is measured a second time with as many servers
 	// sharing the same concurrency: the baseline with the same dequeue
@@ -245,6 +248,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "Redis %s%s · %gs a phase%s · worker concurrency %d in %d asynq processor(s) · %d clients · batches of %d (%s intake end to end), deliveries bundled by up to %d · poll %gms · task payload %d B\n\n",
 		r.RedisVersion, paren(r.Redis), r.DurationS, rounds, r.Concurrency, r.Dequeuers, r.Clients, r.BatchSize, r.E2EIntake, r.BundleSize, r.PollIntervalMS, r.PayloadBytes)
+	if len(r.Lifecycle) > 0 {
+		fmt.Fprintf(&b, "The bench partner has the lifecycle rules %s: each delivery pays for them.\n\n", strings.Join(r.Lifecycle, ", "))
+	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', 0)
 	fmt.Fprintln(tw, "| metric\t| postback\t| baseline (raw asynq, same run)\t| ratio\t| target\t|")
 	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|")

@@ -221,7 +221,7 @@ partners:
 				`postback.yaml:1:1: apii: unknown section (want api, delivery, partners or ops)`,
 				`postback.yaml:3:3: api.key: unknown key (want keys, max_body_bytes, dedup_window, wait_replicas, wait_timeout or strict)`,
 				`postback.yaml:5:3: delivery.timeot: unknown key (want timeout, allow_private_networks or attempt_log_retention)`,
-				`postback.yaml:9:5: partner "acme": urls: unknown key`,
+				`postback.yaml:9:5: partner "acme": urls: unknown key (did you mean url?)`,
 				`postback.yaml:10:13: partner "acme": retry.max_attempt: unknown key (want max_attempts, max_age, initial_interval, max_interval, multiplier or jitter)`,
 				`postback.yaml:11:15: partner "acme": success.code: unknown key (want status or body_not_match)`,
 				`postback.yaml:12:75: partner "acme": signing.algo: unknown key (want scheme or secrets)`,

@@ -286,12 +286,33 @@ func (l *loader) duration(n *yaml.Node, partner, field string) time.Duration {
 	if !ok {
 		return 0
 	}
-	d, err := time.ParseDuration(s)
+	d, err := parseDuration(s)
 	if err != nil || d <= 0 {
 		l.errf(n, partner, field, "%q is not a positive duration like 30s, 5m or 24h", s)
 		return 0
 	}
 	return d
+}
+
+// parseDuration reads a Go duration, and days: "7d", "1d12h".
+func parseDuration(s string) (time.Duration, error) {
+	days, rest, ok := strings.Cut(s, "d")
+	if !ok {
+		return time.ParseDuration(s)
+	}
+	n, err := strconv.Atoi(days)
+	if err != nil || n < 0 || n > 3650 {
+		return 0, fmt.Errorf("bad number of days in %q", s)
+	}
+	d := time.Duration(n) * 24 * time.Hour
+	if rest != "" {
+		r, err := time.ParseDuration(rest)
+		if err != nil || r < 0 {
+			return 0, fmt.Errorf("bad duration after the days in %q", s)
+		}
+		d += r
+	}
+	return d, nil
 }
 
 func (l *loader) boolean(n *yaml.Node, partner, field string) bool {

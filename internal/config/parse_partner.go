@@ -24,7 +24,7 @@ var (
 
 // sendOnly lists the partner keys that only sending needs, which an
 // intake-only load does not read.
-var sendOnly = map[string]bool{"url": true, "headers": true, "body": true, "content_type": true, "signing": true, "success": true}
+var sendOnly = map[string]bool{"url": true, "headers": true, "body": true, "content_type": true, "signing": true, "success": true, "responses": true}
 
 // partner compiles one entry of `partners:`; nil when it has no usable id.
 func (l *loader) partner(n *yaml.Node, index int) *Partner {
@@ -57,6 +57,7 @@ func (l *loader) partner(n *yaml.Node, index int) *Partner {
 		l.partnerKey(p, src, key, k, v)
 	})
 	l.compile(n, p, src)
+	l.checkLifecycle(n, p)
 	return p
 }
 
@@ -159,6 +160,8 @@ func (l *loader) partnerKey(p *Partner, src *partnerSource, key string, k, v *ya
 		p.Concurrency = l.integer(v, id, key, 0)
 	case "success":
 		l.success(v, id, src)
+	case "responses":
+		l.responses(v, p)
 	case "privacy":
 		l.mapping(v, id, key, func(pk string, pkn, pv *yaml.Node) {
 			if pk != "require_consent" {
@@ -169,7 +172,13 @@ func (l *loader) partnerKey(p *Partner, src *partnerSource, key string, k, v *ya
 		})
 	case "auto_pause":
 		l.autoPause(v, p)
+	case "order_by", "delay", "cancel_on_reject", "window", "dedup":
+		l.lifecycleKey(p, key, v)
 	default:
+		if s, ok := templates.Suggest(key, partnerKeyNames); ok {
+			l.errf(k, id, key, "unknown key (did you mean %s?)", s)
+			return
+		}
 		l.errf(k, id, key, "unknown key")
 	}
 }
@@ -270,7 +279,7 @@ func (l *loader) compile(n *yaml.Node, p *Partner, src *partnerSource) {
 	}
 	// Each status and the regexp were checked, and placed, as they were read.
 	if s, err := retry.ParseSuccess(src.successStatus, src.bodyNotMatch); err == nil {
-		p.Success = s
+		p.Success = s.WithResponses(p.Responses)
 	}
 }
 

@@ -63,6 +63,11 @@ type Partner struct {
 	// AutoPause pauses the partner after that many failed attempts in a
 	// row, counted across every worker. Zero: off.
 	AutoPause AutoPause
+	// Lifecycle: ordering, delay, cancellation, window and payout guard.
+	Lifecycle
+	// Responses are the partner's `responses:` rules, in order; Success
+	// holds them too and tries them first.
+	Responses []retry.Rule
 }
 
 // Header is one templated request header.

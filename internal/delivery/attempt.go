@@ -87,6 +87,9 @@ func (h *Handler) deliver(ctx context.Context, pl *wire.Payload, queue string, b
 	}
 	r := &run{h: h, pl: pl, queue: queue, bundled: bundled, cfg: cfg, p: p, rec: rec, claim: claim,
 		meta: store.Meta{ID: pl.Delivery, Partner: pl.Partner, EventID: pl.Event.ID, Lease: lease.Token}}
+	if pl.Order != "" {
+		r.meta.Order = store.OrderKey(pl.Partner, pl.Order)
+	}
 	err = r.attempt(ctx)
 	if !r.freed {
 		// No outcome write freed the lease: the delivery was deferred or
@@ -156,6 +159,9 @@ func (r *run) attempt(ctx context.Context) error {
 	}
 	if why := r.notOurs(); why != "" {
 		h.log.Info("dropped", "delivery", pl.Delivery, "partner", pl.Partner, "reason", why)
+		if r.meta.Order != "" && r.rec == nil {
+			_, _ = h.store.OrderDrop(ctx, r.meta.Order, pl.Delivery) // no later delivery waits for it
+		}
 		return nil
 	}
 	if p == nil || !p.Enabled {
@@ -163,19 +169,39 @@ func (r *run) attempt(ctx context.Context) error {
 		if p != nil {
 			reason = "partner disabled"
 		}
-		return r.skip(ctx, reason)
+		return r.skip(ctx, reason, "")
+	}
+	if err := r.turn(ctx); err != nil {
+		return err
 	}
 	attempt, replay := r.number()
 	var v templates.Values
 	p.Values(&v, pl.Event, pl.Delivery, attempt)
 	if missing := p.Missing(&v); missing != "" {
-		return r.skip(ctx, "require: "+missing+" is missing")
+		return r.skip(ctx, "require: "+missing+" is missing", "")
+	}
+	switch reason, code, err := r.held(ctx, &v); {
+	case err != nil:
+		return storeFailed(err)
+	case reason != "":
+		return r.skip(ctx, reason, code)
 	}
 	req, err := p.RenderValues(&v, pl.Delivery)
 	if err != nil {
 		observeOutcome(p.ID, retry.RenderFailed)
 		h.log.Warn("dead-lettered", "delivery", pl.Delivery, "partner", p.ID, "attempt", attempt, "outcome", retry.RenderFailed.String(), "reason", retry.RenderFailed.String(), "error", err.Error())
 		return r.dead(ctx, retry.RenderFailed, store.Attempt{N: attempt, At: h.now(), Outcome: retry.RenderFailed.String(), Error: err.Error(), Replay: replay})
+	}
+
+	// The payout guard: one delivery of a dedup key is sent.
+	if p.Dedup != nil {
+		dup, err := r.dedup(ctx, &v)
+		if err != nil {
+			return storeFailed(err)
+		}
+		if dup != "" {
+			return r.skip(ctx, dup, config.ReasonDuplicate)
+		}
 	}
 
 	// Partner isolation: a deferral spends no attempt.
@@ -195,9 +221,9 @@ func (r *run) attempt(ctx context.Context) error {
 	dec := p.Success.Classify(res, h.now())
 	a := store.Attempt{
 		N: attempt, At: start, Duration: h.now().Sub(start), Status: res.StatusCode,
-		Outcome: dec.Outcome.String(), URL: req.URL, Replay: replay,
+		Outcome: dec.Outcome.String(), URL: req.URL, Replay: replay, Rule: dec.Rule,
 	}
-	if dec.Outcome != retry.Delivered {
+	if dec.Outcome != retry.Delivered && dec.Outcome != retry.Duplicate {
 		a.Error = dec.Reason
 	}
 	if resp != nil {
@@ -235,12 +261,19 @@ func (r *run) settle(ctx context.Context, dec retry.Decision, a store.Attempt, l
 	h, pl, p := r.h, r.pl, r.p
 	retention := r.cfg.Delivery.AttemptLogRetention
 	switch dec.Outcome {
-	case retry.Delivered:
+	case retry.Delivered, retry.Duplicate:
+		// A duplicate is final as delivered is (its record says
+		// delivered, which every reader knows), and counted apart.
 		if err := r.write(func(m store.Meta) error {
 			_, err := h.store.AddAttempt(ctx, m, a, retry.StatusDelivered, retention)
 			return err
 		}); err != nil {
 			log.Error("delivered but not recorded", "err", err)
+		}
+		if dec.Outcome == retry.Duplicate {
+			log.Info("duplicate: the partner already had it", "rule", dec.Rule)
+			observeDuplicate(p.ID)
+			return nil
 		}
 		log.Info("delivered")
 		observeFinal(p.ID, retry.StatusDelivered, pl.First(), h.now())
@@ -281,17 +314,18 @@ func (r *run) write(f func(store.Meta) error) error {
 	return err
 }
 
-// skip records a delivery that will not be sent, and why.
-func (r *run) skip(ctx context.Context, reason string) error {
+// skip records a delivery that will not be sent, and why; code names the
+// lifecycle rule that held it back (config.Reason…), "" for the others.
+func (r *run) skip(ctx context.Context, reason, code string) error {
 	h, m := r.h, r.meta
-	h.log.Info("skipped", "delivery", m.ID, "partner", m.Partner, "reason", reason)
+	h.log.Info("skipped", "delivery", m.ID, "partner", m.Partner, "reason", redactText(reason))
 	if err := r.write(func(m store.Meta) error {
-		return h.store.SetStatus(ctx, m, retry.StatusSkipped, reason, h.now(), r.cfg.Delivery.AttemptLogRetention)
+		return h.store.Skip(ctx, m, reason, code, h.now(), r.cfg.Delivery.AttemptLogRetention)
 	}); err != nil {
 		return storeFailed(err)
 	}
 	observeOutcome(m.Partner, retry.Skipped)
-	observeFinal(m.Partner, retry.StatusSkipped, time.Time{}, h.now())
+	observeSkip(m.Partner, code)
 	return nil
 }
 

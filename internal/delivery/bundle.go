@@ -61,21 +61,30 @@ func (h *Handler) ProcessBundle(ctx context.Context, t *asynq.Task) error {
 		mu     sync.Mutex
 		failed []error
 	)
-	for _, pl := range pls {
+	one := func(pl *wire.Payload) {
+		err := h.bundled(ctx, startBy, turns, pl, queue)
+		if err == nil {
+			return
+		}
+		delay, _, _ := retry.DelayOf(err) // errHandOff: 0, at once
+		if herr := h.handOff(ctx, pl, queue, delay); herr != nil {
+			h.log.Warn("not handed off", "delivery", pl.Delivery, "partner", pl.Partner, "err", herr)
+			mu.Lock()
+			failed = append(failed, herr)
+			mu.Unlock()
+			return
+		}
+		h.log.Debug("handed off", "delivery", pl.Delivery, "partner", pl.Partner, "in", delay.String(), "reason", redactText(err.Error()))
+	}
+	// Deliveries of one sequence (an ordered partner's click or
+	// transaction) run one after the other, in the bundle's order, which
+	// is the order their events were accepted: each finds the one before
+	// it final, rather than waiting for its turn in a hand-off.
+	for _, seq := range sequences(pls) {
 		wg.Go(func() {
-			err := h.bundled(ctx, startBy, turns, pl, queue)
-			if err == nil {
-				return
+			for _, pl := range seq {
+				one(pl)
 			}
-			delay, _, _ := retry.DelayOf(err) // errHandOff: 0, at once
-			if herr := h.handOff(ctx, pl, queue, delay); herr != nil {
-				h.log.Warn("not handed off", "delivery", pl.Delivery, "partner", pl.Partner, "err", herr)
-				mu.Lock()
-				failed = append(failed, herr)
-				mu.Unlock()
-				return
-			}
-			h.log.Debug("handed off", "delivery", pl.Delivery, "partner", pl.Partner, "in", delay.String(), "reason", redactText(err.Error()))
 		})
 	}
 	wg.Wait()
@@ -83,6 +92,26 @@ func (h *Handler) ProcessBundle(ctx context.Context, t *asynq.Task) error {
 		return noHandOff(failed, len(pls))
 	}
 	return nil
+}
+
+// sequences groups pls by their sequence, keeping their order: a
+// delivery in no sequence is a group of its own.
+func sequences(pls []*wire.Payload) [][]*wire.Payload {
+	out := make([][]*wire.Payload, 0, len(pls))
+	at := map[string]int{}
+	for _, pl := range pls {
+		if pl.Order == "" {
+			out = append(out, []*wire.Payload{pl})
+			continue
+		}
+		if i, ok := at[pl.Order]; ok {
+			out[i] = append(out[i], pl)
+			continue
+		}
+		at[pl.Order] = len(out)
+		out = append(out, []*wire.Payload{pl})
+	}
+	return out
 }
 
 // errNoQueue: a bundle cannot run on a handler that cannot hand off.

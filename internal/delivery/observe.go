@@ -26,10 +26,11 @@ import (
 // and the redaction that keeps personal data out of logs.
 //
 // postback_delivery_attempts_total{outcome} counts every run of a delivery
-// by what it came to: delivered, retry, rejected, blocked for a request
-// sent; render, deferred, skipped for a run that sent nothing; and
-// exhausted once when a delivery runs out of attempts or max_age (on top of
-// its last "retry" attempt, if it had one).
+// by what it came to: delivered, duplicate (a responses rule said the
+// partner had it already), retry, rejected, blocked for a request sent;
+// render, deferred, skipped for a run that sent nothing; and exhausted
+// once when a delivery runs out of attempts or max_age (on top of its last
+// "retry" attempt, if it had one).
 
 // observeAttempt records one sent request: its outcome and HTTP duration.
 func observeAttempt(partner string, o retry.Outcome, d time.Duration) {
@@ -50,6 +51,12 @@ func observeFinal(partner string, s retry.Status, first, now time.Time) {
 	if s == retry.StatusDelivered && !first.IsZero() {
 		metrics.EnqueueToDelivery.WithLabelValues(partner).Observe(max(now.Sub(first), 0).Seconds())
 	}
+}
+
+// observeDuplicate records a delivery the partner said it had already:
+// final, with result "duplicate" rather than "delivered".
+func observeDuplicate(partner string) {
+	metrics.Deliveries.WithLabelValues(partner, retry.Duplicate.String()).Inc()
 }
 
 // logHost is the part of a sent URL that logs may show: its host. The rest

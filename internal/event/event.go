@@ -16,11 +16,18 @@ import (
 
 // Event is one conversion reported by an app backend.
 type Event struct {
-	ID          string            `json:"id"`
-	Name        string            `json:"name"`
-	Timestamp   time.Time         `json:"timestamp"`
-	AppID       string            `json:"app_id,omitempty"`
-	ClickID     string            `json:"click_id,omitempty"`
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Timestamp time.Time `json:"timestamp"`
+	AppID     string    `json:"app_id,omitempty"`
+	ClickID   string    `json:"click_id,omitempty"`
+	// TransactionID is the conversion's id in the app's own system (an
+	// order or receipt id): a status update of a conversion is a new
+	// event with the same TransactionID and a new Status.
+	TransactionID string `json:"transaction_id,omitempty"`
+	// Status is the conversion's state: StatusApproved (also when
+	// empty), StatusPending or StatusRejected.
+	Status      string            `json:"status,omitempty"`
 	Attribution Attribution       `json:"attribution,omitzero"`
 	Device      Device            `json:"device,omitzero"`
 	User        User              `json:"user,omitzero"`
@@ -44,7 +51,29 @@ type Attribution struct {
 	Sub3       string `json:"sub3,omitempty"`
 	Sub4       string `json:"sub4,omitempty"`
 	Sub5       string `json:"sub5,omitempty"`
+	// ClickTime and InstallTime are RFC 3339 times, in UTC once
+	// normalised: when the attributed click and the install happened.
+	ClickTime   string `json:"click_time,omitempty"`
+	InstallTime string `json:"install_time,omitempty"`
 }
+
+// The conversion statuses an event's Status can hold.
+const (
+	StatusApproved = "approved"
+	StatusPending  = "pending"
+	StatusRejected = "rejected"
+)
+
+// ConversionStatus is the event's status, StatusApproved when it has none.
+func (e *Event) ConversionStatus() string {
+	if e.Status == "" {
+		return StatusApproved
+	}
+	return e.Status
+}
+
+// Rejected reports whether the event reports its conversion rejected.
+func (e *Event) Rejected() bool { return e.Status == StatusRejected }
 
 // Device holds the device identifiers and context of the conversion.
 type Device struct {
@@ -235,17 +264,19 @@ func allBytes(s string, ok func(byte) bool) bool {
 // eventJSON mirrors Event for decoding: params with lenient values and a raw
 // timestamp so its error names the field.
 type eventJSON struct {
-	ID          string          `json:"id"`
-	Name        string          `json:"name"`
-	Timestamp   json.RawMessage `json:"timestamp"`
-	AppID       string          `json:"app_id"`
-	ClickID     string          `json:"click_id"`
-	Attribution Attribution     `json:"attribution"`
-	Device      Device          `json:"device"`
-	User        User            `json:"user"`
-	Revenue     Revenue         `json:"revenue"`
-	Consent     Consent         `json:"consent"`
-	Params      paramsJSON      `json:"params"`
+	ID            string          `json:"id"`
+	Name          string          `json:"name"`
+	Timestamp     json.RawMessage `json:"timestamp"`
+	AppID         string          `json:"app_id"`
+	ClickID       string          `json:"click_id"`
+	TransactionID string          `json:"transaction_id"`
+	Status        string          `json:"status"`
+	Attribution   Attribution     `json:"attribution"`
+	Device        Device          `json:"device"`
+	User          User            `json:"user"`
+	Revenue       Revenue         `json:"revenue"`
+	Consent       Consent         `json:"consent"`
+	Params        paramsJSON      `json:"params"`
 }
 
 // DecodeEvent reads one JSON event, refuses unknown fields and validates it
@@ -278,6 +309,7 @@ func decodeEvent(data []byte, now time.Time, tryFast bool) (*Event, error) {
 	}
 	ev := &Event{
 		ID: raw.ID, Name: raw.Name, AppID: raw.AppID, ClickID: raw.ClickID,
+		TransactionID: raw.TransactionID, Status: raw.Status,
 		Attribution: raw.Attribution, Device: raw.Device, User: raw.User,
 		Revenue: raw.Revenue, Consent: raw.Consent, Params: raw.Params,
 	}
@@ -370,6 +402,12 @@ func (e *Event) Validate() error {
 	if err := checkStrings(e); err != nil {
 		return err
 	}
+	switch {
+	case len(e.TransactionID) > maxIDLen:
+		return &FieldError{"transaction_id", fmt.Sprintf("longer than %d bytes", maxIDLen)}
+	case !isStatus(e.Status):
+		return &FieldError{"status", fmt.Sprintf("%.40q: want approved, pending or rejected", e.Status)}
+	}
 	if a := string(e.Revenue.Amount); a != "" && !isDecimal(a) {
 		return &FieldError{"revenue.amount", fmt.Sprintf("%.40q is not a decimal number like 1.99", a)}
 	}
@@ -403,7 +441,7 @@ func checkStrings(e *Event) error {
 	fields := [...]struct {
 		name, v string
 	}{
-		{"app_id", e.AppID}, {"click_id", e.ClickID},
+		{"app_id", e.AppID}, {"click_id", e.ClickID}, {"transaction_id", e.TransactionID},
 		{"attribution.partner", e.Attribution.Partner}, {"attribution.campaign_id", e.Attribution.CampaignID},
 		{"attribution.campaign", e.Attribution.Campaign}, {"attribution.adgroup_id", e.Attribution.AdgroupID},
 		{"attribution.adgroup", e.Attribution.Adgroup}, {"attribution.creative_id", e.Attribution.CreativeID},
@@ -411,6 +449,7 @@ func checkStrings(e *Event) error {
 		{"attribution.sub1", e.Attribution.Sub1}, {"attribution.sub2", e.Attribution.Sub2},
 		{"attribution.sub3", e.Attribution.Sub3}, {"attribution.sub4", e.Attribution.Sub4},
 		{"attribution.sub5", e.Attribution.Sub5},
+		{"attribution.click_time", e.Attribution.ClickTime}, {"attribution.install_time", e.Attribution.InstallTime},
 		{"device.idfa", e.Device.IDFA}, {"device.idfv", e.Device.IDFV}, {"device.gaid", e.Device.GAID},
 		{"device.android_id", e.Device.AndroidID}, {"device.ip", e.Device.IP},
 		{"device.user_agent", e.Device.UserAgent}, {"device.os", e.Device.OS},
@@ -426,6 +465,18 @@ func checkStrings(e *Event) error {
 		}
 	}
 	return nil
+}
+
+// isStatus reports whether s, trimmed and in any case, is a conversion
+// status, or empty: Normalize then puts it in lower case. A status that
+// is none of them is refused whatever api.strict says: read as approved,
+// a "declined" would be paid.
+func isStatus(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", StatusApproved, StatusPending, StatusRejected:
+		return true
+	}
+	return false
 }
 
 // printable reports whether s holds no ASCII space or control character

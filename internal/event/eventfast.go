@@ -39,6 +39,10 @@ func decodeFast(data []byte, raw *eventJSON) bool {
 			return p.setString(&raw.AppID, 3)
 		case "click_id":
 			return p.setString(&raw.ClickID, 4)
+		case "transaction_id":
+			return p.setString(&raw.TransactionID, 11)
+		case "status":
+			return p.setString(&raw.Status, 12)
 		case "attribution":
 			return p.once(5) && p.attribution(&raw.Attribution)
 		case "device":
@@ -185,10 +189,10 @@ func (p *fastScan) strings(fields []string, dst []*string) bool {
 	})
 }
 
-var attributionFields = []string{"partner", "campaign_id", "campaign", "adgroup_id", "adgroup", "creative_id", "creative", "site_id", "sub1", "sub2", "sub3", "sub4", "sub5"}
+var attributionFields = []string{"partner", "campaign_id", "campaign", "adgroup_id", "adgroup", "creative_id", "creative", "site_id", "sub1", "sub2", "sub3", "sub4", "sub5", "click_time", "install_time"}
 
 func (p *fastScan) attribution(a *Attribution) bool {
-	return p.strings(attributionFields, []*string{&a.Partner, &a.CampaignID, &a.Campaign, &a.AdgroupID, &a.Adgroup, &a.CreativeID, &a.Creative, &a.SiteID, &a.Sub1, &a.Sub2, &a.Sub3, &a.Sub4, &a.Sub5})
+	return p.strings(attributionFields, []*string{&a.Partner, &a.CampaignID, &a.Campaign, &a.AdgroupID, &a.Adgroup, &a.CreativeID, &a.Creative, &a.SiteID, &a.Sub1, &a.Sub2, &a.Sub3, &a.Sub4, &a.Sub5, &a.ClickTime, &a.InstallTime})
 }
 
 var deviceFields = []string{"idfa", "idfv", "gaid", "android_id", "ip", "user_agent", "os", "os_version", "country"}

@@ -47,6 +47,8 @@ var takenSeeds = []string{
 	`{"params":{}}`,
 	`{"id":"n","name":"install","device":{"idfa":" 6d92078a-8246-4ba4-ae5b-76104861e7dc ","gaid":"38400000-8CF0-11BD-B23E-10B96E40000C","ip":"999.1.1.1","country":"usa"},"user":{"email":" A@Example.com "}}`,
 	`{"device":{"idfv":"x","country":" fr "},"user":{"email":"Ⱥ@example.com"}}`,
+	`{"id":"t1","name":"purchase","transaction_id":" ord-1 ","status":" Rejected ","attribution":{"click_time":"2026-11-25T18:31:21+02:00","install_time":"yesterday"}}`,
+	`{"id":"t2","name":"purchase","status":"declined"}`,
 	"{\"id\":\"e\uFFFD\",\"params\":{\"a\":\"1\",\"A\":\"2\"}}", // U+FFFD sent as itself; keys differing in case
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"net/netip"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -27,16 +28,18 @@ type Warning struct {
 // Surrounding white space is trimmed from the identifiers: app_id,
 // click_id, attribution.partner and the attribution ids (campaign_id,
 // adgroup_id, creative_id, site_id), the device ids, device.ip,
-// device.country, user.customer_user_id and user.email. Then user.email is
+// device.country, user.customer_user_id, user.email, transaction_id and
+// status. Then status is lowercased, user.email is
 // lowercased, device.idfa and device.idfv are upper-cased, device.gaid is
 // lowercased and device.country upper-cased. The event id and name are
 // not touched: Validate refuses them as sent.
 //
 // A field that is then still not in its form (an email that is not an
 // address, a device id that is not a UUID, an IP that does not parse, a
-// country that is not two letters A–Z) is dropped, set to "", and named in
-// one Warning each (device.idfa, idfv, gaid, ip, country, then
-// user.email): a conversion is never refused over the form of an optional
+// country that is not two letters A–Z, a click or install time that is
+// not RFC 3339) is dropped, set to "", and named in one Warning each
+// (device.idfa, idfv, gaid, ip, country, user.email, then
+// attribution.click_time and install_time, which are otherwise put in UTC): a conversion is never refused over the form of an optional
 // field. With strict, the first such field is refused instead, with a
 // *FieldError, and the event is left as it was.
 func (e *Event) Normalize(strict bool) ([]Warning, error) {
@@ -45,10 +48,11 @@ func (e *Event) Normalize(strict bool) ([]Warning, error) {
 	for _, p := range [...]*string{
 		&n.AppID, &n.ClickID, &n.Attribution.Partner, &n.Attribution.CampaignID,
 		&n.Attribution.AdgroupID, &n.Attribution.CreativeID, &n.Attribution.SiteID,
-		&n.Device.AndroidID, &n.User.CustomerUserID,
+		&n.Device.AndroidID, &n.User.CustomerUserID, &n.TransactionID,
 	} {
 		*p = strings.TrimSpace(*p)
 	}
+	n.Status = strings.ToLower(strings.TrimSpace(n.Status))
 	d, u := &n.Device, &n.User
 	u.Email = toCase(strings.TrimSpace(u.Email), strings.ToLower)
 	d.IDFA = toCase(strings.TrimSpace(d.IDFA), strings.ToUpper)
@@ -64,6 +68,8 @@ func (e *Event) Normalize(strict bool) ([]Warning, error) {
 	c.check("device.ip", &d.IP, e.Device.IP, &ipForm)
 	c.check("device.country", &d.Country, e.Device.Country, &countryForm)
 	c.check("user.email", &u.Email, e.User.Email, &emailForm)
+	c.time("attribution.click_time", &n.Attribution.ClickTime)
+	c.time("attribution.install_time", &n.Attribution.InstallTime)
 	if c.err != nil {
 		return nil, c.err
 	}
@@ -93,6 +99,29 @@ func (c *formCheck) check(field string, v *string, sent string, f *form) {
 	}
 	*v = ""
 	c.warnings = append(c.warnings, Warning{field, "not " + f.name + "; dropped"})
+}
+
+// time puts the RFC 3339 time *v in UTC, in the form {timestamp} has
+// (2026-11-25T18:31:21Z, with a fraction of a second when it has one), or
+// drops it, or refuses it under strict, when it is not a time.
+func (c *formCheck) time(field string, v *string) {
+	sent := *v
+	s := strings.TrimSpace(sent)
+	if s == "" || c.err != nil {
+		*v = s
+		return
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err == nil {
+		*v = t.UTC().Format(time.RFC3339Nano)
+		return
+	}
+	if c.strict {
+		c.err = &FieldError{field, fmt.Sprintf("%.48q is not an RFC 3339 time like 2026-11-25T18:31:21Z", sent)}
+		return
+	}
+	*v = ""
+	c.warnings = append(c.warnings, Warning{field, "not an RFC 3339 time; dropped"})
 }
 
 // form is the fixed form of an identifier.

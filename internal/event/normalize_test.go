@@ -3,6 +3,7 @@ package event_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -182,4 +183,37 @@ func TestEvent_NormalizeKeepsInvalidUTF8(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, warnings, 1)
 	require.Empty(t, ev.User.Email)
+}
+
+// TestEvent_Lifecycle: a status is taken in any case and stored in lower
+// case; an unknown one is refused in both modes, since read as approved it
+// would be paid. Click and install times are stored in UTC, or dropped
+// with a warning when they are not RFC 3339 (refused under strict).
+func TestEvent_Lifecycle(t *testing.T) {
+	t.Parallel()
+	ev, err := event.DecodeEvent([]byte(`{"id":"x","name":"purchase","transaction_id":" ord-1 ","status":" Rejected ",`+
+		`"attribution":{"click_time":"2026-11-25T18:31:21.5+02:00","install_time":"yesterday"}}`), time.Now())
+	require.NoError(t, err)
+	warnings, err := ev.Normalize(false)
+	require.NoError(t, err)
+	require.Equal(t, "ord-1", ev.TransactionID)
+	require.Equal(t, event.StatusRejected, ev.Status)
+	require.True(t, ev.Rejected())
+	require.Equal(t, "2026-11-25T16:31:21.5Z", ev.Attribution.ClickTime)
+	require.Empty(t, ev.Attribution.InstallTime)
+	require.Equal(t, []event.Warning{{Field: "attribution.install_time", Message: "not an RFC 3339 time; dropped"}}, warnings)
+
+	ev, err = event.DecodeEvent([]byte(`{"id":"x","name":"purchase","attribution":{"install_time":"yesterday"}}`), time.Now())
+	require.NoError(t, err)
+	_, err = ev.Normalize(true)
+	require.EqualError(t, err, `attribution.install_time: "yesterday" is not an RFC 3339 time like 2026-11-25T18:31:21Z`)
+
+	// Decoding refuses it, before api.strict is looked at.
+	_, err = event.DecodeEvent([]byte(`{"id":"x","name":"purchase","status":"declined"}`), time.Now())
+	require.EqualError(t, err, `status: "declined": want approved, pending or rejected`)
+	_, err = event.DecodeEvent([]byte(`{"id":"x","name":"purchase","transaction_id":"`+strings.Repeat("t", 129)+`"}`), time.Now())
+	require.EqualError(t, err, "transaction_id: longer than 128 bytes")
+
+	ev = &event.Event{ID: "x", Name: "install"}
+	require.Equal(t, event.StatusApproved, ev.ConversionStatus())
 }

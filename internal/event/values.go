@@ -42,6 +42,10 @@ func (e *Event) Values(v *templates.Values, personal bool) {
 	v.Set(templates.FieldCustomerUserID, e.User.CustomerUserID)
 	v.Set(templates.FieldRevenue, string(e.Revenue.Amount))
 	v.Set(templates.FieldCurrency, e.Revenue.Currency)
+	v.Set(templates.FieldTransactionID, e.TransactionID)
+	v.Set(templates.FieldStatus, e.ConversionStatus())
+	v.Set(templates.FieldClickTime, a.ClickTime)
+	v.Set(templates.FieldInstallTime, a.InstallTime)
 	for k, val := range e.Params {
 		v.SetParam(k, val)
 	}

@@ -321,11 +321,15 @@ func (c *Client) storeRoute(ctx context.Context, in *incoming, r config.Route) e
 		return nil
 	}
 	ctx = store.InOrder(ctx, in.ev.ID) // behind the event's claim (see enqueueAll)
-	task, err := wire.NewTask(in.payload(r), r.Partner.AttemptTimeout(), wire.QueueDefault)
+	pl := in.payload(r)
+	task, err := wire.NewTask(pl, r.Partner.AttemptTimeout(), wire.QueueDefault)
 	if err != nil {
 		return err
 	}
-	_, err = c.queue.EnqueueContext(ctx, task)
+	if err := c.lifecycle(ctx, in, r, pl.Order, r.DeliveryID); err != nil {
+		return err
+	}
+	_, err = c.queue.EnqueueContext(ctx, task, enqueueOptions(r.Partner)...)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("%w: enqueue %s: %v", ErrUnavailable, r.DeliveryID, err)
 	}
@@ -334,7 +338,11 @@ func (c *Client) storeRoute(ctx context.Context, in *incoming, r config.Route) e
 
 // payload is what delivery r of the event carries in its task.
 func (in *incoming) payload(r config.Route) *wire.Payload {
-	return &wire.Payload{Delivery: r.DeliveryID, Partner: r.Partner.ID, Enqueued: in.now.UnixMilli(), Event: r.Partner.Stored(in.ev)}
+	pl := &wire.Payload{Delivery: r.DeliveryID, Partner: r.Partner.ID, Enqueued: in.now.UnixMilli(), Event: r.Partner.Stored(in.ev)}
+	if v := orderValue(r.Partner, in.ev); v != "" {
+		pl.Order = store.Seq(v)
+	}
+	return pl
 }
 
 // storeBundle enqueues the deliveries rs, all to one partner, as one
@@ -348,9 +356,14 @@ func (c *Client) storeBundle(ctx context.Context, ins []*incoming, rs []bundled)
 	if err != nil {
 		return err
 	}
+	for k, b := range rs {
+		if err := c.lifecycle(ctx, ins[b.in], b.r, pls[k].Order, wire.BundleID(pls)); err != nil {
+			return err
+		}
+	}
 	// A conflict is this very bundle, sent again by go-redis after a lost
 	// answer: it is stored.
-	if _, err := c.queue.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	if _, err := c.queue.EnqueueContext(ctx, task, enqueueOptions(rs[0].r.Partner)...); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("%w: enqueue a bundle of %d deliveries to %s: %v", ErrUnavailable, len(rs), rs[0].r.Partner.ID, err)
 	}
 	return nil

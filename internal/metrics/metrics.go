@@ -31,7 +31,7 @@ var (
 	}, []string{"field"})
 
 	// DeliveryAttempts counts attempts by partner and outcome (delivered,
-	// retry, rejected, blocked, render, exhausted, deferred, skipped).
+	// retry, rejected, blocked, render, exhausted, deferred, skipped, duplicate).
 	DeliveryAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "postback_delivery_attempts_total",
 		Help: "Delivery attempts by partner and outcome.",
@@ -45,7 +45,7 @@ var (
 	}, []string{"partner"})
 
 	// Deliveries counts deliveries reaching a final state by result
-	// (delivered, dead, skipped).
+	// (delivered, duplicate, dead, skipped).
 	Deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "postback_deliveries_total",
 		Help: "Deliveries that reached a final state, by partner and result.",

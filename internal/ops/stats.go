@@ -25,13 +25,25 @@ type PartnerStats struct {
 	Scheduled int `json:"scheduled"`
 	// InFlight deliveries are being attempted right now.
 	InFlight int `json:"in_flight"`
+	// Held deliveries wait out the partner's delay before their first
+	// attempt (they are not counted in Scheduled).
+	Held int64 `json:"held"`
 	// Delivered1h and Dead1h count deliveries that ended delivered or in
 	// the DLQ in the last hour; Attempts1h counts attempts.
 	Delivered1h int64 `json:"delivered_1h"`
 	Dead1h      int64 `json:"dead_1h"`
 	Attempts1h  int64 `json:"attempts_1h"`
-	// SuccessRate is Delivered1h / (Delivered1h + Dead1h); nil when both
-	// are 0.
+	// Duplicate1h counts deliveries that ended final because the partner
+	// answered that it had the conversion already (a responses rule);
+	// they are not in Delivered1h.
+	Duplicate1h int64 `json:"duplicate_1h"`
+	// Skipped1h counts deliveries skipped on purpose in the last hour;
+	// SkippedBy1h those of the lifecycle rules by reason
+	// (outside_window, duplicate_conversion, rejected_before_send).
+	Skipped1h   int64            `json:"skipped_1h"`
+	SkippedBy1h map[string]int64 `json:"skipped_by_1h,omitempty"`
+	// SuccessRate is (Delivered1h + Duplicate1h) / (Delivered1h +
+	// Duplicate1h + Dead1h); nil when all are 0.
 	SuccessRate *float64 `json:"success_rate"`
 	// LatencyP50 and LatencyP99 are attempt durations in milliseconds over
 	// the last hour's most recent attempts (up to store.LatencySamples);
@@ -106,9 +118,13 @@ func ReadStats(ctx context.Context, rdb redis.UniversalClient, cfg *config.Confi
 		if err != nil {
 			return nil, err
 		}
-		ps.Delivered1h, ps.Dead1h, ps.Attempts1h = c.Delivered, c.Dead, c.Attempts
-		if c.Delivered+c.Dead > 0 {
-			r := float64(c.Delivered) / float64(c.Delivered+c.Dead)
+		ps.Delivered1h, ps.Dead1h, ps.Attempts1h, ps.Duplicate1h = c.Delivered, c.Dead, c.Attempts, c.Duplicate
+		ps.Skipped1h, ps.SkippedBy1h = c.Skipped, c.SkippedBy
+		if ps.Held, err = st.Held(ctx, id, now); err != nil {
+			return nil, err
+		}
+		if ok := c.Delivered + c.Duplicate; ok+c.Dead > 0 {
+			r := float64(ok) / float64(ok+c.Dead)
 			ps.SuccessRate = &r
 		}
 		lat, err := st.Latencies(ctx, id, now.Add(-time.Hour))
@@ -128,6 +144,10 @@ func ReadStats(ctx context.Context, rdb redis.UniversalClient, cfg *config.Confi
 		return nil, err
 	}
 	out.Truncated = truncated
+	for i := range out.Partners {
+		ps := &out.Partners[i]
+		ps.Scheduled = max(ps.Scheduled-int(ps.Held), 0) // a held task waits in asynq's scheduled set
+	}
 	return out, nil
 }
 

@@ -38,14 +38,17 @@ const APIKey = "test-key-0123456789abcdef"
 
 // Stack is one running postback.
 type Stack struct {
-	Redis  redis.UniversalClient
-	Store  *store.Store
-	Live   *config.Live
-	env    map[string]string
-	Client *intake.Client
-	Worker *delivery.Worker
-	API    API
-	logs   *lockedWriter
+	// RedisURL is the Redis the stack runs on: another stack on it
+	// (Options.RedisURL) is another process of the same deployment.
+	RedisURL string
+	Redis    redis.UniversalClient
+	Store    *store.Store
+	Live     *config.Live
+	env      map[string]string
+	Client   *intake.Client
+	Worker   *delivery.Worker
+	API      API
+	logs     *lockedWriter
 }
 
 // Options tune New.
@@ -93,7 +96,7 @@ func New(t testing.TB, yamlConfig string, o Options) *Stack {
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
 	cfg := parse(t, yamlConfig, o.Env)
-	s := &Stack{env: o.Env, Redis: rdb, Store: store.New(rdb), Live: config.NewLive(cfg), logs: &lockedWriter{}}
+	s := &Stack{RedisURL: url, env: o.Env, Redis: rdb, Store: store.New(rdb), Live: config.NewLive(cfg), logs: &lockedWriter{}}
 	logger := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s.Client, err = intake.NewClient(intake.ClientConfig{Redis: rdb, Config: s.Live})
 	if err != nil {

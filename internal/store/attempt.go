@@ -37,15 +37,21 @@ const LatencySamples = 1000
 // ARGV[15] dead-letter reason ("" = not dead)  ARGV[16] task payload
 // ARGV[17] delivery id
 // KEYS[7] lease key  ARGV[18] lease token ("" = none): freed if it holds it
-// KEYS[8] FailsKey  KEYS[9] FailingKey  KEYS[10] PausedKey
-// ARGV[19] health: "ok", "fail" or "" (the attempt says nothing of the
-// partner)  ARGV[20] auto-pause threshold (0 = off)  ARGV[21] "1": track
-// failing and recovery  ARGV[22] the auto-pause's note (JSON)
+// ARGV[19] the counter a delivered record adds to: "delivered", or
+// "duplicate" when the partner said it had the conversion already (also
+// kept as the record's outcome)
+// KEYS[8] dedup ledger entry  ARGV[20] its TTL (ms; "" = none): marked
+// delivered when the delivery holds it and is delivered
+// KEYS[9] sequence  ARGV[21] "1" when KEYS[9] is one: left when final
+// KEYS[10] FailsKey  KEYS[11] FailingKey  KEYS[12] PausedKey
+// ARGV[22] health: "ok", "fail" or "" (the attempt says nothing of the
+// partner)  ARGV[23] auto-pause threshold (0 = off)  ARGV[24] "1": track
+// failing and recovery  ARGV[25] the auto-pause's note (JSON)
 // Returns {attempts recorded since the last replay, failures in a row,
 // the pause's start (Unix ms) if this attempt paused the partner or 0,
 // the failing start (Unix ms) if it made the partner failing (half way to
 // its auto-pause) or 0, the failing start it ended by succeeding or 0}.
-var recordScript = redis.NewScript(`
+var recordScript = redis.NewScript(leaveLua + `
 local n
 if ARGV[7] ~= "" then
   redis.call("HSETNX", KEYS[1], "first", ARGV[8])
@@ -74,7 +80,10 @@ else
   redis.call("HSET", KEYS[1], "status", ARGV[1], "partner", ARGV[2], "event", ARGV[3], "updated", ARGV[4])
 end
 if ARGV[1] == "delivered" then
-  redis.call("HINCRBY", KEYS[3], "delivered", 1)
+  redis.call("HINCRBY", KEYS[3], ARGV[19], 1)
+  if ARGV[19] == "duplicate" then
+    redis.call("HSET", KEYS[1], "outcome", "duplicate")
+  end
 end
 if ARGV[15] ~= "" then
   redis.call("HSET", KEYS[1], "reason", ARGV[15], "dead_at", ARGV[4], "payload", ARGV[16])
@@ -91,27 +100,33 @@ redis.call("PEXPIRE", KEYS[3], ARGV[6])
 if ARGV[18] ~= "" and redis.call("GET", KEYS[7]) == ARGV[18] then
   redis.call("DEL", KEYS[7])
 end
+if ARGV[20] ~= "" and ARGV[1] == "delivered" and redis.call("GET", KEYS[8]) == ARGV[17] then
+  redis.call("SET", KEYS[8], "d:" .. ARGV[17], "PX", ARGV[20])
+end
+if ARGV[21] == "1" and (ARGV[1] == "delivered" or ARGV[1] == "dead") then
+  leave(KEYS[9], ARGV[17])
+end
 local fails, paused, half, recovered = 0, 0, 0, 0
-local th = tonumber(ARGV[20]) or 0
-if ARGV[19] == "fail" and th > 0 then
-  fails = redis.call("HINCRBY", KEYS[8], ARGV[2], 1)
-  if th > 1 and fails == math.floor((th + 1) / 2) and redis.call("HSETNX", KEYS[9], ARGV[2], ARGV[4]) == 1 then
+local th = tonumber(ARGV[23]) or 0
+if ARGV[22] == "fail" and th > 0 then
+  fails = redis.call("HINCRBY", KEYS[10], ARGV[2], 1)
+  if th > 1 and fails == math.floor((th + 1) / 2) and redis.call("HSETNX", KEYS[11], ARGV[2], ARGV[4]) == 1 then
     half = tonumber(ARGV[4])
   end
   if fails >= th then
-    redis.call("HDEL", KEYS[8], ARGV[2])
-    if redis.call("HSETNX", KEYS[10], ARGV[2], ARGV[4] .. ":" .. ARGV[22]) == 1 then
+    redis.call("HDEL", KEYS[10], ARGV[2])
+    if redis.call("HSETNX", KEYS[12], ARGV[2], ARGV[4] .. ":" .. ARGV[25]) == 1 then
       paused = tonumber(ARGV[4])
     end
   end
-elseif ARGV[19] == "ok" then
+elseif ARGV[22] == "ok" then
   if th > 0 then
-    redis.call("HDEL", KEYS[8], ARGV[2])
+    redis.call("HDEL", KEYS[10], ARGV[2])
   end
-  if ARGV[21] == "1" then
-    local since = redis.call("HGET", KEYS[9], ARGV[2])
+  if ARGV[24] == "1" then
+    local since = redis.call("HGET", KEYS[11], ARGV[2])
     if since then
-      redis.call("HDEL", KEYS[9], ARGV[2])
+      redis.call("HDEL", KEYS[11], ARGV[2])
       recovered = tonumber(since) or 1
     end
   end
@@ -138,6 +153,7 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 		code          int
 		errText, url  string
 		ok            = "0"
+		counter       = "delivered"
 	)
 	errText = w.errText
 	if a := w.attempt; a != nil {
@@ -149,22 +165,33 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 		if a.Status != 0 || a.Duration > 0 { // something was sent
 			sample = strconv.FormatInt(at, 10) + ":" + strconv.FormatInt(a.Duration.Microseconds(), 10)
 		}
-		if a.Outcome == retry.Delivered.String() {
+		switch a.Outcome {
+		case retry.Delivered.String():
 			ok = "1"
+		case retry.Duplicate.String():
+			ok, counter = "1", retry.Duplicate.String()
 		}
 	}
 	keys := []string{
 		DeliveryKey(w.m.ID), AttemptsKey(w.m.ID),
 		StatsKey(w.m.Partner, w.now.Unix()/60), LatencyKey(w.m.Partner),
 		DLQKey(w.m.Partner), DLQPartnersKey, LeaseKey(w.m.ID),
+		DeliveryKey(w.m.ID), DeliveryKey(w.m.ID), // unless the delivery has a dedup entry and a sequence
 		FailsKey, FailingKey, PausedKey,
+	}
+	var dedupTTL, inSeq string
+	if w.m.Dedup != "" {
+		keys[7], dedupTTL = w.m.Dedup, strconv.FormatInt(w.m.DedupTTL.Milliseconds(), 10)
+	}
+	if w.m.Order != "" {
+		keys[8], inSeq = w.m.Order, "1"
 	}
 	health, threshold, track, note := w.health()
 	v, err := recordScript.Run(ctx, s.rdb, keys,
 		string(w.status), w.m.Partner, w.m.EventID, w.now.UnixMilli(),
 		w.retention.Milliseconds(), statsTTL.Milliseconds(),
 		aJSON, at, code, errText, url, sample, LatencySamples, ok,
-		w.reason, w.payload, w.m.ID, w.m.Lease,
+		w.reason, w.payload, w.m.ID, w.m.Lease, counter, dedupTTL, inSeq,
 		health, threshold, track, note).Int64Slice()
 	if err != nil {
 		return 0, err

@@ -46,7 +46,7 @@ func (w write) health() (health string, threshold int, track string, note string
 		return "", 0, "0", ""
 	}
 	switch w.attempt.Outcome {
-	case retry.Delivered.String():
+	case retry.Delivered.String(), retry.Duplicate.String():
 		health = "ok"
 	case retry.Retry.String(), retry.Rejected.String():
 		health = "fail"

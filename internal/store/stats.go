@@ -16,6 +16,11 @@ type Counts struct {
 	OK        int64 // attempts the partner accepted
 	Delivered int64 // deliveries that ended delivered
 	Dead      int64 // deliveries that went to the DLQ
+	Skipped   int64 // deliveries skipped on purpose
+	// SkippedBy counts the skips of the lifecycle rules by reason code
+	// (outside_window, duplicate_conversion, rejected_before_send).
+	SkippedBy map[string]int64
+	Duplicate int64 // deliveries the partner said it had already (final, not in Delivered)
 }
 
 // Counts sums partner's per-minute counters over the span minutes up to
@@ -40,6 +45,16 @@ func (s *Store) Counts(ctx context.Context, partner string, now time.Time, span 
 		c.OK += atoi64(m["ok"])
 		c.Delivered += atoi64(m["delivered"])
 		c.Dead += atoi64(m["dead"])
+		c.Skipped += atoi64(m["skipped"])
+		for k, v := range m {
+			if code, ok := strings.CutPrefix(k, "skip:"); ok {
+				if c.SkippedBy == nil {
+					c.SkippedBy = map[string]int64{}
+				}
+				c.SkippedBy[code] += atoi64(v)
+			}
+		}
+		c.Duplicate += atoi64(m["duplicate"])
 	}
 	return c, nil
 }

@@ -143,6 +143,9 @@ type Record struct {
 	// Replays counts how often it was replayed from the DLQ; each replay
 	// starts the attempt count again.
 	Replays int `json:"replays,omitempty"`
+	// Outcome is "duplicate" for a delivered record whose partner
+	// answered that it had the conversion already; "" otherwise.
+	Outcome string `json:"outcome,omitempty"`
 }
 
 // Attempt is one try at sending a delivery.
@@ -158,6 +161,9 @@ type Attempt struct {
 	// Replay is the record's replay count when the attempt was made (0
 	// before any replay), so a history that spans replays reads clearly.
 	Replay int `json:"replay,omitempty"`
+	// Rule is the partner's responses rule that decided the outcome;
+	// "" when none did.
+	Rule string `json:"rule,omitempty"`
 }
 
 // Get returns the record of delivery id, or ErrNotFound.
@@ -275,6 +281,7 @@ func parseRecord(id string, m map[string]string) *Record {
 	r.Updated = msTime(m["updated"])
 	r.DeadAt = msTime(m["dead_at"])
 	r.Replays, _ = strconv.Atoi(m["replays"])
+	r.Outcome = m["outcome"]
 	return r
 }
 
@@ -315,6 +322,14 @@ type Meta struct {
 	// the partner's run of failures (auto_pause) and its failing state,
 	// and receives what that led to. Nil: not counted.
 	Health *Health
+	// Order is the sequence the delivery takes its turn in (OrderKey),
+	// which a final outcome write takes it out of. "" = none.
+	Order string
+	// Dedup is the partner's dedup ledger entry the delivery holds
+	// (DedupKey), which a delivered outcome write marks delivered for
+	// DedupTTL. "" = none.
+	Dedup    string
+	DedupTTL time.Duration
 }
 
 // statusScript sets a delivery's status and reason, keeping its history.

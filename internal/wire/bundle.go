@@ -1,7 +1,9 @@
 package wire
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -110,10 +112,23 @@ func NewBundleTask(pls []*Payload, timeout time.Duration, queue string) (*asynq.
 		return nil, err
 	}
 	return asynq.NewTask(TypeDeliverBundle, b,
+		asynq.TaskID(BundleID(pls)),
 		asynq.Queue(queue),
 		asynq.MaxRetry(TaskMaxRetry),
 		asynq.Timeout(2*timeout+TaskTimeoutSlack+StartSlack),
 	), nil
+}
+
+// BundleID is the task id of the bundle of pls: the same deliveries make
+// the same id, so a bundle sent again after a lost answer conflicts with
+// itself rather than being stored twice.
+func BundleID(pls []*Payload) string {
+	h := sha256.New()
+	for _, pl := range pls {
+		h.Write([]byte(pl.Delivery))
+		h.Write([]byte{0})
+	}
+	return "b-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // StartSlack is what a delivery that starts late keeps, beyond its

@@ -21,6 +21,10 @@ type Payload struct {
 	// counts from it, across replays too.
 	Enqueued int64        `json:"t"`
 	Event    *event.Event `json:"e"`
+	// Order names the sequence the delivery takes its turn in (see
+	// store.OrderKey), "" when its partner orders none: set at intake, so
+	// that a config change does not strand a delivery in a sequence.
+	Order string `json:"o,omitempty"`
 }
 
 func (p *Payload) First() time.Time { return time.UnixMilli(p.Enqueued) }
@@ -41,7 +45,42 @@ func (p *Payload) First() time.Time { return time.UnixMilli(p.Enqueued) }
 // not stored: it is DeliveryID(event id, partner), so a change to DeliveryID
 // needs a new version. Tasks stored as JSON (the first form, which starts
 // with '{') are still read.
-const payloadV1 = 0x01
+//
+// Version 2 (payloadV2) is version 1 followed by extensions, each a
+// uvarint tag and a string, until the end: the event's lifecycle fields
+// and the delivery's order. A reader skips a tag it does not know, so a
+// later field needs a tag, not a version. A payload with no extension is
+// written as version 1, which every worker reads: workers are upgraded
+// before the APIs that write version 2 (see CHANGELOG.md).
+const (
+	payloadV1 = 0x01
+	payloadV2 = 0x02
+)
+
+// The tags of version 2's extensions. A tag is never reused.
+const (
+	extTransactionID = 1
+	extStatus        = 2
+	extClickTime     = 3
+	extInstallTime   = 4
+	extOrder         = 5
+)
+
+// extensions lists a payload's version 2 fields by tag.
+func extensions(p *Payload) [5]struct {
+	tag uint64
+	v   *string
+} {
+	e := p.Event
+	return [...]struct {
+		tag uint64
+		v   *string
+	}{
+		{extTransactionID, &e.TransactionID}, {extStatus, &e.Status},
+		{extClickTime, &e.Attribution.ClickTime}, {extInstallTime, &e.Attribution.InstallTime},
+		{extOrder, &p.Order},
+	}
+}
 
 // eventStrings lists the event's string fields in their payload order.
 // Appending a field needs a new payload version.
@@ -72,8 +111,16 @@ func EncodePayload(p *Payload) ([]byte, error) {
 	for k, v := range e.Params {
 		size += 4 + len(k) + len(v)
 	}
+	version := byte(payloadV1)
+	exts := extensions(p)
+	for _, x := range exts {
+		if *x.v != "" {
+			version = payloadV2
+			size += 2 + len(*x.v)
+		}
+	}
 	b := make([]byte, 0, size)
-	b = append(b, payloadV1)
+	b = append(b, version)
 	b = appendString(b, p.Partner)
 	b = binary.AppendVarint(b, p.Enqueued)
 	b = binary.AppendVarint(b, e.Timestamp.Unix())
@@ -102,6 +149,14 @@ func EncodePayload(p *Payload) ([]byte, error) {
 		b = appendString(b, k)
 		b = appendString(b, e.Params[k])
 	}
+	if version == payloadV2 {
+		for _, x := range exts {
+			if *x.v != "" {
+				b = binary.AppendUvarint(b, x.tag)
+				b = appendString(b, *x.v)
+			}
+		}
+	}
 	return b, nil
 }
 
@@ -126,8 +181,8 @@ func DecodePayload(b []byte) (*Payload, error) {
 		if err := json.Unmarshal(b, &p); err != nil {
 			return nil, fmt.Errorf("decode delivery task: %w", err)
 		}
-	case b[0] == payloadV1:
-		if err := p.decodeV1(b[1:]); err != nil {
+	case b[0] == payloadV1 || b[0] == payloadV2:
+		if err := p.decodeV1(b[1:], b[0] == payloadV2); err != nil {
 			return nil, fmt.Errorf("decode delivery task: %w", err)
 		}
 	default:
@@ -139,9 +194,9 @@ func DecodePayload(b []byte) (*Payload, error) {
 	return &p, nil
 }
 
-// decodeV1 reads the binary form after its version byte. The event's
-// strings share one allocation.
-func (p *Payload) decodeV1(b []byte) error {
+// decodeV1 reads the binary form after its version byte, and version 2's
+// extensions when v2. The event's strings share one allocation.
+func (p *Payload) decodeV1(b []byte, v2 bool) error {
 	d := payloadDecoder{buf: b, text: string(b)}
 	p.Partner = d.string()
 	p.Enqueued = d.varint()
@@ -174,6 +229,19 @@ func (p *Payload) decodeV1(b []byte) error {
 			}
 			e.Params[k], prev = d.string(), k
 		}
+	}
+	if v2 {
+		p.Event = e
+		exts := extensions(p)
+		for d.err == nil && d.off < len(d.buf) {
+			tag, v := d.uvarint(), d.string()
+			for _, x := range exts {
+				if x.tag == tag {
+					*x.v = v
+				}
+			}
+		}
+		p.Event = nil
 	}
 	if d.err != nil {
 		return d.err
@@ -256,7 +324,7 @@ func (d *payloadDecoder) string() string {
 // PayloadHead reads only the partner and the first-enqueued time of a
 // payload, without decoding the event (a JSON one is decoded whole).
 func PayloadHead(b []byte) (partner string, enqueued int64, ok bool) {
-	if len(b) == 0 || b[0] != payloadV1 {
+	if len(b) == 0 || b[0] != payloadV1 && b[0] != payloadV2 {
 		p, err := DecodePayload(b)
 		if err != nil {
 			return "", 0, false

@@ -54,6 +54,12 @@ func TestPayloadRoundTrip(t *testing.T) {
 		"utc":             func(p *Payload) { p.Event.Timestamp = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
 		"zero time":       func(p *Payload) { p.Event.Timestamp = time.Time{} },
 		"before 1970":     func(p *Payload) { p.Event.Timestamp = time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC) },
+		"lifecycle": func(p *Payload) {
+			p.Event.TransactionID, p.Event.Status = "ord-1", event.StatusRejected
+			p.Event.Attribution.ClickTime, p.Event.Attribution.InstallTime = "2026-11-25T10:00:00Z", "2026-11-25T10:01:00.5Z"
+			p.Order = "0123abcd"
+		},
+		"order only": func(p *Payload) { p.Order = "0123abcd" },
 		"minimal": func(p *Payload) {
 			p.Event = &event.Event{ID: "e", Name: "install", Timestamp: time.Unix(1, 0).UTC()}
 			p.Delivery = DeliveryID("e", p.Partner)
@@ -72,6 +78,29 @@ func TestPayloadRoundTrip(t *testing.T) {
 			require.Equal(t, b, again, "encoding is not deterministic")
 		})
 	}
+}
+
+// A payload without lifecycle fields is written in the first binary
+// version, which workers of every release read; one with them in the
+// second, whose reader skips the extensions it does not know.
+func TestPayloadVersions(t *testing.T) {
+	p := samplePayload()
+	b, err := EncodePayload(p)
+	require.NoError(t, err)
+	require.Equal(t, byte(payloadV1), b[0])
+
+	p.Event.TransactionID = "ord-1"
+	b, err = EncodePayload(p)
+	require.NoError(t, err)
+	require.Equal(t, byte(payloadV2), b[0])
+	// A newer writer's extension, tag 99, is skipped.
+	newer := appendString(append(append([]byte{}, b...), 99), "from the future")
+	got, err := DecodePayload(newer)
+	require.NoError(t, err)
+	equalPayloads(t, p, got)
+	// Cut inside an extension, it is refused.
+	_, err = DecodePayload(newer[:len(newer)-3])
+	require.ErrorContains(t, err, "truncated")
 }
 
 // Tasks enqueued by a postback that stored payloads as JSON are still read.

@@ -1,0 +1,70 @@
+package intake
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/event"
+	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/templates"
+)
+
+// holdSlack keeps a held delivery cancellable a while past its delay: its
+// first attempt may start late, and until then a rejection still cancels
+// it.
+const holdSlack = time.Hour
+
+// orderValue is the value that orders ev's deliveries to p, "" when p
+// orders none or ev has no such value (then the delivery is not ordered).
+func orderValue(p *config.Partner, ev *event.Event) string {
+	switch p.OrderBy {
+	case templates.FieldClickID:
+		return ev.ClickID
+	case templates.FieldTransactionID:
+		return ev.TransactionID
+	}
+	return ""
+}
+
+// lifecycle stores what a delivery's partner asks of its lifecycle before
+// its task, stored as taskID, is enqueued: its place in its sequence, its
+// hold, and the cancellation a rejection makes. A failure fails the
+// event's intake, whose repeat stores them again (each step is
+// idempotent).
+func (c *Client) lifecycle(ctx context.Context, in *incoming, r config.Route, seq, taskID string) error {
+	p, ev, retention := r.Partner, in.ev, in.cfg.Delivery.AttemptLogRetention
+	if seq != "" {
+		if err := c.store.OrderJoin(ctx, store.OrderKey(p.ID, seq), r.DeliveryID, taskID, retention); err != nil {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+	}
+	if p.Delay <= 0 {
+		return nil
+	}
+	cancellable := p.CancelOnReject && ev.TransactionID != ""
+	if cancellable && ev.Rejected() {
+		if _, err := c.store.CancelHeld(ctx, store.TxKey(p.ID, ev.TransactionID), r.DeliveryID, retention); err != nil {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+	}
+	txKey := ""
+	if cancellable && !ev.Rejected() {
+		txKey = store.TxKey(p.ID, ev.TransactionID)
+	}
+	if err := c.store.Hold(ctx, p.ID, r.DeliveryID, in.now.Add(p.Delay), txKey, p.Delay+holdSlack); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// enqueueOptions are the asynq options of a task to p: its delay.
+func enqueueOptions(p *config.Partner) []asynq.Option {
+	if p.Delay > 0 {
+		return []asynq.Option{asynq.ProcessIn(p.Delay)}
+	}
+	return nil
+}
