@@ -27,6 +27,7 @@ func dlqCommand() *cli.Command {
 		Usage: "inspect, export, purge and replay dead letters",
 		Subcommands: []*cli.Command{
 			dlqListCommand(), dlqShowCommand(), dlqRetryCommand(), dlqPurgeCommand(), dlqExportCommand(),
+			dlqTriageCommand(),
 		},
 	}
 }
@@ -156,10 +157,11 @@ func dlqRetryCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "retry",
 		Usage:     "re-enqueue dead letters; they are rendered with the partner's CURRENT template",
-		ArgsUsage: "(ID… | --partner P | --all)",
+		ArgsUsage: "(ID… | --partner P | --all | --group G)",
 		Flags: []cli.Flag{
 			dlqPartnerFlag("every dead letter of this partner"),
 			&cli.BoolFlag{Name: "all", Usage: "every dead letter of every partner"},
+			&cli.StringFlag{Name: "group", Usage: "the dead letters of one failure group of dlq triage"},
 			&cli.DurationFlag{Name: "since", Usage: "only those that died within this long (e.g. 2h)"},
 			&cli.Float64Flag{Name: "rate", Usage: "at most this many re-enqueues per second (0: no cap; the partner's rate_limit still applies)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print what would be sent, with the current template; change nothing"},
@@ -366,15 +368,20 @@ func knownPartner(rt *runtime, id, why string) error {
 }
 
 func dlqSelection(c *cli.Context) (ops.Selection, error) {
-	sel := ops.Selection{IDs: c.Args().Slice(), Partner: c.String("partner"), All: c.Bool("all")}
+	sel := ops.Selection{IDs: c.Args().Slice(), Partner: c.String("partner"), All: c.Bool("all"), Group: c.String("group")}
 	n := 0
-	for _, set := range []bool{len(sel.IDs) > 0, sel.Partner != "", sel.All} {
+	// A group may name its partner too.
+	for _, set := range []bool{len(sel.IDs) > 0, sel.Partner != "" && sel.Group == "", sel.All, sel.Group != ""} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return sel, usageError("%s: give delivery ids, --partner P or --all (one of them)", c.Command.FullName())
+		what := "delivery ids, --partner P or --all"
+		if c.Command.Name == "retry" {
+			what = "delivery ids, --partner P, --all or --group G"
+		}
+		return sel, usageError("%s: give %s (one of them)", c.Command.FullName(), what)
 	}
 	return sel, nil
 }

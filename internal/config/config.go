@@ -16,7 +16,9 @@ type Config struct {
 	// IntakeOnly is set on a config loaded for enqueueing only (see
 	// LoadIntake): its partners have no templates or signers.
 	IntakeOnly bool
-	byID       map[string]*Partner
+	// Ops is the `ops:` section: where operational events go.
+	Ops  OpsConfig
+	byID map[string]*Partner
 }
 
 // APIConfig is the `api:` section.

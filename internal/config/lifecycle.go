@@ -168,7 +168,7 @@ var lifecycleKeyNames = []string{"order_by", "delay", "cancel_on_reject", "windo
 // partnerKeyNames are every key of a partner, for suggestions.
 var partnerKeyNames = append([]string{"id", "enabled", "events", "match", "when", "require", "method", "url",
 	"headers", "body", "content_type", "signing", "timeout", "retry", "rate_limit", "concurrency", "success",
-	"privacy", "responses", "propagate_trace"}, lifecycleKeyNames...)
+	"privacy", "responses", "propagate_trace", "auto_pause"}, lifecycleKeyNames...)
 
 // unknownKey refuses key, suggesting the closest of known.
 func (l *loader) unknownKey(k *yaml.Node, partner, field, key string, known []string) {

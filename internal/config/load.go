@@ -88,6 +88,7 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool), inta
 	api := APIConfig{MaxBodyBytes: DefaultMaxBodyBytes, DedupWindow: DefaultDedupWindow, WaitTimeout: DefaultWaitTimeout}
 	delivery := DeliveryConfig{Timeout: DefaultTimeout, AttemptLogRetention: DefaultAttemptLogRetention}
 	var partners []*Partner
+	var ops OpsConfig
 	if len(doc.Content) == 0 {
 		l.errf(&doc, "", "", "empty config: want api, delivery and partners sections")
 		return nil, l, &Error{Problems: l.problems}
@@ -101,8 +102,10 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool), inta
 			l.delivery(v, &delivery)
 		case "partners":
 			partners = l.partners(v, delivery)
+		case "ops":
+			l.ops(v, &ops)
 		default:
-			l.errf(k, "", key, "unknown section (want api, delivery or partners)")
+			l.errf(k, "", key, "unknown section (want api, delivery, partners or ops)")
 		}
 	})
 	l.retention(root, api, delivery)
@@ -121,6 +124,7 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool), inta
 	}
 	cfg := NewConfig(name, api, delivery, partners)
 	cfg.IntakeOnly = intakeOnly
+	cfg.Ops = ops
 	if !intakeOnly { // an intake-only load has not read what the warnings look at
 		l.warn(root, api, delivery, partners)
 	}

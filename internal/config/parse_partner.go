@@ -172,6 +172,8 @@ func (l *loader) partnerKey(p *Partner, src *partnerSource, key string, k, v *ya
 			}
 			p.RequireConsent = l.boolean(pv, id, "privacy.require_consent")
 		})
+	case "auto_pause":
+		l.autoPause(v, p)
 	case "order_by", "delay", "cancel_on_reject", "window", "dedup":
 		l.lifecycleKey(p, key, v)
 	default:

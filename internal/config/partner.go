@@ -60,6 +60,9 @@ type Partner struct {
 	// carries consent.granted = true.
 	RequireConsent bool
 
+	// AutoPause pauses the partner after that many failed attempts in a
+	// row, counted across every worker. Zero: off.
+	AutoPause AutoPause
 	// Lifecycle: ordering, delay, cancellation, window and payout guard.
 	Lifecycle
 	// Responses are the partner's `responses:` rules, in order; Success

@@ -236,7 +236,10 @@ func (r *run) attempt(ctx context.Context) error {
 	observeAttempt(p.ID, dec.Outcome, a.Duration)
 	span.EndAttempt(tracing.AttemptEnd{Delivery: pl.Delivery, Partner: p.ID, Attempt: attempt, Replay: replay,
 		Outcome: a.Outcome, Status: res.StatusCode, Duration: a.Duration})
-	return r.settle(wctx, dec, a, log)
+	r.countHealth(a)
+	err = r.settle(wctx, dec, a, log)
+	r.reportHealth(a)
+	return err
 }
 
 // notOurs says why this task, which came with a repeat of the event, is
@@ -332,7 +335,7 @@ func (r *run) skip(ctx context.Context, reason, code string) error {
 
 // dead records attempt a and moves the delivery to the partner's DLQ.
 func (r *run) dead(ctx context.Context, why retry.Outcome, a store.Attempt) error {
-	return r.deadLetter(func(m store.Meta, raw []byte) error {
+	return r.deadLetter(ctx, deadNote{why.String(), a.Status, a.Error, a.URL}, func(m store.Meta, raw []byte) error {
 		_, err := r.h.store.DeadLetterAttempt(ctx, m, a, why.String(), raw, r.h.now())
 		return err
 	})
@@ -341,7 +344,7 @@ func (r *run) dead(ctx context.Context, why retry.Outcome, a store.Attempt) erro
 // deadLetter moves the delivery to the partner's DLQ with put. Not
 // stored in the DLQ, it stays alive in its task rather than be lost: the
 // attempt is not recorded either, so it is made again.
-func (r *run) deadLetter(put func(m store.Meta, raw []byte) error) error {
+func (r *run) deadLetter(ctx context.Context, note deadNote, put func(m store.Meta, raw []byte) error) error {
 	raw, err := wire.EncodePayload(r.pl)
 	if err == nil {
 		err = r.write(func(m store.Meta) error { return put(m, raw) })
@@ -350,6 +353,7 @@ func (r *run) deadLetter(put func(m store.Meta, raw []byte) error) error {
 		return storeFailed(err)
 	}
 	observeFinal(r.meta.Partner, retry.StatusDead, time.Time{}, r.h.now())
+	r.indexDead(ctx, note)
 	return nil
 }
 
@@ -369,7 +373,7 @@ func (r *run) deferred(ctx context.Context, err error) error {
 		h.log.Warn("dead-lettered", "delivery", m.ID, "partner", m.Partner, "outcome", retry.Exhausted.String(),
 			"reason", retry.Exhausted.String(), "error", detail)
 		observeOutcome(m.Partner, retry.Exhausted)
-		return r.deadLetter(func(m store.Meta, raw []byte) error {
+		return r.deadLetter(ctx, deadNote{retry.Exhausted.String(), 0, detail, ""}, func(m store.Meta, raw []byte) error {
 			return h.store.DeadLetter(ctx, m, retry.Exhausted.String(), detail, raw, h.now())
 		})
 	}

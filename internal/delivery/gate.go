@@ -53,6 +53,9 @@ type GateConfig struct {
 	BusyDelay time.Duration
 	// Logger gets circuit state changes; default slog.Default().
 	Logger *slog.Logger
+	// OnOpen, when set, is called (in a goroutine of its own) with the
+	// partner whose circuit just opened in this process.
+	OnOpen func(partner string)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Rand draws jitter in [0,1); default math/rand/v2.
@@ -256,6 +259,9 @@ func (g *Gate) stateChanged(pg *partnerGate, from, to gobreaker.State) {
 		pg.openUntil.Store(g.cfg.Now().Add(g.cfg.BreakerOpenFor).UnixNano())
 		g.cfg.Logger.Warn("partner circuit opened: its deliveries are deferred", "partner", pg.id,
 			"from", from.String(), "failures", g.cfg.BreakerFailures, "probe_in", g.cfg.BreakerOpenFor.String())
+		if g.cfg.OnOpen != nil && from == gobreaker.StateClosed {
+			go g.cfg.OnOpen(pg.id)
+		}
 	} else {
 		g.cfg.Logger.Info("partner circuit "+to.String(), "partner", pg.id, "from", from.String())
 	}

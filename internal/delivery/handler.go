@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/opsevent"
 	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/tracing"
 	"github.com/postbackhq/postback/internal/wire"
@@ -25,6 +26,7 @@ type Handler struct {
 	sender *Sender
 	gate   *Gate // nil: no partner isolation
 	pauses *Pauses
+	events *opsevent.Emitter // nil: no operational events
 	log    *slog.Logger
 	now    func() time.Time
 	rnd    func() float64
@@ -49,6 +51,9 @@ type HandlerConfig struct {
 	// Pauses says which partners are paused: their deliveries are held,
 	// and max_age leaves out the time they were paused. Default none.
 	Pauses *Pauses
+	// Events receives the partner's operational events (failing,
+	// recovered, auto-paused, dead letters). Default none.
+	Events *opsevent.Emitter
 	// Logger gets one line per attempt; default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -68,7 +73,7 @@ type HandlerConfig struct {
 
 // NewHandler returns a Handler.
 func NewHandler(cfg HandlerConfig) *Handler {
-	h := &Handler{live: cfg.Config, store: cfg.Store, sender: cfg.Sender, gate: cfg.Gate, pauses: cfg.Pauses, log: cfg.Logger, now: cfg.Now, rnd: cfg.Rand, queue: cfg.Queue, tracer: cfg.Tracer}
+	h := &Handler{live: cfg.Config, store: cfg.Store, sender: cfg.Sender, gate: cfg.Gate, pauses: cfg.Pauses, events: cfg.Events, log: cfg.Logger, now: cfg.Now, rnd: cfg.Rand, queue: cfg.Queue, tracer: cfg.Tracer}
 	if cfg.Concurrency > 0 {
 		h.slots = make(chan struct{}, cfg.Concurrency)
 	}

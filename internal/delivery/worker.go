@@ -15,6 +15,7 @@ import (
 
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/netguard"
+	"github.com/postbackhq/postback/internal/opsevent"
 	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/tracing"
 	"github.com/postbackhq/postback/internal/version"
@@ -123,6 +124,7 @@ type Worker struct {
 	lost    *recoverer
 	pauses  *pauseWatch
 	done    *finishedLog // tasks the handlers returned from
+	ops     *opsevent.Server
 	rdb     redis.UniversalClient
 	pipe    *store.AutoPipeline // the handlers' Redis; nil on Cluster
 	log     *slog.Logger
@@ -139,7 +141,15 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		return nil, errors.New("delivery: the config was loaded for intake only (no templates or secrets); load it whole to run deliveries")
 	}
 	clients := newGuardedClients(netguard.Config{UserAgent: "postback/" + version.Version, Resolver: cfg.Resolver}, c)
+	events := opsevent.NewEmitter(cfg.Redis, cfg.Config, cfg.Logger)
+	if cfg.Isolation.OnOpen == nil {
+		cfg.Isolation.OnOpen = circuitOpened(store.New(cfg.Redis), events, cfg.Isolation.WithDefaults().BreakerFailures)
+	}
 	gate, err := NewGate(cfg.Isolation)
+	if err != nil {
+		return nil, err
+	}
+	opsSrv, err := opsevent.NewServer(opsevent.ServerConfig{Redis: cfg.Redis, Config: cfg.Config, Resolver: cfg.Resolver, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +166,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	h := NewHandler(HandlerConfig{
 		Config: cfg.Config,
 		Pauses: pauses,
+		Events: events,
 		Store:  store.New(handlerRedis),
 		Sender: &Sender{guard: clients, live: cfg.Config},
 		Gate:   gate,
@@ -188,7 +199,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		Finished: finished, Store: store.New(cfg.Redis), Queues: []string{wire.QueueDefault, wire.QueueReplay},
 		Interval: cfg.RecoverInterval, Grace: recoverGrace, Logger: cfg.Logger,
 	})
-	return &Worker{srvs: srvs, handler: h, clients: clients, gate: gate, stats: stats, lost: lost, pauses: watch, done: finished, rdb: cfg.Redis, pipe: pipe, log: cfg.Logger}, nil
+	return &Worker{srvs: srvs, handler: h, clients: clients, gate: gate, stats: stats, lost: lost, pauses: watch, done: finished, ops: opsSrv, rdb: cfg.Redis, pipe: pipe, log: cfg.Logger}, nil
 }
 
 // Gate returns the worker's partner isolation (rate limits, concurrency
@@ -219,6 +230,13 @@ func (w *Worker) Start() error {
 			return fmt.Errorf("start worker: %w", err)
 		}
 	}
+	if err := w.ops.Start(); err != nil {
+		for _, srv := range w.srvs {
+			srv.Shutdown()
+		}
+		w.pauses.shutdown()
+		return err
+	}
 	w.stats.start()
 	w.lost.start()
 	return nil
@@ -243,6 +261,7 @@ func (w *Worker) Shutdown() {
 	for _, srv := range w.srvs {
 		wg.Go(srv.Shutdown) // at once: each waits up to ShutdownTimeout
 	}
+	wg.Go(w.ops.Shutdown)
 	wg.Wait()
 	w.lost.shutdown()
 	w.pauses.shutdown()

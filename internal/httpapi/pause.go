@@ -3,8 +3,8 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/postbackhq/postback/internal/ops"
@@ -13,11 +13,24 @@ import (
 // maxPauseBody bounds the body of a pause request: {"reason": "..."}.
 const maxPauseBody = 4 << 10
 
-// isPauseRoute reports whether a request is a pause, the one route besides
-// intake that reads a body (see Server.screenFast).
-func isPauseRoute(method, path []byte) bool {
-	p := string(path)
-	return string(method) == http.MethodPost && strings.HasPrefix(p, "/v1/partners/") && strings.HasSuffix(p, "/pause")
+// pauseRouteOf returns the partner id of a pause request, the one route
+// besides intake that reads a body (see Server.Serve), matched as the
+// net/http mux matches POST /v1/partners/{id}/pause: ok is false for any
+// other request.
+func pauseRouteOf(method, path []byte) (id string, ok bool) {
+	if string(method) != http.MethodPost {
+		return "", false
+	}
+	rest, ok := strings.CutPrefix(string(path), "/v1/partners/")
+	if !ok {
+		return "", false
+	}
+	seg, ok := strings.CutSuffix(rest, "/pause")
+	if !ok || seg == "" || strings.Contains(seg, "/") {
+		return "", false
+	}
+	id, err := url.PathUnescape(seg)
+	return id, err == nil
 }
 
 // pauseAnswer is the answer to a pause or a resume.
@@ -27,22 +40,30 @@ type pauseAnswer struct {
 	Was     *bool      `json:"was_paused,omitempty"` // resume only
 }
 
-// pausePartner is POST /v1/partners/{id}/pause.
+// pausePartner is POST /v1/partners/{id}/pause on net/http.
 func (s *Server) pausePartner(w http.ResponseWriter, r *http.Request) {
-	x := stdExchange{w, r}
+	s.pause(stdExchange{w, r}, r.PathValue("id"))
+}
+
+// pause is POST /v1/partners/{id}/pause, on either server: a body over
+// 4 KiB, announced or chunked, is refused with 413.
+func (s *Server) pause(x exchange, id string) {
 	if !s.authorized(x, s.cfg.Config.Load().API.Keys) {
+		x.leaveBody()
 		return
 	}
 	var body struct {
 		Reason string `json:"reason"`
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, maxPauseBody+1))
+	raw, err := x.body(maxPauseBody, s.cfg.BodyTimeout)
 	switch {
-	case err != nil:
-		writeError(x, http.StatusBadRequest, "bad_request", "body not read: "+err.Error(), "")
-		return
-	case len(raw) > maxPauseBody:
+	case errors.Is(err, errTooLarge):
+		x.leaveBody()
 		writeError(x, http.StatusRequestEntityTooLarge, "body_too_large", "a pause's body is at most 4 KiB", "")
+		return
+	case err != nil:
+		x.leaveBody()
+		writeError(x, http.StatusBadRequest, "bad_request", "body not read: "+err.Error(), "")
 		return
 	case len(strings.TrimSpace(string(raw))) > 0:
 		if err := json.Unmarshal(raw, &body); err != nil {
@@ -50,7 +71,6 @@ func (s *Server) pausePartner(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	id := r.PathValue("id")
 	p, err := ops.PausePartner(x.context(), s.cfg.Redis, s.cfg.Config.Load(), id, body.Reason, "api", s.cfg.Now())
 	if s.pauseFailed(x, id, err) {
 		return

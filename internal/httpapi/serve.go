@@ -68,6 +68,10 @@ func (s *Server) Serve(ln net.Listener) error {
 				s.intake(x, r)
 				return
 			}
+			if id, ok := pauseRouteOf(c.Method(), requestPath(c.Request.Header.RequestURI())); ok {
+				s.pause(x, id)
+				return
+			}
 			slow(c)
 		},
 		ErrorHandler: s.fastError,
@@ -161,8 +165,9 @@ func (s *Server) screenFast(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	if why == admitted && r != nil {
 		return fasthttp.RequestConfig{ReadTimeout: s.cfg.BodyTimeout}
 	}
-	if n := h.ContentLength(); why == admitted && n >= 0 && n <= maxPauseBody && isPauseRoute(h.Method(), requestPath(h.RequestURI())) {
-		// A pause's reason: a small body of known length, read whole.
+	if _, ok := pauseRouteOf(h.Method(), requestPath(h.RequestURI())); why == admitted && ok {
+		// A pause's reason: a small body, streamed as an intake body is,
+		// and refused past 4 KiB by the handler.
 		return fasthttp.RequestConfig{ReadTimeout: s.cfg.BodyTimeout}
 	}
 	if why != admitted {

@@ -108,6 +108,9 @@ type Selection struct {
 	IDs     []string
 	Partner string
 	All     bool
+	// Group selects one failure group of Triage (Partner, if set, is the
+	// group's partner).
+	Group string
 	// Since keeps those that died within this long before now; 0 = any.
 	Since time.Duration
 	// OlderThan keeps those that died more than this long ago; 0 = any.
@@ -138,6 +141,12 @@ func (d *DLQ) resolve(ctx context.Context, sel Selection) ([]string, map[string]
 		byPartner[p] = append(byPartner[p], ids...)
 	}
 	switch {
+	case sel.Group != "":
+		p, ids, err := d.groupIDs(ctx, sel.Partner, sel.Group, sel.Since)
+		if err != nil {
+			return nil, nil, err
+		}
+		add(p, ids...)
 	case len(sel.IDs) > 0:
 		for _, id := range sel.IDs {
 			dl, err := d.store.GetDeadLetter(ctx, id)

@@ -3,11 +3,13 @@ package ops
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/opsevent"
 	"github.com/postbackhq/postback/internal/store"
 )
 
@@ -20,7 +22,7 @@ var ErrUnknownPartner = errors.New("unknown partner")
 type Pause struct {
 	Since  time.Time `json:"since"`
 	Reason string    `json:"reason,omitempty"`
-	By     string    `json:"by"` // "cli" or "api"
+	By     string    `json:"by"` // "cli", "api" or "auto" (auto_pause)
 }
 
 // PausePartner pauses partner as of now: every worker holds its
@@ -35,6 +37,9 @@ func PausePartner(ctx context.Context, rdb redis.UniversalClient, cfg *config.Co
 	if err != nil {
 		return Pause{}, err
 	}
+	if pp.Since.UnixMilli() == now.UnixMilli() { // a new pause, not a new reason
+		emit(ctx, rdb, cfg, opsevent.Paused(partner, reason, by, pp.Since, 0, 0))
+	}
 	return Pause{Since: pp.Since.UTC(), Reason: pp.Reason, By: pp.By}, nil
 }
 
@@ -44,7 +49,22 @@ func ResumePartner(ctx context.Context, rdb redis.UniversalClient, cfg *config.C
 	if cfg.Partner(partner) == nil {
 		return false, ErrUnknownPartner
 	}
-	return store.New(rdb).Resume(ctx, partner, now)
+	was, err := store.New(rdb).Resume(ctx, partner, now)
+	if err == nil && was {
+		emit(ctx, rdb, cfg, opsevent.Resumed(partner, "", now))
+	}
+	return was, err
+}
+
+// emit enqueues ev for the config's ops webhooks. The pause or resume it
+// reports is made already: a failure to enqueue is logged, not returned.
+func emit(ctx context.Context, rdb redis.UniversalClient, cfg *config.Config, ev opsevent.Event) {
+	if len(cfg.Ops.Webhooks) == 0 {
+		return
+	}
+	if err := opsevent.NewEmitter(rdb, config.NewLive(cfg), nil).Emit(ctx, ev); err != nil {
+		slog.Warn("operational event not enqueued", "type", ev.Type, "partner", ev.Data.Partner, "err", err)
+	}
 }
 
 // Paused returns the pauses in force, by partner id.

@@ -67,6 +67,9 @@ type Options struct {
 	Concurrency int
 	// Tracer traces the stack's intake and worker; default none.
 	Tracer *tracing.Tracer
+	// Isolation tunes the worker's circuit breakers and the like; default
+	// the worker's defaults.
+	Isolation delivery.GateConfig
 }
 
 // API is a stack's running HTTP API.
@@ -107,7 +110,7 @@ func New(t testing.TB, yamlConfig string, o Options) *Stack {
 		s.Worker, err = delivery.NewWorker(delivery.WorkerConfig{
 			Redis: rdb, Config: s.Live, Concurrency: cmp.Or(o.Concurrency, 20), Logger: logger,
 			PollInterval: 10 * time.Millisecond, ScheduleInterval: 200 * time.Millisecond,
-			ShutdownTimeout: 5 * time.Second, Tracer: o.Tracer,
+			ShutdownTimeout: 5 * time.Second, Tracer: o.Tracer, Isolation: o.Isolation,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -43,7 +43,14 @@ const LatencySamples = 1000
 // KEYS[8] dedup ledger entry  ARGV[20] its TTL (ms; "" = none): marked
 // delivered when the delivery holds it and is delivered
 // KEYS[9] sequence  ARGV[21] "1" when KEYS[9] is one: left when final
-// Returns the number of attempts recorded (since the last replay).
+// KEYS[10] FailsKey  KEYS[11] FailingKey  KEYS[12] PausedKey
+// ARGV[22] health: "ok", "fail" or "" (the attempt says nothing of the
+// partner)  ARGV[23] auto-pause threshold (0 = off)  ARGV[24] "1": track
+// failing and recovery  ARGV[25] the auto-pause's note (JSON)
+// Returns {attempts recorded since the last replay, failures in a row,
+// the pause's start (Unix ms) if this attempt paused the partner or 0,
+// the failing start (Unix ms) if it made the partner failing (half way to
+// its auto-pause) or 0, the failing start it ended by succeeding or 0}.
 var recordScript = redis.NewScript(leaveLua + `
 local n
 if ARGV[7] ~= "" then
@@ -99,7 +106,32 @@ end
 if ARGV[21] == "1" and (ARGV[1] == "delivered" or ARGV[1] == "dead") then
   leave(KEYS[9], ARGV[17])
 end
-return n
+local fails, paused, half, recovered = 0, 0, 0, 0
+local th = tonumber(ARGV[23]) or 0
+if ARGV[22] == "fail" and th > 0 then
+  fails = redis.call("HINCRBY", KEYS[10], ARGV[2], 1)
+  if th > 1 and fails == math.floor((th + 1) / 2) and redis.call("HSETNX", KEYS[11], ARGV[2], ARGV[4]) == 1 then
+    half = tonumber(ARGV[4])
+  end
+  if fails >= th then
+    redis.call("HDEL", KEYS[10], ARGV[2])
+    if redis.call("HSETNX", KEYS[12], ARGV[2], ARGV[4] .. ":" .. ARGV[25]) == 1 then
+      paused = tonumber(ARGV[4])
+    end
+  end
+elseif ARGV[22] == "ok" then
+  if th > 0 then
+    redis.call("HDEL", KEYS[10], ARGV[2])
+  end
+  if ARGV[24] == "1" then
+    local since = redis.call("HGET", KEYS[11], ARGV[2])
+    if since then
+      redis.call("HDEL", KEYS[11], ARGV[2])
+      recovered = tonumber(since) or 1
+    end
+  end
+end
+return {n, fails, paused, half, recovered}
 `)
 
 // write is one call of recordScript.
@@ -145,6 +177,7 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 		StatsKey(w.m.Partner, w.now.Unix()/60), LatencyKey(w.m.Partner),
 		DLQKey(w.m.Partner), DLQPartnersKey, LeaseKey(w.m.ID),
 		DeliveryKey(w.m.ID), DeliveryKey(w.m.ID), // unless the delivery has a dedup entry and a sequence
+		FailsKey, FailingKey, PausedKey,
 	}
 	var dedupTTL, inSeq string
 	if w.m.Dedup != "" {
@@ -153,15 +186,24 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 	if w.m.Order != "" {
 		keys[8], inSeq = w.m.Order, "1"
 	}
-	n, err := recordScript.Run(ctx, s.rdb, keys,
+	health, threshold, track, note := w.health()
+	v, err := recordScript.Run(ctx, s.rdb, keys,
 		string(w.status), w.m.Partner, w.m.EventID, w.now.UnixMilli(),
 		w.retention.Milliseconds(), statsTTL.Milliseconds(),
 		aJSON, at, code, errText, url, sample, LatencySamples, ok,
-		w.reason, w.payload, w.m.ID, w.m.Lease, counter, dedupTTL, inSeq).Int()
+		w.reason, w.payload, w.m.ID, w.m.Lease, counter, dedupTTL, inSeq,
+		health, threshold, track, note).Int64Slice()
 	if err != nil {
 		return 0, err
 	}
-	return n, nil
+	if len(v) < 5 {
+		return 0, fmt.Errorf("record: unexpected answer %v", v)
+	}
+	if h := w.m.Health; h != nil {
+		h.Fails = int(v[1])
+		h.Paused, h.Failing, h.Recovered = unixMilli(v[2]), unixMilli(v[3]), unixMilli(v[4])
+	}
+	return int(v[0]), nil
 }
 
 // AddAttempt appends attempt a to the history of delivery m and moves its

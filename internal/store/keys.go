@@ -64,3 +64,25 @@ const PausedKey = Prefix + "paused"
 // PastPauses), so that max_age can leave out the time a partner was
 // paused.
 const PausedPastKey = Prefix + "paused-past"
+
+// FailsKey counts each partner's failed attempts in a row, across every
+// worker (hash: partner id → count); a success or an auto-pause clears it.
+const FailsKey = Prefix + "fails"
+
+// FailingKey holds the partners reported failing (hash: partner id →
+// Unix ms since when), until their first success.
+const FailingKey = Prefix + "failing"
+
+// DLQEventKey is set once a partner's dead letters of the minute starting
+// at start (Unix ms) are to be gathered into one dlq.dead_lettered event.
+func DLQEventKey(partner string, start int64) string {
+	return Prefix + "dlqev:" + partner + ":" + strconv.FormatInt(start, 10)
+}
+
+// TriageKey indexes a partner's dead letters by failure fingerprint
+// (hash: delivery id → "group|amount|currency").
+func TriageKey(partner string) string { return Prefix + "tri:" + partner }
+
+// TriageGroupsKey describes a partner's failure groups (hash: group id →
+// JSON TriageGroup: what the group is and its latest sample).
+func TriageGroupsKey(partner string) string { return Prefix + "trig:" + partner }

@@ -21,7 +21,7 @@ type PartnerPause struct {
 	Paused bool      // paused now
 	Since  time.Time // when the pause in force began
 	Reason string    // why, as given to Pause; may be ""
-	By     string    // who paused it: "cli" or "api"
+	By     string    // who paused it: "cli", "api" or "auto" (auto_pause)
 	// Past are the pauses that ended, newest first (at most PastPauses).
 	Past []Interval
 }

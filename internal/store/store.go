@@ -318,6 +318,10 @@ type Meta struct {
 	// Lease is the token of the attempt's lease (see GetForAttempt); an
 	// outcome write frees it. "" = none.
 	Lease string
+	// Health, when set, has the outcome write count the attempt towards
+	// the partner's run of failures (auto_pause) and its failing state,
+	// and receives what that led to. Nil: not counted.
+	Health *Health
 	// Order is the sequence the delivery takes its turn in (OrderKey),
 	// which a final outcome write takes it out of. "" = none.
 	Order string

@@ -1,0 +1,9 @@
+package opsevent_test
+
+import (
+	"testing"
+
+	"github.com/postbackhq/postback/internal/redistest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
