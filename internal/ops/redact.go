@@ -1,0 +1,150 @@
+package ops
+
+import (
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// needles are one user's values in every form a partner's template can
+// give them (as sent, lower and upper case, hashed with sha256, sha1 or
+// md5 in hex, URL-escaped), to find and remove them in what postback kept
+// of the requests it sent: URLs, errors, responses.
+type needles struct {
+	values map[string]bool // as added
+	forms  map[string]bool // every form, lowercased
+	re     *regexp.Regexp  // forms of at least minNeedle bytes, any case; nil when none
+}
+
+// minNeedle is the shortest form looked for inside free text: a shorter
+// one would match other users' data by chance. Query values and path
+// segments are compared whole, whatever their length.
+const minNeedle = 6
+
+func newNeedles() *needles { return &needles{values: map[string]bool{}, forms: map[string]bool{}} }
+
+// add adds values; it reports whether any was new.
+func (n *needles) add(values ...string) bool {
+	added := false
+	for _, v := range values {
+		if v == "" || n.values[v] {
+			continue
+		}
+		n.values[v], added = true, true
+		for _, c := range []string{v, strings.ToLower(v), strings.ToUpper(v)} {
+			s256, s1, m5 := sha256.Sum256([]byte(c)), sha1.Sum([]byte(c)), md5.Sum([]byte(c))
+			for _, f := range []string{c, hex.EncodeToString(s256[:]), hex.EncodeToString(s1[:]), hex.EncodeToString(m5[:]),
+				url.QueryEscape(c), url.PathEscape(c)} {
+				n.forms[strings.ToLower(f)] = true
+			}
+		}
+	}
+	if added {
+		n.re = nil
+		var long []string
+		for f := range n.forms {
+			if len(f) >= minNeedle {
+				long = append(long, regexp.QuoteMeta(f))
+			}
+		}
+		// Longest first, so that a form is not cut by a shorter one inside it.
+		slices.SortFunc(long, func(a, b string) int { return len(b) - len(a) })
+		if len(long) > 0 {
+			n.re = regexp.MustCompile("(?i)" + strings.Join(long, "|"))
+		}
+	}
+	return added
+}
+
+// inURL reports whether URL raw carries one of the forms: as a whole query
+// value or path segment, or inside it.
+func (n *needles) inURL(raw string) bool {
+	if raw == "" {
+		return false
+	}
+	path, query, _ := strings.Cut(raw, "?")
+	query, _, _ = strings.Cut(query, "#")
+	for _, seg := range strings.Split(path, "/") {
+		if n.whole(seg) {
+			return true
+		}
+	}
+	for _, kv := range strings.Split(query, "&") {
+		_, v, _ := strings.Cut(kv, "=")
+		if n.whole(v) {
+			return true
+		}
+	}
+	return n.inText(raw)
+}
+
+func (n *needles) whole(s string) bool {
+	if s == "" {
+		return false
+	}
+	if u, err := url.QueryUnescape(s); err == nil && n.forms[strings.ToLower(u)] {
+		return true
+	}
+	return n.forms[strings.ToLower(s)]
+}
+
+// inText reports whether text holds one of the long forms.
+func (n *needles) inText(text string) bool { return n.re != nil && text != "" && n.re.MatchString(text) }
+
+// erased stands for what was removed.
+const erased = "erased"
+
+// redactURL returns URL raw with every query value removed (the keys
+// stay, so the record still shows which fields were sent), its fragment
+// dropped, and any form left in it replaced.
+func (n *needles) redactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	path, query, hasQuery := strings.Cut(raw, "?")
+	path, _, _ = strings.Cut(path, "#")
+	query, _, _ = strings.Cut(query, "#")
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		if i >= 3 && n.whole(seg) { // after scheme://host
+			segs[i] = erased
+		}
+	}
+	out := n.redactText(strings.Join(segs, "/"))
+	if hasQuery {
+		kvs := strings.Split(query, "&")
+		for i, kv := range kvs {
+			k, _, _ := strings.Cut(kv, "=")
+			kvs[i] = k + "="
+		}
+		out += "?" + strings.Join(kvs, "&")
+	}
+	return out
+}
+
+// urlInText finds URLs in free text, as Go's HTTP client quotes them in
+// its errors.
+var urlInText = regexp.MustCompile(`https?://[^\s"'<>]+`)
+
+// redactText returns text with its URLs redacted (redactURL) and every
+// long form replaced.
+func (n *needles) redactText(text string) string {
+	if text == "" {
+		return ""
+	}
+	text = urlInText.ReplaceAllStringFunc(text, func(u string) string {
+		if !strings.Contains(u, "?") {
+			return u // its path is redacted below, with the rest of the text
+		}
+		return n.redactURL(u)
+	})
+	if n.re != nil {
+		text = n.re.ReplaceAllString(text, erased)
+	}
+	return text
+}
