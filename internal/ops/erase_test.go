@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -81,6 +82,7 @@ type eraseBundle struct {
 	// waiting on hold when that is set.
 	laterOK *atomic.Bool
 	hold    chan struct{}
+	release func() // closes hold, once
 	eraser  *ops.Eraser
 }
 
@@ -97,6 +99,13 @@ func setupErase(t *testing.T, hold bool) eraseBundle {
 		_, _ = w.Write([]byte("unknown user " + r.URL.Query().Get("em")))
 	}
 	b.later = stacktest.NewPartner(t)
+	var once sync.Once
+	b.release = func() {
+		if b.hold != nil {
+			once.Do(func() { close(b.hold) })
+		}
+	}
+	t.Cleanup(b.release) // before the partner closes: it waits for its handlers
 	b.later.Respond = func(_ int, w http.ResponseWriter, r *http.Request) {
 		if b.laterOK.Load() {
 			_, _ = w.Write([]byte("ok"))
@@ -272,9 +281,11 @@ func TestEraser_Run_BundleInFlight(t *testing.T) {
 	select {
 	case <-done:
 		t.Fatal("the erasure ended while a bundle of the user's was in flight")
-	case <-time.After(time.Second):
+	case <-time.After(6 * time.Second):
+		// Past asynq's heartbeat (5 s), which lists the bundle, with its
+		// payload, among what its workers run.
 	}
-	close(b.hold) // the bundle's deliveries fail and are handed off to their own tasks
+	b.release() // the bundle's deliveries fail and are handed off to their own tasks
 	var e *store.Erasure
 	select {
 	case e = <-done:
