@@ -161,8 +161,10 @@ func (s *Server) screenFast(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	if why == admitted && r != nil {
 		return fasthttp.RequestConfig{ReadTimeout: s.cfg.BodyTimeout}
 	}
-	if n := h.ContentLength(); why == admitted && n >= 0 && n <= maxPauseBody && isPauseRoute(h.Method(), requestPath(h.RequestURI())) {
-		// A pause's reason: a small body of known length, read whole.
+	if n, path := h.ContentLength(), requestPath(h.RequestURI()); why == admitted && n >= 0 && n <= maxPauseBody &&
+		(isPauseRoute(h.Method(), path) || isErasureRoute(h.Method(), path)) {
+		// A pause's reason or an erasure's identifier: a small body of
+		// known length, read whole.
 		return fasthttp.RequestConfig{ReadTimeout: s.cfg.BodyTimeout}
 	}
 	if why != admitted {
