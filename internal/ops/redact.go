@@ -94,7 +94,9 @@ func (n *needles) whole(s string) bool {
 }
 
 // inText reports whether text holds one of the long forms.
-func (n *needles) inText(text string) bool { return n.re != nil && text != "" && n.re.MatchString(text) }
+func (n *needles) inText(text string) bool {
+	return n.re != nil && text != "" && n.re.MatchString(text)
+}
 
 // erased stands for what was removed.
 const erased = "erased"
