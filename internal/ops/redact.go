@@ -18,7 +18,8 @@ import (
 type needles struct {
 	values map[string]bool // as added
 	forms  map[string]bool // every form, lowercased
-	re     *regexp.Regexp  // forms of at least minNeedle bytes, any case; nil when none
+	long   []string        // the forms of at least minNeedle bytes, lowercased
+	re     *regexp.Regexp  // long, in any case, to replace them; nil when none
 }
 
 // minNeedle is the shortest form looked for inside free text: a shorter
@@ -45,17 +46,20 @@ func (n *needles) add(values ...string) bool {
 		}
 	}
 	if added {
-		n.re = nil
-		var long []string
+		n.re, n.long = nil, n.long[:0]
 		for f := range n.forms {
 			if len(f) >= minNeedle {
-				long = append(long, regexp.QuoteMeta(f))
+				n.long = append(n.long, f)
 			}
 		}
 		// Longest first, so that a form is not cut by a shorter one inside it.
-		slices.SortFunc(long, func(a, b string) int { return len(b) - len(a) })
-		if len(long) > 0 {
-			n.re = regexp.MustCompile("(?i)" + strings.Join(long, "|"))
+		slices.SortFunc(n.long, func(a, b string) int { return len(b) - len(a) })
+		if len(n.long) > 0 {
+			quoted := make([]string, len(n.long))
+			for i, f := range n.long {
+				quoted[i] = regexp.QuoteMeta(f)
+			}
+			n.re = regexp.MustCompile("(?i)" + strings.Join(quoted, "|"))
 		}
 	}
 	return added
@@ -93,9 +97,20 @@ func (n *needles) whole(s string) bool {
 	return n.forms[strings.ToLower(s)]
 }
 
-// inText reports whether text holds one of the long forms.
+// inText reports whether text holds one of the long forms. It runs on
+// every record a scan reads: a search for each form in the lowercased
+// text is many times faster than the regular expression.
 func (n *needles) inText(text string) bool {
-	return n.re != nil && text != "" && n.re.MatchString(text)
+	if text == "" || len(n.long) == 0 {
+		return false
+	}
+	text = strings.ToLower(text)
+	for _, f := range n.long {
+		if strings.Contains(text, f) {
+			return true
+		}
+	}
+	return false
 }
 
 // erased stands for what was removed.
