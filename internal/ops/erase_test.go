@@ -313,9 +313,6 @@ func TestEraser_Run_KeepsRetention(t *testing.T) {
 		if !strings.HasPrefix(k, store.Prefix+"d:") && !strings.HasPrefix(k, store.Prefix+"a:") && !strings.HasPrefix(k, store.Prefix+"er") {
 			continue
 		}
-		if k == store.ErasuresKey {
-			continue // the index, whose entries go with their records
-		}
 		ttl := b.stack.Redis.PTTL(ctx, k).Val()
 		if dead := b.stack.Redis.HGet(ctx, k, "status").Val() == "dead"; dead || strings.HasPrefix(k, store.Prefix+"a:") && b.stack.Redis.HGet(ctx, store.Prefix+"d:"+strings.TrimPrefix(k, store.Prefix+"a:"), "status").Val() == "dead" {
 			require.Equal(t, time.Duration(-1), ttl, "a dead letter stays until purged: %s", k)
@@ -326,8 +323,11 @@ func TestEraser_Run_KeepsRetention(t *testing.T) {
 	}
 	require.Greater(t, b.stack.Redis.PTTL(ctx, store.ErasureKey(e.ID)).Val(), time.Duration(0))
 	require.Zero(t, b.stack.Redis.Exists(ctx, store.ErasureTodoKey(e.ID)).Val())
+	_, err = b.stack.Redis.ZScore(ctx, store.ErasuresKey, e.ID).Result()
+	require.NoError(t, err, "the index lists the erasure")
 	got, err := b.eraser.Get(ctx, e.ID)
 	require.NoError(t, err)
+	require.False(t, got.Finished.Before(got.Started))
 	require.Equal(t, "email", got.Kind)
 	require.Len(t, got.HMAC, 64)
 }

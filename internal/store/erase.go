@@ -13,7 +13,7 @@ import (
 
 // ErasureKey is an erasure's record (hash: see Erasure). It names the
 // user only by an HMAC of the identifier, keyed with a random key of its
-// own, and expires with the attempt log once the erasure is done.
+// own, and expires after attempt_log_retention.
 func ErasureKey(id string) string { return Prefix + "er:" + id }
 
 // ErasureTodoKey holds, while an erasure runs, what it found to erase
@@ -52,18 +52,30 @@ type Erasure struct {
 }
 
 // SaveErasure writes e's record (and, the first time, its index entry).
-// A done erasure's record expires after retention; its work list goes.
+// Nothing of it outlives retention: a done erasure's record expires
+// after it and its work list goes; the index forgets erasures started
+// longer ago and expires with its newest entry; a running erasure's work
+// list expires after it too.
 func (s *Store) SaveErasure(ctx context.Context, e *Erasure, retention time.Duration) error {
+	finished := int64(0)
+	if !e.Finished.IsZero() {
+		finished = e.Finished.UnixMilli()
+	}
+	now := max(e.Started.UnixMilli(), finished)
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, ErasureKey(e.ID),
 			"status", e.Status, "kind", e.Kind, "hmac", e.HMAC, "key", e.Key, "phase", e.Phase,
 			"scanned", e.Scanned, "deliveries", e.Deliveries, "dead_letters", e.DeadLetters,
 			"tasks", e.Tasks, "attempts", e.Attempts, "started", e.Started.UnixMilli(),
-			"finished", e.Finished.UnixMilli(), "by", e.By)
+			"finished", finished, "by", e.By)
+		p.PExpire(ctx, ErasureKey(e.ID), retention)
 		p.ZAddNX(ctx, ErasuresKey, redis.Z{Score: float64(e.Started.UnixMilli()), Member: e.ID})
+		p.ZRemRangeByScore(ctx, ErasuresKey, "-inf", "("+strconv.FormatInt(now-retention.Milliseconds(), 10))
+		p.PExpire(ctx, ErasuresKey, retention)
 		if e.Status == "done" {
-			p.PExpire(ctx, ErasureKey(e.ID), retention)
 			p.Del(ctx, ErasureTodoKey(e.ID))
+		} else {
+			p.PExpire(ctx, ErasureTodoKey(e.ID), retention)
 		}
 		return nil
 	})
