@@ -97,20 +97,39 @@ func (n *needles) whole(s string) bool {
 	return n.forms[strings.ToLower(s)]
 }
 
-// inText reports whether text holds one of the long forms. It runs on
-// every record a scan reads: a search for each form in the lowercased
-// text is many times faster than the regular expression.
+// inText reports whether text holds one of the long forms as a whole
+// token: not inside a longer identifier ("cust-1" is not in "cust-12").
+// It runs on every record a scan reads: a search for each form in the
+// lowercased text is many times faster than a regular expression.
 func (n *needles) inText(text string) bool {
 	if text == "" || len(n.long) == 0 {
 		return false
 	}
 	text = strings.ToLower(text)
 	for _, f := range n.long {
-		if strings.Contains(text, f) {
-			return true
+		for from := 0; from < len(text); {
+			i := strings.Index(text[from:], f)
+			if i < 0 {
+				break
+			}
+			i += from
+			end := i + len(f)
+			if end < len(text) && text[end] == '.' && (end+1 == len(text) || !idByte(text[end+1])) {
+				end++ // a full stop ends a sentence, not the identifier
+			}
+			if (i == 0 || !idByte(text[i-1])) && (end == len(text) || !idByte(text[end])) {
+				return true
+			}
+			from = i + 1
 		}
 	}
 	return false
+}
+
+// idByte reports whether b can be part of an identifier (an id, an
+// email, a hex digest, a URL-escaped value).
+func idByte(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte("-_.@+%", b) >= 0
 }
 
 // erased stands for what was removed.

@@ -24,6 +24,8 @@ func TestNeedles_FindAndRedact(t *testing.T) {
 	require.True(t, n.inURL("https://p.example/c?h="+h))
 	require.True(t, n.inText(`{"echo":"`+hm+`"}`), "an upper-case md5, in hex")
 	require.False(t, n.inText("nothing here"))
+	require.False(t, n.inText("b.a@example.com.org"), "not inside a longer identifier")
+	require.True(t, n.inText("to a@example.com."), "a full stop after it ends it")
 
 	require.Equal(t, "https://p.example/erased/c?u=&h=&c=", n.redactURL("https://p.example/u1/c?u=u1&h="+h+"&c=winter#frag"))
 	require.Equal(t, `Get "https://p.example/c?em=&c=": timeout, erased`,
