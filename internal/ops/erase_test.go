@@ -354,3 +354,42 @@ func TestEraser_DryRun_WritesNothing(t *testing.T) {
 	require.Equal(t, before[store.DeliveryKey(rc.Deliveries[1].ID)], dump(t, b.stack.Redis)[store.DeliveryKey(rc.Deliveries[1].ID)])
 	requireTrace(t, b.stack.Redis, userEmail)
 }
+
+func TestEraser_Start_ResumesTheSameErasure(t *testing.T) {
+	b := setupErase(t, false)
+	ctx := context.Background()
+	rc, err := b.stack.Client.Enqueue(ctx, userEvent("evt-user-s1"))
+	require.NoError(t, err)
+	for _, d := range rc.Deliveries {
+		if d.Partner == "dead" {
+			b.stack.WaitStatus(t, d.ID, retry.StatusDead, 10*time.Second)
+		}
+	}
+	sub, err := event.NewSubject(event.SubjectCustomerUserID, userCUID)
+	require.NoError(t, err)
+	first, err := b.eraser.Start(ctx, sub)
+	require.NoError(t, err)
+	// Its process holds it, then dies: another waits for the lease.
+	require.NoError(t, b.stack.Redis.Set(ctx, store.ErasureLeaseKey(first.ID), "a dead process", time.Minute).Err())
+	again, err := b.eraser.Start(ctx, sub)
+	require.NoError(t, err)
+	require.Equal(t, first.ID, again.ID, "asking again finds the running erasure by its HMAC")
+	_, err = b.eraser.Run(ctx, again, sub)
+	require.ErrorIs(t, err, ops.ErrErasureBusy)
+
+	require.NoError(t, b.stack.Redis.Del(ctx, store.ErasureLeaseKey(first.ID)).Err()) // the lease ran out
+	other, err := event.NewSubject(event.SubjectCustomerUserID, otherCUID)
+	require.NoError(t, err)
+	o, err := b.eraser.Start(ctx, other)
+	require.NoError(t, err)
+	require.NotEqual(t, first.ID, o.ID, "another identifier is another erasure")
+	done, err := b.eraser.Run(ctx, again, sub)
+	require.NoError(t, err)
+	require.Equal(t, "done", done.Status)
+	require.Equal(t, first.ID, done.ID)
+	require.Equal(t, int64(1), done.DeadLetters)
+	got, err := b.eraser.Get(ctx, first.ID)
+	require.NoError(t, err)
+	require.Equal(t, "done", got.Status)
+	requireNoTrace(t, b.stack.Redis)
+}
