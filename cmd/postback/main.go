@@ -66,6 +66,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			enqueueCommand(), sinkCommand(),
 			partnersCommand(),
 			dlqCommand(), deliveriesCommand(), statsCommand(),
+			eraseCommand(),
 			benchCommand(),
 			versionCommand(),
 			completionCommand(), completeCommand(),

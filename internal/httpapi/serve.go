@@ -170,6 +170,11 @@ func (s *Server) screenFast(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 		// and refused past 4 KiB by the handler.
 		return fasthttp.RequestConfig{ReadTimeout: s.cfg.BodyTimeout}
 	}
+	if n, path := h.ContentLength(), requestPath(h.RequestURI()); why == admitted && n >= 0 && n <= maxErasureBody &&
+		isErasureRoute(h.Method(), path) {
+		// An erasure's identifier: a small body of known length, read whole.
+		return fasthttp.RequestConfig{ReadTimeout: s.cfg.BodyTimeout}
+	}
 	if why != admitted {
 		h.Set(refusedHeader, strconv.Itoa(int(why)))
 	}

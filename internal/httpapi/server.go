@@ -99,6 +99,8 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.mux.HandleFunc("POST /v1/partners/{id}/pause", s.pausePartner)
 	s.mux.HandleFunc("POST /v1/partners/{id}/resume", s.resumePartner)
+	s.mux.HandleFunc("POST /v1/erasures", s.postErasure)
+	s.mux.HandleFunc("GET /v1/erasures/{id}", s.getErasure)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(stdExchange{w, r}, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -108,7 +110,8 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Handle adds a route. On Serve, a route added here is passed no request
-// body: only the intake routes and a partner's pause read one (see Serve).
+// body: only the intake routes, a partner's pause and an erasure read one
+// (see Serve).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
