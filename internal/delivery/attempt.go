@@ -45,6 +45,7 @@ type run struct {
 	rec     *store.Record   // nil: never attempted
 	claim   []byte          // the event's claim, read along with rec
 	meta    store.Meta      // the delivery's identity and lease token
+	seqTurn store.Turn      // its turn in its sequence, read with the record
 	// freed is set once an outcome write has freed the lease.
 	freed bool
 }
@@ -69,7 +70,11 @@ func (h *Handler) deliver(ctx context.Context, pl *wire.Payload, queue string, b
 		return partnerPaused(h.rnd())
 	}
 	lease := store.Lease{Token: leaseToken(), TTL: p.AttemptTimeout() + wire.TaskTimeoutSlack}
-	rec, claim, busy, err := h.store.GetForAttempt(ctx, pl.Delivery, pl.Event.ID, lease)
+	seq := ""
+	if pl.Order != "" {
+		seq = store.OrderKey(pl.Partner, pl.Order)
+	}
+	rec, claim, busy, turn, err := h.store.GetForTurn(ctx, pl.Delivery, pl.Event.ID, lease, seq)
 	switch {
 	case err != nil:
 		// The read may have taken the lease all the same (its answer was
@@ -88,9 +93,7 @@ func (h *Handler) deliver(ctx context.Context, pl *wire.Payload, queue string, b
 	}
 	r := &run{h: h, pl: pl, queue: queue, bundled: bundled, cfg: cfg, p: p, rec: rec, claim: claim,
 		meta: store.Meta{ID: pl.Delivery, Partner: pl.Partner, EventID: pl.Event.ID, Lease: lease.Token}}
-	if pl.Order != "" {
-		r.meta.Order = store.OrderKey(pl.Partner, pl.Order)
-	}
+	r.meta.Order, r.seqTurn = seq, turn
 	err = r.attempt(ctx)
 	if !r.freed {
 		// No outcome write freed the lease: the delivery was deferred or

@@ -44,10 +44,13 @@ func (r *run) turn(ctx context.Context) error {
 		return nil
 	}
 	h := r.h
-	for range stranded {
-		t, err := h.store.OrderTurn(ctx, r.meta.Order, r.meta.ID)
-		if err != nil {
-			return storeFailed(err)
+	t := r.seqTurn // read along with the record
+	for i := range stranded {
+		if i > 0 {
+			var err error
+			if t, err = h.store.OrderTurn(ctx, r.meta.Order, r.meta.ID); err != nil {
+				return storeFailed(err)
+			}
 		}
 		if t.Blocker == "" {
 			return nil

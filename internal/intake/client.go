@@ -366,9 +366,24 @@ func (c *Client) storeBundle(ctx context.Context, ins []*incoming, rs []bundled)
 	if err != nil {
 		return err
 	}
+	// The bundle's places in their sequences, in one round trip.
+	var joins []store.Join
+	bundleID := wire.BundleID(pls)
 	for k, b := range rs {
-		if err := c.lifecycle(ctx, ins[b.in], b.r, pls[k].Order, wire.BundleID(pls)); err != nil {
-			return err
+		if pls[k].Order != "" {
+			joins = append(joins, store.Join{Seq: store.OrderKey(b.r.Partner.ID, pls[k].Order), ID: b.r.DeliveryID, TaskID: bundleID})
+		}
+	}
+	if len(joins) > 0 {
+		if err := c.store.OrderJoinAll(ctx, joins, ins[rs[0].in].cfg.Delivery.AttemptLogRetention); err != nil {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+	}
+	if rs[0].r.Partner.CancelOnReject {
+		for _, b := range rs {
+			if err := c.hold(ctx, ins[b.in], b.r); err != nil {
+				return err
+			}
 		}
 	}
 	// A conflict is this very bundle, sent again by go-redis after a lost

@@ -37,12 +37,18 @@ func orderValue(p *config.Partner, ev *event.Event) string {
 // event's intake, whose repeat stores them again (each step is
 // idempotent).
 func (c *Client) lifecycle(ctx context.Context, in *incoming, r config.Route, seq, taskID string) error {
-	p, ev, retention := r.Partner, in.ev, in.cfg.Delivery.AttemptLogRetention
 	if seq != "" {
-		if err := c.store.OrderJoin(ctx, store.OrderKey(p.ID, seq), r.DeliveryID, taskID, retention); err != nil {
+		err := c.store.OrderJoin(ctx, store.OrderKey(r.Partner.ID, seq), r.DeliveryID, taskID, in.cfg.Delivery.AttemptLogRetention)
+		if err != nil {
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 	}
+	return c.hold(ctx, in, r)
+}
+
+// hold is lifecycle's cancel_on_reject part.
+func (c *Client) hold(ctx context.Context, in *incoming, r config.Route) error {
+	p, ev, retention := r.Partner, in.ev, in.cfg.Delivery.AttemptLogRetention
 	if p.Delay <= 0 {
 		return nil
 	}

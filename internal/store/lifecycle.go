@@ -92,6 +92,33 @@ func (s *Store) OrderJoin(ctx context.Context, key, id, taskID string, ttl time.
 	return nil
 }
 
+// Join is one delivery to add to its sequence (see OrderJoin).
+type Join struct{ Seq, ID, TaskID string }
+
+// OrderJoinAll is OrderJoin of every join, in one pipeline: a bundle's.
+func (s *Store) OrderJoinAll(ctx context.Context, joins []Join, ttl time.Duration) error {
+	if len(joins) == 1 {
+		return s.OrderJoin(ctx, joins[0].Seq, joins[0].ID, joins[0].TaskID, ttl)
+	}
+	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, j := range joins {
+			orderJoinScript.Eval(ctx, p, []string{j.Seq}, j.ID, j.TaskID, ttl.Milliseconds())
+		}
+		return nil
+	})
+	if err == nil {
+		for _, c := range cmds {
+			if err = c.Err(); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("join sequences: %w", err)
+	}
+	return nil
+}
+
 // Turn is where a delivery stands in its sequence.
 type Turn struct {
 	// Blocker is the earliest delivery before it that is not final, ""
@@ -109,28 +136,35 @@ type Turn struct {
 //
 // KEYS[1] sequence  ARGV[1] delivery id  ARGV[2] record key prefix
 // Returns {} when it may go, or {blocker id, its task id, its status}.
-var orderTurnScript = redis.NewScript(isLua + `
-local entries = redis.call("LRANGE", KEYS[1], 0, -1)
-local mine = false
-for _, e in ipairs(entries) do
-  if is(e, ARGV[1]) then mine = true break end
-end
-if not mine then return {} end
-for _, e in ipairs(entries) do
-  if is(e, ARGV[1]) then return {} end
-  local sp = string.find(e, " ", 1, true)
-  local id, task = e, e
-  if sp then id, task = string.sub(e, 1, sp - 1), string.sub(e, sp + 1) end
-  local st = redis.call("HGET", ARGV[2] .. id, "status") or ""
-  -- Status.Final's statuses
-  if st == "delivered" or st == "dead" or st == "skipped" or st == "purged" then
-    redis.call("LREM", KEYS[1], 1, e)
-  else
-    return {id, task, st}
-  end
-end
-return {}
+var orderTurnScript = redis.NewScript(turnLua + `
+return turn(KEYS[1], ARGV[1], ARGV[2])
 `)
+
+// turnLua is orderTurnScript's work, which readForAttemptScript does too.
+const turnLua = isLua + `
+local function turn(key, me, prefix)
+  local entries = redis.call("LRANGE", key, 0, -1)
+  local mine = false
+  for _, e in ipairs(entries) do
+    if is(e, me) then mine = true break end
+  end
+  if not mine then return {} end
+  for _, e in ipairs(entries) do
+    if is(e, me) then return {} end
+    local sp = string.find(e, " ", 1, true)
+    local id, task = e, e
+    if sp then id, task = string.sub(e, 1, sp - 1), string.sub(e, sp + 1) end
+    local st = redis.call("HGET", prefix .. id, "status") or ""
+    -- Status.Final's statuses
+    if st == "delivered" or st == "dead" or st == "skipped" or st == "purged" then
+      redis.call("LREM", key, 1, e)
+    else
+      return {id, task, st}
+    end
+  end
+  return {}
+end
+`
 
 // OrderTurn says whether delivery id may be attempted now: whether every
 // delivery before it in sequence key is final.

@@ -197,15 +197,27 @@ type Lease struct {
 // one delivery (a bundle's and the delivery's own, say) thus never send at
 // once.
 func (s *Store) GetForAttempt(ctx context.Context, id, eventID string, lease Lease) (rec *Record, claim []byte, busy time.Duration, err error) {
+	rec, claim, busy, _, err = s.GetForTurn(ctx, id, eventID, lease, "")
+	return rec, claim, busy, err
+}
+
+// GetForTurn is GetForAttempt for a delivery in sequence seq (OrderKey;
+// "" for none), whose turn it reads in the same round trip: see
+// OrderTurn.
+func (s *Store) GetForTurn(ctx context.Context, id, eventID string, lease Lease, seq string) (rec *Record, claim []byte, busy time.Duration, turn Turn, err error) {
 	// One command, so that it joins an auto-pipeline as one (the keys
 	// share the {pb} hash tag).
-	v, err := readForAttemptScript.Run(ctx, s.rdb, []string{DeliveryKey(id), EventKey(eventID), LeaseKey(id)},
-		lease.Token, lease.TTL.Milliseconds()).Slice()
-	if err != nil {
-		return nil, nil, 0, fmt.Errorf("get delivery: %w", err)
+	keys, inSeq := []string{DeliveryKey(id), EventKey(eventID), LeaseKey(id), DeliveryKey(id)}, ""
+	if seq != "" {
+		keys[3], inSeq = seq, "1"
 	}
-	if len(v) != 3 {
-		return nil, nil, 0, fmt.Errorf("get delivery: %d values from the script, want 3", len(v))
+	v, err := readForAttemptScript.Run(ctx, s.rdb, keys,
+		lease.Token, lease.TTL.Milliseconds(), inSeq, id, Prefix+"d:").Slice()
+	if err != nil {
+		return nil, nil, 0, Turn{}, fmt.Errorf("get delivery: %w", err)
+	}
+	if len(v) != 4 {
+		return nil, nil, 0, Turn{}, fmt.Errorf("get delivery: %d values from the script, want 4", len(v))
 	}
 	if fields, _ := v[0].([]any); len(fields) > 0 {
 		m := make(map[string]string, len(fields)/2)
@@ -221,32 +233,41 @@ func (s *Store) GetForAttempt(ctx context.Context, id, eventID string, lease Lea
 	if ms, ok := v[2].(int64); ok && ms != 0 {
 		busy = max(time.Duration(ms)*time.Millisecond, time.Millisecond)
 	}
-	return rec, claim, busy, nil
+	if t, _ := v[3].([]any); len(t) == 3 {
+		turn.Blocker, _ = t[0].(string)
+		turn.BlockerTask, _ = t[1].(string)
+		turn.BlockerStatus, _ = t[2].(string)
+	}
+	return rec, claim, busy, turn, nil
 }
 
 // readForAttemptScript reads a delivery's record and its event's claim,
-// and takes the delivery's lease unless its record is final.
+// and takes the delivery's lease unless its record is final; for a
+// delivery in a sequence, it also reads its turn (orderTurnScript's).
 //
 // KEYS[1] delivery key  KEYS[2] event key  KEYS[3] lease key
+// KEYS[4] sequence (when ARGV[3] is "1")
 // ARGV[1] lease token ("" = take none)  ARGV[2] lease TTL (ms)
+// ARGV[4] delivery id  ARGV[5] record key prefix
 // Returns {HGETALL of the record, the claim or false, 0 or the holder's
-// lease's PTTL in ms (at least 1) when another holds it}.
-var readForAttemptScript = redis.NewScript(`
+// lease's PTTL in ms (at least 1) when another holds it, the turn}.
+var readForAttemptScript = redis.NewScript(turnLua + `
 local rec = redis.call("HGETALL", KEYS[1])
 local busy = 0
-if ARGV[1] ~= "" then
-  local st = ""
-  for i = 1, #rec, 2 do
-    if rec[i] == "status" then st = rec[i + 1] end
-  end
-  -- Status.Final's statuses
-  if st ~= "delivered" and st ~= "dead" and st ~= "skipped" and st ~= "purged" then
-    if not redis.call("SET", KEYS[3], ARGV[1], "NX", "PX", ARGV[2]) then
-      busy = math.max(redis.call("PTTL", KEYS[3]), 1)
-    end
+local st = ""
+for i = 1, #rec, 2 do
+  if rec[i] == "status" then st = rec[i + 1] end
+end
+-- Status.Final's statuses
+local final = st == "delivered" or st == "dead" or st == "skipped" or st == "purged"
+if ARGV[1] ~= "" and not final then
+  if not redis.call("SET", KEYS[3], ARGV[1], "NX", "PX", ARGV[2]) then
+    busy = math.max(redis.call("PTTL", KEYS[3]), 1)
   end
 end
-return {rec, redis.call("GET", KEYS[2]), busy}
+local t = {}
+if ARGV[3] == "1" and not final then t = turn(KEYS[4], ARGV[4], ARGV[5]) end
+return {rec, redis.call("GET", KEYS[2]), busy, t}
 `)
 
 // Release frees delivery id's lease if token still holds it: for an
