@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
 )
 
@@ -65,9 +66,18 @@ func TestCluster(t *testing.T) {
 		http.Error(w, "no such click", http.StatusBadRequest)
 	}))
 	defer reject.Close()
+	// A partner with the lifecycle rules, whose scripts read the
+	// records of other deliveries: on a cluster they must stay in the
+	// {pb} slot.
+	ordered := newPartner(t)
 	cfg := writeConfig(t, p.URL, "", `  - id: rejecter
     match: all
     url: "`+reject.URL+`/r?e={event_id}"
+  - id: ordered
+    match: all
+    url: "`+ordered.URL+`/pb?e={event_id}"
+    order_by: click_id
+    dedup: {key: "{click_id}:{event}", window: 1h}
 `)
 	api := startPostback(t, "api", "api", url, cfg)
 	w := startPostback(t, "worker", "worker", url, cfg, "--concurrency", "50")
@@ -78,6 +88,12 @@ func TestCluster(t *testing.T) {
 	accepted := l.Accepted()
 	require.Len(t, accepted, n, "answers %v", l.Statuses())
 	c := waitDelivered(t, p, accepted, time.Minute)
+	require.Zero(t, c.Duplicates)
+	toOrdered := make(map[string]string, len(accepted))
+	for ev := range accepted {
+		toOrdered[ev] = wire.DeliveryID(ev, "ordered")
+	}
+	c = waitDelivered(t, ordered, toOrdered, time.Minute)
 	require.Zero(t, c.Duplicates)
 
 	// Each delivery's outcome is recorded, and the rejecting partner's
