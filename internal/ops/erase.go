@@ -184,6 +184,7 @@ type job struct {
 	dead            map[string]bool             // of those, dead letters
 	tasks           map[string]store.StoredTask // "queue\x00id" → task holding the user's deliveries
 	held            map[string]bool             // tasks seen in flight
+	triage          map[string]bool             // partners' triage groups, whose samples may quote the user
 	newItems        []string                    // found, not yet saved to the work list
 }
 
@@ -194,7 +195,7 @@ func (x *Eraser) newJob(e *store.Erasure, sub event.Subject, dry bool) *job {
 		x: x, e: e, sub: sub, dry: dry,
 		lim:   rate.NewLimiter(rate.Limit(x.cfg.Rate), max(x.cfg.Rate, scanPage)),
 		match: newNeedles(), personal: newNeedles(),
-		deliveries: map[string]bool{}, dead: map[string]bool{},
+		deliveries: map[string]bool{}, dead: map[string]bool{}, triage: map[string]bool{},
 		tasks: map[string]store.StoredTask{}, held: map[string]bool{},
 	}
 	// needles look for each form in any case: a device id is found as
@@ -305,7 +306,21 @@ func (j *job) run(ctx context.Context) error {
 	if err := j.save(ctx); err != nil {
 		return err
 	}
-	return j.erase(ctx)
+	if err := j.erase(ctx); err != nil {
+		return err
+	}
+	return j.eraseTriage(ctx)
+}
+
+// eraseTriage removes the user's values from the samples of the
+// partners' failure groups (an error or a URL path may quote them).
+func (j *job) eraseTriage(ctx context.Context) error {
+	for key := range j.triage {
+		if _, err := j.x.store.RedactTriageGroups(ctx, key, j.personal.redactText); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // find scans the database twice, reading only. The first pass reads the
@@ -406,6 +421,9 @@ func (j *job) scanRecords(ctx context.Context, keys []string) error {
 	for _, k := range keys {
 		if id, ok := store.RecordID(k); ok && !j.deliveries[id] {
 			ids = append(ids, id)
+		}
+		if store.IsTriageGroups(k) {
+			j.triage[k] = true
 		}
 	}
 	if len(ids) == 0 {

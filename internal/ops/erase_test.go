@@ -41,7 +41,7 @@ partners:
     url: "OK/c/{customer_user_id}?e={event_id}&idfa={idfa}&gaid={gaid}&em={email|sha256}&m5={email|md5}&u={customer_user_id}&ip={ip}&ua={user_agent}&c={campaign}&r={revenue}"
   - id: dead
     match: all
-    url: "DEAD/c?e={event_id}&em={email}&idfa={idfa|md5}&u={customer_user_id|sha256}&c={campaign}"
+    url: "DEAD/c/{customer_user_id}?e={event_id}&em={email}&idfa={idfa|md5}&u={customer_user_id|sha256}&c={campaign}"
   - id: later
     match: all
     url: "LATER/c?e={event_id}&em={email}&idfa={idfa}&ip={ip}&u={customer_user_id}&c={campaign}&r={revenue}"

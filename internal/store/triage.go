@@ -159,3 +159,28 @@ func (s *Store) DropTriage(ctx context.Context, partner string, ids, gone []stri
 	}
 	return nil
 }
+
+// IsTriageGroups reports whether key is a partner's TriageGroupsKey.
+func IsTriageGroups(key string) bool { return strings.HasPrefix(key, Prefix+"trig:") }
+
+// RedactTriageGroups rewrites the groups of triage groups key whose
+// description redact changes (an erasure's), and returns how many.
+func (s *Store) RedactTriageGroups(ctx context.Context, key string, redact func(string) string) (int, error) {
+	groups, err := s.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return 0, fmt.Errorf("read triage groups: %w", err)
+	}
+	changed := map[string]any{}
+	for id, g := range groups {
+		if r := redact(g); r != g {
+			changed[id] = r
+		}
+	}
+	if len(changed) == 0 {
+		return 0, nil
+	}
+	if err := s.rdb.HSet(ctx, key, changed).Err(); err != nil {
+		return 0, fmt.Errorf("erase from triage groups: %w", err)
+	}
+	return len(changed), nil
+}
