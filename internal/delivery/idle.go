@@ -20,13 +20,16 @@ import (
 // asynq polls: a processor that finds its queues empty sleeps
 // TaskCheckInterval, and nothing can cut that sleep short. So the worker
 // keeps one server (the lead) polling every IdlePollInterval, and starts
-// the others, polling every PollInterval as before, when it is woken:
-// by a wake-up that intake publishes when it stores deliveries (a fresh
-// asynq server's processor looks at the queues at once), or by a task
-// that the lead took (a retry that came due, a task enqueued by anything
-// that does not publish). It stops them again once no task has started
-// for IdleAfter. An asynq server cannot be started twice, so each wake
-// builds new ones.
+// one more, polling every PollInterval as before, when it is woken: by a
+// wake-up that intake publishes when it stores deliveries (a fresh asynq
+// server's processor looks at the queues at once), or by a task that the
+// lead took (a retry that came due, a task enqueued by anything that does
+// not publish). The rest start once the tasks in flight fill half the
+// slots of those two: a trickle of events keeps two processors polling,
+// not all of them. The rest stop once the tasks in flight have stayed
+// under that for IdleAfter; the second stops once no task has started for
+// IdleAfter. An asynq server cannot be started twice, so each wake builds
+// new ones.
 //
 // Nothing depends on a wake-up arriving: the lead finds every task on its
 // own, within IdlePollInterval and a half. Under load every processor is
@@ -35,18 +38,24 @@ type scaler struct {
 	rdb       redis.UniversalClient
 	newServer func(share int) *asynq.Server
 	shares    []int // the concurrency of each server started on wake
+	busyAt    int64 // tasks in flight from which the rest start
 	mux       asynq.Handler
 	idleAfter time.Duration
 	log       *slog.Logger
 
-	last atomic.Int64 // Unix nanoseconds of the last task started or wake-up
-	kick chan struct{}
-	// awake is set while the servers run; read by taskStarted.
-	awake atomic.Bool
+	inflight atomic.Int64
+	last     atomic.Int64 // Unix nanoseconds of the last task started or wake-up
+	lastBusy atomic.Int64 // Unix nanoseconds when tasks in flight were last at busyAt
+	kick     chan struct{}
+	// level is how many tiers run: 0 the lead alone, 1 with the first
+	// server, 2 with all; read by taskStarted.
+	level atomic.Int32
 
 	mu      sync.Mutex
-	running []*asynq.Server
-	rest    <-chan time.Time // when to start the servers after the first
+	first   *asynq.Server
+	rest    []*asynq.Server
+	restAt  <-chan time.Time // when to start the rest
+	firstAt time.Time        // when the first server started
 	closing sync.WaitGroup   // servers being shut down
 
 	stop     chan struct{}
@@ -57,27 +66,37 @@ type scaler struct {
 type scalerParams struct {
 	Redis     redis.UniversalClient
 	NewServer func(share int) *asynq.Server
+	// LeadShare is the lead's concurrency; Shares the others'.
+	LeadShare int
 	Shares    []int
 	IdleAfter time.Duration
 	Logger    *slog.Logger
 }
 
 func newScaler(p scalerParams) *scaler {
-	return &scaler{rdb: p.Redis, newServer: p.NewServer, shares: p.Shares, idleAfter: p.IdleAfter, log: p.Logger,
-		kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	return &scaler{rdb: p.Redis, newServer: p.NewServer, shares: p.Shares, busyAt: int64(max(1, (p.LeadShare+p.Shares[0])/2)),
+		idleAfter: p.IdleAfter, log: p.Logger, kick: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
 // taskStarted notes a task starting on any of the worker's servers, and
-// wakes the scaler when it was asleep.
+// kicks the scaler when a tier should start.
 func (s *scaler) taskStarted() {
-	s.last.Store(time.Now().UnixNano())
-	if !s.awake.Load() {
+	now := time.Now().UnixNano()
+	s.last.Store(now)
+	busy := s.inflight.Add(1) >= s.busyAt
+	if busy {
+		s.lastBusy.Store(now)
+	}
+	if l := s.level.Load(); l == 0 || l == 1 && busy && len(s.shares) > 1 {
 		select {
 		case s.kick <- struct{}{}:
 		default:
 		}
 	}
 }
+
+// taskDone notes a task ending.
+func (s *scaler) taskDone() { s.inflight.Add(-1) }
 
 func (s *scaler) start(mux asynq.Handler) {
 	s.mux = mux
@@ -98,76 +117,96 @@ func (s *scaler) start(mux asynq.Handler) {
 				s.wake()
 			case <-s.kick:
 				s.wake()
-			case <-s.rest:
+			case <-s.restAt:
 				s.startRest()
 			case now := <-t.C:
-				if s.awake.Load() && now.Sub(time.Unix(0, s.last.Load())) >= s.idleAfter {
-					s.sleep()
-				}
+				s.settle(now)
 			}
 		}
 	})
 }
 
-// wakeStagger is how long after the first server the others start. A
-// fresh asynq server writes its state, subscribes and looks for lost
-// tasks as it starts, and its processor hands its first task to the
-// heartbeater only once that first write is done: fifteen starting at
-// once share the Redis connections and the CPU, and measured 10 to 25 ms
-// before the first task ran, against about 1 ms for one alone.
+// wakeStagger is the least time between the first server's start and
+// the others'. A fresh asynq server writes its state, subscribes and
+// looks for lost tasks as it starts, and its processor hands its first
+// task to the heartbeater only once that first write is done: fifteen
+// starting at once share the Redis connections and the CPU, and measured
+// 10 to 25 ms before the first task ran, against about 1 ms for one.
 const wakeStagger = 20 * time.Millisecond
 
-// wake starts the first server unless they run, and the others
-// wakeStagger later.
+// wake starts the first server unless it runs, and the rest (no sooner
+// than wakeStagger after it) when the tasks in flight call for them.
 func (s *scaler) wake() {
 	s.last.Store(time.Now().UnixNano())
-	if s.awake.Load() {
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.startLocked(s.shares[:1])
-	s.rest = time.After(wakeStagger)
-	s.awake.Store(true)
-	s.log.Debug("worker awake")
+	if s.first == nil {
+		s.first = s.startServer(s.shares[0])
+		s.firstAt = time.Now()
+		s.level.Store(1)
+		s.log.Debug("worker awake")
+	}
+	if s.rest == nil && s.restAt == nil && len(s.shares) > 1 && s.inflight.Load() >= s.busyAt {
+		s.restAt = time.After(max(0, wakeStagger-time.Since(s.firstAt)))
+	}
 }
 
-// startRest starts the servers after the first, if still awake.
+// startRest starts the servers after the first, if it still runs.
 func (s *scaler) startRest() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rest = nil
-	if s.awake.Load() {
-		s.startLocked(s.shares[1:])
+	s.restAt = nil
+	if s.first == nil || s.rest != nil {
+		return
 	}
-}
-
-func (s *scaler) startLocked(shares []int) {
-	for _, share := range shares {
-		srv := s.newServer(share)
-		if err := srv.Start(s.mux); err != nil {
-			// The lead still runs every task, only with fewer slots.
-			s.log.Warn("worker: could not start an asynq processor", "err", err)
-			continue
+	for _, share := range s.shares[1:] {
+		if srv := s.startServer(share); srv != nil {
+			s.rest = append(s.rest, srv)
 		}
-		s.running = append(s.running, srv)
 	}
+	s.level.Store(2)
 }
 
-// sleep shuts the servers down in the background: each lets its tasks
-// in flight finish (asynq's graceful shutdown) while the lead and any
-// servers a new wake starts go on.
-func (s *scaler) sleep() {
+// startServer starts one server; nil when it could not.
+func (s *scaler) startServer(share int) *asynq.Server {
+	srv := s.newServer(share)
+	if err := srv.Start(s.mux); err != nil {
+		// The lead still runs every task, only with fewer slots.
+		s.log.Warn("worker: could not start an asynq processor", "err", err)
+		return nil
+	}
+	return srv
+}
+
+// settle stops the rest once the tasks in flight have stayed under
+// busyAt for IdleAfter, and the first once none is in flight and none
+// has started for IdleAfter. Stopped servers shut down in the background: each lets its
+// tasks in flight finish (asynq's graceful shutdown) while the others go
+// on.
+func (s *scaler) settle(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.awake.Store(false)
-	s.rest = nil
-	for _, srv := range s.running {
-		s.closing.Go(srv.Shutdown)
+	idle := now.Sub(time.Unix(0, s.last.Load())) >= s.idleAfter && s.inflight.Load() == 0
+	calm := now.Sub(time.Unix(0, s.lastBusy.Load())) >= s.idleAfter
+	if (idle || calm) && s.restAt == nil {
+		for _, srv := range s.rest {
+			s.closing.Go(srv.Shutdown)
+		}
+		if s.rest != nil {
+			s.rest = nil
+			s.level.Store(1)
+		}
 	}
-	s.running = nil
-	s.log.Debug("worker idle", "processors", 1)
+	if idle && s.first != nil && s.rest == nil && s.restAt == nil {
+		s.closing.Go(s.first.Shutdown)
+		s.first = nil
+		s.level.Store(0)
+		s.log.Debug("worker idle")
+	}
 }
+
+// awake reports whether any server besides the lead runs.
+func (s *scaler) awake() bool { return s.level.Load() > 0 }
 
 // shutdown stops waking and shuts every server down, waiting for their
 // tasks in flight.
@@ -175,11 +214,13 @@ func (s *scaler) shutdown() {
 	s.stopOnce.Do(func() { close(s.stop) })
 	s.wg.Wait()
 	s.mu.Lock()
-	for _, srv := range s.running {
-		s.closing.Go(srv.Shutdown) // at once: each waits up to ShutdownTimeout
+	for _, srv := range append(s.rest, s.first) {
+		if srv != nil {
+			s.closing.Go(srv.Shutdown) // at once: each waits up to ShutdownTimeout
+		}
 	}
-	s.running = nil
-	s.awake.Store(false)
+	s.first, s.rest, s.restAt = nil, nil, nil
+	s.level.Store(0)
 	s.mu.Unlock()
 	s.closing.Wait()
 }

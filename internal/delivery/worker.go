@@ -49,7 +49,9 @@ type WorkerConfig struct {
 	// Default 200ms.
 	IdlePollInterval time.Duration
 	// IdleAfter is how long after its last task a worker stops all its
-	// asynq processors but one. Default 5s.
+	// asynq processors but one, and how long the tasks in flight must stay
+	// under half the slots of two processors before it stops all but two.
+	// Default 5s.
 	IdleAfter time.Duration
 	// ScheduleInterval is how often retries that came due are moved back
 	// to the queue. Default 1s.
@@ -212,7 +214,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	} else {
 		lead = newServer(shares[0], cfg.IdlePollInterval)
 		sc = newScaler(scalerParams{
-			Redis: cfg.Redis, Shares: shares[1:], IdleAfter: cfg.IdleAfter, Logger: cfg.Logger,
+			Redis: cfg.Redis, LeadShare: shares[0], Shares: shares[1:], IdleAfter: cfg.IdleAfter, Logger: cfg.Logger,
 			NewServer: func(share int) *asynq.Server { return newServer(share, cfg.PollInterval) },
 		})
 	}
@@ -235,9 +237,10 @@ func (w *Worker) Gate() *Gate { return w.gate }
 // Dequeuers is how many asynq processors the worker runs.
 func (w *Worker) Dequeuers() int { return w.n }
 
-// Awake reports whether all the worker's processors run (see
-// WorkerConfig.IdleAfter); a worker with one processor is always awake.
-func (w *Worker) Awake() bool { return w.scaler == nil || w.scaler.awake.Load() }
+// Awake reports whether the worker runs more processors than its idle
+// one (see WorkerConfig.IdleAfter); a worker with one processor is
+// always awake.
+func (w *Worker) Awake() bool { return w.scaler == nil || w.scaler.awake() }
 
 // Handler returns the worker's task handler.
 func (w *Worker) Handler() *Handler { return w.handler }
@@ -273,6 +276,7 @@ func (w *Worker) noteDone(h asynq.HandlerFunc) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		if w.scaler != nil {
 			w.scaler.taskStarted()
+			defer w.scaler.taskDone()
 		}
 		err := h(ctx, t)
 		if id, ok := asynq.GetTaskID(ctx); ok {
