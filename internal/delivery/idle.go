@@ -24,11 +24,11 @@ import (
 // wake-up that intake publishes when it stores deliveries (a fresh asynq
 // server's processor looks at the queues at once), or by a task that the
 // lead took (a retry that came due, a task enqueued by anything that does
-// not publish). The rest start once the tasks in flight fill half the
-// slots of those two: a trickle of events keeps two processors polling,
-// not all of them. The rest stop once the tasks in flight have stayed
-// under that for IdleAfter; the second stops once no task has started for
-// IdleAfter. An asynq server cannot be started twice, so each wake builds
+// not publish). The rest start once the worker is busy (the tasks in
+// flight fill half the slots of those two, or start at 500 a second): a
+// trickle of events keeps two processors polling, not all of them. The
+// rest stop once the worker has not been busy for IdleAfter; the second
+// stops once no task is in flight and none has started for IdleAfter. An asynq server cannot be started twice, so each wake builds
 // new ones.
 //
 // Nothing depends on a wake-up arriving: the lead finds every task on its
@@ -45,7 +45,9 @@ type scaler struct {
 
 	inflight atomic.Int64
 	last     atomic.Int64 // Unix nanoseconds of the last task started or wake-up
-	lastBusy atomic.Int64 // Unix nanoseconds when tasks in flight were last at busyAt
+	lastBusy atomic.Int64 // Unix nanoseconds when the worker was last busy
+	winStart atomic.Int64 // Unix nanoseconds: the start of the window of winCount
+	winCount atomic.Int64 // tasks started since winStart
 	kick     chan struct{}
 	// level is how many tiers run: 0 the lead alone, 1 with the first
 	// server, 2 with all; read by taskStarted.
@@ -78,12 +80,25 @@ func newScaler(p scalerParams) *scaler {
 		idleAfter: p.IdleAfter, log: p.Logger, kick: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
+// The worker is busy when the tasks in flight reach busyAt, or when
+// tasks start at busyStarts per busyWindow (500 a second) or faster: quick
+// tasks may never fill the slots, while the two processors spend their
+// time on one Redis round trip per task and a backlog waits.
+const (
+	busyWindow = 100 * time.Millisecond
+	busyStarts = 50
+)
+
 // taskStarted notes a task starting on any of the worker's servers, and
 // kicks the scaler when a tier should start.
 func (s *scaler) taskStarted() {
 	now := time.Now().UnixNano()
 	s.last.Store(now)
-	busy := s.inflight.Add(1) >= s.busyAt
+	if ws := s.winStart.Load(); now-ws > int64(busyWindow) && s.winStart.CompareAndSwap(ws, now) {
+		s.winCount.Store(0)
+	}
+	fast := s.winCount.Add(1) >= busyStarts
+	busy := s.inflight.Add(1) >= s.busyAt || fast
 	if busy {
 		s.lastBusy.Store(now)
 	}
@@ -146,7 +161,8 @@ func (s *scaler) wake() {
 		s.level.Store(1)
 		s.log.Debug("worker awake")
 	}
-	if s.rest == nil && s.restAt == nil && len(s.shares) > 1 && s.inflight.Load() >= s.busyAt {
+	busy := s.inflight.Load() >= s.busyAt || time.Since(time.Unix(0, s.lastBusy.Load())) < busyWindow
+	if s.rest == nil && s.restAt == nil && len(s.shares) > 1 && busy {
 		s.restAt = time.After(max(0, wakeStagger-time.Since(s.firstAt)))
 	}
 }
@@ -178,8 +194,8 @@ func (s *scaler) startServer(share int) *asynq.Server {
 	return srv
 }
 
-// settle stops the rest once the tasks in flight have stayed under
-// busyAt for IdleAfter, and the first once none is in flight and none
+// settle stops the rest once the worker has not been busy for
+// IdleAfter, and the first once none is in flight and none
 // has started for IdleAfter. Stopped servers shut down in the background: each lets its
 // tasks in flight finish (asynq's graceful shutdown) while the others go
 // on.

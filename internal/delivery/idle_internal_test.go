@@ -69,3 +69,20 @@ func TestScaler_StartsTheRestWhenBusy(t *testing.T) {
 	require.Empty(t, s.rest)
 	s.mu.Unlock()
 }
+
+// TestScaler_StartsTheRestOnQuickTasks: tasks that end as soon as they
+// start never fill the slots, but starting at busyStarts a busyWindow
+// they call for the rest too.
+func TestScaler_StartsTheRestOnQuickTasks(t *testing.T) {
+	s, _, built := testScaler(t, 300*time.Millisecond)
+	s.busyAt = 1000 // the slots never fill
+	require.Eventually(t, func() bool {
+		for range busyStarts {
+			s.taskStarted()
+			s.taskDone()
+		}
+		return s.level.Load() == 2
+	}, 10*time.Second, 10*time.Millisecond, "all started")
+	require.EqualValues(t, 3, built.Load())
+	require.Eventually(t, func() bool { return s.level.Load() == 0 }, 10*time.Second, 10*time.Millisecond, "all stopped")
+}
