@@ -150,13 +150,15 @@ func (s *scaler) start(mux asynq.Handler) {
 const wakeStagger = 20 * time.Millisecond
 
 // wake starts the first server unless it runs, and the rest (no sooner
-// than wakeStagger after it) when the tasks in flight call for them.
+// than wakeStagger after it) when the worker is busy.
 func (s *scaler) wake() {
 	s.last.Store(time.Now().UnixNano())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.first == nil {
-		s.first = s.startServer(s.shares[0])
+		if s.first = s.startServer(s.shares[0]); s.first == nil {
+			return // the next wake-up or task tries again
+		}
 		s.firstAt = time.Now()
 		s.level.Store(1)
 		s.log.Debug("worker awake")
@@ -194,9 +196,9 @@ func (s *scaler) startServer(share int) *asynq.Server {
 	return srv
 }
 
-// settle stops the rest once the worker has not been busy for
-// IdleAfter, and the first once none is in flight and none
-// has started for IdleAfter. Stopped servers shut down in the background: each lets its
+// settle stops the rest once the worker has not been busy for IdleAfter,
+// and the first once no task is in flight and none has started for
+// IdleAfter. Stopped servers shut down in the background: each lets its
 // tasks in flight finish (asynq's graceful shutdown) while the others go
 // on.
 func (s *scaler) settle(now time.Time) {
