@@ -203,7 +203,10 @@ func TestWindow(t *testing.T) {
 	post(t, s, `{"id":"w-none","name":"purchase","attribution":{"partner":"acme"}}`)
 	late := s.WaitStatus(t, wire.DeliveryID("w-late", "acme"), retry.StatusSkipped, 10*time.Second)
 	require.Equal(t, "outside_window: 240h after the click, window 168h", late.Reason)
-	require.GreaterOrEqual(t, testutil.ToFloat64(metrics.Deliveries.WithLabelValues("acme", "outside_window")), 1.0)
+	// Counted once the record is written: look until it is.
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(metrics.Deliveries.WithLabelValues("acme", "outside_window")) >= 1
+	}, 5*time.Second, 10*time.Millisecond)
 	s.WaitStatus(t, wire.DeliveryID("w-install", "acme"), retry.StatusDelivered, 10*time.Second)
 	s.WaitStatus(t, wire.DeliveryID("w-none", "acme"), retry.StatusDelivered, 10*time.Second)
 	require.Len(t, partner.Requests(), 2)
@@ -230,7 +233,9 @@ func TestDedup(t *testing.T) {
 	post(t, s, `{"id":"dd-2","name":"purchase","click_id":"c","transaction_id":"t1","attribution":{"partner":"acme"}}`)
 	dup := s.WaitStatus(t, wire.DeliveryID("dd-2", "acme"), retry.StatusSkipped, 10*time.Second)
 	require.Equal(t, "duplicate_conversion: repeats delivery "+first, dup.Reason)
-	require.GreaterOrEqual(t, testutil.ToFloat64(metrics.Deliveries.WithLabelValues("acme", "duplicate_conversion")), 1.0)
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(metrics.Deliveries.WithLabelValues("acme", "duplicate_conversion")) >= 1
+	}, 5*time.Second, 10*time.Millisecond)
 	counts, err := s.Store.Counts(context.Background(), "acme", time.Now(), time.Hour)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, counts.SkippedBy["duplicate_conversion"])
