@@ -72,7 +72,6 @@ type Client struct {
 	queue *asynq.Client
 	pipe  *store.AutoPipeline // nil when commands go straight to cfg.Redis
 	repl  *replWaiter         // api.wait_replicas
-	wake  *waker              // tells idle workers of stored deliveries
 }
 
 // CheckWaitReplicas reports why cfg's api.wait_replicas cannot work on
@@ -116,7 +115,6 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	c.store, c.queue = store.New(rdb), asynq.NewClientFromRedisClient(rdb)
 	c.repl = &replWaiter{store: c.store}
-	c.wake = &waker{store: store.New(cfg.Redis), now: time.Now} // real time: Now may be a test's fixed clock
 	return c, nil
 }
 
