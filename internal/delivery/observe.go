@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"regexp"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/metrics"
 	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/triage"
 	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
 )
@@ -71,36 +70,10 @@ func logHost(rawURL string) string {
 	return u.Host
 }
 
-// redactURL keeps a URL's scheme, host and path and replaces every query
-// value with "***"; userinfo and fragment are dropped.
-func redactURL(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	u.User, u.Fragment, u.RawFragment = nil, "", ""
-	if u.RawQuery != "" {
-		parts := strings.Split(u.RawQuery, "&")
-		for i, kv := range parts {
-			if k, _, ok := strings.Cut(kv, "="); ok {
-				parts[i] = k + "=***"
-			}
-		}
-		u.RawQuery = strings.Join(parts, "&")
-	}
-	return u.String()
-}
-
-var urlInText = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>]+`)
-
 // redactText redacts every URL inside s (an error or a reason such as
-// "HTTP 302 redirect to https://…?email=…"), for logs.
-func redactText(s string) string {
-	if !strings.Contains(s, "://") {
-		return s
-	}
-	return urlInText.ReplaceAllStringFunc(s, redactURL)
-}
+// "HTTP 302 redirect to https://…?email=…"), for logs: query values become
+// "***" (triage.RedactText, which dead-letter samples use too).
+func redactText(s string) string { return triage.RedactText(s) }
 
 // statsLoop refreshes the gauges that describe Redis rather than this
 // process (DLQ size per partner, queue pending) and the circuit gauges.
