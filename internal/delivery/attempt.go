@@ -74,7 +74,7 @@ func (h *Handler) deliver(ctx context.Context, pl *wire.Payload, queue string, b
 	if pl.Order != "" {
 		seq = store.OrderKey(pl.Partner, pl.Order)
 	}
-	rec, claim, busy, turn, err := h.store.GetForTurn(ctx, pl.Delivery, pl.Event.ID, lease, seq)
+	rec, claim, busy, turn, err := h.store.GetForAttempt(ctx, pl.Delivery, pl.Event.ID, lease, seq)
 	switch {
 	case err != nil:
 		// The read may have taken the lease all the same (its answer was

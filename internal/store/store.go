@@ -195,16 +195,9 @@ type Lease struct {
 // or Release frees it. When another attempt of the delivery holds it, busy is how
 // long that lease has left, and the caller must not attempt. Two tasks of
 // one delivery (a bundle's and the delivery's own, say) thus never send at
-// once.
-func (s *Store) GetForAttempt(ctx context.Context, id, eventID string, lease Lease) (rec *Record, claim []byte, busy time.Duration, err error) {
-	rec, claim, busy, _, err = s.GetForTurn(ctx, id, eventID, lease, "")
-	return rec, claim, busy, err
-}
-
-// GetForTurn is GetForAttempt for a delivery in sequence seq (OrderKey;
-// "" for none), whose turn it reads in the same round trip: see
-// OrderTurn.
-func (s *Store) GetForTurn(ctx context.Context, id, eventID string, lease Lease, seq string) (rec *Record, claim []byte, busy time.Duration, turn Turn, err error) {
+// once. For a delivery in sequence seq (OrderKey; "" for none) it also
+// reads the delivery's turn, as OrderTurn does, in the same round trip.
+func (s *Store) GetForAttempt(ctx context.Context, id, eventID string, lease Lease, seq string) (rec *Record, claim []byte, busy time.Duration, turn Turn, err error) {
 	// One command, so that it joins an auto-pipeline as one (the keys
 	// share the {pb} hash tag).
 	keys, inSeq := []string{DeliveryKey(id), EventKey(eventID), LeaseKey(id), DeliveryKey(id)}, ""
