@@ -36,6 +36,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "concurrency", Value: 100, Usage: "worker concurrency (the asynq baseline's too)"},
 			&cli.IntFlag{Name: "dequeuers", Usage: "the worker's asynq processors (default: concurrency/6, 1 to 16); raw asynq is also measured with as many servers"},
 			&cli.IntFlag{Name: "bundle-size", Value: intake.DefaultBundleSize, Usage: "deliveries of a batch to one partner that share an asynq task (1: a task each)"},
+			&cli.BoolFlag{Name: "no-group-commit", Usage: "store each single event on its own, not with the concurrent ones that arrive meanwhile (to measure what the group commit buys)"},
 			&cli.IntFlag{Name: "clients", Value: 32, Usage: "producers sending at once"},
 			&cli.IntFlag{Name: "batch-size", Value: 100, Usage: "events per batch request"},
 			&cli.StringFlag{Name: "e2e-intake", Value: bench.IntakeBatch, Usage: "how the end-to-end phase sends events: batch (--batch-size a request) or single (one a POST)"},
@@ -97,7 +98,7 @@ func benchCommand() *cli.Command {
 			}
 			res, err := bench.Run(ctx, bench.Config{
 				Redis: rdb, RedisName: redactURL(redisURL),
-				Duration: c.Duration("duration"), Rounds: c.Int("rounds"), Concurrency: c.Int("concurrency"), Dequeuers: c.Int("dequeuers"), BundleSize: c.Int("bundle-size"), Clients: c.Int("clients"),
+				Duration: c.Duration("duration"), Rounds: c.Int("rounds"), Concurrency: c.Int("concurrency"), Dequeuers: c.Int("dequeuers"), BundleSize: c.Int("bundle-size"), NoGroupCommit: c.Bool("no-group-commit"), Clients: c.Int("clients"),
 				BatchSize: c.Int("batch-size"), E2EIntake: c.String("e2e-intake"), Lifecycle: c.StringSlice("lifecycle"), MemoryDeliveries: c.Int("memory-deliveries"),
 				APIURL: c.String("api-url"), APIKey: c.String("api-key"), PartnerListen: c.String("partner-listen"),
 				Logger: log, Progress: c.App.ErrWriter, Phases: c.StringSlice("phase"), Tracing: c.Bool("tracing"),

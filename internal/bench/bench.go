@@ -42,6 +42,10 @@ type Config struct {
 	// how many deliveries of a batch to one partner share a task. Default
 	// intake.DefaultBundleSize; 1 gives each its own.
 	BundleSize int
+	// NoGroupCommit stores each single event on its own
+	// (intake.ClientConfig.NoGroupCommit), to measure what sharing the
+	// writes of concurrent single events buys.
+	NoGroupCommit bool
 	// Clients is how many producers send at once, in every phase. Default 32.
 	Clients int
 	// BatchSize is the number of events per batch request. Default 100.
@@ -251,7 +255,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	spans, stopTracing := r.startTracing()
 	defer stopTracing()
-	r.client, err = intake.NewClient(intake.ClientConfig{Redis: cfg.Redis, Config: r.live, BundleSize: cfg.BundleSize, Tracer: r.tracer})
+	r.client, err = intake.NewClient(intake.ClientConfig{Redis: cfg.Redis, Config: r.live, BundleSize: cfg.BundleSize, NoGroupCommit: cfg.NoGroupCommit, Tracer: r.tracer})
 	if err != nil {
 		return nil, err
 	}
