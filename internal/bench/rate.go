@@ -103,7 +103,7 @@ func (r *run) asynqRate(ctx context.Context, res *Result) error {
 // one a Client.Enqueue, Config.RateIntake), to a worker as the end-to-end
 // phase runs it.
 func (r *run) e2eRate(ctx context.Context, res *Result) error {
-	res.RatePerS, res.RateIntake = r.cfg.Rate, r.cfg.RateIntake
+	res.RateIntake = r.cfg.RateIntake
 	ev, err := event.DecodeEvent(eventJSON(nil, "template"), time.Now())
 	if err != nil {
 		return err
@@ -148,6 +148,7 @@ func (r *run) e2eRate(ctx context.Context, res *Result) error {
 // figures the very waits a stall causes (coordinated omission).
 func (r *run) atRate(ctx context.Context, res *Result, phase string, base int64, send func(context.Context, string) error) (*RateFigures, error) {
 	rate := r.cfg.Rate
+	res.RatePerS = rate
 	warm, total := r.warm(), r.warm()+r.cfg.Duration
 	n := int64(rate * total.Seconds())
 	skip := int64(rate * warm.Seconds()) // warm-up: sent and checked, not measured
@@ -324,26 +325,47 @@ func combineFigures(rounds []*Result, get func(*Result) *RateFigures) *RateFigur
 	return out
 }
 
-// rateRows adds the fixed-rate phases' rows to the table.
+// rateRows adds the fixed-rate phases' rows to the table; a side whose
+// phase did not run (--phase) has empty cells.
 func (r *Result) rateRows(row func(name, v, base, ratio, target string)) {
 	if r.E2ERate == nil && r.AsynqRate == nil {
 		return
 	}
-	e, a := cmp.Or(r.E2ERate, &RateFigures{}), cmp.Or(r.AsynqRate, &RateFigures{})
-	intake := "1/POST"
-	if r.RateIntake == IntakeClient {
-		intake = "Go client"
+	e, a := r.E2ERate.cells(), r.AsynqRate.cells()
+	at := "at " + num(r.RatePerS) + "/s"
+	switch {
+	case r.E2ERate == nil:
+	case r.RateIntake == IntakeClient:
+		at += ", intake Go client"
+	default:
+		at += ", intake 1/POST"
 	}
-	at := fmt.Sprintf("at %s/s, intake %s", num(r.RatePerS), intake)
-	if r.RatePerS == 0 { // the baseline alone ran
-		at = "fixed rate"
+	if r.AsynqRate != nil {
+		a.p50 += " raw asynq + one GET"
+		a.cpu += " a task"
 	}
-	row("rate_latency_p50_ms ("+at+")", fmt.Sprintf("%.1f", e.P50MS), fmt.Sprintf("%.1f raw asynq + one GET", a.P50MS), r.xs("e2e_rate_p50_vs_asynq", r.RateP50Ratio), "")
-	row("rate_latency_p99_ms ("+at+")", fmt.Sprintf("%.1f", e.P99MS), fmt.Sprintf("%.1f", a.P99MS), r.xs("e2e_rate_p99_vs_asynq", r.RateP99Ratio), "")
-	row("rate_latency_max_ms (highest round)", fmt.Sprintf("%.1f", e.MaxMS), fmt.Sprintf("%.1f", a.MaxMS), "", "")
-	row("rate_achieved_per_s", num(e.AchievedPerS), num(a.AchievedPerS), "", "")
-	if e.CPU.Total > 0 || a.CPU.Total > 0 {
-		row("rate_cpu_us_per_delivery (lower is better)", e.CPU.String(), a.CPU.String()+" a task", r.xs("e2e_rate_cpu_vs_asynq", r.RateCPURatio), "")
+	row("rate_latency_p50_ms ("+at+")", e.p50, a.p50, r.xs("e2e_rate_p50_vs_asynq", r.RateP50Ratio), "")
+	row("rate_latency_p99_ms ("+at+")", e.p99, a.p99, r.xs("e2e_rate_p99_vs_asynq", r.RateP99Ratio), "")
+	row("rate_latency_max_ms (highest round)", e.max, a.max, "", "")
+	row("rate_achieved_per_s", e.achieved, a.achieved, "", "")
+	row("rate_cpu_us_per_delivery (lower is better)", e.cpu, a.cpu, r.xs("e2e_rate_cpu_vs_asynq", r.RateCPURatio), "")
+	row("rate sent / delivered / lost", e.counts, a.counts, "", check(e.lost+a.lost == 0, "0 lost"))
+}
+
+// rateCells is one side's column of the fixed-rate rows.
+type rateCells struct {
+	p50, p99, max, achieved, cpu, counts string
+	lost                                 int64
+}
+
+// cells formats f; a nil f (its phase did not run) gives empty cells.
+func (f *RateFigures) cells() rateCells {
+	if f == nil {
+		return rateCells{}
 	}
-	row("rate sent / delivered / lost", fmt.Sprintf("%d / %d / %d", e.Sent, e.Delivered, e.Lost), fmt.Sprintf("%d / %d / %d", a.Sent, a.Delivered, a.Lost), "", check(e.Lost == 0 && a.Lost == 0, "0 lost"))
+	return rateCells{
+		p50: fmt.Sprintf("%.1f", f.P50MS), p99: fmt.Sprintf("%.1f", f.P99MS), max: fmt.Sprintf("%.1f", f.MaxMS),
+		achieved: num(f.AchievedPerS), cpu: f.CPU.String(),
+		counts: fmt.Sprintf("%d / %d / %d", f.Sent, f.Delivered, f.Lost), lost: f.Lost,
+	}
 }
