@@ -142,7 +142,7 @@ func (c Config) validate() error {
 		return errors.New("bench: batch size is at most 1000 (the API's limit)")
 	case c.E2EIntake != IntakeBatch && c.E2EIntake != IntakeSingle:
 		return fmt.Errorf("bench: e2e intake %q: want %s or %s", c.E2EIntake, IntakeBatch, IntakeSingle)
-	case c.Rate < 0 || c.Rate > maxRate || c.Rate*c.Duration.Seconds() < 2:
+	case c.Rate < 0 || c.Rate > maxRate || c.runsRate() && c.Rate*c.Duration.Seconds() < 2:
 		return fmt.Errorf("bench: rate %g/s: want at most %d/s, and at least 2 events a phase (%v)", c.Rate, maxRate, c.Duration)
 	case c.RateIntake != IntakeSingle && c.RateIntake != IntakeClient:
 		return fmt.Errorf("bench: rate intake %q: want %s or %s", c.RateIntake, IntakeSingle, IntakeClient)

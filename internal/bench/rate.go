@@ -31,6 +31,11 @@ const DefaultRate = 100
 // goroutine of its own, and a stalled pipeline keeps them all.
 const maxRate = 50_000
 
+// runsRate reports whether a fixed-rate phase is among the phases to run.
+func (c Config) runsRate() bool {
+	return len(c.Phases) == 0 || slices.Contains(c.Phases, "asynq-rate") || slices.Contains(c.Phases, "e2e-rate")
+}
+
 // RateFigures is what one side of the fixed-rate phases measured: postback
 // (e2e-rate) or raw asynq (asynq-rate). Latency is from each event's
 // planned start to its first arrival at the partner, over the events

@@ -76,6 +76,11 @@ func TestRun_fixedRateRefusesBadConfig(t *testing.T) {
 		_, err := Run(context.Background(), bad)
 		require.ErrorContains(t, err, "rate", name)
 	}
+	// Too few events only matters to the phases that send them.
+	cfg.Rate = 1
+	require.Error(t, cfg.withDefaults().validate())
+	cfg.Phases = []string{"enqueue-asynq"}
+	require.NoError(t, cfg.withDefaults().validate())
 }
 
 func TestCombine_fixedRate(t *testing.T) {
