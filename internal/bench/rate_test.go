@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,4 +105,37 @@ func TestCombine_fixedRate(t *testing.T) {
 	// p99 ratios per round: 0.5, 1.5, 2.
 	require.Equal(t, 1.5, res.RateP99Ratio)
 	require.Equal(t, [2]float64{0.5, 2}, res.Spread["e2e_rate_p99_vs_asynq"])
+}
+
+// A send slower than the interval between events does not slow the
+// schedule: the next events start anyway, many at once, and each event's
+// latency counts from its planned start, so it includes the wait.
+func TestAtRate_openLoop(t *testing.T) {
+	cfg := setup(t)
+	cfg.Duration, cfg.Rate = 500*time.Millisecond, 200
+	p, err := startPartner("127.0.0.1:0")
+	require.NoError(t, err)
+	defer p.close()
+	r := &run{cfg: cfg.withDefaults(), partner: p, prefix: "t-", lastRound: true}
+	const hold = 100 * time.Millisecond // 20 intervals
+	var inFlight, most atomic.Int64
+	var res Result
+	f, err := r.atRate(context.Background(), &res, "test", 0, func(ctx context.Context, id string) error {
+		n := inFlight.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(hold)
+		inFlight.Add(-1)
+		resp, err := http.Get("http://" + p.addr + "/pb?e=" + id)
+		if err != nil {
+			return err
+		}
+		return resp.Body.Close()
+	})
+	require.NoError(t, err)
+	require.EqualValues(t, 120, f.Sent)
+	require.EqualValues(t, 120, f.Delivered)
+	require.Greater(t, most.Load(), int64(cfg.Clients), "events overlap: none waits for an earlier one")
+	require.GreaterOrEqual(t, f.P50MS, ms(hold), "latency counts from the planned start")
+	require.Empty(t, res.Notes)
 }
