@@ -48,10 +48,11 @@ type RateFigures struct {
 	MaxMS        float64 `json:"latency_max_ms"`
 	// CPU is per delivery (per task for raw asynq).
 	CPU CPUCost `json:"cpu_us_per_delivery"`
-	// Sent counts the events accepted (warm-up included); Delivered those
-	// of them that reached the partner; Lost the rest; Samples the
-	// latencies measured.
+	// Sent counts the events accepted (warm-up included); Refused those
+	// whose enqueue failed; Delivered the accepted that reached the
+	// partner; Lost the rest; Samples the latencies measured.
 	Sent      int64 `json:"sent"`
+	Refused   int64 `json:"refused"`
 	Delivered int64 `json:"delivered"`
 	Lost      int64 `json:"lost"`
 	Samples   int   `json:"latency_samples"`
@@ -136,9 +137,7 @@ func (r *run) e2eRate(ctx context.Context, res *Result) error {
 	})
 	if f != nil && r.cfg.APIURL != "" && r.cfg.RateIntake == IntakeSingle {
 		f.CPU = CPUCost{}
-		if r.lastRound {
-			res.Notes = append(res.Notes, "e2e-rate CPU per delivery not measured: the API runs in another process (--api-url)")
-		}
+		res.Notes = append(res.Notes, "e2e-rate CPU per delivery not measured: the API runs in another process (--api-url)")
 	}
 	res.E2ERate = f
 	return err
@@ -196,7 +195,7 @@ func (r *run) atRate(ctx context.Context, res *Result, phase string, base int64,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f := &RateFigures{}
+	f := &RateFigures{Refused: failed.Load()}
 	for _, ok := range accepted {
 		if ok {
 			f.Sent++
@@ -205,8 +204,8 @@ func (r *run) atRate(ctx context.Context, res *Result, phase string, base int64,
 	if f.Sent == 0 {
 		return nil, fmt.Errorf("nothing was accepted: %v", firstErr)
 	}
-	if failed.Load() > 0 && r.lastRound {
-		res.Notes = append(res.Notes, fmt.Sprintf("%s: %d of %d events refused, the first with: %v", phase, failed.Load(), n, firstErr))
+	if f.Refused > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%s: %d of %d events refused, the first with: %v", phase, f.Refused, n, firstErr))
 	}
 	waitFor(ctx, 30*time.Second, func() bool { return r.partner.unique() >= f.Sent })
 
@@ -319,6 +318,7 @@ func combineFigures(rounds []*Result, get func(*Result) *RateFigures) *RateFigur
 	for i, f := range fs {
 		out.MaxMS = max(out.MaxMS, f.MaxMS)
 		out.Sent += f.Sent
+		out.Refused += f.Refused
 		out.Delivered += f.Delivered
 		out.Lost += f.Lost
 		out.Samples += f.Samples
@@ -354,13 +354,13 @@ func (r *Result) rateRows(row func(name, v, base, ratio, target string)) {
 	row("rate_latency_max_ms (highest round)", e.max, a.max, "", "")
 	row("rate_achieved_per_s", e.achieved, a.achieved, "", "")
 	row("rate_cpu_us_per_delivery (lower is better)", e.cpu, a.cpu, r.xs("e2e_rate_cpu_vs_asynq", r.RateCPURatio), "")
-	row("rate sent / delivered / lost", e.counts, a.counts, "", check(e.lost+a.lost == 0, "0 lost"))
+	row("rate sent / refused / delivered / lost", e.counts, a.counts, "", check(e.lost+a.lost == 0, "0 lost, 0 refused"))
 }
 
 // rateCells is one side's column of the fixed-rate rows.
 type rateCells struct {
 	p50, p99, max, achieved, cpu, counts string
-	lost                                 int64
+	lost                                 int64 // lost or refused
 }
 
 // cells formats f; a nil f (its phase did not run) gives empty cells.
@@ -371,6 +371,6 @@ func (f *RateFigures) cells() rateCells {
 	return rateCells{
 		p50: fmt.Sprintf("%.1f", f.P50MS), p99: fmt.Sprintf("%.1f", f.P99MS), max: fmt.Sprintf("%.1f", f.MaxMS),
 		achieved: num(f.AchievedPerS), cpu: f.CPU.String(),
-		counts: fmt.Sprintf("%d / %d / %d", f.Sent, f.Delivered, f.Lost), lost: f.Lost,
+		counts: fmt.Sprintf("%d / %d / %d / %d", f.Sent, f.Refused, f.Delivered, f.Lost), lost: f.Lost + f.Refused,
 	}
 }

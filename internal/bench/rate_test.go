@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,6 +29,7 @@ func TestRun_fixedRate(t *testing.T) {
 		require.EqualValues(t, 240, f.Sent, name)
 		require.EqualValues(t, 240, f.Delivered, name)
 		require.Zero(t, f.Lost, name)
+		require.Zero(t, f.Refused, name)
 		require.Equal(t, 200, f.Samples, name)
 		require.Positive(t, f.P50MS, name)
 		require.LessOrEqual(t, f.P50MS, f.P99MS, name)
@@ -39,7 +42,7 @@ func TestRun_fixedRate(t *testing.T) {
 
 	var table bytes.Buffer
 	require.NoError(t, res.WriteTable(&table))
-	for _, want := range []string{"rate_latency_p50_ms (at 200/s, intake 1/POST)", "rate_latency_p99_ms", "rate_latency_max_ms", "rate_achieved_per_s", "240 / 240 / 0"} {
+	for _, want := range []string{"rate_latency_p50_ms (at 200/s, intake 1/POST)", "rate_latency_p99_ms", "rate_latency_max_ms", "rate_achieved_per_s", "240 / 0 / 240 / 0"} {
 		require.Contains(t, table.String(), want)
 	}
 	require.NotContains(t, table.String(), "e2e_deliveries_per_s", "phases that did not run have no rows")
@@ -116,7 +119,7 @@ func TestAtRate_openLoop(t *testing.T) {
 	p, err := startPartner("127.0.0.1:0")
 	require.NoError(t, err)
 	defer p.close()
-	r := &run{cfg: cfg.withDefaults(), partner: p, prefix: "t-", lastRound: true}
+	r := &run{cfg: cfg.withDefaults(), partner: p, prefix: "t-"}
 	const hold = 100 * time.Millisecond // 20 intervals
 	var inFlight, most atomic.Int64
 	var res Result
@@ -138,4 +141,33 @@ func TestAtRate_openLoop(t *testing.T) {
 	require.Greater(t, most.Load(), int64(cfg.Clients), "events overlap: none waits for an earlier one")
 	require.GreaterOrEqual(t, f.P50MS, ms(hold), "latency counts from the planned start")
 	require.Empty(t, res.Notes)
+}
+
+// Refused events are counted and named in a note, and are neither sent
+// nor lost.
+func TestAtRate_refused(t *testing.T) {
+	cfg := setup(t)
+	cfg.Duration, cfg.Rate = 500*time.Millisecond, 200
+	p, err := startPartner("127.0.0.1:0")
+	require.NoError(t, err)
+	defer p.close()
+	r := &run{cfg: cfg.withDefaults(), partner: p, prefix: "t-"}
+	var res Result
+	f, err := r.atRate(context.Background(), &res, "test", 0, func(ctx context.Context, id string) error {
+		if strings.HasSuffix(id, "0") {
+			return errors.New("no room")
+		}
+		resp, err := http.Get("http://" + p.addr + "/pb?e=" + id)
+		if err != nil {
+			return err
+		}
+		return resp.Body.Close()
+	})
+	require.NoError(t, err)
+	require.EqualValues(t, 12, f.Refused, "t-0, t-10, … t-110")
+	require.EqualValues(t, 108, f.Sent)
+	require.EqualValues(t, 108, f.Delivered)
+	require.Zero(t, f.Lost)
+	require.Len(t, res.Notes, 1)
+	require.Contains(t, res.Notes[0], "12 of 120 events refused, the first with: no room")
 }
