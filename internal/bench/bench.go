@@ -97,6 +97,12 @@ type Config struct {
 	// it. Compare with a run without it for what tracing costs. Default
 	// off.
 	Tracing bool
+	// Rate is the fixed-rate phases' (asynq-rate, e2e-rate) events a
+	// second, sent open loop. Default DefaultRate.
+	Rate float64
+	// RateIntake is how e2e-rate sends each event: IntakeSingle (one a
+	// POST, the default) or IntakeClient (intake.Client.Enqueue).
+	RateIntake string
 }
 
 func (c Config) withDefaults() Config {
@@ -115,6 +121,8 @@ func (c Config) withDefaults() Config {
 	c.Backlog = cmp.Or(c.Backlog, 20*c.Concurrency)
 	c.PollInterval = cmp.Or(c.PollInterval, 20*time.Millisecond)
 	c.PartnerListen = cmp.Or(c.PartnerListen, "127.0.0.1:0")
+	c.Rate = cmp.Or(c.Rate, DefaultRate)
+	c.RateIntake = cmp.Or(c.RateIntake, IntakeSingle)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -138,6 +146,10 @@ func (c Config) validate() error {
 		return errors.New("bench: batch size is at most 1000 (the API's limit)")
 	case c.E2EIntake != IntakeBatch && c.E2EIntake != IntakeSingle:
 		return fmt.Errorf("bench: e2e intake %q: want %s or %s", c.E2EIntake, IntakeBatch, IntakeSingle)
+	case c.Rate < 0 || c.Rate > maxRate || c.runsRate() && c.Rate*c.Duration.Seconds() < 2:
+		return fmt.Errorf("bench: rate %g/s: want at most %d/s, and at least 2 events a phase (%v)", c.Rate, maxRate, c.Duration)
+	case c.RateIntake != IntakeSingle && c.RateIntake != IntakeClient:
+		return fmt.Errorf("bench: rate intake %q: want %s or %s", c.RateIntake, IntakeSingle, IntakeClient)
 	}
 	for _, rule := range c.Lifecycle {
 		if _, ok := LifecycleRules[rule]; !ok {
@@ -159,7 +171,7 @@ const (
 )
 
 // PhaseNames are the phases of a run, in the order they run.
-var PhaseNames = []string{"memory", "enqueue-asynq", "enqueue-client", "enqueue-single", "enqueue-batch", "asynq-noop", "asynq-http", "asynq-noop-dequeuers", "e2e"}
+var PhaseNames = []string{"memory", "enqueue-asynq", "enqueue-client", "enqueue-single", "enqueue-batch", "asynq-noop", "asynq-http", "asynq-noop-dequeuers", "e2e", "asynq-rate", "e2e-rate"}
 
 // ErrNotEmpty is returned when the Redis database already holds keys.
 var ErrNotEmpty = errors.New("the Redis database is not empty; bench flushes it between phases, so give it an empty one (for example redis://host:6379/15)")
@@ -291,6 +303,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		{"asynq-http", "throughput: raw asynq, each task one GET to the partner", r.asynqHTTP},
 		{"asynq-noop-dequeuers", "throughput: raw asynq no-op, as many servers as the worker's processors", r.asynqNoopSameDequeuers},
 		{"e2e", "throughput: end to end, then latency at half of it", r.endToEnd},
+		{"asynq-rate", "fixed rate: raw asynq, each task one GET to the partner", r.asynqRate},
+		{"e2e-rate", "fixed rate: end to end", r.e2eRate},
 	}
 	if len(cfg.Phases) > 0 && !slices.Contains(cfg.Phases, "memory") {
 		// The baselines carry a real delivery's payload, which the memory

@@ -102,6 +102,17 @@ type Result struct {
 	Spread map[string][2]float64 `json:"ratio_spread,omitempty"`
 
 	Notes []string `json:"notes,omitempty"`
+
+	// The fixed-rate phases: RatePerS is the rate asked (Config.Rate) and
+	// RateIntake how e2e-rate sent; E2ERate and AsynqRate what postback and
+	// raw asynq + one GET measured at it. Lower is better for each ratio.
+	RatePerS     float64      `json:"rate_asked_per_s,omitempty"`
+	RateIntake   string       `json:"rate_intake,omitempty"`
+	E2ERate      *RateFigures `json:"e2e_rate,omitempty"`
+	AsynqRate    *RateFigures `json:"asynq_rate,omitempty"`
+	RateP50Ratio float64      `json:"e2e_rate_p50_vs_asynq,omitempty"`
+	RateP99Ratio float64      `json:"e2e_rate_p99_vs_asynq,omitempty"`
+	RateCPURatio float64      `json:"e2e_rate_cpu_vs_asynq,omitempty"`
 }
 
 // CPUCost is CPU time per operation, in µs. Total is 0 (and no ratio is
@@ -201,6 +212,7 @@ func (r *Result) combine(rounds []*Result) {
 		}
 	}
 	r.BytesRatio = ratio(r.RedisBytesPerDelivery, r.AsynqBytesPerTask)
+	r.combineRate(rounds)
 }
 
 // median of sorted v: the middle value, or the mean of the two middle ones.
@@ -234,6 +246,7 @@ func (r *Result) ratios() {
 	r.ClientRatio = ratio(r.ClientEnqueuePerS, r.AsynqEnqueuePerS)
 	r.BytesRatio = ratio(r.RedisBytesPerDelivery, r.AsynqBytesPerTask)
 	r.Lost = max(0, r.Accepted-r.Delivered)
+	r.rateRatios()
 }
 
 // WriteJSON writes r as one JSON object.
@@ -299,6 +312,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row(fmt.Sprintf("latency_p50_ms (at %s/s)", num(r.LatencyRatePerS)), fmt.Sprintf("%.1f", r.LatencyP50MS), "", "", "")
 		row(fmt.Sprintf("latency_p99_ms (at %s/s)", num(r.LatencyRatePerS)), fmt.Sprintf("%.1f", r.LatencyP99MS), "", "", check(r.LatencyP99MS <= TargetP99MS, "≤ 50 ms"))
 	}
+	r.rateRows(row)
 	if r.RedisBytesPerDelivery > 0 {
 		row("redis_bytes_per_pending_delivery", fmt.Sprintf("%.0f", r.RedisBytesPerDelivery), fmt.Sprintf("%.0f B/task", r.AsynqBytesPerTask), x(r.BytesRatio), check(r.RedisBytesPerDelivery <= TargetBytesPerDeliv, "≤ 1024 B"))
 	}
