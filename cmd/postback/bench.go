@@ -36,7 +36,7 @@ func benchCommand() *cli.Command {
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "length of each timed phase"},
 			&cli.IntFlag{Name: "rounds", Value: 1, Usage: "run the timed phases this many times, each next to its baseline, and report medians (a shared machine's speed drifts)"},
 			&cli.IntFlag{Name: "concurrency", Value: 100, Usage: "worker concurrency (the asynq baseline's too)"},
-			&cli.IntFlag{Name: "dequeuers", Usage: "the worker's asynq processors (default: concurrency/6, 1 to 16); raw asynq is also measured with as many servers"},
+			&cli.IntFlag{Name: "dequeuers", Usage: "the worker's asynq processors (default: concurrency/6, 2 to 16); raw asynq is also measured with as many servers"},
 			&cli.IntFlag{Name: "bundle-size", Value: intake.DefaultBundleSize, Usage: "deliveries of a batch to one partner that share an asynq task (1: a task each)"},
 			&cli.BoolFlag{Name: "no-group-commit", Usage: "store each single event on its own, not with the concurrent ones that arrive meanwhile (to measure what the group commit buys)"},
 			&cli.IntFlag{Name: "clients", Value: 32, Usage: "producers sending at once"},

@@ -91,6 +91,13 @@ type Config struct {
 	// Phases names the phases to run (see PhaseNames); the figures of the
 	// others stay zero. Default all.
 	Phases []string
+	// IdleWindow is how long the idle phase measures each side with no
+	// traffic. Default 10s, whatever Duration is.
+	IdleWindow time.Duration
+	// IdleTrials is how many single events the idle phase sends, each
+	// to a worker that has gone idle, for the first-event latency.
+	// Default 50.
+	IdleTrials int
 	// Tracing runs the API, the Go client and the worker with tracing on:
 	// every span goes through the OpenTelemetry SDK's batch processor, as
 	// it would to an OTLP collector, to an exporter that counts and drops
@@ -120,6 +127,8 @@ func (c Config) withDefaults() Config {
 	c.MemoryDeliveries = cmp.Or(c.MemoryDeliveries, 5000)
 	c.Backlog = cmp.Or(c.Backlog, 20*c.Concurrency)
 	c.PollInterval = cmp.Or(c.PollInterval, 20*time.Millisecond)
+	c.IdleWindow = cmp.Or(c.IdleWindow, 10*time.Second)
+	c.IdleTrials = cmp.Or(c.IdleTrials, 50)
 	c.PartnerListen = cmp.Or(c.PartnerListen, "127.0.0.1:0")
 	c.Rate = cmp.Or(c.Rate, DefaultRate)
 	c.RateIntake = cmp.Or(c.RateIntake, IntakeSingle)
@@ -171,7 +180,7 @@ const (
 )
 
 // PhaseNames are the phases of a run, in the order they run.
-var PhaseNames = []string{"memory", "enqueue-asynq", "enqueue-client", "enqueue-single", "enqueue-batch", "asynq-noop", "asynq-http", "asynq-noop-dequeuers", "e2e", "asynq-rate", "e2e-rate"}
+var PhaseNames = []string{"memory", "enqueue-asynq", "enqueue-client", "enqueue-single", "enqueue-batch", "asynq-noop", "asynq-http", "asynq-noop-dequeuers", "e2e", "asynq-rate", "e2e-rate", "idle"}
 
 // ErrNotEmpty is returned when the Redis database already holds keys.
 var ErrNotEmpty = errors.New("the Redis database is not empty; bench flushes it between phases, so give it an empty one (for example redis://host:6379/15)")
@@ -305,6 +314,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		{"e2e", "throughput: end to end, then latency at half of it", r.endToEnd},
 		{"asynq-rate", "fixed rate: raw asynq, each task one GET to the partner", r.asynqRate},
 		{"e2e-rate", "fixed rate: end to end", r.e2eRate},
+		{"idle", "idle: CPU and Redis commands with no traffic, then the first event after idle", r.idle},
 	}
 	if len(cfg.Phases) > 0 && !slices.Contains(cfg.Phases, "memory") {
 		// The baselines carry a real delivery's payload, which the memory
@@ -325,7 +335,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			if len(cfg.Phases) > 0 && !slices.Contains(cfg.Phases, ph.id) || ph.id == "memory" && round > 0 {
+			if len(cfg.Phases) > 0 && !slices.Contains(cfg.Phases, ph.id) || (ph.id == "memory" || ph.id == "idle") && round > 0 {
 				continue
 			}
 			if cfg.Rounds > 1 {

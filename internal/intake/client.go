@@ -79,6 +79,7 @@ type Client struct {
 	pipe  *store.AutoPipeline // nil when commands go straight to cfg.Redis
 	repl  *replWaiter         // api.wait_replicas
 	group *committer          // nil with NoGroupCommit
+	wake  *waker              // tells idle workers of stored deliveries
 }
 
 // CheckWaitReplicas reports why cfg's api.wait_replicas cannot work on
@@ -125,6 +126,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if !cfg.NoGroupCommit {
 		c.group = newCommitter(c, GroupCommits)
 	}
+	c.wake = &waker{store: store.New(cfg.Redis), now: time.Now} // real time: Now may be a test's fixed clock
 	return c, nil
 }
 
