@@ -41,6 +41,7 @@ type scaler struct {
 	busyAt    int64 // tasks in flight from which the rest start
 	mux       asynq.Handler
 	idleAfter time.Duration
+	hold      func() bool // while true, no server stops
 	log       *slog.Logger
 
 	inflight atomic.Int64
@@ -72,12 +73,19 @@ type scalerParams struct {
 	LeadShare int
 	Shares    []int
 	IdleAfter time.Duration
-	Logger    *slog.Logger
+	// Hold, while it reports true, keeps every running server running:
+	// during a Redis outage tasks neither start nor end, which is not
+	// idleness, and a server shut down then cannot give its tasks back.
+	Hold   func() bool
+	Logger *slog.Logger
 }
 
 func newScaler(p scalerParams) *scaler {
+	if p.Hold == nil {
+		p.Hold = func() bool { return false }
+	}
 	return &scaler{rdb: p.Redis, newServer: p.NewServer, shares: p.Shares, busyAt: int64(max(1, (p.LeadShare+p.Shares[0])/2)),
-		idleAfter: p.IdleAfter, log: p.Logger, kick: make(chan struct{}, 1), stop: make(chan struct{})}
+		idleAfter: p.IdleAfter, hold: p.Hold, log: p.Logger, kick: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
 // The worker is busy when the tasks in flight reach busyAt, or when
@@ -202,6 +210,9 @@ func (s *scaler) startServer(share int) *asynq.Server {
 // tasks in flight finish (asynq's graceful shutdown) while the others go
 // on.
 func (s *scaler) settle(now time.Time) {
+	if s.hold() {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	idle := now.Sub(time.Unix(0, s.last.Load())) >= s.idleAfter && s.inflight.Load() == 0

@@ -17,14 +17,18 @@ import (
 
 // testScaler is a scaler of three servers after a lead of 1 slot (the
 // rest start at 1 task in flight), counting the servers it builds.
-func testScaler(t *testing.T, idleAfter time.Duration) (*scaler, redis.UniversalClient, *atomic.Int32) {
+func testScaler(t *testing.T, idleAfter time.Duration, hold ...func() bool) (*scaler, redis.UniversalClient, *atomic.Int32) {
 	t.Helper()
 	rdb, err := store.OpenRedis(redistest.DB(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	built := &atomic.Int32{}
+	var h func() bool
+	if len(hold) > 0 {
+		h = hold[0]
+	}
 	s := newScaler(scalerParams{
-		Redis: rdb, LeadShare: 1, Shares: []int{1, 1, 1}, IdleAfter: idleAfter, Logger: slog.New(slog.DiscardHandler),
+		Redis: rdb, LeadShare: 1, Shares: []int{1, 1, 1}, IdleAfter: idleAfter, Hold: h, Logger: slog.New(slog.DiscardHandler),
 		NewServer: func(share int) *asynq.Server {
 			built.Add(1)
 			return asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: share, Queues: map[string]int{"scaler_test": 1}, LogLevel: asynq.ErrorLevel})
@@ -85,4 +89,20 @@ func TestScaler_StartsTheRestOnQuickTasks(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "all started")
 	require.EqualValues(t, 3, built.Load())
 	require.Eventually(t, func() bool { return s.level.Load() == 0 }, 10*time.Second, 10*time.Millisecond, "all stopped")
+}
+
+// TestScaler_HoldsDuringOutage: while Redis is out (Hold true), tasks
+// neither start nor end, and no server stops: one shut down then could
+// not give its tasks back. Once the outage is over, idle servers stop.
+func TestScaler_HoldsDuringOutage(t *testing.T) {
+	var out atomic.Bool
+	out.Store(true)
+	s, _, _ := testScaler(t, 100*time.Millisecond, out.Load)
+	s.taskStarted()
+	require.Eventually(t, func() bool { return s.level.Load() == 2 }, 10*time.Second, 10*time.Millisecond, "all started")
+	s.taskDone()
+	time.Sleep(time.Second) // ten times IdleAfter
+	require.EqualValues(t, 2, s.level.Load(), "nothing stops in an outage")
+	out.Store(false)
+	require.Eventually(t, func() bool { return s.level.Load() == 0 }, 10*time.Second, 10*time.Millisecond, "all stopped after it")
 }

@@ -205,6 +205,11 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 			LogLevel:                 asynq.WarnLevel,
 		})
 	}
+	finished := &finishedLog{}
+	lost := newRecoverer(recovererParams{
+		Finished: finished, Store: store.New(cfg.Redis), Queues: []string{wire.QueueDefault, wire.QueueReplay},
+		Interval: cfg.RecoverInterval, Grace: recoverGrace, Logger: cfg.Logger,
+	})
 	shares := SplitConcurrency(cfg.Concurrency, cfg.Dequeuers)
 	var lead *asynq.Server
 	var sc *scaler
@@ -214,7 +219,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	} else {
 		lead = newServer(shares[0], cfg.IdlePollInterval)
 		sc = newScaler(scalerParams{
-			Redis: cfg.Redis, LeadShare: shares[0], Shares: shares[1:], IdleAfter: cfg.IdleAfter, Logger: cfg.Logger,
+			Redis: cfg.Redis, LeadShare: shares[0], Shares: shares[1:], IdleAfter: cfg.IdleAfter, Hold: lost.inOutage, Logger: cfg.Logger,
 			NewServer: func(share int) *asynq.Server { return newServer(share, cfg.PollInterval) },
 		})
 	}
@@ -222,11 +227,6 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		Redis: cfg.Redis, Live: cfg.Config, Gate: gate, Pauses: pauses, Interval: cfg.StatsInterval, Logger: cfg.Logger,
 	})
 	watch := newPauseWatch(pauseWatchParams{Store: store.New(cfg.Redis), Into: pauses, Interval: cfg.PauseInterval, Logger: cfg.Logger})
-	finished := &finishedLog{}
-	lost := newRecoverer(recovererParams{
-		Finished: finished, Store: store.New(cfg.Redis), Queues: []string{wire.QueueDefault, wire.QueueReplay},
-		Interval: cfg.RecoverInterval, Grace: recoverGrace, Logger: cfg.Logger,
-	})
 	return &Worker{lead: lead, scaler: sc, n: len(shares), handler: h, clients: clients, gate: gate, stats: stats, lost: lost, pauses: watch, done: finished, ops: opsSrv, rdb: cfg.Redis, pipe: pipe, log: cfg.Logger}, nil
 }
 
