@@ -34,7 +34,9 @@ func TestRun_fixedRate(t *testing.T) {
 		require.Positive(t, f.P50MS, name)
 		require.LessOrEqual(t, f.P50MS, f.P99MS, name)
 		require.LessOrEqual(t, f.P99MS, f.MaxMS, name)
-		require.InDelta(t, 200, f.AchievedPerS, 100, name)
+		// Loose: a loaded machine (or -race) sends late, never early.
+		require.Greater(t, f.AchievedPerS, 200*0.2, name)
+		require.LessOrEqual(t, f.AchievedPerS, 200*1.5, name)
 		require.Positive(t, f.CPU.Process, name)
 	}
 	require.InDelta(t, res.E2ERate.P99MS/res.AsynqRate.P99MS, res.RateP99Ratio, 1e-9)
