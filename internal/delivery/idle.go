@@ -36,7 +36,7 @@ import (
 // running and busy, as without the scaler.
 type scaler struct {
 	rdb       redis.UniversalClient
-	newServer func(share int) *asynq.Server
+	newServer func(share int, first bool) *asynq.Server
 	shares    []int // the concurrency of each server started on wake
 	busyAt    int64 // tasks in flight from which the rest start
 	mux       asynq.Handler
@@ -68,7 +68,7 @@ type scaler struct {
 
 type scalerParams struct {
 	Redis     redis.UniversalClient
-	NewServer func(share int) *asynq.Server
+	NewServer func(share int, first bool) *asynq.Server
 	// LeadShare is the lead's concurrency; Shares the others'.
 	LeadShare int
 	Shares    []int
@@ -164,7 +164,7 @@ func (s *scaler) wake() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.first == nil {
-		if s.first = s.startServer(s.shares[0]); s.first == nil {
+		if s.first = s.startServer(s.shares[0], true); s.first == nil {
 			return // the next wake-up or task tries again
 		}
 		s.firstAt = time.Now()
@@ -186,16 +186,17 @@ func (s *scaler) startRest() {
 		return
 	}
 	for _, share := range s.shares[1:] {
-		if srv := s.startServer(share); srv != nil {
+		if srv := s.startServer(share, false); srv != nil {
 			s.rest = append(s.rest, srv)
 		}
 	}
 	s.level.Store(2)
 }
 
-// startServer starts one server; nil when it could not.
-func (s *scaler) startServer(share int) *asynq.Server {
-	srv := s.newServer(share)
+// startServer starts one server, the first after the lead or one of the
+// rest; nil when it could not.
+func (s *scaler) startServer(share int, first bool) *asynq.Server {
+	srv := s.newServer(share, first)
 	if err := srv.Start(s.mux); err != nil {
 		// The lead still runs every task, only with fewer slots.
 		s.log.Warn("worker: could not start an asynq processor", "err", err)

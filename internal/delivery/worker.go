@@ -220,7 +220,15 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		lead = newServer(shares[0], cfg.IdlePollInterval)
 		sc = newScaler(scalerParams{
 			Redis: cfg.Redis, LeadShare: shares[0], Shares: shares[1:], IdleAfter: cfg.IdleAfter, Hold: lost.inOutage, Logger: cfg.Logger,
-			NewServer: func(share int) *asynq.Server { return newServer(share, cfg.PollInterval) },
+			// The first server is the only one awake at a trickle or a
+			// moderate rate of bundles: it looks four times as often, so a
+			// task waits for a look about as long as with every server up.
+			NewServer: func(share int, first bool) *asynq.Server {
+				if first {
+					return newServer(share, max(cfg.PollInterval/4, time.Millisecond))
+				}
+				return newServer(share, cfg.PollInterval)
+			},
 		})
 	}
 	stats := newStatsLoop(statsLoopParams{
