@@ -247,6 +247,24 @@ func (r *run) asynqNoopSameDequeuers(ctx context.Context, res *Result) error {
 // and nothing else (no template, no record, no intake). It is the ceiling
 // of any asynq worker that sends one task per request on this machine;
 // bundles, several deliveries a task, can pass it.
+// getPartner sends the raw asynq baselines' GET to the bench partner.
+func getPartner(ctx context.Context, hc *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("bench partner answered %s", resp.Status)
+	}
+	return nil
+}
+
 func (r *run) asynqHTTP(ctx context.Context, res *Result) error {
 	tr := &http.Transport{MaxIdleConnsPerHost: r.cfg.Concurrency, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
@@ -254,20 +272,7 @@ func (r *run) asynqHTTP(ctx context.Context, res *Result) error {
 	base := "http://" + r.partner.addr + "/pb?e=" + r.prefix + "h"
 	var n atomic.Int64
 	rate, cpu, err := r.rawAsynq(ctx, 1, func(ctx context.Context, _ *asynq.Task) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+strconv.FormatInt(n.Add(1), 10), nil)
-		if err != nil {
-			return err
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("bench partner answered %s", resp.Status)
-		}
-		return nil
+		return getPartner(ctx, hc, base+strconv.FormatInt(n.Add(1), 10))
 	})
 	res.AsynqHTTPPerS = rate
 	res.AsynqHTTPCPU = costOf(cpu)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -78,20 +77,7 @@ func (r *run) asynqRate(ctx context.Context, res *Result) error {
 		// What the bench partner's template renders, built without one.
 		u := "http://" + r.partner.addr + "/pb?e=" + id + "&click_id=ck-" + id +
 			"&goal=2&sum=1.99&cur=USD&ts=" + ts + "&idfa=6D92078A-8246-4BA4-AE5B-76104861E7DC&dlv=" + id
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("bench partner answered %s", resp.Status)
-		}
-		return nil
+		return getPartner(ctx, hc, u)
 	})); err != nil {
 		return err
 	}
