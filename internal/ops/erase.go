@@ -367,7 +367,7 @@ func (j *job) scanTasks(ctx context.Context, keys []string) error {
 	for _, k := range keys {
 		if q, id, ok := store.TaskOf(k, queues); ok {
 			tasks = append(tasks, store.StoredTask{Queue: q, ID: id})
-		} else if id, ok := store.RecordID(k); ok {
+		} else if id, _, ok := store.RecordID(k); ok {
 			ids = append(ids, id)
 		}
 	}
@@ -419,7 +419,7 @@ func (j *job) scanTasks(ctx context.Context, keys []string) error {
 func (j *job) scanRecords(ctx context.Context, keys []string) error {
 	var ids []string
 	for _, k := range keys {
-		if id, ok := store.RecordID(k); ok && !j.deliveries[id] {
+		if id, _, ok := store.RecordID(k); ok && !j.deliveries[id] {
 			ids = append(ids, id)
 		}
 		if store.IsTriageGroups(k) {
