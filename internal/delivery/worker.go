@@ -114,6 +114,28 @@ func SplitConcurrency(total, n int) []int {
 	return shares
 }
 
+// ProcessorQueues are the queues, with their weights, that processor i of
+// n serves in a deployment of shards shards. Each asynq processor polls
+// every queue it serves, one after the other, when it finds no task: so
+// the shards are dealt out to the processors rather than all given to
+// each. With at least as many processors as shards, each serves one
+// shard (processor i shard i mod shards), and an idle worker polls as
+// often as with one shard; with fewer, each serves every n-th shard. A
+// shard's new deliveries weigh 6 to its replays' 1, so a big replay
+// cannot starve fresh conversions.
+func ProcessorQueues(i, n, shards int) map[string]int {
+	n, shards = max(n, 1), max(shards, 1)
+	if n >= shards {
+		k := i % shards
+		return map[string]int{wire.Queue(k): 6, wire.ReplayQueue(k): 1}
+	}
+	out := map[string]int{}
+	for k := i % n; k < shards; k += n {
+		out[wire.Queue(k)], out[wire.ReplayQueue(k)] = 6, 1
+	}
+	return out
+}
+
 // Worker runs delivery tasks from Redis.
 type Worker struct {
 	srvs    []*asynq.Server
@@ -163,11 +185,12 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		handlerRedis = pipe.RDB
 	}
 	pauses := &Pauses{}
+	served := c.Redis.Served()
 	h := NewHandler(HandlerConfig{
 		Config: cfg.Config,
 		Pauses: pauses,
 		Events: events,
-		Store:  store.New(handlerRedis),
+		Store:  store.NewSharded(handlerRedis, served),
 		Sender: &Sender{guard: clients, live: cfg.Config},
 		Gate:   gate,
 		Logger: cfg.Logger,
@@ -177,10 +200,10 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		Tracer:      cfg.Tracer,
 	})
 	var srvs []*asynq.Server
-	for _, share := range SplitConcurrency(cfg.Concurrency, cfg.Dequeuers) {
+	for i, share := range SplitConcurrency(cfg.Concurrency, cfg.Dequeuers) {
 		srvs = append(srvs, asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 			Concurrency:              share,
-			Queues:                   map[string]int{wire.QueueDefault: 6, wire.QueueReplay: 1},
+			Queues:                   ProcessorQueues(i, cfg.Dequeuers, served),
 			TaskCheckInterval:        cfg.PollInterval,
 			DelayedTaskCheckInterval: cfg.ScheduleInterval,
 			ShutdownTimeout:          cfg.ShutdownTimeout,
@@ -192,11 +215,12 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	}
 	stats := newStatsLoop(statsLoopParams{
 		Redis: cfg.Redis, Live: cfg.Config, Gate: gate, Pauses: pauses, Interval: cfg.StatsInterval, Logger: cfg.Logger,
+		Shards: served,
 	})
 	watch := newPauseWatch(pauseWatchParams{Store: store.New(cfg.Redis), Into: pauses, Interval: cfg.PauseInterval, Logger: cfg.Logger})
 	finished := &finishedLog{}
 	lost := newRecoverer(recovererParams{
-		Finished: finished, Store: store.New(cfg.Redis), Queues: []string{wire.QueueDefault, wire.QueueReplay},
+		Finished: finished, Store: store.New(cfg.Redis), Queues: wire.Queues(served),
 		Interval: cfg.RecoverInterval, Grace: recoverGrace, Logger: cfg.Logger,
 	})
 	return &Worker{srvs: srvs, handler: h, clients: clients, gate: gate, stats: stats, lost: lost, pauses: watch, done: finished, ops: opsSrv, rdb: cfg.Redis, pipe: pipe, log: cfg.Logger}, nil

@@ -45,7 +45,7 @@ func (c *Client) enqueueAll(ctx context.Context, ins []*incoming) []error {
 	if c.pipe != nil && len(ins) == 1 {
 		in := ins[0]
 		octx := store.InOrder(ctx, in.ev.ID)
-		cmd := store.NewClaimCmd(octx, in.ev.ID, in.claim, in.cfg.API.DedupWindow)
+		cmd := c.store.NewClaimCmd(octx, in.ev.ID, in.claim, in.cfg.API.DedupWindow)
 		wait := c.pipe.Send(octx, cmd)
 		early = c.storeAll(ctx, ins, func(r config.Route) bool { return r.Skip == "" })
 		wait()
@@ -143,7 +143,7 @@ type bundled struct {
 // repeat does not queue a delivery twice.
 func (c *Client) storeAll(ctx context.Context, ins []*incoming, keep func(config.Route) bool) []error {
 	var units [][]bundled       // each stored in one write: a task, a bundle or a skip record
-	bundles := map[string]int{} // partner → its open bundle in units
+	bundles := map[unitKey]int{} // partner and shard → its open bundle in units
 	for j, in := range ins {
 		if in == nil {
 			continue
@@ -157,10 +157,11 @@ func (c *Client) storeAll(ctx context.Context, ins []*incoming, keep func(config
 				units = append(units, []bundled{it})
 				continue
 			}
-			u, ok := bundles[r.Partner.ID]
+			key := unitKey{r.Partner.ID, c.shardOf(in, r).Index()}
+			u, ok := bundles[key]
 			if !ok || len(units[u]) == c.cfg.BundleSize {
 				u = len(units)
-				bundles[r.Partner.ID] = u
+				bundles[key] = u
 				units = append(units, make([]bundled, 0, c.cfg.BundleSize))
 			}
 			units[u] = append(units[u], it)

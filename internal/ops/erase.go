@@ -44,6 +44,10 @@ type EraseConfig struct {
 	By string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Shards is how many shards hold deliveries (redis.shards, or
+	// redis.drain_shards when larger): their queues are erased from too.
+	// Default 1.
+	Shards int
 }
 
 // Eraser erases one user's personal data from everything postback
@@ -54,8 +58,9 @@ type EraseConfig struct {
 // skipped) is the user's when its URLs, errors or responses carry one of
 // the user's identifiers, in any form a template gives.
 type Eraser struct {
-	cfg   EraseConfig
-	store *store.Store
+	cfg    EraseConfig
+	store  *store.Store
+	queues []string // every shard's delivery queues
 }
 
 // NewEraser returns an Eraser.
@@ -70,7 +75,8 @@ func NewEraser(cfg EraseConfig) (*Eraser, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Eraser{cfg: cfg, store: store.New(cfg.Redis)}, nil
+	cfg.Shards = max(cfg.Shards, 1)
+	return &Eraser{cfg: cfg, store: store.NewSharded(cfg.Redis, cfg.Shards), queues: wire.Queues(cfg.Shards)}, nil
 }
 
 // Start records an erasure of sub, not yet run, and returns it. When an
@@ -295,8 +301,6 @@ func (j *job) count() {
 	}
 }
 
-var queues = []string{wire.QueueDefault, wire.QueueReplay}
-
 // run finds the user's data and erases it.
 func (j *job) run(ctx context.Context) error {
 	if err := j.find(ctx); err != nil {
@@ -365,7 +369,7 @@ func (j *job) scanTasks(ctx context.Context, keys []string) error {
 	var tasks []store.StoredTask
 	var ids []string
 	for _, k := range keys {
-		if q, id, ok := store.TaskOf(k, queues); ok {
+		if q, id, ok := store.TaskOf(k, j.x.queues); ok {
 			tasks = append(tasks, store.StoredTask{Queue: q, ID: id})
 		} else if id, _, ok := store.RecordID(k); ok {
 			ids = append(ids, id)
@@ -503,7 +507,7 @@ func (j *job) round(ctx context.Context) (busy bool, err error) {
 	// A delivery's own task has its id: one a bundle handed off, or a
 	// replay, made after the scan.
 	for id := range j.deliveries {
-		for _, q := range queues {
+		for _, q := range j.x.queues {
 			if _, ok := j.tasks[q+"\x00"+id]; !ok {
 				j.tasks[q+"\x00"+id] = store.StoredTask{Queue: q, ID: id}
 			}

@@ -94,9 +94,20 @@ func NewClaimCmd(ctx context.Context, id string, deliveries []byte, window time.
 	return newClaimCmd(ctx, EventKey(id), deliveries, window)
 }
 
-// NewClaimCmd is NewClaimCmd in s's shard.
+// NewClaimCmd is NewClaimCmd in the shard of event id (EventShard).
 func (s *Store) NewClaimCmd(ctx context.Context, id string, deliveries []byte, window time.Duration) *redis.StringCmd {
-	return newClaimCmd(ctx, s.EventKey(id), deliveries, window)
+	return newClaimCmd(ctx, s.EventShard(id).EventKey(id), deliveries, window)
+}
+
+// EventShard is the store of the shard event id's claim lives in: the
+// event id's place among the deployment's shards (wire.ShardOf), shard 0
+// with one shard.
+func (s *Store) EventShard(id string) *Store {
+	all := *s.all
+	if len(all) == 1 {
+		return all[0]
+	}
+	return all[wire.ShardOf(id, len(all))]
 }
 
 func newClaimCmd(ctx context.Context, key string, deliveries []byte, window time.Duration) *redis.StringCmd {
@@ -159,6 +170,26 @@ func ClaimResult(cmd *redis.StringCmd) (Claim, error) {
 		return Claim{}, fmt.Errorf("claim event: %w", err)
 	}
 	return Claim{Deliveries: prior}, nil
+}
+
+// RecordedAt is Recorded of ids[i] in shard shards[i] each, in one
+// pipeline.
+func (s *Store) RecordedAt(ctx context.Context, shards []int, ids []string) ([]bool, error) {
+	cmds := make([]*redis.IntCmd, len(ids))
+	_, err := s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = pipe.Exists(ctx, s.Shard(shards[i]).DeliveryKey(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read delivery records: %w", err)
+	}
+	out := make([]bool, len(ids))
+	for i, cmd := range cmds {
+		out[i] = cmd.Val() > 0
+	}
+	return out, nil
 }
 
 // Recorded reports, for each delivery id, whether it has a record: whether
@@ -264,12 +295,10 @@ func (s *Store) GetForAttempt(ctx context.Context, id, eventID string, lease Lea
 	// GET in its own shard, at the same time.
 	claimKey, readClaim := s.EventKey(eventID), "1"
 	var other chan *redis.StringCmd
-	if n := s.Shards(); n > 1 {
-		if k := wire.ShardOf(eventID, n); k != s.shard {
-			claimKey, readClaim = s.DeliveryKey(id), "0"
-			other = make(chan *redis.StringCmd, 1)
-			go func() { other <- s.Shard(k).rdb.Get(ctx, s.Shard(k).EventKey(eventID)) }()
-		}
+	if es := s.EventShard(eventID); es != s {
+		claimKey, readClaim = s.DeliveryKey(id), "0"
+		other = make(chan *redis.StringCmd, 1)
+		go func() { other <- es.rdb.Get(ctx, es.EventKey(eventID)) }()
 	}
 	keys, inSeq := []string{s.DeliveryKey(id), claimKey, s.LeaseKey(id), s.DeliveryKey(id)}, ""
 	if seq != "" {

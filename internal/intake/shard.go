@@ -1,0 +1,58 @@
+package intake
+
+import (
+	"github.com/postbackhq/postback/internal/config"
+	"github.com/postbackhq/postback/internal/event"
+	"github.com/postbackhq/postback/internal/store"
+	"github.com/postbackhq/postback/internal/wire"
+	"github.com/postbackhq/postback/templates"
+)
+
+// Placement of deliveries among redis.shards. A delivery lives wholly in
+// one shard, named by the queue its task is in; the worker reads that
+// shard's keys. The shard is derived, never stored, so that a repeat of
+// the event finds the first call's records and tasks:
+//
+//   - By default, the event id's shard, where the event's claim is: an
+//     event's claim and its deliveries share one slot, and the read before
+//     an attempt stays one script.
+//   - A partner with order_by: the shard of the partner and the ordering
+//     value, where the sequence is, so that one click's (or transaction's)
+//     deliveries meet in it; with cancel_on_reject, the transaction id's,
+//     where its held set is, so that the original and the rejection meet.
+//   - A partner whose rule spans any of its deliveries (dedup, whose
+//     ledger may name any delivery of the partner; order_by click_id with
+//     cancel_on_reject, two values at once): the partner's shard.
+
+// placement is the shard of delivery r of ev among n shards.
+func placement(r config.Route, ev *event.Event, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	p := r.Partner
+	if p.Dedup != nil || (p.CancelOnReject && p.OrderBy == templates.FieldClickID) {
+		return wire.ShardOf(p.ID, n)
+	}
+	if v := orderValue(p, ev); v != "" {
+		return wire.ShardOf(p.ID+"\x00"+v, n)
+	}
+	if p.CancelOnReject && ev.TransactionID != "" {
+		return wire.ShardOf(p.ID+"\x00"+ev.TransactionID, n)
+	}
+	return wire.ShardOf(ev.ID, n)
+}
+
+// shardOf is the store of delivery r of in's shard.
+func (c *Client) shardOf(in *incoming, r config.Route) *store.Store {
+	if c.store.Shards() == 1 {
+		return c.store
+	}
+	return c.store.Shard(placement(r, in.ev, c.store.Shards()))
+}
+
+// unitKey groups a batch's deliveries into bundles: one partner's in one
+// shard.
+type unitKey struct {
+	partner string
+	shard   int
+}
