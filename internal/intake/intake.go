@@ -142,7 +142,7 @@ type bundled struct {
 // their task ids conflict with any still queued from the first call, so a
 // repeat does not queue a delivery twice.
 func (c *Client) storeAll(ctx context.Context, ins []*incoming, keep func(config.Route) bool) []error {
-	var units [][]bundled       // each stored in one write: a task, a bundle or a skip record
+	var units [][]bundled        // each stored in one write: a task, a bundle or a skip record
 	bundles := map[unitKey]int{} // partner and shard → its open bundle in units
 	for j, in := range ins {
 		if in == nil {
