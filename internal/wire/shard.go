@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"hash/fnv"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,9 +24,12 @@ func ShardOf(key string, n int) int {
 	if n <= 1 {
 		return 0
 	}
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(key))
-	return int(h.Sum64() % uint64(n))
+	h := uint64(14695981039346656037) // FNV-1a, 64 bits
+	for i := 0; i < len(key); i++ {
+		h ^= uint64(key[i])
+		h *= 1099511628211
+	}
+	return int(h % uint64(n))
 }
 
 // Queue is the queue of new deliveries of shard k.
