@@ -93,6 +93,10 @@ type Config struct {
 	// it. Compare with a run without it for what tracing costs. Default
 	// off.
 	Tracing bool
+
+	// Shards is the config's redis.shards: how many hash tags, each with
+	// its queue, the deliveries spread over. Default 1.
+	Shards int
 }
 
 func (c Config) withDefaults() Config {
@@ -240,7 +244,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer p.close()
-	parsed, err := config.Parse("bench.yaml", []byte(benchYAML(p.addr, cfg.Lifecycle)), func(string) (string, bool) { return "", false })
+	parsed, err := config.Parse("bench.yaml", []byte(benchYAML(p.addr, cfg.Lifecycle)+shardsYAML(cfg.Shards)), func(string) (string, bool) { return "", false })
 	if err != nil {
 		return nil, fmt.Errorf("bench: config: %w", err)
 	}
