@@ -340,11 +340,17 @@ func (j *job) find(ctx context.Context) error {
 	return j.scan(ctx, j.scanRecords)
 }
 
-// scan runs page over every page of hash keys, at the configured rate.
+// scan runs page over every page of hash keys, at the configured rate,
+// of every node (each master of a cluster: the shards are spread over
+// them).
 func (j *job) scan(ctx context.Context, page func(context.Context, []string) error) error {
+	return j.x.store.Nodes(ctx, func(node *store.Store) error { return j.scanNode(ctx, node, page) })
+}
+
+func (j *job) scanNode(ctx context.Context, node *store.Store, page func(context.Context, []string) error) error {
 	var cursor uint64
 	for {
-		keys, next, err := j.x.store.ScanHashes(ctx, cursor, scanPage)
+		keys, next, err := node.ScanHashes(ctx, cursor, scanPage)
 		if err != nil {
 			return err
 		}

@@ -37,7 +37,7 @@ redis:
 partners:
   - id: ok
     match: all
-    url: "OK/c?e={event_id}"
+    url: "OK/c?e={event_id}&u={customer_user_id}"
   - id: ordered
     match: all
     url: "OK/o?e={event_id}&c={click_id}"
@@ -79,6 +79,7 @@ func (b shardsBundle) send(t *testing.T, prefix string, n int) []*event.Event {
 	evs := make([]*event.Event, n)
 	for i := range evs {
 		evs[i] = &event.Event{ID: fmt.Sprintf("%s-%d", prefix, i), Name: "install", ClickID: fmt.Sprintf("click-%d", i%10)}
+		evs[i].User.CustomerUserID = fmt.Sprintf("cust-%d", i%7)
 	}
 	half := n / 2
 	for lo := 0; lo < half; lo += 50 {
@@ -255,6 +256,22 @@ func TestShards_Cluster(t *testing.T) {
 	for i, k := range calls {
 		require.GreaterOrEqual(t, k*5, total, "master %d ran %d of %d commands: %v", i, k, total, calls)
 	}
+
+	// An erasure scans every master: the user's delivered records are
+	// found in every shard they were placed in.
+	x, err := ops.NewEraser(ops.EraseConfig{Redis: b.stack.Redis, Shards: 6})
+	require.NoError(t, err)
+	sub, err := event.NewSubject(event.SubjectCustomerUserID, "cust-3")
+	require.NoError(t, err)
+	e, err := x.DryRun(ctx, sub)
+	require.NoError(t, err)
+	want := 0
+	for i := range n {
+		if i%7 == 3 {
+			want++
+		}
+	}
+	require.EqualValues(t, want, e.Deliveries, "the ok partner's records that sent cust-3")
 }
 
 // Raising redis.shards from 1 to 4 with deliveries pending, retrying and

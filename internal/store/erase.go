@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -185,6 +187,34 @@ func toAny(ss []string) []any {
 		out[i] = s
 	}
 	return out
+}
+
+// Nodes calls fn with a store on each server that holds keys: every
+// master of a Redis Cluster (a SCAN sees one node's keys only), or s
+// itself. The stores are for ScanHashes; other reads go through s.
+func (s *Store) Nodes(ctx context.Context, fn func(node *Store) error) error {
+	cc, ok := s.rdb.(*redis.ClusterClient)
+	if !ok {
+		return fn(s)
+	}
+	var masters []*redis.Client
+	var mu sync.Mutex
+	err := cc.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
+		mu.Lock()
+		masters = append(masters, c)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cluster masters: %w", err)
+	}
+	slices.SortFunc(masters, func(a, b *redis.Client) int { return strings.Compare(a.Options().Addr, b.Options().Addr) })
+	for _, c := range masters {
+		if err := fn(&Store{rdb: c, p: s.p, shard: s.shard, all: s.all}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ScanHashes returns one page of the database's hash keys from cursor,
