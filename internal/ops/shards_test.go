@@ -381,3 +381,60 @@ partners:
 	}
 	four.WaitQueuesEmpty(t, 10*time.Second)
 }
+
+// Lowering redis.shards from 4 to 2 with drain_shards 4: workers keep
+// serving the two shards no longer placed into until they are empty, as
+// postback stats shows, and new deliveries go to the first two only.
+func TestShards_LowerWithDrain(t *testing.T) {
+	t.Parallel()
+	url := redistest.DB(t)
+	ok := stacktest.NewPartner(t)
+	yaml := func(redis string) string {
+		return fmt.Sprintf(`
+api:
+  keys: ["${api_key}"]
+delivery:
+  allow_private_networks: true
+redis: %s
+partners:
+  - id: ok
+    match: all
+    url: "%s/c?e={event_id}"
+`, redis, ok.URL)
+	}
+	ctx := context.Background()
+	four := stacktest.New(t, yaml("{shards: 4}"), stacktest.Options{RedisURL: url, NoWorker: true})
+	const n = 40
+	old := four.EnqueueMany(t, "old", "install", n)
+	inShards := map[int]bool{}
+	for _, id := range old {
+		_, st, err := four.Store.GetAny(ctx, id)
+		require.ErrorIs(t, err, store.ErrNotFound, "pending: no record yet")
+		require.Nil(t, st)
+	}
+	for k := range 4 {
+		pending, err := four.Redis.LLen(ctx, "asynq:{"+wire.Queue(k)+"}:pending").Result()
+		require.NoError(t, err)
+		inShards[k] = pending > 0
+	}
+	require.Equal(t, map[int]bool{0: true, 1: true, 2: true, 3: true}, inShards, "pending in every shard")
+
+	two := stacktest.New(t, yaml("{shards: 2, drain_shards: 4}"), stacktest.Options{RedisURL: url})
+	evs := two.EnqueueMany(t, "new", "install", n)
+	waitEvents(t, ok, "/c", 2*n, 30*time.Second)
+	for _, id := range append(old, evs...) {
+		two.WaitStatus(t, id, retry.StatusDelivered, 10*time.Second)
+	}
+	for _, id := range evs {
+		_, st, err := two.Store.GetAny(ctx, id)
+		require.NoError(t, err)
+		require.Less(t, st.Index(), 2, "new deliveries go to the shards placed into")
+	}
+	two.WaitQueuesEmpty(t, 10*time.Second)
+	st, err := ops.ReadStats(ctx, two.Redis, two.Live.Load(), "", time.Now())
+	require.NoError(t, err)
+	require.Len(t, st.Shards, 4, "stats show the shards being drained")
+	for _, s := range st.Shards {
+		require.Zero(t, s.Pending+s.Scheduled+s.InFlight+int(s.DLQSize), "shard %d drained", s.Shard)
+	}
+}
