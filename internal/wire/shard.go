@@ -124,10 +124,9 @@ const (
 // shardSlot is where on the slot ring shard k's name falls: shards go
 // round the thirds of the ring (k mod 3), and inside a third, halve the
 // gaps left (the base-2 van der Corput sequence of k/3). redis-cli gives
-// each master an equal run of slots, so N shards spread evenly over 3,
-// 6 or 9 masters when N is a multiple of their number, and within one
-// shard of it over 2 or 4. (Shard 0's tags, {pb} and {postback}, are in
-// the first third.)
+// each master an equal run of slots, so N shards spread evenly over 3
+// or 6 masters when N is a multiple of their number. (Shard 0's tags,
+// {pb} and {postback}, are in the first third.)
 func shardSlot(k int) int {
 	third, i := k%3, k/3
 	v, f := 0.0, 0.5

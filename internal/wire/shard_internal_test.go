@@ -14,19 +14,28 @@ func TestShardName_Fixed(t *testing.T) {
 	require.Equal(t, uint16(12739), keySlot("123456789"), "CRC16/XMODEM, as Redis Cluster hashes")
 }
 
-// redis-cli gives 3 masters slots 0-5460, 5461-10922 and 10923-16383:
-// 6 shards put 2 on each, 12 put 4.
+// redis-cli gives each of m masters an equal run of slots (3 masters:
+// 0-5460, 5461-10922 and 10923-16383): a multiple of m shards puts as
+// many on each.
 func TestShardName_SpreadOverMasters(t *testing.T) {
 	t.Parallel()
-	master := func(slot uint16) int { return min(int(slot)/5461, 2) }
-	for _, n := range []int{3, 6, 12} {
-		per := make([]int, 3)
-		per[master(keySlot("pb"))]++ // shard 0: its {pb} keys …
-		require.Equal(t, master(keySlot("pb")), master(keySlot(QueueDefault)), "… and its queue share a master")
-		for k := 1; k < n; k++ {
-			per[master(keySlot(ShardName(k)))]++
+	for _, m := range []int{3, 6} {
+		master := func(slot uint16) int { return min(int(slot)/(slots/m), m-1) }
+		for _, n := range []int{m, 2 * m, 4 * m} {
+			per := make([]int, m)
+			per[master(keySlot("pb"))]++ // shard 0, by its {pb} keys
+			if m == 3 {
+				require.Equal(t, master(keySlot("pb")), master(keySlot(QueueDefault)), "shard 0's keys and queue share a master")
+			}
+			for k := 1; k < n; k++ {
+				per[master(keySlot(ShardName(k)))]++
+			}
+			want := make([]int, m)
+			for i := range want {
+				want[i] = n / m
+			}
+			require.Equal(t, want, per, "%d shards on %d masters", n, m)
 		}
-		require.Equal(t, []int{n / 3, n / 3, n / 3}, per, "%d shards", n)
 	}
 }
 
