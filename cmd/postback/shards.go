@@ -9,7 +9,7 @@ import (
 )
 
 // writeShardStats prints each shard's deliveries, when there is more
-// than one: a shard being drained (redis.drain_shards) is empty when its
+// than one: a shard being drained (redis.previous_shards) is empty when its
 // line is all zeros.
 func writeShardStats(w io.Writer, shards []ops.ShardStats) error {
 	if len(shards) == 0 {

@@ -190,7 +190,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		Config: cfg.Config,
 		Pauses: pauses,
 		Events: events,
-		Store:  store.NewSharded(handlerRedis, served),
+		Store:  store.NewLayout(handlerRedis, c.Redis.Placed(), served),
 		Sender: &Sender{guard: clients, live: cfg.Config},
 		Gate:   gate,
 		Logger: cfg.Logger,

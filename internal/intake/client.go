@@ -72,6 +72,9 @@ type Client struct {
 	queue *asynq.Client
 	pipe  *store.AutoPipeline // nil when commands go straight to cfg.Redis
 	repl  *replWaiter         // api.wait_replicas
+	// previous is redis.previous_shards when it differs from the shards
+	// placed into, else 0 (see previousClaims).
+	previous int
 }
 
 // CheckWaitReplicas reports why cfg's api.wait_replicas cannot work on
@@ -113,7 +116,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		c.pipe = store.NewAutoPipeline(single, store.DefaultFlushers, true)
 		rdb = c.pipe.RDB
 	}
-	c.store, c.queue = store.NewSharded(rdb, cfg.Config.Load().Redis.Placed()), asynq.NewClientFromRedisClient(rdb)
+	rc := cfg.Config.Load().Redis
+	c.store, c.queue = store.NewLayout(rdb, rc.Placed(), rc.Served()), asynq.NewClientFromRedisClient(rdb)
+	c.previous = rc.Previous()
 	c.repl = &replWaiter{store: c.store}
 	return c, nil
 }
@@ -187,7 +192,7 @@ func (c *Client) replicated(ctx context.Context, cfg *config.Config, events ...s
 	timeout := cmp.Or(cfg.API.WaitTimeout, config.DefaultWaitTimeout)
 	keys := make([]string, len(events))
 	for i, id := range events {
-		keys[i] = c.store.EventShard(id).EventKey(id)
+		keys[i] = c.store.ClaimKey(id)
 	}
 	a, err := c.repl.wait(ctx, n, timeout, keys)
 	switch {
@@ -216,6 +221,10 @@ type incoming struct {
 	routes []config.Route
 	// tp is the traceparent of the event's intake span, for its tasks.
 	tp string
+	// shards is the number of shards its deliveries are placed among:
+	// 0 for the layout in force, redis.previous_shards for a repeat of an
+	// event accepted before it (see previousClaims).
+	shards int
 }
 
 // prepare validates, normalises and routes ev on cfg; it needs no Redis.

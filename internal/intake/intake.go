@@ -42,7 +42,7 @@ func (c *Client) enqueueAll(ctx context.Context, ins []*incoming) []error {
 	var claims []store.Claim
 	var claimErrs []error
 	var early []error // of storing the tasks along with the claim
-	if c.pipe != nil && len(ins) == 1 {
+	if c.pipe != nil && len(ins) == 1 && !c.checksPrevious() {
 		in := ins[0]
 		octx := store.InOrder(ctx, in.ev.ID)
 		cmd := c.store.NewClaimCmd(octx, in.ev.ID, in.claim, in.cfg.API.DedupWindow)
@@ -57,6 +57,7 @@ func (c *Client) enqueueAll(ctx context.Context, ins []*incoming) []error {
 			reqs[j] = store.EventClaim{ID: in.ev.ID, Deliveries: in.claim}
 		}
 		claims, claimErrs = c.store.ClaimEvents(ctx, reqs, ins[0].cfg.API.DedupWindow)
+		c.previousClaims(ctx, ins, claims, claimErrs)
 	}
 
 	// What is left to store, after the claims' answers.

@@ -1,6 +1,8 @@
 package intake
 
 import (
+	"context"
+
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/event"
 	"github.com/postbackhq/postback/internal/store"
@@ -44,10 +46,62 @@ func placement(r config.Route, ev *event.Event, n int) int {
 
 // shardOf is the store of delivery r of in's shard.
 func (c *Client) shardOf(in *incoming, r config.Route) *store.Store {
-	if c.store.Shards() == 1 {
+	n := c.store.Placed()
+	if in.shards > 0 {
+		n = in.shards
+	}
+	if n == 1 {
 		return c.store
 	}
-	return c.store.Shard(placement(r, in.ev, c.store.Shards()))
+	return c.store.Shard(placement(r, in.ev, n))
+}
+
+// checksPrevious says whether intake looks for claims of the layout
+// before redis.shards changed (redis.previous_shards): then an event's
+// claim goes first, the rest after its answer (see previousClaims).
+func (c *Client) checksPrevious() bool { return c.previous > 0 }
+
+// previousClaims finds, after a change of redis.shards, the claims of
+// events accepted before it, which the layout then in force wrote
+// (store.ClaimKeyIn), in one round trip for all of ins. An event found
+// there is a repeat of one accepted before the change: claims[j] becomes
+// that first call's claim, its deliveries are placed as they were then
+// (where their records, tasks and sequences are), and a claim this call
+// made is taken back. Without this, such a repeat would be stored and
+// sent again. errs[j] is set when the read failed.
+func (c *Client) previousClaims(ctx context.Context, ins []*incoming, claims []store.Claim, errs []error) {
+	if c.previous == 0 {
+		return
+	}
+	var at []int
+	var ids []string
+	for j, in := range ins {
+		if errs[j] == nil {
+			at, ids = append(at, j), append(ids, in.ev.ID)
+		}
+	}
+	if len(at) == 0 {
+		return
+	}
+	old, err := c.store.ClaimsIn(ctx, ids, c.previous)
+	if err != nil {
+		for _, j := range at {
+			errs[j] = err
+		}
+		return
+	}
+	for i, j := range at {
+		if old[i] == nil {
+			continue // first seen since the change
+		}
+		in, mine := ins[j], claims[j].New
+		in.shards, claims[j] = c.previous, store.Claim{Deliveries: old[i]}
+		if mine {
+			if err := c.store.DropClaim(ctx, in.ev.ID, in.claim); err != nil {
+				errs[j] = err
+			}
+		}
+	}
 }
 
 // unitKey groups a batch's deliveries into bundles: one partner's in one

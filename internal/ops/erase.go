@@ -45,7 +45,7 @@ type EraseConfig struct {
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Shards is how many shards hold deliveries (redis.shards, or
-	// redis.drain_shards when larger): their queues are erased from too.
+	// redis.previous_shards when larger): their queues are erased from too.
 	// Default 1.
 	Shards int
 }

@@ -382,7 +382,7 @@ partners:
 	four.WaitQueuesEmpty(t, 10*time.Second)
 }
 
-// Lowering redis.shards from 4 to 2 with drain_shards 4: workers keep
+// Lowering redis.shards from 4 to 2 with previous_shards 4: workers keep
 // serving the two shards no longer placed into until they are empty, as
 // postback stats shows, and new deliveries go to the first two only.
 func TestShards_LowerWithDrain(t *testing.T) {
@@ -419,7 +419,7 @@ partners:
 	}
 	require.Equal(t, map[int]bool{0: true, 1: true, 2: true, 3: true}, inShards, "pending in every shard")
 
-	two := stacktest.New(t, yaml("{shards: 2, drain_shards: 4}"), stacktest.Options{RedisURL: url})
+	two := stacktest.New(t, yaml("{shards: 2, previous_shards: 4}"), stacktest.Options{RedisURL: url})
 	evs := two.EnqueueMany(t, "new", "install", n)
 	waitEvents(t, ok, "/c", 2*n, 30*time.Second)
 	for _, id := range append(old, evs...) {
@@ -437,4 +437,99 @@ partners:
 	for _, s := range st.Shards {
 		require.Zero(t, s.Pending+s.Scheduled+s.InFlight+int(s.DLQSize), "shard %d drained", s.Shard)
 	}
+}
+
+// After raising redis.shards from 1 to 4 with previous_shards: 1, a
+// repeat of an event accepted before the change, delivered or still
+// pending, is answered as its duplicate and sends nothing again, though
+// its id now places it in another shard.
+func TestShards_RepeatAcrossChange(t *testing.T) {
+	t.Parallel()
+	url := redistest.DB(t)
+	ok := stacktest.NewPartner(t)
+	yaml := func(redis string) string {
+		return fmt.Sprintf(`
+api:
+  keys: ["${api_key}"]
+delivery:
+  allow_private_networks: true
+redis: %s
+partners:
+  - id: ok
+    match: all
+    url: "%s/c?e={event_id}"
+  - id: ordered
+    match: all
+    url: "%s/o?e={event_id}"
+    order_by: click_id
+`, redis, ok.URL, ok.URL)
+	}
+	ctx := context.Background()
+	one := stacktest.New(t, yaml("{shards: 1}"), stacktest.Options{RedisURL: url, NoWorker: true})
+	w, err := delivery.NewWorker(delivery.WorkerConfig{
+		Redis: one.Redis, Config: one.Live, Concurrency: 10, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PollInterval: 10 * time.Millisecond, ScheduleInterval: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+	})
+	require.NoError(t, err)
+	require.NoError(t, w.Start())
+	var stopOnce sync.Once
+	stop := func() { stopOnce.Do(w.Shutdown) }
+	t.Cleanup(stop)
+	const n = 40
+	evs := func(prefix string) []*event.Event {
+		out := make([]*event.Event, n)
+		for i := range out {
+			out[i] = &event.Event{ID: fmt.Sprintf("%s-%d", prefix, i), Name: "install", ClickID: fmt.Sprintf("click-%d", i%5)}
+		}
+		return out
+	}
+	delivered, pending := evs("done"), evs("waiting")
+	for _, r := range one.Client.EnqueueBatch(ctx, delivered) {
+		require.NoError(t, r.Err)
+	}
+	waitEvents(t, ok, "/c", n, 20*time.Second)
+	waitEvents(t, ok, "/o", n, 20*time.Second)
+	stop()
+	for _, ev := range pending {
+		_, err := one.Client.Enqueue(ctx, ev)
+		require.NoError(t, err)
+	}
+
+	four := stacktest.New(t, yaml("{shards: 4, previous_shards: 1}"), stacktest.Options{RedisURL: url})
+	straddling := 0
+	for i, ev := range append(delivered, pending...) {
+		if wire.ShardOf(ev.ID, 4) != 0 {
+			straddling++
+		}
+		again := &event.Event{ID: ev.ID, Name: ev.Name, ClickID: ev.ClickID}
+		if i%2 == 0 {
+			rc, err := four.Client.Enqueue(ctx, again)
+			require.NoError(t, err)
+			require.True(t, rc.Duplicate, "%s is a repeat", ev.ID)
+			continue
+		}
+		res := four.Client.EnqueueBatch(ctx, []*event.Event{again})
+		require.NoError(t, res[0].Err)
+		require.True(t, res[0].Receipt.Duplicate, "%s is a repeat", ev.ID)
+	}
+	require.Greater(t, straddling, n/2, "most repeats' ids now place them in another shard")
+	fresh := &event.Event{ID: "fresh", Name: "install", ClickID: "click-0"}
+	rc, err := four.Client.Enqueue(ctx, fresh)
+	require.NoError(t, err)
+	require.False(t, rc.Duplicate)
+	for _, ev := range append(pending, fresh) {
+		four.WaitStatus(t, wire.DeliveryID(ev.ID, "ok"), retry.StatusDelivered, 20*time.Second)
+		four.WaitStatus(t, wire.DeliveryID(ev.ID, "ordered"), retry.StatusDelivered, 20*time.Second)
+	}
+	four.WaitQueuesEmpty(t, 10*time.Second)
+	for _, path := range []string{"/c", "/o"} {
+		got := eventsAt(ok, path)
+		require.Len(t, got, 2*n+1, path)
+		for id, c := range got {
+			require.Equal(t, 1, c, "%s %s sent %d times", path, id, c)
+		}
+	}
+	_, st, err := four.Store.GetAny(ctx, wire.DeliveryID("waiting-1", "ok"))
+	require.NoError(t, err)
+	require.Zero(t, st.Index(), "a pending delivery of before the change stays in its shard")
 }

@@ -68,7 +68,7 @@ type Stats struct {
 	// per state and the queue figures count only the first ones.
 	Truncated bool `json:"truncated,omitempty"`
 	// Shards has each shard's figures, with more than one (redis.shards or
-	// redis.drain_shards): a shard is drained when all its figures are 0.
+	// redis.previous_shards): a shard is drained when all its figures are 0.
 	Shards []ShardStats `json:"shards,omitempty"`
 }
 

@@ -210,7 +210,7 @@ func (s *Store) Nodes(ctx context.Context, fn func(node *Store) error) error {
 	}
 	slices.SortFunc(masters, func(a, b *redis.Client) int { return strings.Compare(a.Options().Addr, b.Options().Addr) })
 	for _, c := range masters {
-		if err := fn(&Store{rdb: c, p: s.p, shard: s.shard, all: s.all}); err != nil {
+		if err := fn(&Store{rdb: c, p: s.p, shard: s.shard, set: s.set}); err != nil {
 			return err
 		}
 	}

@@ -54,6 +54,20 @@ func KeyShard(key string) (k int, rest string, ok bool) {
 // EventKey is EventKey in s's shard.
 func (s *Store) EventKey(id string) string { return s.p + "evt:" + id }
 
+// ClaimKey is the key of event id's claim: in the shard of its id
+// (EventShard), named EventKey with one shard placed into and
+// "evt<N>:<id>" with N, so that a claim tells which layout placed its
+// event's deliveries (see ClaimKeyIn).
+func (s *Store) ClaimKey(id string) string { return s.ClaimKeyIn(id, s.set.placed) }
+
+// ClaimKeyIn is ClaimKey in a layout of n shards.
+func (s *Store) ClaimKeyIn(id string, n int) string {
+	if n <= 1 {
+		return Prefix + "evt:" + id
+	}
+	return s.Shard(wire.ShardOf(id, n)).p + "evt" + strconv.Itoa(n) + ":" + id
+}
+
 // DeliveryKey is DeliveryKey in s's shard.
 func (s *Store) DeliveryKey(id string) string { return s.p + "d:" + id }
 

@@ -239,3 +239,33 @@ func (s *Store) DLQSizeAll(ctx context.Context, partner string) (int64, error) {
 	}
 	return n, nil
 }
+
+// ClaimsIn reads the claims of event ids as a layout of n shards wrote
+// them (ClaimKeyIn), in one pipeline; nil for an event with none.
+func (s *Store) ClaimsIn(ctx context.Context, ids []string, n int) ([][]byte, error) {
+	cmds := make([]*redis.StringCmd, len(ids))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.Get(ctx, s.ClaimKeyIn(id, n))
+		}
+		return nil
+	})
+	if err != nil && !isNil(err) {
+		return nil, fmt.Errorf("read claims: %w", err)
+	}
+	out := make([][]byte, len(ids))
+	for i, c := range cmds {
+		if b, err := c.Bytes(); err == nil {
+			out[i] = b
+		}
+	}
+	return out, nil
+}
+
+// DropClaim deletes event id's claim (ClaimKey) if it is still claim.
+func (s *Store) DropClaim(ctx context.Context, id string, claim []byte) error {
+	if err := releaseScript.Run(ctx, s.rdb, []string{s.ClaimKey(id)}, claim).Err(); err != nil && !isNil(err) {
+		return fmt.Errorf("drop claim of %s: %w", id, err)
+	}
+	return nil
+}

@@ -17,6 +17,7 @@ func TestKeyShard(t *testing.T) {
 	require.Equal(t, "pb:{pb}:", store.KeyPrefix(0), "shard 0 keeps the keys postback always had")
 	require.Equal(t, "pb:{postback:3-10}:", store.KeyPrefix(3), "shard 3's keys share its queue's tag")
 	require.Equal(t, store.DeliveryKey("dlv_x"), store.New(nil).DeliveryKey("dlv_x"))
+	require.Equal(t, store.EventKey("evt-1"), store.New(nil).ClaimKey("evt-1"), "one shard: the claim key postback always had")
 	for k := range 9 {
 		s := store.NewSharded(nil, 9).Shard(k)
 		id, shard, ok := store.RecordID(s.DeliveryKey("dlv_ab"))
@@ -56,7 +57,8 @@ func TestStore_GetForAttemptClaimInAnotherShard(t *testing.T) {
 		require.Zero(t, busy)
 		require.Equal(t, "receipt", string(got), "shard %d reads the claim of the event's shard %d", k, home)
 	}
-	n, err := rdb.Exists(ctx, store.KeyPrefix(home)+"evt:"+ev).Result()
+	require.Equal(t, store.KeyPrefix(home)+"evt4:"+ev, s.ClaimKey(ev), "a claim names the layout that placed it")
+	n, err := rdb.Exists(ctx, s.ClaimKey(ev)).Result()
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n, "the claim lives in the event id's shard")
 }

@@ -25,7 +25,14 @@ type Store struct {
 	rdb   redis.UniversalClient
 	p     string // the shard's key prefix
 	shard int
-	all   *[]*Store // every shard's store, shard 0's first
+	set   *layout
+}
+
+// layout is a deployment's shards: those new events are placed into,
+// and every one read.
+type layout struct {
+	all    []*Store // every shard read, shard 0's first
+	placed int      // the first placed of them
 }
 
 // New returns the Store of a deployment with one shard, on rdb.
@@ -33,39 +40,47 @@ func New(rdb redis.UniversalClient) *Store { return NewSharded(rdb, 1) }
 
 // NewSharded returns shard 0's Store of a deployment of n shards
 // (redis.shards, at least 1) on rdb; Shard and All give the others.
-func NewSharded(rdb redis.UniversalClient, n int) *Store {
-	n = max(n, 1)
-	all := make([]*Store, n)
-	for k := range all {
-		all[k] = &Store{rdb: rdb, p: KeyPrefix(k), shard: k, all: &all}
+func NewSharded(rdb redis.UniversalClient, n int) *Store { return NewLayout(rdb, n, n) }
+
+// NewLayout is NewSharded for a deployment that places events into
+// placed shards and reads served of them (at least placed: shards of an
+// earlier layout still being drained).
+func NewLayout(rdb redis.UniversalClient, placed, served int) *Store {
+	placed = max(placed, 1)
+	set := &layout{all: make([]*Store, max(served, placed)), placed: placed}
+	for k := range set.all {
+		set.all[k] = &Store{rdb: rdb, p: KeyPrefix(k), shard: k, set: set}
 	}
-	return all[0]
+	return set.all[0]
 }
 
 // Shard returns shard k's store. A shard beyond the deployment's (a
 // queue left from a larger redis.shards, say) gets a store of its own.
 func (s *Store) Shard(k int) *Store {
-	if all := *s.all; k >= 0 && k < len(all) {
+	if all := s.set.all; k >= 0 && k < len(all) {
 		return all[k]
 	}
-	return &Store{rdb: s.rdb, p: KeyPrefix(k), shard: k, all: s.all}
+	return &Store{rdb: s.rdb, p: KeyPrefix(k), shard: k, set: s.set}
 }
 
 // ForQueue returns the store of queue q's shard (see wire.QueueShard),
 // shard 0's for a queue that is no delivery queue.
 func (s *Store) ForQueue(q string) *Store {
-	if len(*s.all) == 1 && (q == wire.QueueDefault || q == wire.QueueReplay) {
-		return (*s.all)[0]
+	if len(s.set.all) == 1 && (q == wire.QueueDefault || q == wire.QueueReplay) {
+		return s.set.all[0]
 	}
 	k, _, _ := wire.QueueShard(q)
 	return s.Shard(k)
 }
 
 // All returns every shard's store, shard 0's first.
-func (s *Store) All() []*Store { return *s.all }
+func (s *Store) All() []*Store { return s.set.all }
 
-// Shards is the deployment's number of shards.
-func (s *Store) Shards() int { return len(*s.all) }
+// Shards is the deployment's number of shards read.
+func (s *Store) Shards() int { return len(s.set.all) }
+
+// Placed is how many shards new events are placed into.
+func (s *Store) Placed() int { return s.set.placed }
 
 // Index is the store's shard.
 func (s *Store) Index() int { return s.shard }
@@ -96,18 +111,17 @@ func NewClaimCmd(ctx context.Context, id string, deliveries []byte, window time.
 
 // NewClaimCmd is NewClaimCmd in the shard of event id (EventShard).
 func (s *Store) NewClaimCmd(ctx context.Context, id string, deliveries []byte, window time.Duration) *redis.StringCmd {
-	return newClaimCmd(ctx, s.EventShard(id).EventKey(id), deliveries, window)
+	return newClaimCmd(ctx, s.ClaimKey(id), deliveries, window)
 }
 
 // EventShard is the store of the shard event id's claim lives in: the
-// event id's place among the deployment's shards (wire.ShardOf), shard 0
+// event id's place among the shards placed into (wire.ShardOf), shard 0
 // with one shard.
 func (s *Store) EventShard(id string) *Store {
-	all := *s.all
-	if len(all) == 1 {
-		return all[0]
+	if s.set.placed == 1 {
+		return s.set.all[0]
 	}
-	return all[wire.ShardOf(id, len(all))]
+	return s.set.all[wire.ShardOf(id, s.set.placed)]
 }
 
 func newClaimCmd(ctx context.Context, key string, deliveries []byte, window time.Duration) *redis.StringCmd {
@@ -293,12 +307,12 @@ func (s *Store) GetForAttempt(ctx context.Context, id, eventID string, lease Lea
 	// id, as its deliveries are, unless a lifecycle rule placed the
 	// delivery by partner (see intake's placement): then the claim is one
 	// GET in its own shard, at the same time.
-	claimKey, readClaim := s.EventKey(eventID), "1"
+	claimKey, readClaim := s.ClaimKey(eventID), "1"
 	var other chan *redis.StringCmd
 	if es := s.EventShard(eventID); es != s {
 		claimKey, readClaim = s.DeliveryKey(id), "0"
 		other = make(chan *redis.StringCmd, 1)
-		go func() { other <- es.rdb.Get(ctx, es.EventKey(eventID)) }()
+		go func() { other <- es.rdb.Get(ctx, es.ClaimKey(eventID)) }()
 	}
 	keys, inSeq := []string{s.DeliveryKey(id), claimKey, s.LeaseKey(id), s.DeliveryKey(id)}, ""
 	if seq != "" {
