@@ -66,9 +66,9 @@ func (c *Client) checksPrevious() bool { return c.previous > 0 }
 // (store.ClaimKeyIn), in one round trip for all of ins. An event found
 // there is a repeat of one accepted before the change: claims[j] becomes
 // that first call's claim, its deliveries are placed as they were then
-// (where their records, tasks and sequences are), and a claim this call
-// made is taken back. Without this, such a repeat would be stored and
-// sent again. errs[j] is set when the read failed.
+// (where their records, tasks and sequences are). Without this, such a
+// repeat would be stored and sent again. errs[j] is set when the read
+// failed.
 func (c *Client) previousClaims(ctx context.Context, ins []*incoming, claims []store.Claim, errs []error) {
 	if c.previous == 0 {
 		return
@@ -91,15 +91,11 @@ func (c *Client) previousClaims(ctx context.Context, ins []*incoming, claims []s
 		return
 	}
 	for i, j := range at {
-		if old[i] == nil {
-			continue // first seen since the change
-		}
-		in, mine := ins[j], claims[j].New
-		in.shards, claims[j] = c.previous, store.Claim{Deliveries: old[i]}
-		if mine {
-			if err := c.store.DropClaim(ctx, in.ev.ID, in.claim); err != nil {
-				errs[j] = err
-			}
+		if old[i] != nil {
+			// The claim this call may have made stays: it holds the event
+			// for the replicas' check, and while the first call's claim
+			// lives, a repeat finds that one first.
+			ins[j].shards, claims[j] = c.previous, store.Claim{Deliveries: old[i]}
 		}
 	}
 }

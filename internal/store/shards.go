@@ -261,11 +261,3 @@ func (s *Store) ClaimsIn(ctx context.Context, ids []string, n int) ([][]byte, er
 	}
 	return out, nil
 }
-
-// DropClaim deletes event id's claim (ClaimKey) if it is still claim.
-func (s *Store) DropClaim(ctx context.Context, id string, claim []byte) error {
-	if err := releaseScript.Run(ctx, s.rdb, []string{s.ClaimKey(id)}, claim).Err(); err != nil && !isNil(err) {
-		return fmt.Errorf("drop claim of %s: %w", id, err)
-	}
-	return nil
-}
