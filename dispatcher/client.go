@@ -58,9 +58,15 @@ type ClientConfig struct {
 	// ConfigYAML is the config's content, used instead of ConfigFile.
 	ConfigYAML []byte
 	// BundleSize is how many deliveries to one partner, of the events of
-	// one EnqueueBatch, may share one queue task. Default 50; 1 gives each
-	// delivery its own task.
+	// one EnqueueBatch (or of concurrent Enqueue calls stored together),
+	// may share one queue task. Default 50; 1 gives each delivery its own
+	// task.
 	BundleSize int
+	// NoGroupCommit stores each Enqueue call's event on its own. By
+	// default the events of concurrent calls that arrive while earlier
+	// ones are being stored are stored together, as one batch; each call
+	// is still answered once its own event is stored.
+	NoGroupCommit bool
 	// TracerProvider, when set, gives each enqueued event an intake span
 	// (a child of the span in the call's context), which the deliveries'
 	// attempts link to. Default nil: no tracing, and tasks stay in the form
@@ -90,7 +96,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		return nil, err
 	}
 	live := config.NewLive(conf)
-	c, err := intake.NewClient(intake.ClientConfig{Redis: cfg.Redis, Config: live, BundleSize: cfg.BundleSize, Tracer: tracing.New(cfg.TracerProvider)})
+	c, err := intake.NewClient(intake.ClientConfig{Redis: cfg.Redis, Config: live, BundleSize: cfg.BundleSize, NoGroupCommit: cfg.NoGroupCommit, Tracer: tracing.New(cfg.TracerProvider)})
 	if err != nil {
 		return nil, err
 	}

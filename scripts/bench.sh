@@ -2,6 +2,9 @@
 # make bench: start a real redis-server on a free loopback port in a temp dir,
 # run `postback bench` against it, run the Go micro-benchmarks, and write
 # BENCHMARKS.md with the machine the figures come from.
+# A second run measures the end-to-end phase with one event a POST against
+# its own raw asynq no-op baseline. BENCH_RATE sets the fixed-rate phases'
+# events/s (default 100).
 #   usage: scripts/bench.sh BIN [DURATION [ROUNDS]]
 set -euo pipefail
 BIN=${1:?usage: scripts/bench.sh BIN [DURATION [ROUNDS]]}
@@ -9,6 +12,7 @@ DURATION=${2:-6s}
 ROUNDS=${3:-3}
 GO=${GO:-go}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
+RATE=${BENCH_RATE:-100}
 
 command -v redis-server >/dev/null || { echo "bench: redis-server is not on PATH (apt-get install redis-server)" >&2; exit 1; }
 dir=$(mktemp -d)
@@ -23,8 +27,11 @@ rpid=$!
 trap 'kill $rpid 2>/dev/null; wait $rpid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
-echo "bench: postback bench --duration $DURATION --rounds $ROUNDS on redis-server 127.0.0.1:$port" >&2
-"$BIN" --redis-url "redis://127.0.0.1:$port/0" --log-format text bench --duration "$DURATION" --rounds "$ROUNDS" --json-file "$dir/bench.json" >"$dir/table.md"
+echo "bench: postback bench --duration $DURATION --rounds $ROUNDS --rate $RATE on redis-server 127.0.0.1:$port" >&2
+"$BIN" --redis-url "redis://127.0.0.1:$port/0" --log-format text bench --duration "$DURATION" --rounds "$ROUNDS" --rate "$RATE" --json-file "$dir/bench.json" >"$dir/table.md"
+single=(--phase asynq-noop --phase e2e --e2e-intake single)
+echo "bench: postback bench ${single[*]} --duration $DURATION --rounds $ROUNDS" >&2
+"$BIN" --redis-url "redis://127.0.0.1:$port/0" --log-format text bench "${single[@]}" --duration "$DURATION" --rounds "$ROUNDS" --json-file "$dir/single.json" >"$dir/single.md"
 
 echo "bench: go test -bench (templates, httpapi)" >&2
 $GO test -run '^$' -bench . -benchmem -timeout 5m ./templates >"$dir/gobench.txt"
@@ -52,14 +59,31 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "loopback partner with net/http, is what any asynq worker that sends one task per request"
   echo "can reach here; postback's bundles carry several deliveries a task, and can pass it."
   echo
-  echo "## postback bench --duration $DURATION --rounds $ROUNDS"
+  echo "The \`rate_\` rows send $RATE events/s, one a POST, open loop: each event starts at its planned"
+  echo "time however long the earlier ones take, and its latency (to the partner) counts from that"
+  echo "planned time. Their baseline is raw asynq at the same rate, whose handler sends the same GET."
+  echo
+  echo "## postback bench --duration $DURATION --rounds $ROUNDS --rate $RATE"
   echo
   cat "$dir/table.md"
   echo
-  echo "The same run as \`-o json\`:"
+  echo "## postback bench ${single[*]} --duration $DURATION --rounds $ROUNDS"
+  echo
+  echo "End to end with one event a POST, against its own raw asynq no-op baseline; the latency rows"
+  echo "send one event a POST too, at half the rate reached."
+  echo
+  cat "$dir/single.md"
+  echo
+  echo "The two runs as \`-o json\`, the first:"
   echo
   echo '```json'
   cat "$dir/bench.json"
+  echo '```'
+  echo
+  echo "and the second (single POSTs):"
+  echo
+  echo '```json'
+  cat "$dir/single.json"
   echo '```'
   echo
   echo "## Go micro-benchmarks"
@@ -74,4 +98,4 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo '```'
 } >"$OUT"
 echo "bench: wrote $OUT" >&2
-cat "$dir/table.md"
+cat "$dir/table.md" "$dir/single.md"

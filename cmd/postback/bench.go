@@ -29,13 +29,16 @@ func benchCommand() *cli.Command {
 			"through all of them on the Redis of --redis-url, and measures the same things with raw\n" +
 			"asynq (enqueue + no-op handler, same Redis, payload and concurrency), so every figure is\n" +
 			"also a ratio. The Redis database must be empty: bench flushes it between phases and at\n" +
-			"the end. Each timed phase lasts --duration; the whole run about 7× that per round.",
+			"the end. Each timed phase lasts --duration; the whole run about 9× that per round.\n" +
+			"The fixed-rate phases (asynq-rate, e2e-rate) send --rate events/s open loop, each at its\n" +
+			"planned time however long the earlier ones take, and time each from that planned time.",
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "length of each timed phase"},
 			&cli.IntFlag{Name: "rounds", Value: 1, Usage: "run the timed phases this many times, each next to its baseline, and report medians (a shared machine's speed drifts)"},
 			&cli.IntFlag{Name: "concurrency", Value: 100, Usage: "worker concurrency (the asynq baseline's too)"},
-			&cli.IntFlag{Name: "dequeuers", Usage: "the worker's asynq processors (default: concurrency/6, 1 to 16); raw asynq is also measured with as many servers"},
+			&cli.IntFlag{Name: "dequeuers", Usage: "the worker's asynq processors (default: concurrency/6, 2 to 16); raw asynq is also measured with as many servers"},
 			&cli.IntFlag{Name: "bundle-size", Value: intake.DefaultBundleSize, Usage: "deliveries of a batch to one partner that share an asynq task (1: a task each)"},
+			&cli.BoolFlag{Name: "no-group-commit", Usage: "store each single event on its own, not with the concurrent ones that arrive meanwhile (to measure what the group commit buys)"},
 			&cli.IntFlag{Name: "clients", Value: 32, Usage: "producers sending at once"},
 			&cli.IntFlag{Name: "batch-size", Value: 100, Usage: "events per batch request"},
 			&cli.StringFlag{Name: "e2e-intake", Value: bench.IntakeBatch, Usage: "how the end-to-end phase sends events: batch (--batch-size a request) or single (one a POST)"},
@@ -50,6 +53,8 @@ func benchCommand() *cli.Command {
 			&cli.StringFlag{Name: "json-file", Usage: "also write the result as JSON to this file"},
 			&cli.StringSliceFlag{Name: "phase", Usage: "run only this phase (repeatable): " + strings.Join(bench.PhaseNames, ", ")},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole run (API, worker, partner and load) to this file"},
+			&cli.Float64Flag{Name: "rate", Value: bench.DefaultRate, Usage: "events/s of the fixed-rate phases (asynq-rate, e2e-rate)"},
+			&cli.StringFlag{Name: "rate-intake", Value: bench.IntakeSingle, Usage: "how e2e-rate sends each event: single (one a POST) or client (the Go client, as raw asynq's Client.Enqueue)"},
 			&cli.BoolFlag{Name: "tracing", Usage: "trace every event and attempt (OpenTelemetry SDK, batch processor, spans counted and dropped): compare with a run without it"},
 		},
 		Action: func(c *cli.Context) error {
@@ -98,10 +103,11 @@ func benchCommand() *cli.Command {
 			}
 			res, err := bench.Run(ctx, bench.Config{
 				Redis: rdb, RedisName: redactURL(redisURL),
-				Duration: c.Duration("duration"), Rounds: c.Int("rounds"), Concurrency: c.Int("concurrency"), Dequeuers: c.Int("dequeuers"), BundleSize: c.Int("bundle-size"), Clients: c.Int("clients"),
+				Duration: c.Duration("duration"), Rounds: c.Int("rounds"), Concurrency: c.Int("concurrency"), Dequeuers: c.Int("dequeuers"), BundleSize: c.Int("bundle-size"), NoGroupCommit: c.Bool("no-group-commit"), Clients: c.Int("clients"),
 				BatchSize: c.Int("batch-size"), E2EIntake: c.String("e2e-intake"), Lifecycle: c.StringSlice("lifecycle"), MemoryDeliveries: c.Int("memory-deliveries"),
 				APIURL: c.String("api-url"), APIKey: c.String("api-key"), PartnerListen: c.String("partner-listen"),
 				Logger: log, Progress: c.App.ErrWriter, Phases: c.StringSlice("phase"), Tracing: c.Bool("tracing"),
+				Rate: c.Float64("rate"), RateIntake: c.String("rate-intake"),
 				Shards: c.Int("shards"),
 			})
 			if err != nil {

@@ -190,7 +190,7 @@ func embeddedWaitReplicas(cfg *config.Config) string {
 var (
 	listenFlag      = &cli.StringFlag{Name: "listen", Value: ":8080", EnvVars: []string{"POSTBACK_LISTEN"}, Usage: "API listen address"}
 	concurrencyFlag = &cli.IntFlag{Name: "concurrency", Value: 100, EnvVars: []string{"POSTBACK_CONCURRENCY"}, Usage: "deliveries in flight per process"}
-	dequeuersFlag   = &cli.IntFlag{Name: "dequeuers", EnvVars: []string{"POSTBACK_DEQUEUERS"}, Usage: "asynq processors sharing --concurrency, each taking tasks in its own loop (default: concurrency/6, 1 to 16)"}
+	dequeuersFlag   = &cli.IntFlag{Name: "dequeuers", EnvVars: []string{"POSTBACK_DEQUEUERS"}, Usage: "asynq processors sharing --concurrency, each taking tasks in its own loop; an idle worker runs one (default: concurrency/6, 2 to 16)"}
 	noAuthFlag      = &cli.BoolFlag{Name: "insecure-no-auth", EnvVars: []string{"POSTBACK_INSECURE_NO_AUTH"}, Usage: "serve the API without API keys (local use only)"}
 	embeddedFlag    = &cli.BoolFlag{Name: "embedded-redis", Usage: "run on an in-process, in-memory Redis (nothing is durable)"}
 	embeddedAddr    = &cli.StringFlag{Name: "embedded-redis-addr", Value: "127.0.0.1:6379", Usage: "where the embedded Redis listens (a free port if taken)"}

@@ -42,6 +42,10 @@ type Config struct {
 	// how many deliveries of a batch to one partner share a task. Default
 	// intake.DefaultBundleSize; 1 gives each its own.
 	BundleSize int
+	// NoGroupCommit stores each single event on its own
+	// (intake.ClientConfig.NoGroupCommit), to measure what sharing the
+	// writes of concurrent single events buys.
+	NoGroupCommit bool
 	// Clients is how many producers send at once, in every phase. Default 32.
 	Clients int
 	// BatchSize is the number of events per batch request. Default 100.
@@ -87,12 +91,25 @@ type Config struct {
 	// Phases names the phases to run (see PhaseNames); the figures of the
 	// others stay zero. Default all.
 	Phases []string
+	// IdleWindow is how long the idle phase measures each side with no
+	// traffic. Default 10s, whatever Duration is.
+	IdleWindow time.Duration
+	// IdleTrials is how many single events the idle phase sends, each
+	// to a worker that has gone idle, for the first-event latency.
+	// Default 50.
+	IdleTrials int
 	// Tracing runs the API, the Go client and the worker with tracing on:
 	// every span goes through the OpenTelemetry SDK's batch processor, as
 	// it would to an OTLP collector, to an exporter that counts and drops
 	// it. Compare with a run without it for what tracing costs. Default
 	// off.
 	Tracing bool
+	// Rate is the fixed-rate phases' (asynq-rate, e2e-rate) events a
+	// second, sent open loop. Default DefaultRate.
+	Rate float64
+	// RateIntake is how e2e-rate sends each event: IntakeSingle (one a
+	// POST, the default) or IntakeClient (intake.Client.Enqueue).
+	RateIntake string
 
 	// Shards is the config's redis.shards: how many hash tags, each with
 	// its queue, the deliveries spread over. Default 1.
@@ -114,7 +131,11 @@ func (c Config) withDefaults() Config {
 	c.MemoryDeliveries = cmp.Or(c.MemoryDeliveries, 5000)
 	c.Backlog = cmp.Or(c.Backlog, 20*c.Concurrency)
 	c.PollInterval = cmp.Or(c.PollInterval, 20*time.Millisecond)
+	c.IdleWindow = cmp.Or(c.IdleWindow, 10*time.Second)
+	c.IdleTrials = cmp.Or(c.IdleTrials, 50)
 	c.PartnerListen = cmp.Or(c.PartnerListen, "127.0.0.1:0")
+	c.Rate = cmp.Or(c.Rate, DefaultRate)
+	c.RateIntake = cmp.Or(c.RateIntake, IntakeSingle)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -138,6 +159,10 @@ func (c Config) validate() error {
 		return errors.New("bench: batch size is at most 1000 (the API's limit)")
 	case c.E2EIntake != IntakeBatch && c.E2EIntake != IntakeSingle:
 		return fmt.Errorf("bench: e2e intake %q: want %s or %s", c.E2EIntake, IntakeBatch, IntakeSingle)
+	case c.Rate < 0 || c.Rate > maxRate || c.runsRate() && c.Rate*c.Duration.Seconds() < 2:
+		return fmt.Errorf("bench: rate %g/s: want at most %d/s, and at least 2 events a phase (%v)", c.Rate, maxRate, c.Duration)
+	case c.RateIntake != IntakeSingle && c.RateIntake != IntakeClient:
+		return fmt.Errorf("bench: rate intake %q: want %s or %s", c.RateIntake, IntakeSingle, IntakeClient)
 	}
 	for _, rule := range c.Lifecycle {
 		if _, ok := LifecycleRules[rule]; !ok {
@@ -159,7 +184,7 @@ const (
 )
 
 // PhaseNames are the phases of a run, in the order they run.
-var PhaseNames = []string{"memory", "enqueue-asynq", "enqueue-client", "enqueue-single", "enqueue-batch", "asynq-noop", "asynq-http", "asynq-noop-dequeuers", "e2e"}
+var PhaseNames = []string{"memory", "enqueue-asynq", "enqueue-client", "enqueue-single", "enqueue-batch", "asynq-noop", "asynq-http", "asynq-noop-dequeuers", "e2e", "asynq-rate", "e2e-rate", "idle"}
 
 // ErrNotEmpty is returned when the Redis database already holds keys.
 var ErrNotEmpty = errors.New("the Redis database is not empty; bench flushes it between phases, so give it an empty one (for example redis://host:6379/15)")
@@ -255,7 +280,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	spans, stopTracing := r.startTracing()
 	defer stopTracing()
-	r.client, err = intake.NewClient(intake.ClientConfig{Redis: cfg.Redis, Config: r.live, BundleSize: cfg.BundleSize, Tracer: r.tracer})
+	r.client, err = intake.NewClient(intake.ClientConfig{Redis: cfg.Redis, Config: r.live, BundleSize: cfg.BundleSize, NoGroupCommit: cfg.NoGroupCommit, Tracer: r.tracer})
 	if err != nil {
 		return nil, err
 	}
@@ -291,6 +316,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		{"asynq-http", "throughput: raw asynq, each task one GET to the partner", r.asynqHTTP},
 		{"asynq-noop-dequeuers", "throughput: raw asynq no-op, as many servers as the worker's processors", r.asynqNoopSameDequeuers},
 		{"e2e", "throughput: end to end, then latency at half of it", r.endToEnd},
+		{"asynq-rate", "fixed rate: raw asynq, each task one GET to the partner", r.asynqRate},
+		{"e2e-rate", "fixed rate: end to end", r.e2eRate},
+		{"idle", "idle: CPU and Redis commands with no traffic, then the first event after idle", r.idle},
 	}
 	if len(cfg.Phases) > 0 && !slices.Contains(cfg.Phases, "memory") {
 		// The baselines carry a real delivery's payload, which the memory
@@ -311,7 +339,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			if len(cfg.Phases) > 0 && !slices.Contains(cfg.Phases, ph.id) || ph.id == "memory" && round > 0 {
+			if len(cfg.Phases) > 0 && !slices.Contains(cfg.Phases, ph.id) || (ph.id == "memory" || ph.id == "idle") && round > 0 {
 				continue
 			}
 			if cfg.Rounds > 1 {

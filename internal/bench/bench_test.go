@@ -25,8 +25,38 @@ func setup(t *testing.T) Config {
 	t.Cleanup(func() { _ = rdb.Close() })
 	return Config{
 		Redis: rdb, Duration: 500 * time.Millisecond, Concurrency: 10, Clients: 4,
-		BatchSize: 20, MemoryDeliveries: 200,
+		BatchSize: 20, MemoryDeliveries: 200, IdleWindow: 500 * time.Millisecond, IdleTrials: 3,
 	}
+}
+
+func TestRun_idle(t *testing.T) {
+	cfg := setup(t)
+	cfg.Phases, cfg.IdleWindow = []string{"idle"}, 2*time.Second // raw asynq looks about once a second
+	res, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	require.Positive(t, res.Idle.CommandsPerS, "the idle worker still polls")
+	require.Positive(t, res.AsynqIdle.CommandsPerS, "so does raw asynq")
+	require.GreaterOrEqual(t, res.Idle.Cores, 0.0)
+	if redistest.Real() {
+		require.GreaterOrEqual(t, res.Idle.RedisCores, 0.0)
+	}
+	require.Equal(t, 3, res.IdleFirstSamples, "every first event after idle reached the partner")
+	require.Positive(t, res.IdleFirstP50MS)
+	require.LessOrEqual(t, res.IdleFirstP50MS, res.IdleFirstP99MS)
+	require.Zero(t, res.E2EPerS, "no other phase ran")
+
+	var table bytes.Buffer
+	require.NoError(t, res.WriteTable(&table))
+	require.Contains(t, table.String(), "idle: cpu_cores, redis_commands_per_s")
+	require.Contains(t, table.String(), "idle: first event, POST to partner, p50 / p99 ms (3 trials)")
+	require.NotContains(t, table.String(), "e2e_deliveries_per_s", "rows of phases not run are left out")
+	var js bytes.Buffer
+	require.NoError(t, res.WriteJSON(&js))
+	var back map[string]any
+	require.NoError(t, json.Unmarshal(js.Bytes(), &back))
+	require.Contains(t, back["idle"], "redis_commands_per_s")
+	require.Contains(t, back["asynq_idle"], "cpu_cores")
+	require.Contains(t, back, "idle_first_event_p99_ms")
 }
 
 func TestRun(t *testing.T) {
@@ -71,7 +101,7 @@ func TestRun(t *testing.T) {
 
 	var table bytes.Buffer
 	require.NoError(t, res.WriteTable(&table))
-	for _, want := range []string{"e2e_deliveries_per_s", "e2e_cpu_us_per_delivery", "asynq_http_tasks_per_s", "enqueue_events_per_s", "latency_p99_ms", "redis_bytes_per_pending_delivery", "worker_rss_mb"} {
+	for _, want := range []string{"e2e_deliveries_per_s", "e2e_cpu_us_per_delivery", "asynq_http_tasks_per_s", "enqueue_events_per_s", "latency_p99_ms", "redis_bytes_per_pending_delivery", "worker_rss_mb", "idle: cpu_cores"} {
 		require.Contains(t, table.String(), want)
 	}
 	var js bytes.Buffer

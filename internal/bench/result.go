@@ -16,6 +16,10 @@ const (
 	TargetE2ERatio      = 0.8  // e2e deliveries/s ≥ 0.8 × raw asynq no-op tasks/s
 	TargetP99MS         = 50   // p99 enqueue → partner at half load
 	TargetBytesPerDeliv = 1024 // Redis bytes per pending delivery
+
+	TargetIdleCores      = 0.02 // this process's CPU with no traffic, in cores
+	TargetIdleCommandsPS = 200  // Redis commands/s with no traffic
+	TargetIdleFirstP99MS = 20   // p99 POST → partner of one event to an idle worker
 )
 
 // Result is what one run measured. Every rate is per second over the
@@ -89,6 +93,18 @@ type Result struct {
 
 	WorkerRSSMB float64 `json:"worker_rss_mb"`
 
+	// Idle is what postback costs with no traffic (the worker and the
+	// in-process API); AsynqIdle is raw asynq's server with its default
+	// config, idle, measured just before it. Both are measured in the
+	// first round only.
+	Idle      IdleCost `json:"idle"`
+	AsynqIdle IdleCost `json:"asynq_idle"`
+	// IdleFirstP50MS and IdleFirstP99MS time one event, POST to partner,
+	// sent to a worker that has gone idle, over IdleFirstSamples trials.
+	IdleFirstP50MS   float64 `json:"idle_first_event_p50_ms,omitempty"`
+	IdleFirstP99MS   float64 `json:"idle_first_event_p99_ms,omitempty"`
+	IdleFirstSamples int     `json:"idle_first_event_samples,omitempty"`
+
 	// Accepted and Delivered count the end-to-end phase's events; Lost
 	// is what was accepted and had not reached the partner a minute after
 	// the phase; Duplicates is receipts beyond the first.
@@ -102,6 +118,17 @@ type Result struct {
 	Spread map[string][2]float64 `json:"ratio_spread,omitempty"`
 
 	Notes []string `json:"notes,omitempty"`
+
+	// The fixed-rate phases: RatePerS is the rate asked (Config.Rate) and
+	// RateIntake how e2e-rate sent; E2ERate and AsynqRate what postback and
+	// raw asynq + one GET measured at it. Lower is better for each ratio.
+	RatePerS     float64      `json:"rate_asked_per_s,omitempty"`
+	RateIntake   string       `json:"rate_intake,omitempty"`
+	E2ERate      *RateFigures `json:"e2e_rate,omitempty"`
+	AsynqRate    *RateFigures `json:"asynq_rate,omitempty"`
+	RateP50Ratio float64      `json:"e2e_rate_p50_vs_asynq,omitempty"`
+	RateP99Ratio float64      `json:"e2e_rate_p99_vs_asynq,omitempty"`
+	RateCPURatio float64      `json:"e2e_rate_cpu_vs_asynq,omitempty"`
 }
 
 // CPUCost is CPU time per operation, in µs. Total is 0 (and no ratio is
@@ -115,6 +142,19 @@ type CPUCost struct {
 // String is the cost as the table shows it: the total and its parts.
 func (c CPUCost) String() string {
 	return fmt.Sprintf("%.0f (Go %.0f + Redis %.0f)", c.Total, c.Process, c.Redis)
+}
+
+// IdleCost is what a process costs with no traffic, per second of the
+// measuring window.
+type IdleCost struct {
+	Cores        float64 `json:"cpu_cores"`       // this process
+	RedisCores   float64 `json:"redis_cpu_cores"` // the Redis server
+	CommandsPerS float64 `json:"redis_commands_per_s"`
+}
+
+// String is the cost as the table shows it.
+func (c IdleCost) String() string {
+	return fmt.Sprintf("%.3f cores (Redis %.3f), %s commands/s", c.Cores, c.RedisCores, num(c.CommandsPerS))
 }
 
 // costOf is the CPUCost of c, one operation's share of a window.
@@ -201,6 +241,7 @@ func (r *Result) combine(rounds []*Result) {
 		}
 	}
 	r.BytesRatio = ratio(r.RedisBytesPerDelivery, r.AsynqBytesPerTask)
+	r.combineRate(rounds)
 }
 
 // median of sorted v: the middle value, or the mean of the two middle ones.
@@ -234,6 +275,7 @@ func (r *Result) ratios() {
 	r.ClientRatio = ratio(r.ClientEnqueuePerS, r.AsynqEnqueuePerS)
 	r.BytesRatio = ratio(r.RedisBytesPerDelivery, r.AsynqBytesPerTask)
 	r.Lost = max(0, r.Accepted-r.Delivered)
+	r.rateRatios()
 }
 
 // WriteJSON writes r as one JSON object.
@@ -299,8 +341,17 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row(fmt.Sprintf("latency_p50_ms (at %s/s)", num(r.LatencyRatePerS)), fmt.Sprintf("%.1f", r.LatencyP50MS), "", "", "")
 		row(fmt.Sprintf("latency_p99_ms (at %s/s)", num(r.LatencyRatePerS)), fmt.Sprintf("%.1f", r.LatencyP99MS), "", "", check(r.LatencyP99MS <= TargetP99MS, "≤ 50 ms"))
 	}
+	r.rateRows(row)
 	if r.RedisBytesPerDelivery > 0 {
 		row("redis_bytes_per_pending_delivery", fmt.Sprintf("%.0f", r.RedisBytesPerDelivery), fmt.Sprintf("%.0f B/task", r.AsynqBytesPerTask), x(r.BytesRatio), check(r.RedisBytesPerDelivery <= TargetBytesPerDeliv, "≤ 1024 B"))
+	}
+	if r.Idle.CommandsPerS > 0 || r.AsynqIdle.CommandsPerS > 0 {
+		row("idle: cpu_cores, redis_commands_per_s (no traffic, whole bench process)", r.Idle.String(), r.AsynqIdle.String()+", default config",
+			x(ratio(r.Idle.CommandsPerS, r.AsynqIdle.CommandsPerS))+" commands",
+			check(r.Idle.Cores <= TargetIdleCores && r.Idle.CommandsPerS <= TargetIdleCommandsPS, "≤ 0.02 cores, ≤ 200/s"))
+	}
+	if r.IdleFirstSamples > 0 {
+		row(fmt.Sprintf("idle: first event, POST to partner, p50 / p99 ms (%d trials)", r.IdleFirstSamples), fmt.Sprintf("%.1f / %.1f", r.IdleFirstP50MS, r.IdleFirstP99MS), "", "", check(r.IdleFirstP99MS <= TargetIdleFirstP99MS, "p99 ≤ 20 ms"))
 	}
 	row("worker_rss_mb (whole bench process)", fmt.Sprintf("%.1f", r.WorkerRSSMB), "", "", "")
 	if r.E2EPerS > 0 {

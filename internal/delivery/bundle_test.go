@@ -210,7 +210,9 @@ func peakPartner(t *testing.T, hold func()) (*stacktest.Partner, *peak) {
 // idleStack is a stack on bundleYAML, with extra lines for partner p1 and
 // the partner at p, and no worker: tests run bundles by hand.
 func idleStack(t *testing.T, p *stacktest.Partner, extra string) *stacktest.Stack {
-	return stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL)+extra, stacktest.Options{NoWorker: true})
+	// Single events keep tasks of their own (no group commit), which the
+	// tests run by hand.
+	return stacktest.New(t, strings.ReplaceAll(bundleYAML, "PARTNER", p.URL)+extra, stacktest.Options{NoWorker: true, NoGroupCommit: true})
 }
 
 // waitAll waits until every delivery of ids has status.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/postbackhq/postback/internal/store"
@@ -39,10 +40,18 @@ type recoverer struct {
 	log      *slog.Logger
 	finished *finishedLog
 
+	// outage is set from a look that failed until the tasks lost in the
+	// outage are checked (see inOutage).
+	outage atomic.Bool
+
 	stop     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
 }
+
+// inOutage reports whether Redis is failing, or came back too recently
+// for the tasks lost meanwhile to have been put back.
+func (r *recoverer) inOutage() bool { return r.outage.Load() }
 
 type recovererParams struct {
 	Finished *finishedLog
@@ -88,6 +97,7 @@ func (r *recoverer) start() {
 			switch {
 			case !ok && failedAt.IsZero():
 				failedAt = now
+				r.outage.Store(true)
 			case ok && !failedAt.IsZero():
 				// Back after an outage: look at its tasks soon.
 				from, to, checkAt = failedAt.Add(-lostBefore), now.Add(lostSettle), now.Add(2*lostSettle)
@@ -96,6 +106,7 @@ func (r *recoverer) start() {
 			if ok && !checkAt.IsZero() && !now.Before(checkAt) {
 				r.requeueLost(from, to)
 				checkAt = time.Time{}
+				r.outage.Store(false)
 			}
 		}
 	})

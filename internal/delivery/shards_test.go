@@ -67,7 +67,7 @@ func TestMeasureIdlePolling(t *testing.T) {
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		require.NoError(t, err)
 		require.NoError(t, w.Start())
-		time.Sleep(3 * time.Second) // past the start's own writes
+		time.Sleep(8 * time.Second) // past the start's own writes, and idle (IdleAfter)
 		require.NoError(t, rc.ConfigResetStat(context.Background()).Err())
 		const span = 10 * time.Second
 		time.Sleep(span)

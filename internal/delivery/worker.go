@@ -38,10 +38,21 @@ type WorkerConfig struct {
 	Dequeuers int
 	// Logger; default slog.Default().
 	Logger *slog.Logger
-	// PollInterval is how often each idle asynq processor looks for new
-	// deliveries (asynq sleeps between half and 1.5 times it). Default
-	// 20ms: a delivery waits at most that long in an empty queue.
+	// PollInterval is how often each asynq processor of an awake worker
+	// looks for new deliveries when the queues are empty (asynq sleeps
+	// between half and 1.5 times it). Default 20ms.
 	PollInterval time.Duration
+	// IdlePollInterval is how often the one processor an idle worker
+	// keeps looks for deliveries. Intake wakes idle workers when it
+	// stores deliveries, so this bounds only the wait of a task that
+	// comes without a wake-up (a retry come due, a lost wake-up).
+	// Default 200ms.
+	IdlePollInterval time.Duration
+	// IdleAfter is how long after its last task a worker stops all its
+	// asynq processors but one, and how long the tasks in flight must stay
+	// under half the slots of two processors before it stops all but two.
+	// Default 5s.
+	IdleAfter time.Duration
 	// ScheduleInterval is how often retries that came due are moved back
 	// to the queue. Default 1s.
 	ScheduleInterval time.Duration
@@ -85,6 +96,8 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 		c.Logger = slog.Default()
 	}
 	c.PollInterval = cmp.Or(c.PollInterval, 20*time.Millisecond)
+	c.IdlePollInterval = cmp.Or(c.IdlePollInterval, 200*time.Millisecond)
+	c.IdleAfter = cmp.Or(c.IdleAfter, 5*time.Second)
 	c.ScheduleInterval = cmp.Or(c.ScheduleInterval, time.Second)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 30*time.Second)
 	c.StatsInterval = cmp.Or(c.StatsInterval, 15*time.Second)
@@ -96,10 +109,11 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 }
 
 // DefaultDequeuers is WorkerConfig.Dequeuers's default: one asynq
-// processor per 6 deliveries in flight, at least 1 and at most 16. More
-// processors keep more tasks in flight under load, at an idle cost of one
-// poll each per PollInterval (docs/design.md has the measurements).
-func DefaultDequeuers(concurrency int) int { return max(1, min(concurrency/6, 16)) }
+// processor per 6 deliveries in flight, at least 2 (1 at concurrency 1)
+// and at most 16. More processors keep more tasks in flight under load;
+// an idle worker runs only one of them (see IdleAfter), so they cost
+// nothing idle (docs/design.md has the measurements).
+func DefaultDequeuers(concurrency int) int { return max(min(concurrency, 2), min(concurrency/6, 16)) }
 
 // SplitConcurrency shares total among n asynq processors as evenly as it
 // goes: the first total%n get one more.
@@ -119,10 +133,10 @@ func SplitConcurrency(total, n int) []int {
 // every queue it serves, one after the other, when it finds no task: so
 // the shards are dealt out to the processors rather than all given to
 // each. With at least as many processors as shards, each serves one
-// shard (processor i shard i mod shards), and an idle worker polls as
-// often as with one shard; with fewer, each serves every n-th shard. A
-// shard's new deliveries weigh 6 to its replays' 1, so a big replay
-// cannot starve fresh conversions.
+// shard (processor i shard i mod shards); with fewer, each serves every
+// n-th shard, and one processor alone serves them all. A shard's new
+// deliveries weigh 6 to its replays' 1, so a big replay cannot starve
+// fresh conversions.
 func ProcessorQueues(i, n, shards int) map[string]int {
 	n, shards = max(n, 1), max(shards, 1)
 	if n >= shards {
@@ -136,9 +150,23 @@ func ProcessorQueues(i, n, shards int) map[string]int {
 	return out
 }
 
+// scaledQueues are the queues of the scaler's server i of n (see
+// scaler): the first, which runs with the lead whenever the worker is
+// awake, serves every shard as the lead does, so that a light load in
+// any shard has two processors; the rest, which run only while the
+// worker is busy, share the shards out (ProcessorQueues).
+func scaledQueues(i, n, shards int) map[string]int {
+	if i == 0 || n <= 1 {
+		return ProcessorQueues(0, 1, shards)
+	}
+	return ProcessorQueues(i-1, n-1, shards)
+}
+
 // Worker runs delivery tasks from Redis.
 type Worker struct {
-	srvs    []*asynq.Server
+	lead    *asynq.Server // always runs; the others run while awake
+	scaler  *scaler       // nil with a single processor
+	n       int           // processors when awake
 	handler *Handler
 	clients *guardedClients
 	gate    *Gate
@@ -199,31 +227,45 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		Concurrency: cfg.Concurrency,
 		Tracer:      cfg.Tracer,
 	})
-	var srvs []*asynq.Server
-	for i, share := range SplitConcurrency(cfg.Concurrency, cfg.Dequeuers) {
-		srvs = append(srvs, asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
+	newServer := func(share int, poll time.Duration, queues map[string]int) *asynq.Server {
+		return asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 			Concurrency:              share,
-			Queues:                   ProcessorQueues(i, cfg.Dequeuers, served),
-			TaskCheckInterval:        cfg.PollInterval,
+			Queues:                   queues,
+			TaskCheckInterval:        poll,
 			DelayedTaskCheckInterval: cfg.ScheduleInterval,
 			ShutdownTimeout:          cfg.ShutdownTimeout,
 			RetryDelayFunc:           retryDelay,
 			IsFailure:                isFailure,
 			Logger:                   asynqLogger{cfg.Logger},
 			LogLevel:                 asynq.WarnLevel,
-		}))
+		})
+	}
+	finished := &finishedLog{}
+	lost := newRecoverer(recovererParams{
+		Finished: finished, Store: store.New(cfg.Redis), Queues: wire.Queues(served),
+		Interval: cfg.RecoverInterval, Grace: recoverGrace, Logger: cfg.Logger,
+	})
+	shares := SplitConcurrency(cfg.Concurrency, cfg.Dequeuers)
+	var lead *asynq.Server
+	var sc *scaler
+	if len(shares) == 1 {
+		// Nothing to stop when idle: the one processor polls as an awake one.
+		lead = newServer(shares[0], cfg.PollInterval, ProcessorQueues(0, 1, served))
+	} else {
+		lead = newServer(shares[0], cfg.IdlePollInterval, ProcessorQueues(0, 1, served))
+		sc = newScaler(scalerParams{
+			Redis: cfg.Redis, LeadShare: shares[0], Shares: shares[1:], IdleAfter: cfg.IdleAfter, Hold: lost.inOutage, Logger: cfg.Logger,
+			NewServer: func(i, share int) *asynq.Server {
+				return newServer(share, cfg.PollInterval, scaledQueues(i, len(shares)-1, served))
+			},
+		})
 	}
 	stats := newStatsLoop(statsLoopParams{
 		Redis: cfg.Redis, Live: cfg.Config, Gate: gate, Pauses: pauses, Interval: cfg.StatsInterval, Logger: cfg.Logger,
 		Shards: served,
 	})
 	watch := newPauseWatch(pauseWatchParams{Store: store.New(cfg.Redis), Into: pauses, Interval: cfg.PauseInterval, Logger: cfg.Logger})
-	finished := &finishedLog{}
-	lost := newRecoverer(recovererParams{
-		Finished: finished, Store: store.New(cfg.Redis), Queues: wire.Queues(served),
-		Interval: cfg.RecoverInterval, Grace: recoverGrace, Logger: cfg.Logger,
-	})
-	return &Worker{srvs: srvs, handler: h, clients: clients, gate: gate, stats: stats, lost: lost, pauses: watch, done: finished, ops: opsSrv, rdb: cfg.Redis, pipe: pipe, log: cfg.Logger}, nil
+	return &Worker{lead: lead, scaler: sc, n: len(shares), handler: h, clients: clients, gate: gate, stats: stats, lost: lost, pauses: watch, done: finished, ops: opsSrv, rdb: cfg.Redis, pipe: pipe, log: cfg.Logger}, nil
 }
 
 // Gate returns the worker's partner isolation (rate limits, concurrency
@@ -231,7 +273,12 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 func (w *Worker) Gate() *Gate { return w.gate }
 
 // Dequeuers is how many asynq processors the worker runs.
-func (w *Worker) Dequeuers() int { return len(w.srvs) }
+func (w *Worker) Dequeuers() int { return w.n }
+
+// Awake reports whether the worker runs more processors than its idle
+// one (see WorkerConfig.IdleAfter); a worker with one processor is
+// always awake.
+func (w *Worker) Awake() bool { return w.scaler == nil || w.scaler.awake() }
 
 // Handler returns the worker's task handler.
 func (w *Worker) Handler() *Handler { return w.handler }
@@ -245,21 +292,17 @@ func (w *Worker) Start() error {
 	mux := asynq.NewServeMux()
 	mux.Handle(wire.TypeDeliver, w.noteDone(w.handler.ProcessTask))
 	mux.Handle(wire.TypeDeliverBundle, w.noteDone(w.handler.ProcessBundle))
-	for i, srv := range w.srvs {
-		if err := srv.Start(mux); err != nil {
-			for _, started := range w.srvs[:i] {
-				started.Shutdown()
-			}
-			w.pauses.shutdown()
-			return fmt.Errorf("start worker: %w", err)
-		}
+	if err := w.lead.Start(mux); err != nil {
+		w.pauses.shutdown()
+		return fmt.Errorf("start worker: %w", err)
 	}
 	if err := w.ops.Start(); err != nil {
-		for _, srv := range w.srvs {
-			srv.Shutdown()
-		}
+		w.lead.Shutdown()
 		w.pauses.shutdown()
 		return err
+	}
+	if w.scaler != nil {
+		w.scaler.start(mux)
 	}
 	w.stats.start()
 	w.lost.start()
@@ -269,6 +312,10 @@ func (w *Worker) Start() error {
 // noteDone notes each task h returns from, for the recoverer.
 func (w *Worker) noteDone(h asynq.HandlerFunc) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		if w.scaler != nil {
+			w.scaler.taskStarted()
+			defer w.scaler.taskDone()
+		}
 		err := h(ctx, t)
 		if id, ok := asynq.GetTaskID(ctx); ok {
 			w.done.add(taskQueue(ctx), id, time.Now())
@@ -282,8 +329,9 @@ func (w *Worker) noteDone(h asynq.HandlerFunc) asynq.Handler {
 func (w *Worker) Shutdown() {
 	w.handler.Stop()
 	var wg sync.WaitGroup
-	for _, srv := range w.srvs {
-		wg.Go(srv.Shutdown) // at once: each waits up to ShutdownTimeout
+	wg.Go(w.lead.Shutdown) // at once: each waits up to ShutdownTimeout
+	if w.scaler != nil {
+		wg.Go(w.scaler.shutdown)
 	}
 	wg.Go(w.ops.Shutdown)
 	wg.Wait()

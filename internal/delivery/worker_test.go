@@ -14,7 +14,7 @@ import (
 
 func TestWorkerDequeuers(t *testing.T) {
 	require.Equal(t, 1, delivery.DefaultDequeuers(1))
-	require.Equal(t, 1, delivery.DefaultDequeuers(11))
+	require.Equal(t, 2, delivery.DefaultDequeuers(11))
 	require.Equal(t, 8, delivery.DefaultDequeuers(49))
 	require.Equal(t, 16, delivery.DefaultDequeuers(100))
 	require.Equal(t, 16, delivery.DefaultDequeuers(10_000))
@@ -25,7 +25,7 @@ func TestWorkerDequeuers(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	for _, c := range []struct{ concurrency, asked, want int }{
-		{100, 0, 16}, {10, 3, 3}, {2, 5, 2}, {10, -1, 1},
+		{100, 0, 16}, {10, 3, 3}, {2, 5, 2}, {10, -1, 2}, {1, 0, 1},
 	} {
 		w, err := delivery.NewWorker(delivery.WorkerConfig{Redis: rdb, Config: live, Concurrency: c.concurrency, Dequeuers: c.asked})
 		require.NoError(t, err)

@@ -49,10 +49,16 @@ type ClientConfig struct {
 	// connections (same address and options as Redis).
 	NoAutoPipeline bool
 	// BundleSize is how many deliveries to the same partner, of events
-	// enqueued together (EnqueueBatch), may share one asynq task (see
+	// enqueued together (EnqueueBatch, or concurrent Enqueue calls stored
+	// in one group commit), may share one asynq task (see
 	// TypeDeliverBundle). Default DefaultBundleSize; 1 gives every
 	// delivery its own task.
 	BundleSize int
+	// NoGroupCommit stores each Enqueue call's event on its own. By
+	// default, the events of concurrent calls that arrive while earlier
+	// ones are being stored are stored together, as a batch would be
+	// (see Enqueue).
+	NoGroupCommit bool
 
 	// Tracer makes a span for each event's intake, whose traceparent the
 	// event's tasks carry. Default nil: no tracing.
@@ -72,6 +78,8 @@ type Client struct {
 	queue *asynq.Client
 	pipe  *store.AutoPipeline // nil when commands go straight to cfg.Redis
 	repl  *replWaiter         // api.wait_replicas
+	group *committer          // nil with NoGroupCommit
+	wake  *waker              // tells idle workers of stored deliveries
 	// previous is redis.previous_shards when it differs from the shards
 	// placed into, else 0 (see previousClaims).
 	previous int
@@ -120,12 +128,19 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	c.store, c.queue = store.NewLayout(rdb, rc.Placed(), rc.Served()), asynq.NewClientFromRedisClient(rdb)
 	c.previous = rc.Previous()
 	c.repl = &replWaiter{store: c.store}
+	if !cfg.NoGroupCommit {
+		c.group = newCommitter(c, GroupCommits)
+	}
+	c.wake = &waker{store: store.New(cfg.Redis), now: time.Now} // real time: Now may be a test's fixed clock
 	return c, nil
 }
 
 // Close releases the client's own connections (not the Redis client it
 // was given).
 func (c *Client) Close() error {
+	if c.group != nil {
+		c.group.close()
+	}
 	if c.pipe != nil {
 		return c.pipe.Close()
 	}
@@ -161,6 +176,13 @@ type Receipt struct {
 // whole. A repeat, or an event with skipped deliveries, takes one or two
 // more. On Redis Cluster the claim goes first, then the tasks.
 //
+// Concurrent calls share their writes: the events that arrive while
+// earlier ones are being stored are then stored together, in one round
+// trip for their claims and one for their tasks, and their deliveries to
+// one partner share bundle tasks, as EnqueueBatch's do. A call that finds
+// nothing under way is stored at once; none waits for others to arrive.
+// ClientConfig.NoGroupCommit turns this off.
+//
 // With api.wait_replicas set, Enqueue also waits until that many replicas
 // have the event's writes (one more round trip, see store.WaitReplicas),
 // and returns an error wrapping ErrUnavailable when they do not in time.
@@ -169,7 +191,11 @@ func (c *Client) Enqueue(ctx context.Context, ev *event.Event) (*Receipt, error)
 	in, err := c.prepare(ev, c.cfg.Config.Load())
 	if err == nil {
 		in.tp = span.TraceParent()
-		err = c.enqueueAll(ctx, []*incoming{in})[0]
+		if c.group != nil {
+			err = c.group.enqueue(ctx, in)
+		} else {
+			err = c.enqueueAll(ctx, []*incoming{in})[0]
+		}
 	}
 	endIntake(span, in, err)
 	if err != nil {

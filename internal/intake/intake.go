@@ -106,6 +106,9 @@ func (c *Client) enqueueAll(ctx context.Context, ins []*incoming) []error {
 			stored = append(stored, in.ev.ID)
 		}
 	}
+	if len(stored) > 0 {
+		c.wake.wake()
+	}
 	// With api.wait_replicas, none is answered before replicas have it.
 	if err := c.replicated(ctx, ins[0].cfg, stored...); err != nil {
 		for j := range errs {

@@ -131,7 +131,8 @@ func TestClient_waitReplicas_coalesced(t *testing.T) {
 	}
 	t.Parallel()
 	ctx := context.Background()
-	s := stacktest.New(t, waitReplicasYAML, stacktest.Options{NoWorker: true})
+	// Each call on its own: the waits, not the writes, are shared.
+	s := stacktest.New(t, waitReplicasYAML, stacktest.Options{NoWorker: true, NoGroupCommit: true})
 	enqueue := func(i int) error {
 		ev := &event.Event{ID: fmt.Sprintf("evt-co-%d", i), Name: "purchase", Timestamp: time.Now().UTC(), ClickID: "c",
 			Attribution: event.Attribution{Partner: "repl"}}

@@ -70,6 +70,9 @@ type Options struct {
 	// Isolation tunes the worker's circuit breakers and the like; default
 	// the worker's defaults.
 	Isolation delivery.GateConfig
+	// NoGroupCommit stores each Enqueue call's event on its own (see
+	// intake.ClientConfig).
+	NoGroupCommit bool
 }
 
 // API is a stack's running HTTP API.
@@ -101,7 +104,7 @@ func New(t testing.TB, yamlConfig string, o Options) *Stack {
 	cfg := parse(t, yamlConfig, o.Env)
 	s := &Stack{RedisURL: url, env: o.Env, Redis: rdb, Store: store.NewSharded(rdb, cfg.Redis.Served()), Live: config.NewLive(cfg), logs: &lockedWriter{}}
 	logger := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s.Client, err = intake.NewClient(intake.ClientConfig{Redis: rdb, Config: s.Live, Tracer: o.Tracer})
+	s.Client, err = intake.NewClient(intake.ClientConfig{Redis: rdb, Config: s.Live, Tracer: o.Tracer, NoGroupCommit: o.NoGroupCommit})
 	if err != nil {
 		t.Fatal(err)
 	}
