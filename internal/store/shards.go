@@ -11,9 +11,10 @@ import (
 )
 
 // Locate returns, for each delivery id, the store of the shard that holds
-// its record, or nil when no shard does. With one shard it reads nothing:
-// every record is shard 0's. Otherwise it is one pipeline over every
-// shard (which a cluster client sends to each master at once).
+// its record, or nil when no shard does. With one shard it reads nothing
+// and names shard 0 for every id, found or not: every record is there.
+// Otherwise it is one pipeline over every shard (which a cluster client
+// sends to each master at once).
 func (s *Store) Locate(ctx context.Context, ids []string) ([]*Store, error) {
 	out := make([]*Store, len(ids))
 	all := s.All()

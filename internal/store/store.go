@@ -186,35 +186,16 @@ func ClaimResult(cmd *redis.StringCmd) (Claim, error) {
 	return Claim{Deliveries: prior}, nil
 }
 
-// RecordedAt is Recorded of ids[i] in shard shards[i] each, in one
-// pipeline.
+// RecordedAt reports, for each delivery ids[i], whether it has a record
+// in shard shards[i]: whether a worker has taken it up at least once, it
+// was skipped, or it was dead-lettered, replayed or purged. A delivery
+// without a record was never attempted; one with a record has, or had,
+// its task. One pipeline.
 func (s *Store) RecordedAt(ctx context.Context, shards []int, ids []string) ([]bool, error) {
 	cmds := make([]*redis.IntCmd, len(ids))
 	_, err := s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for i, id := range ids {
 			cmds[i] = pipe.Exists(ctx, s.Shard(shards[i]).DeliveryKey(id))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read delivery records: %w", err)
-	}
-	out := make([]bool, len(ids))
-	for i, cmd := range cmds {
-		out[i] = cmd.Val() > 0
-	}
-	return out, nil
-}
-
-// Recorded reports, for each delivery id, whether it has a record: whether
-// a worker has taken it up at least once, it was skipped, or it was
-// dead-lettered, replayed or purged. A delivery without a record was never
-// attempted; one with a record has, or had, its task. One pipeline.
-func (s *Store) Recorded(ctx context.Context, ids []string) ([]bool, error) {
-	cmds := make([]*redis.IntCmd, len(ids))
-	_, err := s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = pipe.Exists(ctx, s.DeliveryKey(id))
 		}
 		return nil
 	})
