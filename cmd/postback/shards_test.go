@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/stacktest"
 )
@@ -56,4 +60,25 @@ func TestShards_OpsCommands(t *testing.T) {
 		r = b.run(t, "deliveries", "show", id)
 		require.Equal(t, 0, r.code, "%s: %s", id, r.stderr)
 	}
+}
+
+// A reload that changes redis.shards or redis.previous_shards is refused:
+// workers' queues and every reader's shards are fixed at start.
+func TestRuntime_ReloadRefusesShardsChange(t *testing.T) {
+	t.Parallel()
+	base := reloadConfig("https://p.example", "")
+	path := partnersFile(t, "postback.yaml", base+"redis:\n  shards: 2\n")
+	cfg, err := config.Load(path)
+	require.NoError(t, err)
+	var logs bytes.Buffer
+	rt := &runtime{log: slog.New(slog.NewTextHandler(&logs, nil)), live: config.NewLive(cfg), cfgPath: path}
+	running := rt.live.Load()
+	for _, redis := range []string{"redis:\n  shards: 4\n", "redis:\n  shards: 2\n  previous_shards: 1\n", ""} {
+		require.NoError(t, os.WriteFile(path, []byte(base+redis), 0o600))
+		require.ErrorContains(t, rt.reload(), "restart the processes", "%q", redis)
+		require.Same(t, running, rt.live.Load(), "the running config stays")
+	}
+	require.NoError(t, os.WriteFile(path, []byte(reloadConfig("https://p.example", reloadPartnerC)+"redis:\n  shards: 2\n"), 0o600))
+	require.NoError(t, rt.reload(), "the same shards reload")
+	require.Equal(t, []string{"a", "c"}, partnerIDs(rt.live.Load()))
 }
