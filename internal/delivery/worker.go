@@ -255,8 +255,15 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		lead = newServer(shares[0], cfg.IdlePollInterval, ProcessorQueues(0, 1, served))
 		sc = newScaler(scalerParams{
 			Redis: cfg.Redis, LeadShare: shares[0], Shares: shares[1:], IdleAfter: cfg.IdleAfter, Hold: lost.inOutage, Logger: cfg.Logger,
+			// The first server is the only one awake at a trickle or a
+			// moderate rate of bundles: it looks four times as often, so a
+			// task waits for a look about as long as with every server up.
 			NewServer: func(i, share int) *asynq.Server {
-				return newServer(share, cfg.PollInterval, scaledQueues(i, len(shares)-1, served))
+				poll := cfg.PollInterval
+				if i == 0 {
+					poll = max(cfg.PollInterval/4, time.Millisecond)
+				}
+				return newServer(share, poll, scaledQueues(i, len(shares)-1, served))
 			},
 		})
 	}
