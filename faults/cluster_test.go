@@ -54,10 +54,11 @@ func startCluster(t *testing.T) (url string, ports []int) {
 	return "redis+cluster://" + strings.Join(hosts, ","), ports
 }
 
-// Redis Cluster (3 masters): events go in through the API and out to the
-// partner, every delivery's record says delivered, and a partner that
-// answers 400 gets its deliveries dead-lettered (the dead-letter script
-// touches a delivery's keys and its partner's DLQ index at once).
+// Redis Cluster (3 masters, redis.shards 6): events go in through the
+// API and out to the partner, every delivery's record says delivered,
+// and a partner that answers 400 gets its deliveries dead-lettered (the
+// dead-letter script touches a delivery's keys and its partner's DLQ
+// index at once), spread over the shards.
 func TestCluster(t *testing.T) {
 	ctx := bound(t, 2*time.Minute)
 	url, ports := startCluster(t)
@@ -67,8 +68,8 @@ func TestCluster(t *testing.T) {
 	}))
 	defer reject.Close()
 	// A partner with the lifecycle rules, whose scripts read the
-	// records of other deliveries: on a cluster they must stay in the
-	// {pb} slot.
+	// records of other deliveries: on a cluster they must stay in one
+	// slot (dedup places the partner's deliveries in one shard).
 	ordered := newPartner(t)
 	cfg := writeConfig(t, p.URL, "", `  - id: rejecter
     match: all
@@ -78,6 +79,8 @@ func TestCluster(t *testing.T) {
     url: "`+ordered.URL+`/pb?e={event_id}"
     order_by: click_id
     dedup: {key: "{click_id}:{event}", window: 1h}
+redis:
+  shards: 6
 `)
 	api := startPostback(t, "api", "api", url, cfg)
 	w := startPostback(t, "worker", "worker", url, cfg, "--concurrency", "50")
@@ -100,19 +103,24 @@ func TestCluster(t *testing.T) {
 	// dead letters are in its DLQ.
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:" + strconv.Itoa(ports[0])}})
 	defer cc.Close()
-	eventually(t, time.Minute, func() bool { return cc.ZCard(ctx, store.DLQKey("rejecter")).Val() == n }, func() string {
-		return fmt.Sprintf("%d of %d dead letters in the rejecting partner's DLQ", cc.ZCard(ctx, store.DLQKey("rejecter")).Val(), n)
+	st := store.NewSharded(cc, 6)
+	dead := func() int64 { n, _ := st.DLQSizeAll(ctx, "rejecter"); return n }
+	eventually(t, time.Minute, func() bool { return dead() == n }, func() string {
+		return fmt.Sprintf("%d of %d dead letters in the rejecting partner's DLQ", dead(), n)
 	})
-	st := store.New(cc)
 	notRecorded := 0
 	var sample string
+	shards := map[int]int{}
 	for _, dlv := range accepted {
-		rec, err := st.Get(ctx, dlv)
+		rec, in, err := st.GetAny(ctx, dlv)
 		if err != nil || rec.Status != retry.StatusDelivered {
 			notRecorded++
 			sample = fmt.Sprintf("%s: %+v (%v)", dlv, rec, err)
+			continue
 		}
+		shards[in.Index()]++
 	}
+	require.Len(t, shards, 6, "deliveries in every shard: %v", shards)
 	if notRecorded > 0 {
 		t.Errorf("%d of %d delivered postbacks not recorded as delivered, e.g. %s; worker errors: %d",
 			notRecorded, n, sample, w.countLog("delivered but not recorded"))

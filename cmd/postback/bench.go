@@ -43,6 +43,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "batch-size", Value: 100, Usage: "events per batch request"},
 			&cli.StringFlag{Name: "e2e-intake", Value: bench.IntakeBatch, Usage: "how the end-to-end phase sends events: batch (--batch-size a request) or single (one a POST)"},
 			&cli.StringSliceFlag{Name: "lifecycle", Usage: "give the bench partner these lifecycle rules, to measure their cost (repeatable): order_by, delay, dedup"},
+			&cli.IntFlag{Name: "shards", Value: 1, Usage: "redis.shards of the bench config: hash tags (and queues) the deliveries spread over, for Redis Cluster"},
 			&cli.IntFlag{Name: "memory-deliveries", Value: 5000, Usage: "deliveries stored to measure Redis bytes per pending delivery"},
 			&cli.StringFlag{Name: "api-url", Usage: "send events to this running `postback api` (same Redis; its config needs the bench partner, see --partner-listen) instead of an in-process API"},
 			&cli.StringFlag{Name: "api-key", EnvVars: []string{"POSTBACK_API_KEY"}, Usage: "bearer key for --api-url"},
@@ -107,6 +108,7 @@ func benchCommand() *cli.Command {
 				APIURL: c.String("api-url"), APIKey: c.String("api-key"), PartnerListen: c.String("partner-listen"),
 				Logger: log, Progress: c.App.ErrWriter, Phases: c.StringSlice("phase"), Tracing: c.Bool("tracing"),
 				Rate: c.Float64("rate"), RateIntake: c.String("rate-intake"),
+				Shards: c.Int("shards"),
 			})
 			if err != nil {
 				return err

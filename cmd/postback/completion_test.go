@@ -97,8 +97,9 @@ func TestVersion(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &info))
 	require.NotEmpty(t, info.Version)
-	require.Len(t, info.Formats, 3)
+	require.Len(t, info.Formats, 4)
 	require.Equal(t, []string{"1", "2"}, info.Formats[2].Reads)
+	require.Equal(t, "key layout", info.Formats[3].Name)
 }
 
 func TestCompletion_BashPartnerIDs(t *testing.T) {

@@ -32,9 +32,8 @@ func deliveriesCommand() *cli.Command {
 					return err
 				}
 				defer rt.close()
-				st := store.New(rt.rdb)
 				id := c.Args().First()
-				rec, err := st.Get(c.Context, id)
+				rec, st, err := store.NewSharded(rt.rdb, rt.live.Load().Redis.Served()).GetAny(c.Context, id)
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("no delivery %s (records are kept for delivery.attempt_log_retention)", id)
 				}

@@ -53,7 +53,7 @@ func eraseCommand() *cli.Command {
 			defer rt.close()
 			x, err := ops.NewEraser(ops.EraseConfig{
 				Redis: rt.rdb, Retention: rt.live.Load().Delivery.AttemptLogRetention, Rate: c.Int("rate"), By: "cli",
-				Progress: eraseProgress(c.App.ErrWriter),
+				Progress: eraseProgress(c.App.ErrWriter), Shards: rt.live.Load().Redis.Served(),
 			})
 			if err != nil {
 				return err

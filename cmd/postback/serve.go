@@ -169,6 +169,11 @@ func (rt *runtime) reload() error {
 // would refuse it, or nil. api.wait_replicas concerns only a process that
 // runs the API (a worker alone never waits for replicas).
 func (rt *runtime) fits(cfg *config.Config) error {
+	if running := rt.live.Load(); running != nil {
+		if err := config.CheckShardsChange(running, cfg); err != nil {
+			return err
+		}
+	}
 	if rt.mini != nil && cfg.API.WaitReplicas > 0 {
 		return errors.New(embeddedWaitReplicas(cfg))
 	}

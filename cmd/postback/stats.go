@@ -58,7 +58,7 @@ func statsCommand() *cli.Command {
 			if st.Truncated {
 				fmt.Fprintf(c.App.Writer, "(queues hold more than %d tasks per state: queue figures count the first ones)\n", ops.StatsScanLimit)
 			}
-			return nil
+			return writeShardStats(c.App.Writer, st.Shards)
 		},
 	}
 }

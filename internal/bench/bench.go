@@ -110,6 +110,10 @@ type Config struct {
 	// RateIntake is how e2e-rate sends each event: IntakeSingle (one a
 	// POST, the default) or IntakeClient (intake.Client.Enqueue).
 	RateIntake string
+
+	// Shards is the config's redis.shards: how many hash tags, each with
+	// its queue, the deliveries spread over. Default 1.
+	Shards int
 }
 
 func (c Config) withDefaults() Config {
@@ -265,7 +269,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer p.close()
-	parsed, err := config.Parse("bench.yaml", []byte(benchYAML(p.addr, cfg.Lifecycle)), func(string) (string, bool) { return "", false })
+	parsed, err := config.Parse("bench.yaml", []byte(benchYAML(p.addr, cfg.Lifecycle)+shardsYAML(cfg.Shards)), func(string) (string, bool) { return "", false })
 	if err != nil {
 		return nil, fmt.Errorf("bench: config: %w", err)
 	}

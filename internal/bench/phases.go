@@ -124,6 +124,9 @@ func (r *run) readPayload(res *Result) error {
 	if err == nil && len(tasks) == 0 { // held by a delay
 		tasks, err = insp.ListScheduledTasks(wire.QueueDefault, asynq.PageSize(1))
 	}
+	if (err != nil || len(tasks) == 0) && r.cfg.Shards > 1 {
+		tasks, err = anyShardTask(insp, r.cfg.Shards)
+	}
 	if err != nil || len(tasks) == 0 {
 		return fmt.Errorf("read back a delivery task: %v", err)
 	}

@@ -19,6 +19,9 @@ type Config struct {
 	// Ops is the `ops:` section: where operational events go.
 	Ops  OpsConfig
 	byID map[string]*Partner
+
+	// Redis is the `redis:` section: the data's layout (shards).
+	Redis RedisConfig
 }
 
 // APIConfig is the `api:` section.

@@ -218,7 +218,7 @@ partners:
     privacy: {consent: true}
 `,
 			want: []string{
-				`postback.yaml:1:1: apii: unknown section (want api, delivery, partners or ops)`,
+				`postback.yaml:1:1: apii: unknown section (want api, delivery, partners, ops or redis)`,
 				`postback.yaml:3:3: api.key: unknown key (want keys, max_body_bytes, dedup_window, wait_replicas, wait_timeout or strict)`,
 				`postback.yaml:5:3: delivery.timeot: unknown key (want timeout, allow_private_networks or attempt_log_retention)`,
 				`postback.yaml:9:5: partner "acme": urls: unknown key (did you mean url?)`,

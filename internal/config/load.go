@@ -89,6 +89,7 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool), inta
 	delivery := DeliveryConfig{Timeout: DefaultTimeout, AttemptLogRetention: DefaultAttemptLogRetention}
 	var partners []*Partner
 	var ops OpsConfig
+	rc := RedisConfig{Shards: 1}
 	if len(doc.Content) == 0 {
 		l.errf(&doc, "", "", "empty config: want api, delivery and partners sections")
 		return nil, l, &Error{Problems: l.problems}
@@ -104,8 +105,10 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool), inta
 			partners = l.partners(v, delivery)
 		case "ops":
 			l.ops(v, &ops)
+		case "redis":
+			l.redis(v, &rc)
 		default:
-			l.errf(k, "", key, "unknown section (want api, delivery, partners or ops)")
+			l.errf(k, "", key, "unknown section (want api, delivery, partners, ops or redis)")
 		}
 	})
 	l.retention(root, api, delivery)
@@ -125,6 +128,7 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool), inta
 	cfg := NewConfig(name, api, delivery, partners)
 	cfg.IntakeOnly = intakeOnly
 	cfg.Ops = ops
+	cfg.Redis = rc
 	if !intakeOnly { // an intake-only load has not read what the warnings look at
 		l.warn(root, api, delivery, partners)
 	}

@@ -37,6 +37,7 @@ var errHandOff = errors.New("attempted before: handed to the delivery's own task
 // the lease.
 type run struct {
 	h       *Handler
+	st      *store.Store // the delivery's shard
 	pl      *wire.Payload
 	queue   string // the task's queue
 	bundled bool   // part of a bundle: one attempted before is handed off
@@ -72,14 +73,15 @@ func (h *Handler) deliver(ctx context.Context, pl *wire.Payload, queue string, b
 	lease := store.Lease{Token: leaseToken(), TTL: p.AttemptTimeout() + wire.TaskTimeoutSlack}
 	seq := ""
 	if pl.Order != "" {
-		seq = store.OrderKey(pl.Partner, pl.Order)
+		seq = h.store.ForQueue(queue).OrderKey(pl.Partner, pl.Order)
 	}
-	rec, claim, busy, turn, err := h.store.GetForAttempt(ctx, pl.Delivery, pl.Event.ID, lease, seq)
+	st := h.store.ForQueue(queue) // the shard the task's queue is in holds the delivery
+	rec, claim, busy, turn, err := st.GetForAttempt(ctx, pl.Delivery, pl.Event.ID, lease, seq)
 	switch {
 	case err != nil:
 		// The read may have taken the lease all the same (its answer was
 		// lost): free it, or the task's next run waits out its TTL.
-		h.release(ctx, pl.Delivery, lease)
+		h.release(ctx, st, pl.Delivery, lease)
 		return storeFailed(err)
 	case rec != nil && rec.Status.Final():
 		return nil // already delivered, dead or skipped: a duplicate task sends nothing
@@ -91,14 +93,14 @@ func (h *Handler) deliver(ctx context.Context, pl *wire.Payload, queue string, b
 			"reason", ErrAttemptUnderWay.Error())
 		return underWay(busy, h.rnd())
 	}
-	r := &run{h: h, pl: pl, queue: queue, bundled: bundled, cfg: cfg, p: p, rec: rec, claim: claim,
+	r := &run{h: h, st: st, pl: pl, queue: queue, bundled: bundled, cfg: cfg, p: p, rec: rec, claim: claim,
 		meta: store.Meta{ID: pl.Delivery, Partner: pl.Partner, EventID: pl.Event.ID, Lease: lease.Token}}
 	r.meta.Order, r.seqTurn = seq, turn
 	err = r.attempt(ctx)
 	if !r.freed {
 		// No outcome write freed the lease: the delivery was deferred or
 		// dropped, or Redis failed.
-		h.release(ctx, pl.Delivery, lease)
+		h.release(ctx, st, pl.Delivery, lease)
 	}
 	return err
 }
@@ -123,14 +125,14 @@ const (
 // after a release that was waiting too. The task's next run would then be
 // deferred until the lease expired: measured, a delivery held 45 s after
 // a 35 s freeze, the TTL of a partner with a 30 s timeout.
-func (h *Handler) release(ctx context.Context, id string, lease store.Lease) {
+func (h *Handler) release(ctx context.Context, st *store.Store, id string, lease store.Lease) {
 	ctx = context.WithoutCancel(ctx)
-	err := h.store.Release(ctx, id, lease.Token)
+	err := st.Release(ctx, id, lease.Token)
 	if err == nil {
 		return
 	}
 	h.log.Debug("lease not released", "delivery", id, "err", err)
-	go releaseLater(ctx, h.store, id, lease.Token)
+	go releaseLater(ctx, st, id, lease.Token)
 }
 
 // afterRelease runs after releaseLater's first release that works (tests).
@@ -185,7 +187,7 @@ func (r *run) attempt(ctx context.Context) error {
 	if why := r.notOurs(); why != "" {
 		h.log.Info("dropped", "delivery", pl.Delivery, "partner", pl.Partner, "reason", why)
 		if r.meta.Order != "" && r.rec == nil {
-			_, _ = h.store.OrderDrop(ctx, r.meta.Order, pl.Delivery) // no later delivery waits for it
+			_, _ = r.st.OrderDrop(ctx, r.meta.Order, pl.Delivery) // no later delivery waits for it
 		}
 		return nil
 	}
@@ -270,7 +272,7 @@ func (r *run) attempt(ctx context.Context) error {
 // not the delivery's and must send nothing; "" when it is.
 func (r *run) notOurs() string {
 	switch rec := r.rec; {
-	case rec != nil && rec.Replays > 0 && r.queue == wire.QueueDefault:
+	case rec != nil && rec.Replays > 0 && isDefaultQueue(r.queue):
 		// A replayed delivery's task is in the replay queue; this one
 		// came with a repeat of the event, before its claim said so.
 		return "the delivery is being replayed"
@@ -293,7 +295,7 @@ func (r *run) settle(ctx context.Context, dec retry.Decision, a store.Attempt, l
 		// A duplicate is final as delivered is (its record says
 		// delivered, which every reader knows), and counted apart.
 		if err := r.write(func(m store.Meta) error {
-			_, err := h.store.AddAttempt(ctx, m, a, retry.StatusDelivered, retention)
+			_, err := r.st.AddAttempt(ctx, m, a, retry.StatusDelivered, retention)
 			return err
 		}); err != nil {
 			log.Error("delivered but not recorded", "err", err)
@@ -316,7 +318,7 @@ func (r *run) settle(ctx context.Context, dec retry.Decision, a store.Attempt, l
 			return r.dead(ctx, retry.Exhausted, a)
 		}
 		if err := r.write(func(m store.Meta) error {
-			_, err := h.store.AddAttempt(ctx, m, a, retry.StatusRetrying, retention)
+			_, err := r.st.AddAttempt(ctx, m, a, retry.StatusRetrying, retention)
 			return err
 		}); err != nil {
 			log.Error("attempt not recorded", "err", err)
@@ -348,7 +350,7 @@ func (r *run) skip(ctx context.Context, reason, code string) error {
 	h, m := r.h, r.meta
 	h.log.Info("skipped", "delivery", m.ID, "partner", m.Partner, "reason", redactText(reason))
 	if err := r.write(func(m store.Meta) error {
-		return h.store.Skip(ctx, m, reason, code, h.now(), r.cfg.Delivery.AttemptLogRetention)
+		return r.st.Skip(ctx, m, reason, code, h.now(), r.cfg.Delivery.AttemptLogRetention)
 	}); err != nil {
 		return storeFailed(err)
 	}
@@ -360,7 +362,7 @@ func (r *run) skip(ctx context.Context, reason, code string) error {
 // dead records attempt a and moves the delivery to the partner's DLQ.
 func (r *run) dead(ctx context.Context, why retry.Outcome, a store.Attempt) error {
 	return r.deadLetter(ctx, deadNote{why.String(), a.Status, a.Error, a.URL}, func(m store.Meta, raw []byte) error {
-		_, err := r.h.store.DeadLetterAttempt(ctx, m, a, why.String(), raw, r.h.now())
+		_, err := r.st.DeadLetterAttempt(ctx, m, a, why.String(), raw, r.h.now())
 		return err
 	})
 }
@@ -398,7 +400,7 @@ func (r *run) deferred(ctx context.Context, err error) error {
 			"reason", retry.Exhausted.String(), "error", detail)
 		observeOutcome(m.Partner, retry.Exhausted)
 		return r.deadLetter(ctx, deadNote{retry.Exhausted.String(), 0, detail, ""}, func(m store.Meta, raw []byte) error {
-			return h.store.DeadLetter(ctx, m, retry.Exhausted.String(), detail, raw, h.now())
+			return r.st.DeadLetter(ctx, m, retry.Exhausted.String(), detail, raw, h.now())
 		})
 	}
 	observeOutcome(m.Partner, retry.Deferred)
@@ -456,4 +458,13 @@ func wholeSecondDue(now time.Time, delay time.Duration) time.Duration {
 		due = t.Add(time.Second)
 	}
 	return due.Sub(now)
+}
+
+// isDefaultQueue says whether q is a shard's queue of new deliveries.
+func isDefaultQueue(q string) bool {
+	if q == wire.QueueDefault {
+		return true
+	}
+	_, replay, ok := wire.QueueShard(q)
+	return ok && !replay
 }

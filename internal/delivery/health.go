@@ -76,7 +76,7 @@ func (r *run) indexDead(ctx context.Context, note deadNote) {
 	e := store.TriageEntry{Group: g.ID, Amount: string(r.pl.Event.Revenue.Amount), Currency: r.pl.Event.Revenue.Currency}
 	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWriteTimeout)
 	defer cancel()
-	if err := r.h.store.IndexDead(ictx, r.meta.Partner, map[string]store.TriageEntry{r.meta.ID: e}, []store.TriageGroup{g}); err != nil {
+	if err := r.st.IndexDead(ictx, r.meta.Partner, map[string]store.TriageEntry{r.meta.ID: e}, []store.TriageGroup{g}); err != nil {
 		r.h.log.Debug("dead letter not indexed for triage", "delivery", r.meta.ID, "err", err)
 	}
 	r.h.events.DeadLettered(r.meta.Partner, r.h.now())

@@ -36,7 +36,7 @@ import (
 // running and busy, as without the scaler.
 type scaler struct {
 	rdb       redis.UniversalClient
-	newServer func(share int, first bool) *asynq.Server
+	newServer func(i, share int) *asynq.Server
 	shares    []int // the concurrency of each server started on wake
 	busyAt    int64 // tasks in flight from which the rest start
 	mux       asynq.Handler
@@ -67,8 +67,9 @@ type scaler struct {
 }
 
 type scalerParams struct {
-	Redis     redis.UniversalClient
-	NewServer func(share int, first bool) *asynq.Server
+	Redis redis.UniversalClient
+	// NewServer builds the server of Shares[i].
+	NewServer func(i, share int) *asynq.Server
 	// LeadShare is the lead's concurrency; Shares the others'.
 	LeadShare int
 	Shares    []int
@@ -164,7 +165,7 @@ func (s *scaler) wake() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.first == nil {
-		if s.first = s.startServer(s.shares[0], true); s.first == nil {
+		if s.first = s.startServer(0, s.shares[0]); s.first == nil {
 			return // the next wake-up or task tries again
 		}
 		s.firstAt = time.Now()
@@ -185,18 +186,17 @@ func (s *scaler) startRest() {
 	if s.first == nil || s.rest != nil {
 		return
 	}
-	for _, share := range s.shares[1:] {
-		if srv := s.startServer(share, false); srv != nil {
+	for i, share := range s.shares[1:] {
+		if srv := s.startServer(i+1, share); srv != nil {
 			s.rest = append(s.rest, srv)
 		}
 	}
 	s.level.Store(2)
 }
 
-// startServer starts one server, the first after the lead or one of the
-// rest; nil when it could not.
-func (s *scaler) startServer(share int, first bool) *asynq.Server {
-	srv := s.newServer(share, first)
+// startServer starts one server; nil when it could not.
+func (s *scaler) startServer(i, share int) *asynq.Server {
+	srv := s.newServer(i, share)
 	if err := srv.Start(s.mux); err != nil {
 		// The lead still runs every task, only with fewer slots.
 		s.log.Warn("worker: could not start an asynq processor", "err", err)

@@ -29,7 +29,7 @@ func testScaler(t *testing.T, idleAfter time.Duration, hold ...func() bool) (*sc
 	}
 	s := newScaler(scalerParams{
 		Redis: rdb, LeadShare: 1, Shares: []int{1, 1, 1}, IdleAfter: idleAfter, Hold: h, Logger: slog.New(slog.DiscardHandler),
-		NewServer: func(share int, _ bool) *asynq.Server {
+		NewServer: func(_, share int) *asynq.Server {
 			built.Add(1)
 			return asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: share, Queues: map[string]int{"scaler_test": 1}, LogLevel: asynq.ErrorLevel})
 		},

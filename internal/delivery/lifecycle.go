@@ -10,7 +10,6 @@ import (
 
 	"github.com/postbackhq/postback/internal/config"
 	"github.com/postbackhq/postback/internal/metrics"
-	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
 	"github.com/postbackhq/postback/templates"
@@ -48,7 +47,7 @@ func (r *run) turn(ctx context.Context) error {
 	for i := range stranded {
 		if i > 0 {
 			var err error
-			if t, err = h.store.OrderTurn(ctx, r.meta.Order, r.meta.ID); err != nil {
+			if t, err = r.st.OrderTurn(ctx, r.meta.Order, r.meta.ID); err != nil {
 				return storeFailed(err)
 			}
 		}
@@ -60,14 +59,14 @@ func (r *run) turn(ctx context.Context) error {
 		}
 		// Never attempted: still queued, held or retried in its task, or
 		// stranded by an intake that failed after it joined.
-		alive, err := h.store.TaskExists(ctx, []string{wire.QueueDefault, wire.QueueReplay}, t.BlockerTask, t.Blocker)
+		alive, err := r.st.TaskExists(ctx, []string{wire.Queue(r.st.Index()), wire.ReplayQueue(r.st.Index())}, t.BlockerTask, t.Blocker)
 		if err != nil {
 			return storeFailed(err)
 		}
 		if alive {
 			return r.waitFor(ctx, t.Blocker)
 		}
-		if _, err := h.store.OrderDrop(ctx, r.meta.Order, t.Blocker); err != nil {
+		if _, err := r.st.OrderDrop(ctx, r.meta.Order, t.Blocker); err != nil {
 			return storeFailed(err)
 		}
 		h.log.Warn("dropped a stranded delivery from its sequence", "delivery", r.meta.ID, "partner", r.meta.Partner, "stranded", t.Blocker)
@@ -86,7 +85,7 @@ func (r *run) waitFor(ctx context.Context, blocker string) error {
 func (r *run) held(ctx context.Context, v *templates.Values) (reason, code string, err error) {
 	p := r.p
 	if p.CancelOnReject && r.rec == nil {
-		by, err := r.h.store.Cancelled(ctx, r.meta.ID)
+		by, err := r.st.Cancelled(ctx, r.meta.ID)
 		if err != nil {
 			return "", "", err
 		}
@@ -108,8 +107,8 @@ func (r *run) dedup(ctx context.Context, v *templates.Values) (string, error) {
 	if err != nil || key == "" {
 		return "", nil // nothing to guard on: a key that does not render is no key
 	}
-	entry := store.DedupKey(p.ID, key)
-	holder, err := r.h.store.ClaimDedup(ctx, entry, r.meta.ID, p.Dedup.Window)
+	entry := r.st.DedupKey(p.ID, key)
+	holder, err := r.st.ClaimDedup(ctx, entry, r.meta.ID, p.Dedup.Window)
 	if err != nil {
 		return "", err
 	}

@@ -84,6 +84,7 @@ type statsLoop struct {
 	gate     *Gate
 	pauses   *Pauses // nil: no paused gauge
 	insp     *asynq.Inspector
+	shards   int // read in every shard up to this one
 	interval time.Duration
 	log      *slog.Logger
 
@@ -99,11 +100,13 @@ type statsLoopParams struct {
 	Pauses   *Pauses
 	Interval time.Duration
 	Logger   *slog.Logger
+	// Shards is how many shards the worker serves; default 1.
+	Shards int
 }
 
 func newStatsLoop(p statsLoopParams) *statsLoop {
 	return &statsLoop{
-		rdb: p.Redis, live: p.Live, gate: p.Gate, pauses: p.Pauses, interval: p.Interval, log: p.Logger,
+		rdb: p.Redis, live: p.Live, gate: p.Gate, pauses: p.Pauses, interval: p.Interval, log: p.Logger, shards: max(p.Shards, 1),
 		insp: asynq.NewInspectorFromRedisClient(p.Redis),
 		stop: make(chan struct{}),
 	}
@@ -161,27 +164,43 @@ func (l *statsLoop) refresh(ctx context.Context) error {
 }
 
 func (l *statsLoop) refreshDLQ(ctx context.Context) error {
-	partners, err := l.rdb.SMembers(ctx, store.DLQPartnersKey).Result()
-	if err != nil {
-		return fmt.Errorf("dlq partners: %w", err)
+	shards := store.NewSharded(l.rdb, l.shards).All()
+	var partners []string
+	for _, sh := range shards {
+		ps, err := l.rdb.SMembers(ctx, sh.DLQPartnersKey()).Result()
+		if err != nil {
+			return fmt.Errorf("dlq partners: %w", err)
+		}
+		for _, p := range ps {
+			if !slices.Contains(partners, p) {
+				partners = append(partners, p)
+			}
+		}
 	}
 	for _, p := range l.live.Load().Partners {
 		if !slices.Contains(partners, p.ID) {
 			partners = append(partners, p.ID)
 		}
 	}
-	// One ZCARD per partner; partners' keys may sit on different cluster
-	// nodes, which a pipeline of single-key commands handles.
+	// One ZCARD per partner and shard; the keys may sit on different
+	// cluster nodes, which a pipeline of single-key commands handles.
 	pipe := l.rdb.Pipeline()
-	cards := make([]*redis.IntCmd, len(partners))
+	cards := make([][]*redis.IntCmd, len(partners))
 	for i, p := range partners {
-		cards[i] = pipe.ZCard(ctx, store.DLQKey(p))
+		cards[i] = make([]*redis.IntCmd, len(shards))
+		for k, sh := range shards {
+			cards[i][k] = pipe.ZCard(ctx, sh.DLQKey(p))
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("dlq sizes: %w", err)
 	}
 	for i, p := range partners {
-		metrics.DLQSize.WithLabelValues(p).Set(float64(cards[i].Val()))
+		var n int64
+		for _, c := range cards[i] {
+			n += c.Val()
+		}
+		metrics.DLQSize.WithLabelValues(p).Set(float64(n))
 	}
 	return nil
 }
@@ -208,7 +227,7 @@ func (l *statsLoop) refreshPending() error {
 		return fmt.Errorf("queues: %w", err)
 	}
 	var n int
-	for _, q := range []string{wire.QueueDefault, wire.QueueReplay} {
+	for _, q := range wire.Queues(l.shards) {
 		if !slices.Contains(queues, q) {
 			continue // no task ever went through it
 		}

@@ -128,6 +128,40 @@ func SplitConcurrency(total, n int) []int {
 	return shares
 }
 
+// ProcessorQueues are the queues, with their weights, that processor i of
+// n serves in a deployment of shards shards. Each asynq processor polls
+// every queue it serves, one after the other, when it finds no task: so
+// the shards are dealt out to the processors rather than all given to
+// each. With at least as many processors as shards, each serves one
+// shard (processor i shard i mod shards); with fewer, each serves every
+// n-th shard, and one processor alone serves them all. A shard's new
+// deliveries weigh 6 to its replays' 1, so a big replay cannot starve
+// fresh conversions.
+func ProcessorQueues(i, n, shards int) map[string]int {
+	n, shards = max(n, 1), max(shards, 1)
+	if n >= shards {
+		k := i % shards
+		return map[string]int{wire.Queue(k): 6, wire.ReplayQueue(k): 1}
+	}
+	out := map[string]int{}
+	for k := i % n; k < shards; k += n {
+		out[wire.Queue(k)], out[wire.ReplayQueue(k)] = 6, 1
+	}
+	return out
+}
+
+// scaledQueues are the queues of the scaler's server i of n (see
+// scaler): the first, which runs with the lead whenever the worker is
+// awake, serves every shard as the lead does, so that a light load in
+// any shard has two processors; the rest, which run only while the
+// worker is busy, share the shards out (ProcessorQueues).
+func scaledQueues(i, n, shards int) map[string]int {
+	if i == 0 || n <= 1 {
+		return ProcessorQueues(0, 1, shards)
+	}
+	return ProcessorQueues(i-1, n-1, shards)
+}
+
 // Worker runs delivery tasks from Redis.
 type Worker struct {
 	lead    *asynq.Server // always runs; the others run while awake
@@ -179,11 +213,12 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		handlerRedis = pipe.RDB
 	}
 	pauses := &Pauses{}
+	served := c.Redis.Served()
 	h := NewHandler(HandlerConfig{
 		Config: cfg.Config,
 		Pauses: pauses,
 		Events: events,
-		Store:  store.New(handlerRedis),
+		Store:  store.NewLayout(handlerRedis, c.Redis.Placed(), served),
 		Sender: &Sender{guard: clients, live: cfg.Config},
 		Gate:   gate,
 		Logger: cfg.Logger,
@@ -192,10 +227,10 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		Concurrency: cfg.Concurrency,
 		Tracer:      cfg.Tracer,
 	})
-	newServer := func(share int, poll time.Duration) *asynq.Server {
+	newServer := func(share int, poll time.Duration, queues map[string]int) *asynq.Server {
 		return asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 			Concurrency:              share,
-			Queues:                   map[string]int{wire.QueueDefault: 6, wire.QueueReplay: 1},
+			Queues:                   queues,
 			TaskCheckInterval:        poll,
 			DelayedTaskCheckInterval: cfg.ScheduleInterval,
 			ShutdownTimeout:          cfg.ShutdownTimeout,
@@ -207,7 +242,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	}
 	finished := &finishedLog{}
 	lost := newRecoverer(recovererParams{
-		Finished: finished, Store: store.New(cfg.Redis), Queues: []string{wire.QueueDefault, wire.QueueReplay},
+		Finished: finished, Store: store.New(cfg.Redis), Queues: wire.Queues(served),
 		Interval: cfg.RecoverInterval, Grace: recoverGrace, Logger: cfg.Logger,
 	})
 	shares := SplitConcurrency(cfg.Concurrency, cfg.Dequeuers)
@@ -215,24 +250,26 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	var sc *scaler
 	if len(shares) == 1 {
 		// Nothing to stop when idle: the one processor polls as an awake one.
-		lead = newServer(shares[0], cfg.PollInterval)
+		lead = newServer(shares[0], cfg.PollInterval, ProcessorQueues(0, 1, served))
 	} else {
-		lead = newServer(shares[0], cfg.IdlePollInterval)
+		lead = newServer(shares[0], cfg.IdlePollInterval, ProcessorQueues(0, 1, served))
 		sc = newScaler(scalerParams{
 			Redis: cfg.Redis, LeadShare: shares[0], Shares: shares[1:], IdleAfter: cfg.IdleAfter, Hold: lost.inOutage, Logger: cfg.Logger,
 			// The first server is the only one awake at a trickle or a
 			// moderate rate of bundles: it looks four times as often, so a
 			// task waits for a look about as long as with every server up.
-			NewServer: func(share int, first bool) *asynq.Server {
-				if first {
-					return newServer(share, max(cfg.PollInterval/4, time.Millisecond))
+			NewServer: func(i, share int) *asynq.Server {
+				poll := cfg.PollInterval
+				if i == 0 {
+					poll = max(cfg.PollInterval/4, time.Millisecond)
 				}
-				return newServer(share, cfg.PollInterval)
+				return newServer(share, poll, scaledQueues(i, len(shares)-1, served))
 			},
 		})
 	}
 	stats := newStatsLoop(statsLoopParams{
 		Redis: cfg.Redis, Live: cfg.Config, Gate: gate, Pauses: pauses, Interval: cfg.StatsInterval, Logger: cfg.Logger,
+		Shards: served,
 	})
 	watch := newPauseWatch(pauseWatchParams{Store: store.New(cfg.Redis), Into: pauses, Interval: cfg.PauseInterval, Logger: cfg.Logger})
 	return &Worker{lead: lead, scaler: sc, n: len(shares), handler: h, clients: clients, gate: gate, stats: stats, lost: lost, pauses: watch, done: finished, ops: opsSrv, rdb: cfg.Redis, pipe: pipe, log: cfg.Logger}, nil

@@ -89,6 +89,7 @@ func (s *Server) postErasure(w http.ResponseWriter, r *http.Request) {
 	}
 	eraser, err := ops.NewEraser(ops.EraseConfig{
 		Redis: s.cfg.Redis, Retention: cfg.Delivery.AttemptLogRetention, By: "api", Now: s.cfg.Now,
+		Shards: cfg.Redis.Served(),
 	})
 	if err != nil {
 		unavailable(x, "Redis is unavailable")

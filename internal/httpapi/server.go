@@ -86,7 +86,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	s := &Server{
-		cfg: cfg, store: store.New(cfg.Redis), mux: http.NewServeMux(),
+		cfg: cfg, store: store.NewSharded(cfg.Redis, cfg.Config.Load().Redis.Served()), mux: http.NewServeMux(),
 		probe:    writeProbe{rdb: cfg.Redis, now: cfg.Now},
 		failures: failureLog{logger: cfg.Logger, now: cfg.Now},
 	}
@@ -316,7 +316,7 @@ func dropped(warnings []event.Warning) {
 }
 
 func (s *Server) getDelivery(x exchange, id string) {
-	rec, err := s.store.Get(x.context(), id)
+	rec, st, err := s.store.GetAny(x.context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(x, http.StatusNotFound, "not_found", "no delivery "+id, "")
 		return
@@ -325,7 +325,7 @@ func (s *Server) getDelivery(x exchange, id string) {
 		unavailable(x, "Redis is unavailable")
 		return
 	}
-	attempts, err := s.store.Attempts(x.context(), id)
+	attempts, err := st.Attempts(x.context(), id)
 	if err != nil {
 		unavailable(x, "Redis is unavailable")
 		return

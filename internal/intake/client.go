@@ -80,6 +80,9 @@ type Client struct {
 	repl  *replWaiter         // api.wait_replicas
 	group *committer          // nil with NoGroupCommit
 	wake  *waker              // tells idle workers of stored deliveries
+	// previous is redis.previous_shards when it differs from the shards
+	// placed into, else 0 (see previousClaims).
+	previous int
 }
 
 // CheckWaitReplicas reports why cfg's api.wait_replicas cannot work on
@@ -121,7 +124,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		c.pipe = store.NewAutoPipeline(single, store.DefaultFlushers, true)
 		rdb = c.pipe.RDB
 	}
-	c.store, c.queue = store.New(rdb), asynq.NewClientFromRedisClient(rdb)
+	rc := cfg.Config.Load().Redis
+	c.store, c.queue = store.NewLayout(rdb, rc.Placed(), rc.Served()), asynq.NewClientFromRedisClient(rdb)
+	c.previous = rc.Previous()
 	c.repl = &replWaiter{store: c.store}
 	if !cfg.NoGroupCommit {
 		c.group = newCommitter(c, GroupCommits)
@@ -213,7 +218,7 @@ func (c *Client) replicated(ctx context.Context, cfg *config.Config, events ...s
 	timeout := cmp.Or(cfg.API.WaitTimeout, config.DefaultWaitTimeout)
 	keys := make([]string, len(events))
 	for i, id := range events {
-		keys[i] = store.EventKey(id)
+		keys[i] = c.store.ClaimKey(id)
 	}
 	a, err := c.repl.wait(ctx, n, timeout, keys)
 	switch {
@@ -242,6 +247,10 @@ type incoming struct {
 	routes []config.Route
 	// tp is the traceparent of the event's intake span, for its tasks.
 	tp string
+	// shards is the number of shards its deliveries are placed among:
+	// 0 for the layout in force, redis.previous_shards for a repeat of an
+	// event accepted before it (see previousClaims).
+	shards int
 }
 
 // prepare validates, normalises and routes ev on cfg; it needs no Redis.
@@ -315,17 +324,18 @@ func (in *incoming) decide(claim store.Claim) error {
 // at least dedup_window), so "no record" cannot mean "record expired".
 func (c *Client) dropRecorded(ctx context.Context, ins []*incoming) error {
 	var ids []string
+	var shards []int
 	for _, in := range ins {
 		if in.rc.Duplicate {
 			for _, r := range in.routes {
-				ids = append(ids, r.DeliveryID)
+				ids, shards = append(ids, r.DeliveryID), append(shards, c.shardOf(in, r).Index())
 			}
 		}
 	}
 	if len(ids) == 0 {
 		return nil
 	}
-	recorded, err := c.store.Recorded(ctx, ids)
+	recorded, err := c.store.RecordedAt(ctx, shards, ids)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -350,19 +360,20 @@ func (c *Client) dropRecorded(ctx context.Context, ins []*incoming) error {
 // conflicts on its id, which is success.
 func (c *Client) storeRoute(ctx context.Context, in *incoming, r config.Route) error {
 	m := store.Meta{ID: r.DeliveryID, Partner: r.Partner.ID, EventID: in.ev.ID}
+	st := c.shardOf(in, r)
 	if r.Skip != "" {
-		if err := c.store.SetStatus(ctx, m, retry.StatusSkipped, r.Skip, in.now, in.cfg.Delivery.AttemptLogRetention); err != nil {
+		if err := st.SetStatus(ctx, m, retry.StatusSkipped, r.Skip, in.now, in.cfg.Delivery.AttemptLogRetention); err != nil {
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 		return nil
 	}
 	ctx = store.InOrder(ctx, in.ev.ID) // behind the event's claim (see enqueueAll)
 	pl := in.payload(r)
-	task, err := wire.NewTask(pl, r.Partner.AttemptTimeout(), wire.QueueDefault)
+	task, err := wire.NewTask(pl, r.Partner.AttemptTimeout(), wire.Queue(st.Index()))
 	if err != nil {
 		return err
 	}
-	if err := c.lifecycle(ctx, in, r, pl.Order, r.DeliveryID); err != nil {
+	if err := c.lifecycle(ctx, st, in, r, pl.Order, r.DeliveryID); err != nil {
 		return err
 	}
 	_, err = c.queue.EnqueueContext(ctx, task, enqueueOptions(r.Partner)...)
@@ -388,7 +399,9 @@ func (c *Client) storeBundle(ctx context.Context, ins []*incoming, rs []bundled)
 	for k, b := range rs {
 		pls[k] = ins[b.in].payload(b.r)
 	}
-	task, err := wire.NewBundleTask(pls, rs[0].r.Partner.AttemptTimeout(), wire.QueueDefault)
+	// A bundle's deliveries share a shard (see storeAll).
+	st := c.shardOf(ins[rs[0].in], rs[0].r)
+	task, err := wire.NewBundleTask(pls, rs[0].r.Partner.AttemptTimeout(), wire.Queue(st.Index()))
 	if err != nil {
 		return err
 	}
@@ -397,17 +410,17 @@ func (c *Client) storeBundle(ctx context.Context, ins []*incoming, rs []bundled)
 	bundleID := wire.BundleID(pls)
 	for k, b := range rs {
 		if pls[k].Order != "" {
-			joins = append(joins, store.Join{Seq: store.OrderKey(b.r.Partner.ID, pls[k].Order), ID: b.r.DeliveryID, TaskID: bundleID})
+			joins = append(joins, store.Join{Seq: st.OrderKey(b.r.Partner.ID, pls[k].Order), ID: b.r.DeliveryID, TaskID: bundleID})
 		}
 	}
 	if len(joins) > 0 {
-		if err := c.store.OrderJoinAll(ctx, joins, ins[rs[0].in].cfg.Delivery.AttemptLogRetention); err != nil {
+		if err := st.OrderJoinAll(ctx, joins, ins[rs[0].in].cfg.Delivery.AttemptLogRetention); err != nil {
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 	}
 	if rs[0].r.Partner.CancelOnReject {
 		for _, b := range rs {
-			if err := c.hold(ctx, ins[b.in], b.r); err != nil {
+			if err := c.hold(ctx, st, ins[b.in], b.r); err != nil {
 				return err
 			}
 		}

@@ -42,10 +42,10 @@ func (c *Client) enqueueAll(ctx context.Context, ins []*incoming) []error {
 	var claims []store.Claim
 	var claimErrs []error
 	var early []error // of storing the tasks along with the claim
-	if c.pipe != nil && len(ins) == 1 {
+	if c.pipe != nil && len(ins) == 1 && !c.checksPrevious() {
 		in := ins[0]
 		octx := store.InOrder(ctx, in.ev.ID)
-		cmd := store.NewClaimCmd(octx, in.ev.ID, in.claim, in.cfg.API.DedupWindow)
+		cmd := c.store.NewClaimCmd(octx, in.ev.ID, in.claim, in.cfg.API.DedupWindow)
 		wait := c.pipe.Send(octx, cmd)
 		early = c.storeAll(ctx, ins, func(r config.Route) bool { return r.Skip == "" })
 		wait()
@@ -57,6 +57,7 @@ func (c *Client) enqueueAll(ctx context.Context, ins []*incoming) []error {
 			reqs[j] = store.EventClaim{ID: in.ev.ID, Deliveries: in.claim}
 		}
 		claims, claimErrs = c.store.ClaimEvents(ctx, reqs, ins[0].cfg.API.DedupWindow)
+		c.previousClaims(ctx, ins, claims, claimErrs)
 	}
 
 	// What is left to store, after the claims' answers.
@@ -145,8 +146,8 @@ type bundled struct {
 // their task ids conflict with any still queued from the first call, so a
 // repeat does not queue a delivery twice.
 func (c *Client) storeAll(ctx context.Context, ins []*incoming, keep func(config.Route) bool) []error {
-	var units [][]bundled       // each stored in one write: a task, a bundle or a skip record
-	bundles := map[string]int{} // partner → its open bundle in units
+	var units [][]bundled        // each stored in one write: a task, a bundle or a skip record
+	bundles := map[unitKey]int{} // partner and shard → its open bundle in units
 	for j, in := range ins {
 		if in == nil {
 			continue
@@ -160,10 +161,11 @@ func (c *Client) storeAll(ctx context.Context, ins []*incoming, keep func(config
 				units = append(units, []bundled{it})
 				continue
 			}
-			u, ok := bundles[r.Partner.ID]
+			key := unitKey{r.Partner.ID, c.shardOf(in, r).Index()}
+			u, ok := bundles[key]
 			if !ok || len(units[u]) == c.cfg.BundleSize {
 				u = len(units)
-				bundles[r.Partner.ID] = u
+				bundles[key] = u
 				units = append(units, make([]bundled, 0, c.cfg.BundleSize))
 			}
 			units[u] = append(units[u], it)

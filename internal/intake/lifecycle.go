@@ -31,35 +31,35 @@ func orderValue(p *config.Partner, ev *event.Event) string {
 }
 
 // lifecycle stores what a delivery's partner asks of its lifecycle before
-// its task, stored as taskID, is enqueued: its place in its sequence, and
+// its task, stored as taskID, is enqueued in shard st: its place in its sequence, and
 // for cancel_on_reject, its transaction's held set or the cancellation a
 // rejection makes. (The hold itself is the task's delay.) A failure fails the
 // event's intake, whose repeat stores them again (each step is
 // idempotent).
-func (c *Client) lifecycle(ctx context.Context, in *incoming, r config.Route, seq, taskID string) error {
+func (c *Client) lifecycle(ctx context.Context, st *store.Store, in *incoming, r config.Route, seq, taskID string) error {
 	if seq != "" {
-		err := c.store.OrderJoin(ctx, store.OrderKey(r.Partner.ID, seq), r.DeliveryID, taskID, in.cfg.Delivery.AttemptLogRetention)
+		err := st.OrderJoin(ctx, st.OrderKey(r.Partner.ID, seq), r.DeliveryID, taskID, in.cfg.Delivery.AttemptLogRetention)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 	}
-	return c.hold(ctx, in, r)
+	return c.hold(ctx, st, in, r)
 }
 
-// hold is lifecycle's cancel_on_reject part.
-func (c *Client) hold(ctx context.Context, in *incoming, r config.Route) error {
+// hold is lifecycle's cancel_on_reject part, in the delivery's shard st.
+func (c *Client) hold(ctx context.Context, st *store.Store, in *incoming, r config.Route) error {
 	p, ev, retention := r.Partner, in.ev, in.cfg.Delivery.AttemptLogRetention
 	if p.Delay <= 0 {
 		return nil
 	}
 	cancellable := p.CancelOnReject && ev.TransactionID != ""
 	if cancellable && ev.Rejected() {
-		if _, err := c.store.CancelHeld(ctx, store.TxKey(p.ID, ev.TransactionID), r.DeliveryID, retention); err != nil {
+		if _, err := st.CancelHeld(ctx, st.TxKey(p.ID, ev.TransactionID), r.DeliveryID, retention); err != nil {
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 	}
 	if cancellable && !ev.Rejected() {
-		if err := c.store.HoldForCancel(ctx, store.TxKey(p.ID, ev.TransactionID), r.DeliveryID, p.Delay+holdSlack); err != nil {
+		if err := st.HoldForCancel(ctx, st.TxKey(p.ID, ev.TransactionID), r.DeliveryID, p.Delay+holdSlack); err != nil {
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 	}

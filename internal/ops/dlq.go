@@ -50,7 +50,9 @@ func NewDLQ(cfg DLQConfig) (*DLQ, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &DLQ{cfg: cfg, store: store.New(cfg.Redis), queue: asynq.NewClientFromRedisClient(cfg.Redis)}, nil
+	// Every shard workers serve is read, draining ones included.
+	st := store.NewSharded(cfg.Redis, cfg.Config.Load().Redis.Served())
+	return &DLQ{cfg: cfg, store: st, queue: asynq.NewClientFromRedisClient(cfg.Redis)}, nil
 }
 
 // Store returns the store the DLQ reads.
@@ -76,7 +78,7 @@ func newDeadLetter(dl *store.DeadLetter) (*DeadLetter, *wire.Payload) {
 
 // List returns the dead letters q selects, newest first.
 func (d *DLQ) List(ctx context.Context, q store.DeadQuery) ([]*DeadLetter, error) {
-	dls, err := d.store.ListDead(ctx, q)
+	dls, err := d.store.ListDeadAll(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -90,11 +92,11 @@ func (d *DLQ) List(ctx context.Context, q store.DeadQuery) ([]*DeadLetter, error
 // Show returns dead letter id and its whole attempt history, or an error
 // wrapping store.ErrNotFound when id is not in a DLQ.
 func (d *DLQ) Show(ctx context.Context, id string) (*DeadLetterDetail, error) {
-	dl, err := d.store.GetDeadLetter(ctx, id)
+	dl, st, err := d.store.GetDeadLetterAny(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("dead letter %s: %w", id, err)
 	}
-	attempts, err := d.store.Attempts(ctx, id)
+	attempts, err := st.Attempts(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -121,9 +123,9 @@ type Selection struct {
 // nor All.
 var ErrNoSelection = errors.New("select dead letters by id, partner or all")
 
-// resolve returns the selected dead-letter ids by partner, oldest first,
-// and the partners in a stable order.
-func (d *DLQ) resolve(ctx context.Context, sel Selection) ([]string, map[string][]string, error) {
+// resolve returns the selected dead letters by partner, oldest first
+// across shards, and the partners in a stable order.
+func (d *DLQ) resolve(ctx context.Context, sel Selection) ([]string, map[string][]store.Dead, error) {
 	now := d.cfg.Now()
 	var from, to time.Time
 	if sel.Since > 0 {
@@ -132,9 +134,9 @@ func (d *DLQ) resolve(ctx context.Context, sel Selection) ([]string, map[string]
 	if sel.OlderThan > 0 {
 		to = now.Add(-sel.OlderThan)
 	}
-	byPartner := map[string][]string{}
+	byPartner := map[string][]store.Dead{}
 	var order []string
-	add := func(p string, ids ...string) {
+	add := func(p string, ids ...store.Dead) {
 		if _, ok := byPartner[p]; !ok {
 			order = append(order, p)
 		}
@@ -149,25 +151,25 @@ func (d *DLQ) resolve(ctx context.Context, sel Selection) ([]string, map[string]
 		add(p, ids...)
 	case len(sel.IDs) > 0:
 		for _, id := range sel.IDs {
-			dl, err := d.store.GetDeadLetter(ctx, id)
+			dl, st, err := d.store.GetDeadLetterAny(ctx, id)
 			if err != nil {
 				return nil, nil, fmt.Errorf("dead letter %s: %w", id, err)
 			}
 			if (!from.IsZero() && dl.DeadAt.Before(from)) || (!to.IsZero() && dl.DeadAt.After(to)) {
 				continue
 			}
-			add(dl.Partner, id)
+			add(dl.Partner, store.Dead{ID: id, Shard: st.Index(), At: dl.DeadAt})
 		}
 	case sel.Partner != "" || sel.All:
 		partners := []string{sel.Partner}
 		if sel.All {
 			var err error
-			if partners, err = d.store.DLQPartners(ctx); err != nil {
+			if partners, err = d.store.DLQPartnersAll(ctx); err != nil {
 				return nil, nil, err
 			}
 		}
 		for _, p := range partners {
-			ids, err := d.store.DeadIDs(ctx, p, from, to)
+			ids, err := d.store.DeadAll(ctx, p, from, to)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -192,17 +194,19 @@ func (d *DLQ) Purge(ctx context.Context, sel Selection) (int, error) {
 	retention := d.cfg.Config.Load().Delivery.AttemptLogRetention
 	total := 0
 	for _, p := range order {
-		n, err := d.store.Purge(ctx, p, byPartner[p], d.cfg.Now(), retention)
-		total += n
-		if err != nil {
-			return total, err
+		for _, part := range byShard(byPartner[p]) {
+			n, err := d.store.Shard(part.shard).Purge(ctx, p, part.ids, d.cfg.Now(), retention)
+			total += n
+			if err != nil {
+				return total, err
+			}
 		}
 	}
 	return total, nil
 }
 
 // Export calls fn with each dead letter of partner ("" = every partner)
-// and its attempts, oldest first per partner.
+// and its attempts, oldest first per partner (across shards).
 func (d *DLQ) Export(ctx context.Context, partner string, fn func(*DeadLetterDetail) error) error {
 	order, byPartner, err := d.resolve(ctx, Selection{Partner: partner, All: partner == ""})
 	if err != nil {
@@ -214,12 +218,22 @@ func (d *DLQ) Export(ctx context.Context, partner string, fn func(*DeadLetterDet
 		for len(ids) > 0 {
 			chunk := ids[:min(batch, len(ids))]
 			ids = ids[len(chunk):]
-			dls, err := d.store.GetDead(ctx, chunk)
-			if err != nil {
-				return err
+			got := map[string]*store.DeadLetter{}
+			for _, part := range byShard(chunk) {
+				dls, err := d.store.Shard(part.shard).GetDead(ctx, part.ids)
+				if err != nil {
+					return err
+				}
+				for _, dl := range dls {
+					got[dl.ID] = dl
+				}
 			}
-			for _, dl := range dls {
-				attempts, err := d.store.Attempts(ctx, dl.ID)
+			for _, pick := range chunk {
+				dl := got[pick.ID]
+				if dl == nil {
+					continue // no longer a dead letter
+				}
+				attempts, err := d.store.Shard(pick.Shard).Attempts(ctx, dl.ID)
 				if err != nil {
 					return err
 				}
@@ -337,34 +351,36 @@ func (d *DLQ) replay(ctx context.Context, sel Selection, o ReplayOptions) (Repla
 	}
 	cfg := d.cfg.Config.Load()
 	for _, pid := range order {
-		ids := byPartner[pid]
 		partner := cfg.Partner(pid)
-		for len(ids) > 0 {
-			chunk := ids[:min(replayBatch, len(ids))]
-			ids = ids[len(chunk):]
-			if partner == nil {
-				for _, id := range chunk {
-					step(ReplayItem{ID: id, Partner: pid, Result: "failed", Error: "partner " + pid + " is not in the config"})
+		for _, part := range byShard(byPartner[pid]) {
+			st, ids := d.store.Shard(part.shard), part.ids
+			for len(ids) > 0 {
+				chunk := ids[:min(replayBatch, len(ids))]
+				ids = ids[len(chunk):]
+				if partner == nil {
+					for _, id := range chunk {
+						step(ReplayItem{ID: id, Partner: pid, Result: "failed", Error: "partner " + pid + " is not in the config"})
+					}
+					continue
 				}
-				continue
-			}
-			var n int
-			if o.DryRun {
-				err = d.dryRun(ctx, partner, chunk, step)
-			} else {
-				n, err = d.replayChunk(ctx, partner, chunk, lim, step)
-			}
-			res.Removed += n
-			if err != nil {
-				return res, order, err
+				var n int
+				if o.DryRun {
+					err = d.dryRun(ctx, st, partner, chunk, step)
+				} else {
+					n, err = d.replayChunk(ctx, st, partner, chunk, lim, step)
+				}
+				res.Removed += n
+				if err != nil {
+					return res, order, err
+				}
 			}
 		}
 	}
 	return res, order, nil
 }
 
-func (d *DLQ) dryRun(ctx context.Context, p *config.Partner, ids []string, step func(ReplayItem)) error {
-	dls, err := d.store.GetDead(ctx, ids)
+func (d *DLQ) dryRun(ctx context.Context, st *store.Store, p *config.Partner, ids []string, step func(ReplayItem)) error {
+	dls, err := st.GetDead(ctx, ids)
 	if err != nil {
 		return err
 	}
@@ -391,10 +407,11 @@ func (d *DLQ) dryRun(ctx context.Context, p *config.Partner, ids []string, step 
 }
 
 // replayChunk claims, enqueues and settles one batch of partner p's dead
-// letters, and returns how many left the DLQ.
-func (d *DLQ) replayChunk(ctx context.Context, p *config.Partner, ids []string, lim *rate.Limiter, step func(ReplayItem)) (int, error) {
+// letters in shard st, and returns how many left the DLQ. They are
+// replayed in their shard: its replay queue, its records.
+func (d *DLQ) replayChunk(ctx context.Context, st *store.Store, p *config.Partner, ids []string, lim *rate.Limiter, step func(ReplayItem)) (int, error) {
 	now := d.cfg.Now()
-	claims, err := d.store.ClaimReplay(ctx, p.ID, ids, now)
+	claims, err := st.ClaimReplay(ctx, p.ID, ids, now)
 	if err != nil {
 		return 0, err
 	}
@@ -413,7 +430,7 @@ func (d *DLQ) replayChunk(ctx context.Context, p *config.Partner, ids []string, 
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				if err := d.enqueueReplay(ctx, p, c.Payload, now, lim); err != nil {
+				if err := d.enqueueReplay(ctx, wire.ReplayQueue(st.Index()), p, c.Payload, now, lim); err != nil {
 					items[i].Result, items[i].Error = "failed", err.Error()
 					return
 				}
@@ -431,7 +448,7 @@ func (d *DLQ) replayChunk(ctx context.Context, p *config.Partner, ids []string, 
 		}
 	}
 	// Settle even when cancelled, so claimed entries go back to dead.
-	n, err := d.store.SettleReplay(context.WithoutCancel(ctx), p.ID, claimed, enqueued, d.cfg.Config.Load().Delivery.AttemptLogRetention)
+	n, err := st.SettleReplay(context.WithoutCancel(ctx), p.ID, claimed, enqueued, d.cfg.Config.Load().Delivery.AttemptLogRetention)
 	for _, it := range items {
 		step(it)
 	}
@@ -441,7 +458,7 @@ func (d *DLQ) replayChunk(ctx context.Context, p *config.Partner, ids []string, 
 	return n, ctx.Err()
 }
 
-func (d *DLQ) enqueueReplay(ctx context.Context, p *config.Partner, raw []byte, now time.Time, lim *rate.Limiter) error {
+func (d *DLQ) enqueueReplay(ctx context.Context, queue string, p *config.Partner, raw []byte, now time.Time, lim *rate.Limiter) error {
 	pl, err := wire.DecodePayload(raw)
 	if err != nil {
 		return err
@@ -450,7 +467,7 @@ func (d *DLQ) enqueueReplay(ctx context.Context, p *config.Partner, raw []byte, 
 	if tp := tracing.TraceParentOf(ctx); tp != "" {
 		pl.TraceParent = tp // its attempts link to the replay's span
 	}
-	task, err := wire.NewTask(pl, p.AttemptTimeout(), wire.QueueReplay)
+	task, err := wire.NewTask(pl, p.AttemptTimeout(), queue)
 	if err != nil {
 		return err
 	}
@@ -485,4 +502,27 @@ func (d DeadLetterDetail) MarshalJSON() ([]byte, error) {
 		plain
 		Former []store.Attempt `json:"attempt_log"`
 	}{plain(d), d.History})
+}
+
+// shardPart is the ids of a selection in one shard.
+type shardPart struct {
+	shard int
+	ids   []string
+}
+
+// byShard splits picks by shard, keeping their order inside each shard
+// and the shards in the order first met.
+func byShard(picks []store.Dead) []shardPart {
+	var out []shardPart
+	at := map[int]int{}
+	for _, p := range picks {
+		i, ok := at[p.Shard]
+		if !ok {
+			i = len(out)
+			at[p.Shard] = i
+			out = append(out, shardPart{shard: p.Shard})
+		}
+		out[i].ids = append(out[i].ids, p.ID)
+	}
+	return out
 }

@@ -44,6 +44,10 @@ type EraseConfig struct {
 	By string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Shards is how many shards hold deliveries (redis.shards, or
+	// redis.previous_shards when larger): their queues are erased from too.
+	// Default 1.
+	Shards int
 }
 
 // Eraser erases one user's personal data from everything postback
@@ -54,8 +58,9 @@ type EraseConfig struct {
 // skipped) is the user's when its URLs, errors or responses carry one of
 // the user's identifiers, in any form a template gives.
 type Eraser struct {
-	cfg   EraseConfig
-	store *store.Store
+	cfg    EraseConfig
+	store  *store.Store
+	queues []string // every shard's delivery queues
 }
 
 // NewEraser returns an Eraser.
@@ -70,7 +75,8 @@ func NewEraser(cfg EraseConfig) (*Eraser, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Eraser{cfg: cfg, store: store.New(cfg.Redis)}, nil
+	cfg.Shards = max(cfg.Shards, 1)
+	return &Eraser{cfg: cfg, store: store.NewSharded(cfg.Redis, cfg.Shards), queues: wire.Queues(cfg.Shards)}, nil
 }
 
 // Start records an erasure of sub, not yet run, and returns it. When an
@@ -295,8 +301,6 @@ func (j *job) count() {
 	}
 }
 
-var queues = []string{wire.QueueDefault, wire.QueueReplay}
-
 // run finds the user's data and erases it.
 func (j *job) run(ctx context.Context) error {
 	if err := j.find(ctx); err != nil {
@@ -336,11 +340,17 @@ func (j *job) find(ctx context.Context) error {
 	return j.scan(ctx, j.scanRecords)
 }
 
-// scan runs page over every page of hash keys, at the configured rate.
+// scan runs page over every page of hash keys, at the configured rate,
+// of every node (each master of a cluster: the shards are spread over
+// them).
 func (j *job) scan(ctx context.Context, page func(context.Context, []string) error) error {
+	return j.x.store.Nodes(ctx, func(node *store.Store) error { return j.scanNode(ctx, node, page) })
+}
+
+func (j *job) scanNode(ctx context.Context, node *store.Store, page func(context.Context, []string) error) error {
 	var cursor uint64
 	for {
-		keys, next, err := j.x.store.ScanHashes(ctx, cursor, scanPage)
+		keys, next, err := node.ScanHashes(ctx, cursor, scanPage)
 		if err != nil {
 			return err
 		}
@@ -365,9 +375,9 @@ func (j *job) scanTasks(ctx context.Context, keys []string) error {
 	var tasks []store.StoredTask
 	var ids []string
 	for _, k := range keys {
-		if q, id, ok := store.TaskOf(k, queues); ok {
+		if q, id, ok := store.TaskOf(k, j.x.queues); ok {
 			tasks = append(tasks, store.StoredTask{Queue: q, ID: id})
-		} else if id, ok := store.RecordID(k); ok {
+		} else if id, _, ok := store.RecordID(k); ok {
 			ids = append(ids, id)
 		}
 	}
@@ -419,7 +429,7 @@ func (j *job) scanTasks(ctx context.Context, keys []string) error {
 func (j *job) scanRecords(ctx context.Context, keys []string) error {
 	var ids []string
 	for _, k := range keys {
-		if id, ok := store.RecordID(k); ok && !j.deliveries[id] {
+		if id, _, ok := store.RecordID(k); ok && !j.deliveries[id] {
 			ids = append(ids, id)
 		}
 		if store.IsTriageGroups(k) {
@@ -503,7 +513,7 @@ func (j *job) round(ctx context.Context) (busy bool, err error) {
 	// A delivery's own task has its id: one a bundle handed off, or a
 	// replay, made after the scan.
 	for id := range j.deliveries {
-		for _, q := range queues {
+		for _, q := range j.x.queues {
 			if _, ok := j.tasks[q+"\x00"+id]; !ok {
 				j.tasks[q+"\x00"+id] = store.StoredTask{Queue: q, ID: id}
 			}

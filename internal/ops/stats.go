@@ -67,6 +67,20 @@ type Stats struct {
 	// Truncated is true when the queues held more tasks than StatsScanLimit
 	// per state and the queue figures count only the first ones.
 	Truncated bool `json:"truncated,omitempty"`
+	// Shards has each shard's figures, with more than one (redis.shards or
+	// redis.previous_shards): a shard is drained when all its figures are 0.
+	Shards []ShardStats `json:"shards,omitempty"`
+}
+
+// ShardStats is what one shard holds: its deliveries in its queues (new
+// and replays) and its dead letters.
+type ShardStats struct {
+	Shard     int    `json:"shard"`
+	Queue     string `json:"queue"`
+	Pending   int    `json:"pending"`
+	Scheduled int    `json:"scheduled"` // held, retries and deferrals
+	InFlight  int    `json:"in_flight"`
+	DLQSize   int64  `json:"dlq_size"`
 }
 
 // StatsScanLimit bounds how many tasks per queue and state ReadStats reads
@@ -82,7 +96,7 @@ const StatsScanLimit = 200_000
 // splits them by partner. The hourly figures are per-minute counters the
 // worker keeps; the latencies a capped sample of recent attempts.
 func ReadStats(ctx context.Context, rdb redis.UniversalClient, cfg *config.Config, partner string, now time.Time) (*Stats, error) {
-	st := store.New(rdb)
+	st := store.NewSharded(rdb, cfg.Redis.Served())
 	var ids []string
 	if partner != "" {
 		ids = []string{partner}
@@ -90,7 +104,7 @@ func ReadStats(ctx context.Context, rdb redis.UniversalClient, cfg *config.Confi
 		for _, p := range cfg.Partners {
 			ids = append(ids, p.ID)
 		}
-		dlq, err := st.DLQPartners(ctx)
+		dlq, err := st.DLQPartnersAll(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +128,7 @@ func ReadStats(ctx context.Context, rdb redis.UniversalClient, cfg *config.Confi
 		if p, ok := paused[id]; ok {
 			ps.Paused = &p
 		}
-		c, err := st.Counts(ctx, id, now, time.Hour)
+		c, err := st.CountsAll(ctx, id, now, time.Hour)
 		if err != nil {
 			return nil, err
 		}
@@ -124,7 +138,7 @@ func ReadStats(ctx context.Context, rdb redis.UniversalClient, cfg *config.Confi
 			r := float64(ok) / float64(ok+c.Dead)
 			ps.SuccessRate = &r
 		}
-		lat, err := st.Latencies(ctx, id, now.Add(-time.Hour))
+		lat, err := st.LatenciesAll(ctx, id, now.Add(-time.Hour))
 		if err != nil {
 			return nil, err
 		}
@@ -132,15 +146,33 @@ func ReadStats(ctx context.Context, rdb redis.UniversalClient, cfg *config.Confi
 			p50, p99 := ms(quantile(lat, 0.50)), ms(quantile(lat, 0.99))
 			ps.LatencyP50, ps.LatencyP99 = &p50, &p99
 		}
-		if ps.DLQSize, err = st.DLQSize(ctx, id); err != nil {
+		if ps.DLQSize, err = st.DLQSizeAll(ctx, id); err != nil {
 			return nil, err
 		}
 	}
-	truncated, err := scanQueues(ctx, rdb, cfg, now, byID)
+	var shards []ShardStats
+	if st.Shards() > 1 {
+		shards = make([]ShardStats, st.Shards())
+		for k, sh := range st.All() {
+			shards[k].Shard, shards[k].Queue = k, wire.Queue(k)
+			ps, err := sh.DLQPartners(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range ps {
+				n, err := sh.DLQSize(ctx, p)
+				if err != nil {
+					return nil, err
+				}
+				shards[k].DLQSize += n
+			}
+		}
+	}
+	truncated, err := scanQueues(ctx, rdb, cfg, now, byID, shards)
 	if err != nil {
 		return nil, err
 	}
-	out.Truncated = truncated
+	out.Truncated, out.Shards = truncated, shards
 	return out, nil
 }
 
@@ -160,7 +192,10 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 // A scheduled task due no later than its partner's delay after its first
 // enqueue is held by that delay; the other scheduled tasks wait for a
 // retry or a deferral.
-func scanQueues(ctx context.Context, rdb redis.UniversalClient, cfg *config.Config, now time.Time, byID map[string]*PartnerStats) (truncated bool, err error) {
+//
+// shards, when not nil, receives each shard's counts of deliveries (of
+// every partner).
+func scanQueues(ctx context.Context, rdb redis.UniversalClient, cfg *config.Config, now time.Time, byID map[string]*PartnerStats, shards []ShardStats) (truncated bool, err error) {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	const page = 1000
 	type lister func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error)
@@ -170,22 +205,27 @@ func scanQueues(ctx context.Context, rdb redis.UniversalClient, cfg *config.Conf
 			!t.NextProcessAt.After(time.UnixMilli(enqueued).Add(pc.Delay+time.Second))
 	}
 	states := []struct {
-		list lister
-		add  func(p *PartnerStats, t *asynq.TaskInfo, enqueued int64, deliveries int)
+		list  lister
+		shard func(s *ShardStats, deliveries int)
+		add   func(p *PartnerStats, t *asynq.TaskInfo, enqueued int64, deliveries int)
 	}{
-		{insp.ListPendingTasks, func(p *PartnerStats, _ *asynq.TaskInfo, _ int64, n int) { p.Pending += n }},
-		{insp.ListScheduledTasks, func(p *PartnerStats, t *asynq.TaskInfo, enqueued int64, n int) {
+		{insp.ListPendingTasks, func(s *ShardStats, n int) { s.Pending += n }, func(p *PartnerStats, _ *asynq.TaskInfo, _ int64, n int) { p.Pending += n }},
+		{insp.ListScheduledTasks, func(s *ShardStats, n int) { s.Scheduled += n }, func(p *PartnerStats, t *asynq.TaskInfo, enqueued int64, n int) {
 			if held(p, t, enqueued) {
 				p.Held += int64(n)
 			} else {
 				p.Scheduled += n
 			}
 		}},
-		{insp.ListRetryTasks, func(p *PartnerStats, _ *asynq.TaskInfo, _ int64, n int) { p.Scheduled += n }},
-		{insp.ListActiveTasks, func(p *PartnerStats, _ *asynq.TaskInfo, _ int64, n int) { p.InFlight += n }},
+		{insp.ListRetryTasks, func(s *ShardStats, n int) { s.Scheduled += n }, func(p *PartnerStats, _ *asynq.TaskInfo, _ int64, n int) { p.Scheduled += n }},
+		{insp.ListActiveTasks, func(s *ShardStats, n int) { s.InFlight += n }, func(p *PartnerStats, _ *asynq.TaskInfo, _ int64, n int) { p.InFlight += n }},
 	}
 	oldest := map[string]int64{}
-	for _, q := range []string{wire.QueueDefault, wire.QueueReplay} {
+	for _, q := range wire.Queues(cfg.Redis.Served()) {
+		var sh *ShardStats
+		if k, _, _ := wire.QueueShard(q); k < len(shards) {
+			sh = &shards[k]
+		}
 		for _, s := range states {
 			for n := 1; ; n++ {
 				if err := ctx.Err(); err != nil {
@@ -204,6 +244,9 @@ func scanQueues(ctx context.Context, rdb redis.UniversalClient, cfg *config.Conf
 				}
 				for _, t := range tasks {
 					partner, enqueued, n, ok := wire.TaskHead(t.Type, t.Payload)
+					if ok && sh != nil {
+						s.shard(sh, n)
+					}
 					ps := byID[partner]
 					if !ok || ps == nil {
 						continue

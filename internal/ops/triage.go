@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -45,7 +46,7 @@ type TriageGroup struct {
 	// decimals ("" is revenue with no currency).
 	RevenueAtRisk map[string]string `json:"revenue_at_risk"`
 
-	ids  []string
+	ids  []store.Dead
 	sums triage.Sums
 }
 
@@ -62,7 +63,7 @@ func (d *DLQ) Triage(ctx context.Context, q TriageQuery) ([]*TriageGroup, error)
 	partners := []string{q.Partner}
 	if q.Partner == "" {
 		var err error
-		if partners, err = d.store.DLQPartners(ctx); err != nil {
+		if partners, err = d.store.DLQPartnersAll(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -85,24 +86,27 @@ func (d *DLQ) Triage(ctx context.Context, q TriageQuery) ([]*TriageGroup, error)
 }
 
 func (d *DLQ) triagePartner(ctx context.Context, partner string, since time.Time) ([]*TriageGroup, error) {
-	set, err := d.store.TriageRead(ctx, partner, since)
-	if err != nil {
-		return nil, err
-	}
-	var missing []string
-	for _, dead := range set.Dead {
-		if _, ok := set.Entries[dead.ID]; !ok {
-			missing = append(missing, dead.ID)
+	// Each shard keeps its own index; the groups are the partner's
+	// across them, its letters merged by when they died.
+	set := &store.TriageSet{Entries: map[string]store.TriageEntry{}, Groups: map[string]store.TriageGroup{}}
+	var dead []store.Dead
+	for _, st := range d.store.All() {
+		part, err := d.triageShard(ctx, st, partner, since)
+		if err != nil {
+			return nil, err
 		}
+		for _, x := range part.Dead {
+			dead = append(dead, store.Dead{ID: x.ID, Shard: st.Index(), At: x.At})
+		}
+		maps.Copy(set.Entries, part.Entries)
+		maps.Copy(set.Groups, part.Groups)
 	}
-	if err := d.indexMissing(ctx, partner, missing, set); err != nil {
-		return nil, err
+	if d.store.Shards() > 1 {
+		slices.SortStableFunc(dead, func(a, b store.Dead) int { return a.At.Compare(b.At) })
 	}
 	byID := map[string]*TriageGroup{}
 	var order []*TriageGroup
-	live := make(map[string]bool, len(set.Dead))
-	for _, dead := range set.Dead {
-		live[dead.ID] = true
+	for _, dead := range dead {
 		e, ok := set.Entries[dead.ID]
 		if !ok {
 			continue // no longer a dead letter by the time it was read
@@ -117,19 +121,47 @@ func (d *DLQ) triagePartner(ctx context.Context, partner string, since time.Time
 		}
 		g.Count++
 		g.Last = dead.At
-		g.ids = append(g.ids, dead.ID)
+		g.ids = append(g.ids, dead)
 		if err := g.sums.Add(e.Amount, e.Currency); err != nil {
 			return nil, fmt.Errorf("dead letter %s: %w", dead.ID, err)
 		}
 	}
 	for _, g := range order {
 		g.RevenueAtRisk = g.sums.Map()
-		if !slices.Contains(g.ids, g.SampleID) {
-			g.SampleID = g.ids[len(g.ids)-1] // the sample left the DLQ: name a letter still in it
+		if !slices.ContainsFunc(g.ids, func(x store.Dead) bool { return x.ID == g.SampleID }) {
+			g.SampleID = g.ids[len(g.ids)-1].ID // the sample left the DLQ: name a letter still in it
 		}
+	}
+	return order, nil
+}
+
+// triageShard reads partner's triage index in shard st, indexing the
+// letters it lacks and, when every letter was read, dropping what is
+// stale.
+func (d *DLQ) triageShard(ctx context.Context, st *store.Store, partner string, since time.Time) (*store.TriageSet, error) {
+	set, err := st.TriageRead(ctx, partner, since)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, dead := range set.Dead {
+		if _, ok := set.Entries[dead.ID]; !ok {
+			missing = append(missing, dead.ID)
+		}
+	}
+	if err := d.indexMissing(ctx, st, partner, missing, set); err != nil {
+		return nil, err
 	}
 	if since.IsZero() {
 		// Every dead letter was read: what else the index holds is stale.
+		live := make(map[string]bool, len(set.Dead))
+		used := map[string]bool{}
+		for _, dead := range set.Dead {
+			live[dead.ID] = true
+			if e, ok := set.Entries[dead.ID]; ok {
+				used[e.Group] = true
+			}
+		}
 		var stale, gone []string
 		for id := range set.Entries {
 			if !live[id] {
@@ -137,25 +169,25 @@ func (d *DLQ) triagePartner(ctx context.Context, partner string, since time.Time
 			}
 		}
 		for id := range set.Groups {
-			if byID[id] == nil {
+			if !used[id] {
 				gone = append(gone, id)
 			}
 		}
-		if err := d.store.DropTriage(ctx, partner, stale, gone); err != nil {
+		if err := st.DropTriage(ctx, partner, stale, gone); err != nil {
 			return nil, err
 		}
 	}
-	return order, nil
+	return set, nil
 }
 
 // indexMissing indexes partner's dead letters ids, which the triage index
 // lacks, into set and into the index.
-func (d *DLQ) indexMissing(ctx context.Context, partner string, ids []string, set *store.TriageSet) error {
+func (d *DLQ) indexMissing(ctx context.Context, st *store.Store, partner string, ids []string, set *store.TriageSet) error {
 	const batch = 500
 	for len(ids) > 0 {
 		chunk := ids[:min(batch, len(ids))]
 		ids = ids[len(chunk):]
-		dls, err := d.store.GetDead(ctx, chunk)
+		dls, err := st.GetDead(ctx, chunk)
 		if err != nil {
 			return err
 		}
@@ -183,7 +215,7 @@ func (d *DLQ) indexMissing(ctx context.Context, partner string, ids []string, se
 		for _, g := range groups {
 			gs = append(gs, g)
 		}
-		if err := d.store.IndexDead(ctx, partner, entries, gs); err != nil {
+		if err := st.IndexDead(ctx, partner, entries, gs); err != nil {
 			return err
 		}
 	}
@@ -193,7 +225,7 @@ func (d *DLQ) indexMissing(ctx context.Context, partner string, ids []string, se
 // groupIDs returns the dead letters of group, by partner (one partner: a
 // group is one partner's), for a replay. partner narrows the search when
 // set.
-func (d *DLQ) groupIDs(ctx context.Context, partner, group string, since time.Duration) (string, []string, error) {
+func (d *DLQ) groupIDs(ctx context.Context, partner, group string, since time.Duration) (string, []store.Dead, error) {
 	groups, err := d.Triage(ctx, TriageQuery{Partner: partner, Since: since})
 	if err != nil {
 		return "", nil, err

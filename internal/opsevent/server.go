@@ -61,7 +61,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	cfg.Concurrency = cmp.Or(cfg.Concurrency, 4)
 	cfg.PollInterval = cmp.Or(cfg.PollInterval, time.Second)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
-	s := &Server{cfg: cfg, store: store.New(cfg.Redis), emitter: NewEmitter(cfg.Redis, cfg.Config, cfg.Logger), clients: map[bool]*netguard.Client{}}
+	s := &Server{cfg: cfg, store: store.NewSharded(cfg.Redis, cfg.Config.Load().Redis.Served()), emitter: NewEmitter(cfg.Redis, cfg.Config, cfg.Logger), clients: map[bool]*netguard.Client{}}
 	s.srv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   map[string]int{QueueOps: 1},
@@ -159,7 +159,7 @@ func (s *Server) gather(ctx context.Context, t *asynq.Task) error {
 	}
 	from := time.UnixMilli(pl.From)
 	to := from.Add(dlqWindow)
-	set, err := s.store.TriageRead(ctx, pl.Partner, from)
+	set, _, err := s.store.TriageReadAll(ctx, pl.Partner, from)
 	if err != nil {
 		return err
 	}

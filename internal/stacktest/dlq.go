@@ -61,7 +61,7 @@ func (s *Stack) WaitDLQSize(t testing.TB, partner string, n int64, timeout time.
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		size, err := s.Store.DLQSize(context.Background(), partner)
+		size, err := s.Store.DLQSizeAll(context.Background(), partner)
 		if err == nil && size == n {
 			return
 		}

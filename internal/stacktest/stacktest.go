@@ -102,7 +102,7 @@ func New(t testing.TB, yamlConfig string, o Options) *Stack {
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
 	cfg := parse(t, yamlConfig, o.Env)
-	s := &Stack{RedisURL: url, env: o.Env, Redis: rdb, Store: store.New(rdb), Live: config.NewLive(cfg), logs: &lockedWriter{}}
+	s := &Stack{RedisURL: url, env: o.Env, Redis: rdb, Store: store.NewSharded(rdb, cfg.Redis.Served()), Live: config.NewLive(cfg), logs: &lockedWriter{}}
 	logger := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s.Client, err = intake.NewClient(intake.ClientConfig{Redis: rdb, Config: s.Live, Tracer: o.Tracer, NoGroupCommit: o.NoGroupCommit})
 	if err != nil {
@@ -227,7 +227,7 @@ func (s *Stack) WaitStatus(t testing.TB, id string, status retry.Status, timeout
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		rec, err := s.Store.Get(context.Background(), id)
+		rec, _, err := s.Store.GetAny(context.Background(), id)
 		if err == nil && rec.Status == status {
 			return rec
 		}
@@ -243,7 +243,7 @@ func (s *Stack) WaitStatus(t testing.TB, id string, status retry.Status, timeout
 func (s *Stack) QueueSizes(t testing.TB) (pending, active, scheduled, retry, archived int) {
 	t.Helper()
 	insp := asynq.NewInspectorFromRedisClient(s.Redis)
-	for _, q := range []string{wire.QueueDefault, wire.QueueReplay} {
+	for _, q := range wire.Queues(s.Store.Shards()) {
 		info, err := insp.GetQueueInfo(q)
 		if err != nil {
 			continue // a queue that never had a task does not exist yet

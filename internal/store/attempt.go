@@ -51,7 +51,7 @@ const LatencySamples = 1000
 // the pause's start (Unix ms) if this attempt paused the partner or 0,
 // the failing start (Unix ms) if it made the partner failing (half way to
 // its auto-pause) or 0, the failing start it ended by succeeding or 0}.
-var recordScript = redis.NewScript(leaveLua + `
+var recordScript = redis.NewScript(leaveLua + healthLua + `
 local n
 if ARGV[7] ~= "" then
   redis.call("HSETNX", KEYS[1], "first", ARGV[8])
@@ -106,32 +106,55 @@ end
 if ARGV[21] == "1" and (ARGV[1] == "delivered" or ARGV[1] == "dead") then
   leave(KEYS[9], ARGV[17])
 end
-local fails, paused, half, recovered = 0, 0, 0, 0
-local th = tonumber(ARGV[23]) or 0
-if ARGV[22] == "fail" and th > 0 then
-  fails = redis.call("HINCRBY", KEYS[10], ARGV[2], 1)
-  if th > 1 and fails == math.floor((th + 1) / 2) and redis.call("HSETNX", KEYS[11], ARGV[2], ARGV[4]) == 1 then
-    half = tonumber(ARGV[4])
-  end
-  if fails >= th then
-    redis.call("HDEL", KEYS[10], ARGV[2])
-    if redis.call("HSETNX", KEYS[12], ARGV[2], ARGV[4] .. ":" .. ARGV[25]) == 1 then
-      paused = tonumber(ARGV[4])
-    end
-  end
-elseif ARGV[22] == "ok" then
-  if th > 0 then
-    redis.call("HDEL", KEYS[10], ARGV[2])
-  end
-  if ARGV[24] == "1" then
-    local since = redis.call("HGET", KEYS[11], ARGV[2])
-    if since then
-      redis.call("HDEL", KEYS[11], ARGV[2])
-      recovered = tonumber(since) or 1
-    end
-  end
-end
+local fails, paused, half, recovered = health(KEYS[10], KEYS[11], KEYS[12], ARGV[2], ARGV[4], ARGV[22], ARGV[23], ARGV[24], ARGV[25])
 return {n, fails, paused, half, recovered}
+`)
+
+// healthLua counts an attempt towards its partner's failures in a row
+// and failing state, and pauses it at its threshold (see Health). The
+// keys are FailsKey, FailingKey and PausedKey: shard 0's, so with more
+// shards a delivery of another shard counts in a script of its own
+// (healthScript), after its outcome write.
+const healthLua = `
+local function health(fk, gk, pk, partner, now, kind, th, track, note)
+  local fails, paused, half, recovered = 0, 0, 0, 0
+  th = tonumber(th) or 0
+  if kind == "fail" and th > 0 then
+    fails = redis.call("HINCRBY", fk, partner, 1)
+    if th > 1 and fails == math.floor((th + 1) / 2) and redis.call("HSETNX", gk, partner, now) == 1 then
+      half = tonumber(now)
+    end
+    if fails >= th then
+      redis.call("HDEL", fk, partner)
+      if redis.call("HSETNX", pk, partner, now .. ":" .. note) == 1 then
+        paused = tonumber(now)
+      end
+    end
+  elseif kind == "ok" then
+    if th > 0 then
+      redis.call("HDEL", fk, partner)
+    end
+    if track == "1" then
+      local since = redis.call("HGET", gk, partner)
+      if since then
+        redis.call("HDEL", gk, partner)
+        recovered = tonumber(since) or 1
+      end
+    end
+  end
+  return fails, paused, half, recovered
+end
+`
+
+// healthScript is healthLua alone, for a delivery outside shard 0.
+//
+// KEYS[1] FailsKey  KEYS[2] FailingKey  KEYS[3] PausedKey
+// ARGV[1] partner  ARGV[2] now (ms)  ARGV[3] health  ARGV[4] threshold
+// ARGV[5] track  ARGV[6] note
+// Returns {0, fails, paused, half, recovered}, as recordScript does.
+var healthScript = redis.NewScript(healthLua + `
+local fails, paused, half, recovered = health(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+return {0, fails, paused, half, recovered}
 `)
 
 // write is one call of recordScript.
@@ -173,11 +196,20 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 		}
 	}
 	keys := []string{
-		DeliveryKey(w.m.ID), AttemptsKey(w.m.ID),
-		StatsKey(w.m.Partner, w.now.Unix()/60), LatencyKey(w.m.Partner),
-		DLQKey(w.m.Partner), DLQPartnersKey, LeaseKey(w.m.ID),
-		DeliveryKey(w.m.ID), DeliveryKey(w.m.ID), // unless the delivery has a dedup entry and a sequence
+		s.DeliveryKey(w.m.ID), s.AttemptsKey(w.m.ID),
+		s.StatsKey(w.m.Partner, w.now.Unix()/60), s.LatencyKey(w.m.Partner),
+		s.DLQKey(w.m.Partner), s.DLQPartnersKey(), s.LeaseKey(w.m.ID),
+		s.DeliveryKey(w.m.ID), s.DeliveryKey(w.m.ID), // unless the delivery has a dedup entry and a sequence
 		FailsKey, FailingKey, PausedKey,
+	}
+	health, threshold, track, note := w.health()
+	var global *Store
+	if s.shard != 0 {
+		// The health keys are shard 0's: counted after the outcome, below.
+		keys[9], keys[10], keys[11] = keys[0], keys[0], keys[0]
+		if health != "" {
+			global = s.Global()
+		}
 	}
 	var dedupTTL, inSeq string
 	if w.m.Dedup != "" {
@@ -186,15 +218,29 @@ func (s *Store) record(ctx context.Context, w write) (int, error) {
 	if w.m.Order != "" {
 		keys[8], inSeq = w.m.Order, "1"
 	}
-	health, threshold, track, note := w.health()
+	inScript := health
+	if global != nil {
+		inScript = ""
+	}
 	v, err := recordScript.Run(ctx, s.rdb, keys,
 		string(w.status), w.m.Partner, w.m.EventID, w.now.UnixMilli(),
 		w.retention.Milliseconds(), statsTTL.Milliseconds(),
 		aJSON, at, code, errText, url, sample, LatencySamples, ok,
 		w.reason, w.payload, w.m.ID, w.m.Lease, counter, dedupTTL, inSeq,
-		health, threshold, track, note).Int64Slice()
+		inScript, threshold, track, note).Int64Slice()
 	if err != nil {
 		return 0, err
+	}
+	if global != nil && len(v) >= 5 {
+		hv, herr := healthScript.Run(ctx, global.rdb, []string{FailsKey, FailingKey, PausedKey},
+			w.m.Partner, w.now.UnixMilli(), health, threshold, track, note).Int64Slice()
+		if herr != nil || len(hv) < 5 {
+			// The outcome is written; only the partner's health count
+			// missed this attempt.
+			w.m.Health.Err = fmt.Errorf("count partner health: %v (answer %v)", herr, hv)
+		} else {
+			copy(v[1:], hv[1:])
+		}
 	}
 	if len(v) < 5 {
 		return 0, fmt.Errorf("record: unexpected answer %v", v)

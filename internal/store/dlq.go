@@ -25,7 +25,7 @@ type DeadLetter struct {
 
 // DLQPartners returns the partners that have or had dead letters, sorted.
 func (s *Store) DLQPartners(ctx context.Context) ([]string, error) {
-	ps, err := s.rdb.SMembers(ctx, DLQPartnersKey).Result()
+	ps, err := s.rdb.SMembers(ctx, s.DLQPartnersKey()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("dlq partners: %w", err)
 	}
@@ -35,7 +35,7 @@ func (s *Store) DLQPartners(ctx context.Context) ([]string, error) {
 
 // DLQSize returns the number of dead letters of partner.
 func (s *Store) DLQSize(ctx context.Context, partner string) (int64, error) {
-	n, err := s.rdb.ZCard(ctx, DLQKey(partner)).Result()
+	n, err := s.rdb.ZCard(ctx, s.DLQKey(partner)).Result()
 	if err != nil {
 		return 0, fmt.Errorf("dlq size: %w", err)
 	}
@@ -50,7 +50,7 @@ func (s *Store) DeadIDs(ctx context.Context, partner string, from, to time.Time)
 	const page = 5000
 	var out []string
 	for off := int64(0); ; off += page {
-		ids, err := s.rdb.ZRangeByScore(ctx, DLQKey(partner), &redis.ZRangeBy{Min: lo, Max: hi, Offset: off, Count: page}).Result()
+		ids, err := s.rdb.ZRangeByScore(ctx, s.DLQKey(partner), &redis.ZRangeBy{Min: lo, Max: hi, Offset: off, Count: page}).Result()
 		if err != nil {
 			return nil, fmt.Errorf("dlq ids: %w", err)
 		}
@@ -78,7 +78,7 @@ func (s *Store) GetDead(ctx context.Context, ids []string) ([]*DeadLetter, error
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, DeliveryKey(id))
+			cmds[i] = p.HGetAll(ctx, s.DeliveryKey(id))
 		}
 		return nil
 	})
@@ -139,7 +139,7 @@ func (s *Store) ListDead(ctx context.Context, q DeadQuery) ([]*DeadLetter, error
 	for _, p := range partners {
 		kept := 0
 		for off := int64(0); ; off += page {
-			ids, err := s.rdb.ZRevRangeByScore(ctx, DLQKey(p), &redis.ZRangeBy{Min: lo, Max: "+inf", Offset: off, Count: page}).Result()
+			ids, err := s.rdb.ZRevRangeByScore(ctx, s.DLQKey(p), &redis.ZRangeBy{Min: lo, Max: "+inf", Offset: off, Count: page}).Result()
 			if err != nil {
 				return nil, fmt.Errorf("list dead letters: %w", err)
 			}
@@ -209,7 +209,7 @@ func (s *Store) ClaimReplay(ctx context.Context, partner string, ids []string, n
 	cmds := make([]*redis.Cmd, len(ids))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = replayClaimScript.EvalSha(ctx, p, []string{DeliveryKey(id), DLQKey(partner)}, id, now.UnixMilli())
+			cmds[i] = replayClaimScript.EvalSha(ctx, p, []string{s.DeliveryKey(id), s.DLQKey(partner)}, id, now.UnixMilli())
 		}
 		return nil
 	})
@@ -290,7 +290,7 @@ func (s *Store) SettleReplay(ctx context.Context, partner string, ids []string, 
 			if enqueued[i] {
 				flag = "1"
 			}
-			cmds[i] = replaySettleScript.EvalSha(ctx, p, []string{DeliveryKey(id), AttemptsKey(id), DLQKey(partner)}, id, flag, retention.Milliseconds())
+			cmds[i] = replaySettleScript.EvalSha(ctx, p, []string{s.DeliveryKey(id), s.AttemptsKey(id), s.DLQKey(partner)}, id, flag, retention.Milliseconds())
 		}
 		return nil
 	})
@@ -341,7 +341,7 @@ func (s *Store) Purge(ctx context.Context, partner string, ids []string, now tim
 		cmds := make([]*redis.Cmd, len(chunk))
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, id := range chunk {
-				cmds[i] = purgeScript.EvalSha(ctx, p, []string{DeliveryKey(id), AttemptsKey(id), DLQKey(partner)}, id, now.UnixMilli(), retention.Milliseconds())
+				cmds[i] = purgeScript.EvalSha(ctx, p, []string{s.DeliveryKey(id), s.AttemptsKey(id), s.DLQKey(partner)}, id, now.UnixMilli(), retention.Milliseconds())
 			}
 			return nil
 		})
@@ -359,7 +359,7 @@ func (s *Store) Purge(ctx context.Context, partner string, ids []string, now tim
 
 // PartnerOf returns the partner of delivery id, or ErrNotFound.
 func (s *Store) PartnerOf(ctx context.Context, id string) (string, error) {
-	p, err := s.rdb.HGet(ctx, DeliveryKey(id), "partner").Result()
+	p, err := s.rdb.HGet(ctx, s.DeliveryKey(id), "partner").Result()
 	if isNil(err) {
 		return "", ErrNotFound
 	}

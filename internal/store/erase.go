@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -187,6 +189,34 @@ func toAny(ss []string) []any {
 	return out
 }
 
+// Nodes calls fn with a store on each server that holds keys: every
+// master of a Redis Cluster (a SCAN sees one node's keys only), or s
+// itself. The stores are for ScanHashes; other reads go through s.
+func (s *Store) Nodes(ctx context.Context, fn func(node *Store) error) error {
+	cc, ok := s.rdb.(*redis.ClusterClient)
+	if !ok {
+		return fn(s)
+	}
+	var masters []*redis.Client
+	var mu sync.Mutex
+	err := cc.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
+		mu.Lock()
+		masters = append(masters, c)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cluster masters: %w", err)
+	}
+	slices.SortFunc(masters, func(a, b *redis.Client) int { return strings.Compare(a.Options().Addr, b.Options().Addr) })
+	for _, c := range masters {
+		if err := fn(&Store{rdb: c, p: s.p, shard: s.shard, set: s.set}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ScanHashes returns one page of the database's hash keys from cursor,
 // about count of them, and the cursor of the next page (0 at the end).
 // Tasks, delivery records and dead letters are all hashes.
@@ -198,10 +228,15 @@ func (s *Store) ScanHashes(ctx context.Context, cursor uint64, count int64) ([]s
 	return keys, next, nil
 }
 
-// RecordID returns the delivery id of a delivery record's key.
-func RecordID(key string) (string, bool) {
-	id, ok := strings.CutPrefix(key, Prefix+"d:")
-	return id, ok && strings.HasPrefix(id, "dlv_")
+// RecordID returns the delivery id of a delivery record's key, and its
+// shard.
+func RecordID(key string) (id string, shard int, ok bool) {
+	shard, rest, ok := KeyShard(key)
+	if !ok {
+		return "", 0, false
+	}
+	id, ok = strings.CutPrefix(rest, "d:")
+	return id, shard, ok && strings.HasPrefix(id, "dlv_")
 }
 
 // TaskOf returns the queue and task id of an asynq task hash key of one
@@ -253,7 +288,9 @@ func (s *Store) ReadTasks(ctx context.Context, tasks []StoredTask) error {
 // StoredRecord is a delivery record as an erasure reads it: the fields
 // that may hold personal data, and the attempts.
 type StoredRecord struct {
-	ID       string
+	ID string
+	// Shard is the shard the record was read in (see Store.Locate).
+	Shard    int
 	Exists   bool
 	Status   string
 	URL      string
@@ -264,14 +301,26 @@ type StoredRecord struct {
 
 // ReadRecords reads the records and attempt histories of ids, in one
 // pipeline; withAttempts false skips the histories.
+//
+// Each record is read in the shard that holds it (Locate): one more
+// round trip with more than one shard.
 func (s *Store) ReadRecords(ctx context.Context, ids []string, withAttempts bool) ([]StoredRecord, error) {
+	at, err := s.Locate(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read records: %w", err)
+	}
+	for i := range at {
+		if at[i] == nil {
+			at[i] = s // none has it: read as missing where s is
+		}
+	}
 	hs := make([]*redis.SliceCmd, len(ids))
 	as := make([]*redis.StringSliceCmd, len(ids))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			hs[i] = p.HMGet(ctx, DeliveryKey(id), "status", "url", "error", "payload")
+			hs[i] = p.HMGet(ctx, at[i].DeliveryKey(id), "status", "url", "error", "payload")
 			if withAttempts {
-				as[i] = p.LRange(ctx, AttemptsKey(id), 0, -1)
+				as[i] = p.LRange(ctx, at[i].AttemptsKey(id), 0, -1)
 			}
 		}
 		return nil
@@ -281,7 +330,7 @@ func (s *Store) ReadRecords(ctx context.Context, ids []string, withAttempts bool
 	}
 	out := make([]StoredRecord, len(ids))
 	for i, id := range ids {
-		r := StoredRecord{ID: id}
+		r := StoredRecord{ID: id, Shard: at[i].shard}
 		v := hs[i].Val()
 		if len(v) == 4 {
 			str := func(j int) string { s, _ := v[j].(string); return s }
@@ -388,7 +437,8 @@ func (s *Store) EraseRecord(ctx context.Context, r, w StoredRecord) (string, err
 	for i := range r.Attempts {
 		args = append(args, r.Attempts[i], w.Attempts[i])
 	}
-	v, err := eraseRecordScript.Run(ctx, s.rdb, []string{DeliveryKey(r.ID), AttemptsKey(r.ID), LeaseKey(r.ID)}, args...).Text()
+	sh := s.Shard(r.Shard)
+	v, err := eraseRecordScript.Run(ctx, s.rdb, []string{sh.DeliveryKey(r.ID), sh.AttemptsKey(r.ID), sh.LeaseKey(r.ID)}, args...).Text()
 	if err != nil {
 		return "", fmt.Errorf("erase record %s: %w", r.ID, err)
 	}

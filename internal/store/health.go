@@ -37,6 +37,9 @@ type Health struct {
 	// Recovered, when not zero, is when the failing state this attempt's
 	// success ended began.
 	Recovered time.Time
+	// Err is set when the outcome was written but the attempt could not
+	// be counted (a delivery outside shard 0 counts in a second script).
+	Err error
 }
 
 // health is what the record script is told to count for w.

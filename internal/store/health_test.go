@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -13,13 +14,23 @@ import (
 )
 
 // Failed attempts in a row pause the partner at the threshold; a success
-// in between starts the count again.
+// in between starts the count again. With shards, the partner's
+// attempts in every shard count together.
 func TestStore_AutoPause(t *testing.T) {
 	t.Parallel()
+	for _, shards := range []int{1, 4} {
+		t.Run(fmt.Sprint(shards, " shards"), func(t *testing.T) {
+			t.Parallel()
+			testAutoPause(t, shards)
+		})
+	}
+}
+
+func testAutoPause(t *testing.T, shards int) {
 	rdb, err := store.OpenRedis(redistest.DB(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
-	s := store.New(rdb)
+	s := store.NewSharded(rdb, shards)
 	ctx := context.Background()
 	now := time.Now()
 	attempt := func(i int, outcome retry.Outcome) *store.Health {
@@ -29,8 +40,9 @@ func TestStore_AutoPause(t *testing.T) {
 		if outcome == retry.Delivered {
 			status = retry.StatusDelivered
 		}
-		_, err := s.AddAttempt(ctx, m, store.Attempt{N: 1, At: now, Outcome: outcome.String(), Status: 503}, status, time.Hour)
+		_, err := s.Shard(i%shards).AddAttempt(ctx, m, store.Attempt{N: 1, At: now, Outcome: outcome.String(), Status: 503}, status, time.Hour)
 		require.NoError(t, err)
+		require.NoError(t, h.Err)
 		return h
 	}
 	require.Equal(t, 1, attempt(0, retry.Retry).Fails)
@@ -61,7 +73,7 @@ func TestStore_AutoPause(t *testing.T) {
 	}
 	// Without auto-pause nothing is counted.
 	m := store.Meta{ID: "dlv_z", Partner: "other", EventID: "e", Health: &store.Health{Track: true}}
-	_, err = s.AddAttempt(ctx, m, store.Attempt{N: 1, At: now, Outcome: retry.Retry.String()}, retry.StatusRetrying, time.Hour)
+	_, err = s.Shard(shards-1).AddAttempt(ctx, m, store.Attempt{N: 1, At: now, Outcome: retry.Retry.String()}, retry.StatusRetrying, time.Hour)
 	require.NoError(t, err)
 	fails, err = s.Fails(ctx, "other")
 	require.NoError(t, err)

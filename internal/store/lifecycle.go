@@ -169,7 +169,7 @@ end
 // OrderTurn says whether delivery id may be attempted now: whether every
 // delivery before it in sequence key is final.
 func (s *Store) OrderTurn(ctx context.Context, key, id string) (Turn, error) {
-	v, err := orderTurnScript.Run(ctx, s.rdb, []string{key}, id, Prefix+"d:").StringSlice()
+	v, err := orderTurnScript.Run(ctx, s.rdb, []string{key}, id, s.p+"d:").StringSlice()
 	if err != nil {
 		return Turn{}, fmt.Errorf("read sequence: %w", err)
 	}
@@ -192,7 +192,7 @@ return 1
 // OrderDrop removes delivery id from sequence key when it has no record,
 // and reports whether it did.
 func (s *Store) OrderDrop(ctx context.Context, key, id string) (bool, error) {
-	n, err := orderDropScript.Run(ctx, s.rdb, []string{key, DeliveryKey(id)}, id).Int()
+	n, err := orderDropScript.Run(ctx, s.rdb, []string{key, s.DeliveryKey(id)}, id).Int()
 	if err != nil {
 		return false, fmt.Errorf("drop from sequence: %w", err)
 	}
@@ -256,7 +256,7 @@ return ""
 // the id of the delivery that holds it: delivered, or being attempted.
 // The same delivery retried or replayed holds it already.
 func (s *Store) ClaimDedup(ctx context.Context, key, id string, ttl time.Duration) (holder string, err error) {
-	holder, err = dedupClaimScript.Run(ctx, s.rdb, []string{key}, id, ttl.Milliseconds(), Prefix+"d:").Text()
+	holder, err = dedupClaimScript.Run(ctx, s.rdb, []string{key}, id, ttl.Milliseconds(), s.p+"d:").Text()
 	if err != nil && !isNil(err) {
 		return "", fmt.Errorf("claim dedup key: %w", err)
 	}
@@ -305,7 +305,7 @@ return out
 // the deliveries of txKey that are still held, and returns them; when
 // there are any, rejection is cancelled too.
 func (s *Store) CancelHeld(ctx context.Context, txKey, rejection string, ttl time.Duration) ([]string, error) {
-	ids, err := cancelScript.Run(ctx, s.rdb, []string{txKey}, rejection, Prefix+"d:", Prefix+"l:", Prefix+"cx:", ttl.Milliseconds()).StringSlice()
+	ids, err := cancelScript.Run(ctx, s.rdb, []string{txKey}, rejection, s.p+"d:", s.p+"l:", s.p+"cx:", ttl.Milliseconds()).StringSlice()
 	if err != nil && !isNil(err) {
 		return nil, fmt.Errorf("cancel held deliveries: %w", err)
 	}
@@ -315,7 +315,7 @@ func (s *Store) CancelHeld(ctx context.Context, txKey, rejection string, ttl tim
 // Cancelled returns the delivery that delivery id was cancelled with, ""
 // when it was not.
 func (s *Store) Cancelled(ctx context.Context, id string) (string, error) {
-	by, err := s.rdb.Get(ctx, CancelKey(id)).Result()
+	by, err := s.rdb.Get(ctx, s.CancelKey(id)).Result()
 	if err != nil && !isNil(err) {
 		return "", fmt.Errorf("read cancellation: %w", err)
 	}
@@ -351,11 +351,11 @@ return nil
 // partner's stats (a lifecycle reason such as outside_window, or "" for
 // the others), freeing m.Lease and leaving m.Order.
 func (s *Store) Skip(ctx context.Context, m Meta, reason, code string, now time.Time, retention time.Duration) error {
-	seq, isSeq := DeliveryKey(m.ID), ""
+	seq, isSeq := s.DeliveryKey(m.ID), ""
 	if m.Order != "" {
 		seq, isSeq = m.Order, "1"
 	}
-	keys := []string{DeliveryKey(m.ID), LeaseKey(m.ID), StatsKey(m.Partner, now.Unix()/60), seq}
+	keys := []string{s.DeliveryKey(m.ID), s.LeaseKey(m.ID), s.StatsKey(m.Partner, now.Unix()/60), seq}
 	err := skipScript.Run(ctx, s.rdb, keys, reason, m.Partner, m.EventID, now.UnixMilli(), retention.Milliseconds(),
 		m.Lease, code, statsTTL.Milliseconds(), m.ID, isSeq).Err()
 	if err != nil && !isNil(err) {

@@ -31,7 +31,7 @@ func (s *Store) Counts(ctx context.Context, partner string, now time.Time, span 
 	cmds := make([]*redis.MapStringStringCmd, 0, n)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for m := last - n + 1; m <= last; m++ {
-			cmds = append(cmds, p.HGetAll(ctx, StatsKey(partner, m)))
+			cmds = append(cmds, p.HGetAll(ctx, s.StatsKey(partner, m)))
 		}
 		return nil
 	})
@@ -67,7 +67,7 @@ func atoi64(s string) int64 {
 // Latencies returns the durations of partner's most recent attempts (up
 // to LatencySamples) made at or after since, newest first.
 func (s *Store) Latencies(ctx context.Context, partner string, since time.Time) ([]time.Duration, error) {
-	raw, err := s.rdb.LRange(ctx, LatencyKey(partner), 0, LatencySamples-1).Result()
+	raw, err := s.rdb.LRange(ctx, s.LatencyKey(partner), 0, LatencySamples-1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read latencies: %w", err)
 	}

@@ -10,19 +10,84 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
 )
 
 // ErrNotFound is returned for a delivery that has no record.
 var ErrNotFound = errors.New("not found")
 
-// Store reads and writes postback's keys.
+// Store reads and writes postback's keys in one shard (see KeyPrefix);
+// Shard gives the store of another. The keys that are not about
+// deliveries (pauses, health, erasures) are shard 0's whichever store
+// writes them.
 type Store struct {
-	rdb redis.UniversalClient
+	rdb   redis.UniversalClient
+	p     string // the shard's key prefix
+	shard int
+	set   *layout
 }
 
-// New returns a Store on rdb.
-func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+// layout is a deployment's shards: those new events are placed into,
+// and every one read.
+type layout struct {
+	all    []*Store // every shard read, shard 0's first
+	placed int      // the first placed of them
+}
+
+// New returns the Store of a deployment with one shard, on rdb.
+func New(rdb redis.UniversalClient) *Store { return NewSharded(rdb, 1) }
+
+// NewSharded returns shard 0's Store of a deployment of n shards
+// (redis.shards, at least 1) on rdb; Shard and All give the others.
+func NewSharded(rdb redis.UniversalClient, n int) *Store { return NewLayout(rdb, n, n) }
+
+// NewLayout is NewSharded for a deployment that places events into
+// placed shards and reads served of them (at least placed: shards of an
+// earlier layout still being drained).
+func NewLayout(rdb redis.UniversalClient, placed, served int) *Store {
+	placed = max(placed, 1)
+	set := &layout{all: make([]*Store, max(served, placed)), placed: placed}
+	for k := range set.all {
+		set.all[k] = &Store{rdb: rdb, p: KeyPrefix(k), shard: k, set: set}
+	}
+	return set.all[0]
+}
+
+// Shard returns shard k's store. A shard beyond the deployment's (a
+// queue left from a larger redis.shards, say) gets a store of its own.
+func (s *Store) Shard(k int) *Store {
+	if all := s.set.all; k >= 0 && k < len(all) {
+		return all[k]
+	}
+	return &Store{rdb: s.rdb, p: KeyPrefix(k), shard: k, set: s.set}
+}
+
+// ForQueue returns the store of queue q's shard (see wire.QueueShard),
+// shard 0's for a queue that is no delivery queue.
+func (s *Store) ForQueue(q string) *Store {
+	if len(s.set.all) == 1 && (q == wire.QueueDefault || q == wire.QueueReplay) {
+		return s.set.all[0]
+	}
+	k, _, _ := wire.QueueShard(q)
+	return s.Shard(k)
+}
+
+// All returns every shard's store, shard 0's first.
+func (s *Store) All() []*Store { return s.set.all }
+
+// Shards is the deployment's number of shards read.
+func (s *Store) Shards() int { return len(s.set.all) }
+
+// Placed is how many shards new events are placed into.
+func (s *Store) Placed() int { return s.set.placed }
+
+// Index is the store's shard.
+func (s *Store) Index() int { return s.shard }
+
+// Global returns shard 0's store, where the keys that are not about
+// deliveries live.
+func (s *Store) Global() *Store { return s.Shard(0) }
 
 // Redis returns the client the store uses.
 func (s *Store) Redis() redis.UniversalClient { return s.rdb }
@@ -41,7 +106,26 @@ type Claim struct {
 // SET key deliveries NX PX window GET stores the claim when there is none
 // and answers the existing one, if any, in one step.
 func NewClaimCmd(ctx context.Context, id string, deliveries []byte, window time.Duration) *redis.StringCmd {
-	return redis.NewStringCmd(ctx, "set", EventKey(id), deliveries, "px", window.Milliseconds(), "nx", "get")
+	return newClaimCmd(ctx, EventKey(id), deliveries, window)
+}
+
+// NewClaimCmd is NewClaimCmd in the shard of event id (EventShard).
+func (s *Store) NewClaimCmd(ctx context.Context, id string, deliveries []byte, window time.Duration) *redis.StringCmd {
+	return newClaimCmd(ctx, s.ClaimKey(id), deliveries, window)
+}
+
+// EventShard is the store of the shard event id's claim lives in: the
+// event id's place among the shards placed into (wire.ShardOf), shard 0
+// with one shard.
+func (s *Store) EventShard(id string) *Store {
+	if s.set.placed == 1 {
+		return s.set.all[0]
+	}
+	return s.set.all[wire.ShardOf(id, s.set.placed)]
+}
+
+func newClaimCmd(ctx context.Context, key string, deliveries []byte, window time.Duration) *redis.StringCmd {
+	return redis.NewStringCmd(ctx, "set", key, deliveries, "px", window.Milliseconds(), "nx", "get")
 }
 
 // ClaimEvent records event id as seen for window with its deliveries, unless
@@ -49,7 +133,7 @@ func NewClaimCmd(ctx context.Context, id string, deliveries []byte, window time.
 // call recorded. It is one SET NX GET (Redis 7.0 or later): no script, and
 // a claim is the whole event key, a string that expires with the window.
 func (s *Store) ClaimEvent(ctx context.Context, id string, deliveries []byte, window time.Duration) (Claim, error) {
-	return ClaimResult(claimCmd(ctx, s.rdb, id, deliveries, window))
+	return ClaimResult(s.claimCmd(ctx, s.rdb, id, deliveries, window))
 }
 
 // EventClaim is one event for ClaimEvents.
@@ -67,7 +151,7 @@ func (s *Store) ClaimEvents(ctx context.Context, evs []EventClaim, window time.D
 	// below; the pipeline's error is only the first of them.
 	_, _ = s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for i, ev := range evs {
-			cmds[i] = claimCmd(ctx, pipe, ev.ID, ev.Deliveries, window)
+			cmds[i] = s.claimCmd(ctx, pipe, ev.ID, ev.Deliveries, window)
 		}
 		return nil
 	})
@@ -79,8 +163,8 @@ func (s *Store) ClaimEvents(ctx context.Context, evs []EventClaim, window time.D
 }
 
 // claimCmd issues NewClaimCmd on c.
-func claimCmd(ctx context.Context, c processor, id string, deliveries []byte, window time.Duration) *redis.StringCmd {
-	cmd := NewClaimCmd(ctx, id, deliveries, window)
+func (s *Store) claimCmd(ctx context.Context, c processor, id string, deliveries []byte, window time.Duration) *redis.StringCmd {
+	cmd := s.NewClaimCmd(ctx, id, deliveries, window)
 	_ = c.Process(ctx, cmd)
 	return cmd
 }
@@ -102,15 +186,16 @@ func ClaimResult(cmd *redis.StringCmd) (Claim, error) {
 	return Claim{Deliveries: prior}, nil
 }
 
-// Recorded reports, for each delivery id, whether it has a record: whether
-// a worker has taken it up at least once, it was skipped, or it was
-// dead-lettered, replayed or purged. A delivery without a record was never
-// attempted; one with a record has, or had, its task. One pipeline.
-func (s *Store) Recorded(ctx context.Context, ids []string) ([]bool, error) {
+// RecordedAt reports, for each delivery ids[i], whether it has a record
+// in shard shards[i]: whether a worker has taken it up at least once, it
+// was skipped, or it was dead-lettered, replayed or purged. A delivery
+// without a record was never attempted; one with a record has, or had,
+// its task. One pipeline.
+func (s *Store) RecordedAt(ctx context.Context, shards []int, ids []string) ([]bool, error) {
 	cmds := make([]*redis.IntCmd, len(ids))
 	_, err := s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = pipe.Exists(ctx, DeliveryKey(id))
+			cmds[i] = pipe.Exists(ctx, s.Shard(shards[i]).DeliveryKey(id))
 		}
 		return nil
 	})
@@ -168,7 +253,7 @@ type Attempt struct {
 
 // Get returns the record of delivery id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
-	m, err := s.rdb.HGetAll(ctx, DeliveryKey(id)).Result()
+	m, err := s.rdb.HGetAll(ctx, s.DeliveryKey(id)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("get delivery: %w", err)
 	}
@@ -199,13 +284,32 @@ type Lease struct {
 // reads the delivery's turn, as OrderTurn does, in the same round trip.
 func (s *Store) GetForAttempt(ctx context.Context, id, eventID string, lease Lease, seq string) (rec *Record, claim []byte, busy time.Duration, turn Turn, err error) {
 	// One command, so that it joins an auto-pipeline as one (the keys
-	// share the {pb} hash tag).
-	keys, inSeq := []string{DeliveryKey(id), EventKey(eventID), LeaseKey(id), DeliveryKey(id)}, ""
+	// share the shard's hash tag). An event's claim is in the shard of its
+	// id, as its deliveries are, unless a lifecycle rule placed the
+	// delivery by partner (see intake's placement): then the claim is one
+	// GET in its own shard, at the same time.
+	claimKey, readClaim := s.ClaimKey(eventID), "1"
+	var other chan *redis.StringCmd
+	if es := s.EventShard(eventID); es != s {
+		claimKey, readClaim = s.DeliveryKey(id), "0"
+		other = make(chan *redis.StringCmd, 1)
+		go func() { other <- es.rdb.Get(ctx, es.ClaimKey(eventID)) }()
+	}
+	keys, inSeq := []string{s.DeliveryKey(id), claimKey, s.LeaseKey(id), s.DeliveryKey(id)}, ""
 	if seq != "" {
 		keys[3], inSeq = seq, "1"
 	}
 	v, err := readForAttemptScript.Run(ctx, s.rdb, keys,
-		lease.Token, lease.TTL.Milliseconds(), inSeq, id, Prefix+"d:").Slice()
+		lease.Token, lease.TTL.Milliseconds(), inSeq, id, s.p+"d:", readClaim).Slice()
+	if other != nil {
+		c := <-other
+		if cerr := c.Err(); cerr != nil && !isNil(cerr) && err == nil {
+			err = cerr
+		}
+		if err == nil && len(v) == 4 && c.Err() == nil {
+			v[1] = c.Val()
+		}
+	}
 	if err != nil {
 		return nil, nil, 0, Turn{}, fmt.Errorf("get delivery: %w", err)
 	}
@@ -242,6 +346,7 @@ func (s *Store) GetForAttempt(ctx context.Context, id, eventID string, lease Lea
 // KEYS[4] sequence (when ARGV[3] is "1")
 // ARGV[1] lease token ("" = take none)  ARGV[2] lease TTL (ms)
 // ARGV[4] delivery id  ARGV[5] record key prefix
+// ARGV[6] "1": KEYS[2] is the claim to read; else none is read here
 // Returns {HGETALL of the record, the claim or false, 0 or the holder's
 // lease's PTTL in ms (at least 1) when another holds it, the turn}.
 var readForAttemptScript = redis.NewScript(turnLua + `
@@ -260,13 +365,15 @@ if ARGV[1] ~= "" and not final then
 end
 local t = {}
 if ARGV[3] == "1" and not final then t = turn(KEYS[4], ARGV[4], ARGV[5]) end
-return {rec, redis.call("GET", KEYS[2]), busy, t}
+local claim = false
+if ARGV[6] == "1" then claim = redis.call("GET", KEYS[2]) end
+return {rec, claim, busy, t}
 `)
 
 // Release frees delivery id's lease if token still holds it: for an
 // attempt that ends without an outcome write (deferred, dropped).
 func (s *Store) Release(ctx context.Context, id, token string) error {
-	if err := releaseScript.Run(ctx, s.rdb, []string{LeaseKey(id)}, token).Err(); err != nil && !isNil(err) {
+	if err := releaseScript.Run(ctx, s.rdb, []string{s.LeaseKey(id)}, token).Err(); err != nil && !isNil(err) {
 		return fmt.Errorf("release delivery %s: %w", id, err)
 	}
 	return nil
@@ -309,7 +416,7 @@ func msTime(s string) time.Time {
 
 // Attempts returns the attempt history of delivery id, oldest first.
 func (s *Store) Attempts(ctx context.Context, id string) ([]Attempt, error) {
-	raw, err := s.rdb.LRange(ctx, AttemptsKey(id), 0, -1).Result()
+	raw, err := s.rdb.LRange(ctx, s.AttemptsKey(id), 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("get attempts: %w", err)
 	}
@@ -365,7 +472,7 @@ return nil
 // SetStatus moves delivery m to status with a reason (for skipped and
 // delivered records that need no attempt entry), freeing m.Lease.
 func (s *Store) SetStatus(ctx context.Context, m Meta, status retry.Status, reason string, now time.Time, retention time.Duration) error {
-	err := statusScript.Run(ctx, s.rdb, []string{DeliveryKey(m.ID), LeaseKey(m.ID)},
+	err := statusScript.Run(ctx, s.rdb, []string{s.DeliveryKey(m.ID), s.LeaseKey(m.ID)},
 		string(status), reason, m.Partner, m.EventID, now.UnixMilli(), retention.Milliseconds(), m.Lease).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("set status: %w", err)

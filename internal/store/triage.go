@@ -69,10 +69,10 @@ func (s *Store) IndexDead(ctx context.Context, partner string, entries map[strin
 	}
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if len(fields) > 0 {
-			p.HSet(ctx, TriageKey(partner), fields...)
+			p.HSet(ctx, s.TriageKey(partner), fields...)
 		}
 		if len(gfields) > 0 {
-			p.HSet(ctx, TriageGroupsKey(partner), gfields...)
+			p.HSet(ctx, s.TriageGroupsKey(partner), gfields...)
 		}
 		return nil
 	})
@@ -106,9 +106,9 @@ func (s *Store) TriageRead(ctx context.Context, partner string, since time.Time)
 	var dead *redis.ZSliceCmd
 	var entries, groups *redis.MapStringStringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		dead = p.ZRangeByScoreWithScores(ctx, DLQKey(partner), &redis.ZRangeBy{Min: lo, Max: "+inf"})
-		entries = p.HGetAll(ctx, TriageKey(partner))
-		groups = p.HGetAll(ctx, TriageGroupsKey(partner))
+		dead = p.ZRangeByScoreWithScores(ctx, s.DLQKey(partner), &redis.ZRangeBy{Min: lo, Max: "+inf"})
+		entries = p.HGetAll(ctx, s.TriageKey(partner))
+		groups = p.HGetAll(ctx, s.TriageGroupsKey(partner))
 		return nil
 	})
 	if err != nil {
@@ -147,10 +147,10 @@ func (s *Store) DropTriage(ctx context.Context, partner string, ids, gone []stri
 		for len(ids) > 0 {
 			chunk := ids[:min(1000, len(ids))]
 			ids = ids[len(chunk):]
-			p.HDel(ctx, TriageKey(partner), chunk...)
+			p.HDel(ctx, s.TriageKey(partner), chunk...)
 		}
 		if len(gone) > 0 {
-			p.HDel(ctx, TriageGroupsKey(partner), gone...)
+			p.HDel(ctx, s.TriageGroupsKey(partner), gone...)
 		}
 		return nil
 	})
@@ -161,7 +161,10 @@ func (s *Store) DropTriage(ctx context.Context, partner string, ids, gone []stri
 }
 
 // IsTriageGroups reports whether key is a partner's TriageGroupsKey.
-func IsTriageGroups(key string) bool { return strings.HasPrefix(key, Prefix+"trig:") }
+func IsTriageGroups(key string) bool {
+	_, rest, ok := KeyShard(key)
+	return ok && strings.HasPrefix(rest, "trig:")
+}
 
 // RedactTriageGroups rewrites the groups of triage groups key whose
 // description redact changes (an erasure's), and returns how many.

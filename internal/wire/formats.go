@@ -20,5 +20,8 @@ func Formats() []Format {
 		// bundleV1 is the byte 0xb1: version 1 of the bundle.
 		{Name: "bundle", Reads: []string{v(bundleV1 - 0xb0)}, Writes: []string{v(bundleV1 - 0xb0)}},
 		{Name: "event claim", Reads: []string{v(claimV1), v(claimV2)}, Writes: []string{v(claimV2)}},
+		// The key layout: 1, one shard (every key under {pb}, queue
+		// postback), or redis.shards of them (see ShardName).
+		{Name: "key layout", Reads: []string{"1", "shards"}, Writes: []string{"1", "shards (redis.shards above 1)"}},
 	}
 }
