@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/postbackhq/postback/internal/redistest"
 	"github.com/postbackhq/postback/internal/store"
 	"github.com/postbackhq/postback/internal/wire"
 	"github.com/postbackhq/postback/retry"
@@ -124,5 +125,61 @@ redis:
 	if notRecorded > 0 {
 		t.Errorf("%d of %d delivered postbacks not recorded as delivered, e.g. %s; worker errors: %d",
 			notRecorded, n, sample, w.countLog("delivered but not recorded"))
+	}
+}
+
+// Redis Cluster (3 masters, redis.shards 6), 3,000 events to two
+// partners through a real API and worker: every event reaches both
+// partners, and each master carries at least a fifth of the commands
+// (INFO commandstats), where one shard would put nearly all of them on
+// one master.
+func TestClusterShardsSpread(t *testing.T) {
+	ctx := bound(t, 3*time.Minute)
+	url, ports := startCluster(t)
+	p, q := newPartner(t), newPartner(t)
+	cfg := writeConfig(t, p.URL, "", `  - id: beta
+    match: all
+    url: "`+q.URL+`/pb?e={event_id}"
+redis:
+  shards: 6
+`)
+	nodes := make([]*redis.Client, len(ports))
+	before := make([]int64, len(ports))
+	for i, port := range ports {
+		nodes[i] = redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port)})
+		defer nodes[i].Close()
+		var err error
+		before[i], err = redistest.CommandCalls(ctx, nodes[i])
+		require.NoError(t, err)
+	}
+	api := startPostback(t, "api", "api", url, cfg)
+	startPostback(t, "worker", "worker", url, cfg, "--concurrency", "50")
+
+	const n = 3000
+	l := newLoader(t, api.URL, "spread")
+	l.sendN(ctx, n, 16)
+	accepted := l.Accepted()
+	require.Len(t, accepted, n, "answers %v", l.Statuses())
+	c := waitDelivered(t, p, accepted, 2*time.Minute)
+	require.Zero(t, c.Duplicates)
+	toBeta := make(map[string]string, n)
+	for ev := range accepted {
+		toBeta[ev] = wire.DeliveryID(ev, "beta")
+	}
+	c = waitDelivered(t, q, toBeta, 2*time.Minute)
+	require.Zero(t, c.Duplicates)
+
+	var total int64
+	calls := make([]int64, len(ports))
+	for i := range nodes {
+		after, err := redistest.CommandCalls(ctx, nodes[i])
+		require.NoError(t, err)
+		calls[i] = after - before[i]
+		total += calls[i]
+	}
+	t.Logf("%d events to two partners over 6 shards on 3 masters: commands per master %v (%.0f%%, %.0f%%, %.0f%%)",
+		n, calls, 100*float64(calls[0])/float64(total), 100*float64(calls[1])/float64(total), 100*float64(calls[2])/float64(total))
+	for i, k := range calls {
+		require.GreaterOrEqual(t, 5*k, total, "master %d ran %d of %d commands: %v", i, k, total, calls)
 	}
 }
