@@ -231,3 +231,29 @@ func TestCPUCost_unreadableRedisAndMedians(t *testing.T) {
 	r.combine(rounds)
 	require.Equal(t, CPUCost{Total: 200, Process: 150, Redis: 50}, r.E2ECPU)
 }
+
+// On a Redis Cluster with shards, the end-to-end phase reports each
+// master's part of the commands.
+func TestRun_clusterShares(t *testing.T) {
+	if !redistest.Real() {
+		t.Skip("needs redis-server")
+	}
+	c := redistest.StartCluster(t, 3)
+	rdb, err := store.OpenRedis(c.URL())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	cfg := Config{Redis: rdb, Duration: 500 * time.Millisecond, Concurrency: 10, Clients: 4, BatchSize: 20,
+		Shards: 6, Phases: []string{"e2e"}}
+	res, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	require.Len(t, res.E2EMasterCommands, 3)
+	var sum float64
+	for _, m := range res.E2EMasterCommands {
+		require.Positive(t, m.Commands, m.Addr)
+		sum += m.Share
+	}
+	require.InDelta(t, 1, sum, 1e-9)
+	var table bytes.Buffer
+	require.NoError(t, res.WriteTable(&table))
+	require.Contains(t, table.String(), "e2e_commands_per_master (Redis Cluster)")
+}

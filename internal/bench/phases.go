@@ -343,6 +343,10 @@ func (r *run) endToEnd(ctx context.Context, res *Result) error {
 	var l load
 	hold := func() bool { return l.accepted.Load()-r.partner.unique() > int64(r.cfg.Backlog) }
 	var cpu cpuTimes
+	calls, err := masterCalls(ctx, r.cfg.Redis) // nil off a cluster
+	if err != nil {
+		return err
+	}
 	res.E2EPerS, cpu = windowCost(ctx, r.warm(), r.cfg.Duration, r.partner.unique, r.cpuNow, func(ctx context.Context) {
 		if r.cfg.E2EIntake == IntakeBatch {
 			l.drive(ctx, r.cfg.Clients, r.cfg.BatchSize, hold, func(ctx context.Context, first int64) (int, error) {
@@ -360,6 +364,13 @@ func (r *run) endToEnd(ctx context.Context, res *Result) error {
 	})
 	if errors.Is(l.err(), errNoBatch) {
 		return errors.New("the API has no POST /v1/events/batch; measure with --e2e-intake single")
+	}
+	if calls != nil && r.lastRound {
+		after, err := masterCalls(ctx, r.cfg.Redis)
+		if err != nil {
+			return err
+		}
+		res.E2EMasterCommands = masterShares(calls, after)
 	}
 	if r.cfg.APIURL == "" {
 		res.E2ECPU = costOf(cpu)

@@ -122,13 +122,16 @@ type Result struct {
 	// The fixed-rate phases: RatePerS is the rate asked (Config.Rate) and
 	// RateIntake how e2e-rate sent; E2ERate and AsynqRate what postback and
 	// raw asynq + one GET measured at it. Lower is better for each ratio.
-	RatePerS     float64      `json:"rate_asked_per_s,omitempty"`
-	RateIntake   string       `json:"rate_intake,omitempty"`
-	E2ERate      *RateFigures `json:"e2e_rate,omitempty"`
-	AsynqRate    *RateFigures `json:"asynq_rate,omitempty"`
-	RateP50Ratio float64      `json:"e2e_rate_p50_vs_asynq,omitempty"`
-	RateP99Ratio float64      `json:"e2e_rate_p99_vs_asynq,omitempty"`
-	RateCPURatio float64      `json:"e2e_rate_cpu_vs_asynq,omitempty"`
+	RatePerS   float64      `json:"rate_asked_per_s,omitempty"`
+	RateIntake string       `json:"rate_intake,omitempty"`
+	E2ERate    *RateFigures `json:"e2e_rate,omitempty"`
+	// E2EMasterCommands is, on a Redis Cluster, each master's part of the
+	// commands of the end-to-end phase (its last round).
+	E2EMasterCommands []MasterCommands `json:"e2e_master_commands,omitempty"`
+	AsynqRate         *RateFigures     `json:"asynq_rate,omitempty"`
+	RateP50Ratio      float64          `json:"e2e_rate_p50_vs_asynq,omitempty"`
+	RateP99Ratio      float64          `json:"e2e_rate_p99_vs_asynq,omitempty"`
+	RateCPURatio      float64          `json:"e2e_rate_cpu_vs_asynq,omitempty"`
 }
 
 // CPUCost is CPU time per operation, in µs. Total is 0 (and no ratio is
@@ -187,6 +190,16 @@ func (r *Result) combine(rounds []*Result) {
 	last := rounds[len(rounds)-1]
 	r.LatencyRatePerS, r.LatencyP50MS, r.LatencyP99MS = last.LatencyRatePerS, last.LatencyP50MS, last.LatencyP99MS
 	r.LatencySamples, r.LatencyLost = last.LatencySamples, last.LatencyLost
+	r.E2EMasterCommands = last.E2EMasterCommands
+	// Notes of every round, once each: some are made in the last round only.
+	r.Notes = nil
+	for _, rr := range rounds {
+		for _, n := range rr.Notes {
+			if !slices.Contains(r.Notes, n) {
+				r.Notes = append(r.Notes, n)
+			}
+		}
+	}
 	r.Accepted, r.Delivered, r.Duplicates, r.Lost = 0, 0, 0, 0
 	for _, rr := range rounds {
 		r.Accepted += rr.Accepted
@@ -340,6 +353,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if r.LatencyRatePerS > 0 {
 		row(fmt.Sprintf("latency_p50_ms (at %s/s)", num(r.LatencyRatePerS)), fmt.Sprintf("%.1f", r.LatencyP50MS), "", "", "")
 		row(fmt.Sprintf("latency_p99_ms (at %s/s)", num(r.LatencyRatePerS)), fmt.Sprintf("%.1f", r.LatencyP99MS), "", "", check(r.LatencyP99MS <= TargetP99MS, "≤ 50 ms"))
+	}
+	if len(r.E2EMasterCommands) > 0 {
+		row("e2e_commands_per_master (Redis Cluster)", masterSharesText(r.E2EMasterCommands), "", "", "")
 	}
 	r.rateRows(row)
 	if r.RedisBytesPerDelivery > 0 {
