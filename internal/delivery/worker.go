@@ -352,7 +352,7 @@ func (w *Worker) Shutdown() {
 }
 
 // warnDurability logs, once at start, each Redis setting that can lose
-// accepted events (SPEC: production Redis needs appendonly yes and
+// accepted events (production Redis needs appendonly yes and
 // maxmemory-policy noeviction). Redis that refuses CONFIG (managed
 // services often rename it) only gets a reminder.
 func (w *Worker) warnDurability() {
