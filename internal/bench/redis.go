@@ -61,11 +61,14 @@ func usedMemory(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
 
 // serverVersion is INFO server's redis_version of one node.
 func serverVersion(ctx context.Context, rdb redis.UniversalClient) string {
+	var mu sync.Mutex // a cluster's masters answer at once
 	version := "unknown"
 	_ = eachNode(ctx, rdb, func(ctx context.Context, c redis.Cmdable) error {
 		info, err := c.Info(ctx, "server").Result()
 		if err == nil {
+			mu.Lock()
 			version = infoString(info, "redis_version")
+			mu.Unlock()
 		}
 		return nil
 	})
