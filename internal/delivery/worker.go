@@ -176,7 +176,7 @@ type Worker struct {
 	done    *finishedLog // tasks the handlers returned from
 	ops     *opsevent.Server
 	rdb     redis.UniversalClient
-	pipe    *store.AutoPipeline // the handlers' Redis; nil on Cluster
+	pipe    *store.AutoPipeline // the handlers' Redis
 	log     *slog.Logger
 }
 
@@ -208,8 +208,15 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	// the plain client.
 	handlerRedis := cfg.Redis
 	var pipe *store.AutoPipeline
-	if single, ok := cfg.Redis.(*redis.Client); ok {
-		pipe = store.NewAutoPipeline(single, store.DefaultFlushers, false)
+	switch rdb := cfg.Redis.(type) {
+	case *redis.Client:
+		pipe = store.NewAutoPipeline(rdb, store.DefaultFlushers, false)
+	case *redis.ClusterClient:
+		// A handler's commands are each about one delivery, in one
+		// shard: nothing orders them across nodes.
+		pipe = store.NewClusterAutoPipeline(rdb, store.DefaultFlushers, false)
+	}
+	if pipe != nil {
 		handlerRedis = pipe.RDB
 	}
 	pauses := &Pauses{}

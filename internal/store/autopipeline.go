@@ -20,7 +20,11 @@ import (
 // spends its time (syscalls, not Lua). Nothing waits for a batch to fill:
 // a lone command leaves at once.
 type AutoPipeline struct {
-	RDB    *redis.Client
+	// RDB is the client to use: its commands join the pipelines. On a
+	// Redis Cluster each pipeline is split by node, as go-redis's
+	// cluster pipelines are, and the commands to one node keep their
+	// order.
+	RDB    redis.UniversalClient
 	lanes  []chan *pipedCmd // one per flusher
 	next   atomic.Uint32    // round robin over lanes for unordered commands
 	done   chan struct{}    // closed by Close: flushers stop
@@ -50,14 +54,34 @@ func NewAutoPipeline(rdb *redis.Client, flushers int, deadlines bool) *AutoPipel
 	// The options' maintenance-notification config is rdb's own; a second
 	// client may not register its handlers again.
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	a := &AutoPipeline{RDB: redis.NewClient(&opt), done: make(chan struct{}), closed: make(chan struct{})}
-	a.RDB.AddHook(a)
+	c := redis.NewClient(&opt)
+	a := &AutoPipeline{RDB: c, done: make(chan struct{}), closed: make(chan struct{})}
+	c.AddHook(a)
+	a.start(flushers)
+	return a
+}
+
+// NewClusterAutoPipeline is NewAutoPipeline for a Redis Cluster: a client
+// on the same nodes and options as cc whose commands leave as cluster
+// pipelines, one per node in each.
+func NewClusterAutoPipeline(cc *redis.ClusterClient, flushers int, deadlines bool) *AutoPipeline {
+	opt := *cc.Options()
+	opt.PoolSize = max(opt.PoolSize, flushers+2)
+	opt.ContextTimeoutEnabled = deadlines
+	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	c := redis.NewClusterClient(&opt)
+	a := &AutoPipeline{RDB: c, done: make(chan struct{}), closed: make(chan struct{})}
+	c.AddHook(a)
+	a.start(flushers)
+	return a
+}
+
+func (a *AutoPipeline) start(flushers int) {
 	for range flushers {
 		lane := make(chan *pipedCmd, maxPiped)
 		a.lanes = append(a.lanes, lane)
 		a.wg.Go(func() { a.flush(lane) })
 	}
-	return a
 }
 
 func (a *AutoPipeline) flush(in chan *pipedCmd) {
@@ -126,7 +150,7 @@ func (a *AutoPipeline) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 func (a *AutoPipeline) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		switch cmd.Name() {
-		case "hello", "auth", "select", "client", "readonly":
+		case "hello", "auth", "select", "client", "readonly", "cluster", "command":
 			// go-redis sets up a new connection with these, through the
 			// hooks, from inside a flusher's pipeline: queueing them
 			// behind that pipeline would wait for itself.
