@@ -54,3 +54,40 @@ func TestAutoPipelineClose(t *testing.T) {
 	require.NoError(t, a.Close())
 	require.ErrorIs(t, a.RDB.Get(context.Background(), "k").Err(), redis.ErrClosed)
 }
+
+// On a Redis Cluster, concurrent commands to keys on every node leave in
+// shared pipelines, split by node, and each gets its own answer; scripts
+// run too (EVALSHA, then EVAL on a node that lacks the script).
+func TestClusterAutoPipeline(t *testing.T) {
+	if !redistest.Real() {
+		t.Skip("needs redis-server")
+	}
+	c := redistest.StartCluster(t, 3)
+	rdb, err := OpenRedis(c.URL())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	a := NewClusterAutoPipeline(rdb.(*redis.ClusterClient), 2, false)
+	t.Cleanup(func() { _ = a.Close() })
+	script := redis.NewScript(`return redis.call("INCRBY", KEYS[1], ARGV[1])`)
+
+	const n = 600
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ctx := context.Background()
+			key := fmt.Sprintf("cl:{%d}", i) // spread over the slots, so the nodes
+			require.NoError(t, a.RDB.Set(ctx, key, i, 0).Err())
+			v, err := script.Run(ctx, a.RDB, []string{key}, 1).Int()
+			require.NoError(t, err)
+			require.Equal(t, i+1, v, "key %s", key)
+		})
+	}
+	wg.Wait()
+	nodes := map[string]bool{}
+	for i := range n {
+		addr, err := rdb.(*redis.ClusterClient).MasterForKey(context.Background(), fmt.Sprintf("cl:{%d}", i))
+		require.NoError(t, err)
+		nodes[addr.Options().Addr] = true
+	}
+	require.Len(t, nodes, 3, "the keys are on every master")
+}
