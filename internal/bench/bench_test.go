@@ -253,6 +253,7 @@ func TestRun_clusterShares(t *testing.T) {
 		sum += m.Share
 	}
 	require.InDelta(t, 1, sum, 1e-9)
+	require.Positive(t, res.E2ECPU.Redis, "Redis CPU, summed over the masters")
 	var table bytes.Buffer
 	require.NoError(t, res.WriteTable(&table))
 	require.Contains(t, table.String(), "e2e_commands_per_master (Redis Cluster)")

@@ -4,8 +4,11 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // cpuTimes is CPU time spent by this process (API, worker, partner and
@@ -16,7 +19,8 @@ type cpuTimes struct {
 }
 
 // cpuNow reads both counters: getrusage for this process, INFO cpu
-// (used_cpu_user + used_cpu_sys, the whole server) for Redis.
+// (used_cpu_user + used_cpu_sys, the whole server; summed over a
+// cluster's masters) for Redis.
 func (r *run) cpuNow() cpuTimes {
 	var c cpuTimes
 	var ru syscall.Rusage
@@ -25,9 +29,22 @@ func (r *run) cpuNow() cpuTimes {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	// Every master of a cluster: the Redis side is their sum.
+	var mu sync.Mutex
+	var sum time.Duration
+	err := eachNode(ctx, r.cfg.Redis, func(ctx context.Context, c redis.Cmdable) error {
+		info, err := c.Info(ctx, "cpu").Result()
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		sum += redisCPU(info)
+		mu.Unlock()
+		return nil
+	})
 	c.Redis = -1
-	if info, err := r.cfg.Redis.Info(ctx, "cpu").Result(); err == nil {
-		c.Redis = redisCPU(info)
+	if err == nil {
+		c.Redis = sum
 	}
 	return c
 }
