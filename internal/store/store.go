@@ -268,6 +268,12 @@ func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
 type Lease struct {
 	Token string
 	TTL   time.Duration
+	// Until, when set, is when the lease ends; by default TTL from the
+	// call. The end is fixed when the request is made, not when Redis
+	// runs it: a request that waited in a frozen Redis's input buffer,
+	// its caller long gone, must not take the lease for a whole TTL from
+	// when Redis came back (its task's next run would wait all of it).
+	Until time.Time
 }
 
 // GetForAttempt returns what a worker reads before an attempt, in one round
@@ -299,8 +305,12 @@ func (s *Store) GetForAttempt(ctx context.Context, id, eventID string, lease Lea
 	if seq != "" {
 		keys[3], inSeq = seq, "1"
 	}
+	until := lease.Until
+	if until.IsZero() {
+		until = time.Now().Add(lease.TTL)
+	}
 	v, err := readForAttemptScript.Run(ctx, s.rdb, keys,
-		lease.Token, lease.TTL.Milliseconds(), inSeq, id, s.p+"d:", readClaim).Slice()
+		lease.Token, until.UnixMilli(), inSeq, id, s.p+"d:", readClaim).Slice()
 	if other != nil {
 		c := <-other
 		if cerr := c.Err(); cerr != nil && !isNil(cerr) && err == nil {
@@ -344,7 +354,8 @@ func (s *Store) GetForAttempt(ctx context.Context, id, eventID string, lease Lea
 //
 // KEYS[1] delivery key  KEYS[2] event key  KEYS[3] lease key
 // KEYS[4] sequence (when ARGV[3] is "1")
-// ARGV[1] lease token ("" = take none)  ARGV[2] lease TTL (ms)
+// ARGV[1] lease token ("" = take none)  ARGV[2] when the lease ends (Unix
+// ms: fixed by the caller, so that a request run late takes no more)
 // ARGV[4] delivery id  ARGV[5] record key prefix
 // ARGV[6] "1": KEYS[2] is the claim to read; else none is read here
 // Returns {HGETALL of the record, the claim or false, 0 or the holder's
@@ -359,7 +370,7 @@ end
 -- Status.Final's statuses
 local final = st == "delivered" or st == "dead" or st == "skipped" or st == "purged"
 if ARGV[1] ~= "" and not final then
-  if not redis.call("SET", KEYS[3], ARGV[1], "NX", "PX", ARGV[2]) then
+  if not redis.call("SET", KEYS[3], ARGV[1], "NX", "PXAT", ARGV[2]) then
     busy = math.max(redis.call("PTTL", KEYS[3]), 1)
   end
 end
