@@ -54,11 +54,7 @@ func NewAutoPipeline(rdb *redis.Client, flushers int, deadlines bool) *AutoPipel
 	// The options' maintenance-notification config is rdb's own; a second
 	// client may not register its handlers again.
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	c := redis.NewClient(&opt)
-	a := &AutoPipeline{RDB: c, done: make(chan struct{}), closed: make(chan struct{})}
-	c.AddHook(a)
-	a.start(flushers)
-	return a
+	return newAutoPipeline(redis.NewClient(&opt), flushers)
 }
 
 // NewClusterAutoPipeline is NewAutoPipeline for a Redis Cluster: a client
@@ -69,19 +65,19 @@ func NewClusterAutoPipeline(cc *redis.ClusterClient, flushers int, deadlines boo
 	opt.PoolSize = max(opt.PoolSize, flushers+2)
 	opt.ContextTimeoutEnabled = deadlines
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	c := redis.NewClusterClient(&opt)
-	a := &AutoPipeline{RDB: c, done: make(chan struct{}), closed: make(chan struct{})}
-	c.AddHook(a)
-	a.start(flushers)
-	return a
+	return newAutoPipeline(redis.NewClusterClient(&opt), flushers)
 }
 
-func (a *AutoPipeline) start(flushers int) {
+// newAutoPipeline hooks c, a client of its own, and starts its flushers.
+func newAutoPipeline(c redis.UniversalClient, flushers int) *AutoPipeline {
+	a := &AutoPipeline{RDB: c, done: make(chan struct{}), closed: make(chan struct{})}
+	c.AddHook(a)
 	for range flushers {
 		lane := make(chan *pipedCmd, maxPiped)
 		a.lanes = append(a.lanes, lane)
 		a.wg.Go(func() { a.flush(lane) })
 	}
+	return a
 }
 
 func (a *AutoPipeline) flush(in chan *pipedCmd) {
